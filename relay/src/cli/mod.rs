@@ -1,0 +1,43 @@
+//! The `postwire` command line: one file per subcommand, each with its clap
+//! `Args` and a `run` function. This module only dispatches and turns errors
+//! into a message on stderr and a non-zero exit code.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Top-level arguments of the `postwire` command.
+#[derive(Debug, Parser)]
+#[command(
+    name = "postwire",
+    version,
+    about = "Compose, parse and send email; run the postwire relay."
+)]
+pub struct Cli {
+    /// The subcommand to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every subcommand of `postwire`.
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// An error of any subcommand, printed as `postwire: <message>`.
+pub type CliError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Parses the command line, runs the subcommand and maps its result to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("postwire: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {}
+}

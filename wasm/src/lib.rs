@@ -1,0 +1,1 @@
+//! postwire-wasm: wasm-bindgen facade over postwire-core (the npm package `postwire`).
