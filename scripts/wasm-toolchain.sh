@@ -32,7 +32,6 @@ _pw_wasm_toolchain() {
   local root
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   WASM_ROOT="$root"
-  WASM_TARGET_DIR="${WASM_TARGET_DIR:-$root/target-wasm}"
   local tools="${POSTWIRE_TOOLS:-$root/.tools}"
 
   _pw_log() { printf '\033[1m[wasm-toolchain]\033[0m %s\n' "$*" >&2; }
@@ -80,6 +79,8 @@ _pw_wasm_toolchain() {
       ;;
   esac
   WASM_MODE="$mode"
+  # One dir per mode: the two compilers would otherwise evict each other's builds.
+  WASM_TARGET_DIR="${WASM_TARGET_DIR:-$root/target-wasm/$mode}"
 
   # --- 2. wasm-opt (binaryen) -----------------------------------------------
   if ! command -v wasm-opt >/dev/null 2>&1; then
