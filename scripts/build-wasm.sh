@@ -10,11 +10,12 @@
 # 3. runs wasm-bindgen --target web into wasm/pkg/ (one .wasm shared by the Node
 #    entry, which instantiates it synchronously from the file, and the browser
 #    entry, which fetches it);
-# 4. shrinks the .wasm with wasm-opt -Oz and prints its size, raw and gzipped.
+# 4. shrinks the .wasm with wasm-opt -Oz (plus scripts/wasm-opt-fixup.mjs for a
+#    binaryen 108 bug) and prints its size, raw and gzipped.
 #
 # Environment:
-#   POSTWIRE_WASM_FEATURES  cargo features of postwire-wasm (default: "full-encoding";
-#                           "" builds without encoding_rs, see docs/perf.md)
+#   POSTWIRE_WASM_FEATURES  cargo features of postwire-wasm (default: none, i.e. no
+#                           encoding_rs: "full-encoding" adds ~127 KB gzipped, see docs/perf.md)
 #   POSTWIRE_WASM_DEBUG=1   debug build, no wasm-opt (faster, much bigger)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +24,7 @@ cd "$ROOT"
 # shellcheck source=scripts/wasm-toolchain.sh
 source "$ROOT/scripts/wasm-toolchain.sh"
 
-features="${POSTWIRE_WASM_FEATURES-full-encoding}"
+features="${POSTWIRE_WASM_FEATURES-}"
 out="$ROOT/wasm/pkg"
 log() { printf '\033[1m[build-wasm]\033[0m %s\n' "$*" >&2; }
 
@@ -58,6 +59,8 @@ if [ "$profile" = release ]; then
     --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
     "$wasm" -o "$wasm.opt"
   mv "$wasm.opt" "$wasm"
+  # binaryen 108 (Debian bookworm) exports the wrong table; repair and validate.
+  node "$ROOT/scripts/wasm-opt-fixup.mjs" "$wasm"
 fi
 
 raw=$(stat -c %s "$wasm")

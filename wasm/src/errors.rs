@@ -8,6 +8,8 @@ use wasm_bindgen::{JsCast, JsValue, prelude::wasm_bindgen};
 
 use postwire_core::{BuildError, ParseError, envelope::EnvelopeError};
 
+// Native builds see it only in the drift test; wasm builds embed it below.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) const TS_ERRORS: &str = r#"
 /** The stable codes of the errors that postwire functions throw. */
 export type ErrorCode =

@@ -10,6 +10,7 @@
 //! | [`envelope`] | the SMTP envelope of a spec or message | `envelopeOf` |
 //! | [`spec`] | JS object <-> `MessageSpec`, the TypeScript interfaces of the spec | types |
 //! | [`options`] | `BuildOptions` from JS (`now`, `seed`) | type `BuildOptions` |
+//! | [`fields`] | serde field lists (unknown-key checks, TS drift test) | |
 //! | [`host`] | time and entropy from the JS host (`Date.now`, `crypto.getRandomValues`) | |
 //! | [`errors`] | one helper turning every error into a JS `Error` with `code` and `path` | type `PostwireError` |
 //!
@@ -25,6 +26,7 @@
 
 pub mod envelope;
 pub mod errors;
+pub mod fields;
 pub mod host;
 pub mod mime;
 pub mod options;

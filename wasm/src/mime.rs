@@ -14,7 +14,7 @@ use crate::{
 #[wasm_bindgen(js_name = buildEml, unchecked_return_type = "Uint8Array")]
 pub fn build_eml(
     #[wasm_bindgen(unchecked_param_type = "MessageSpec")] spec: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "BuildOptions")] options: Option<JsValue>,
+    #[wasm_bindgen(unchecked_optional_param_type = "BuildOptions")] options: Option<JsValue>,
 ) -> Result<Vec<u8>, JsValue> {
     let spec = spec::from_js(spec).map_err(js)?;
     let options = options::from_js(options).map_err(js)?;

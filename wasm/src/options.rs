@@ -9,6 +9,8 @@ use postwire_core::BuildOptions;
 
 use crate::{errors::BindingError, host};
 
+// Native builds see it only in the drift test; wasm builds embed it below.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) const TS_OPTIONS: &str = r#"
 /**
  * How `buildEml` fills in what the spec leaves open. Fix both for reproducible
@@ -79,7 +81,10 @@ fn now_from_js(v: &JsValue) -> Result<i64, BindingError> {
     };
     // ±8.64e15 ms is the range of a JS Date.
     if !millis.is_finite() || millis.abs() > 8.64e15 {
-        return Err(invalid("now", "not a valid time (NaN, infinite or out of range)"));
+        return Err(invalid(
+            "now",
+            "not a valid time (NaN, infinite or out of range)",
+        ));
     }
     Ok((millis / 1000.0).floor() as i64)
 }

@@ -4,13 +4,16 @@
 //! The interfaces mirror core's serde model field by field; the `ts_drift`
 //! test fails when a field is added to core and not here.
 
+use js_sys::Reflect;
 use serde::Serialize;
-use wasm_bindgen::{JsValue, prelude::wasm_bindgen};
+use wasm_bindgen::{JsCast, JsValue, prelude::wasm_bindgen};
 
-use postwire_core::MessageSpec;
+use postwire_core::{Alternate, Attachment, MessageSpec};
 
-use crate::errors::BindingError;
+use crate::{errors::BindingError, fields};
 
+// Native builds see it only in the drift test; wasm builds embed it below.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) const TS_SPEC: &str = r#"
 /** A mailbox in RFC 5322 form: `"Ana Núñez <ana@example.com>"` or `"ana@example.com"`. */
 export type Mailbox = string;
@@ -96,12 +99,64 @@ pub fn from_js(value: JsValue) -> Result<MessageSpec, BindingError> {
             "the message spec must be an object",
         ));
     }
+    check_unknown_keys(&value)?;
     let de = serde_wasm_bindgen::Deserializer::from(value);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        BindingError::new("INVALID_SPEC", path, err.into_inner().to_string())
+        let message = err.into_inner().to_string();
+        // serde-wasm-bindgen's messages are JS Errors turned into text.
+        let message = message.strip_prefix("Error: ").unwrap_or(&message);
+        BindingError::new("INVALID_SPEC", path, message)
     })
+}
+
+/// Refuses keys that core's model does not have (core denies unknown fields,
+/// but serde-wasm-bindgen never shows them to serde): at the top level and in
+/// each attachment and alternate.
+fn check_unknown_keys(spec: &JsValue) -> Result<(), BindingError> {
+    check_keys(spec, fields::of::<MessageSpec>(), "")?;
+    for (list, allowed) in [
+        ("attachments", fields::of::<Attachment>()),
+        ("alternates", fields::of::<Alternate>()),
+    ] {
+        let items = Reflect::get(spec, &list.into()).unwrap_or(JsValue::UNDEFINED);
+        if let Some(items) = items.dyn_ref::<js_sys::Array>() {
+            for (i, item) in items.iter().enumerate() {
+                check_keys(&item, allowed, &format!("{list}[{i}]"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_keys(obj: &JsValue, allowed: &[&str], path: &str) -> Result<(), BindingError> {
+    if !obj.is_object() || js_sys::Array::is_array(obj) {
+        return Ok(()); // not an object: deserialisation reports the type error
+    }
+    for key in js_sys::Object::keys(obj.unchecked_ref::<js_sys::Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !allowed.contains(&key.as_str()) {
+            let at = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            return Err(BindingError::new(
+                "INVALID_SPEC",
+                at,
+                format!(
+                    "unknown field `{key}`, expected one of {}",
+                    allowed
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Turns any serialisable core value (spec, envelope) into a plain JS object.

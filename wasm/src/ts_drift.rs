@@ -1,57 +1,14 @@
 //! Keeps the hand-written TypeScript interfaces honest: every serde field of
 //! core's spec types must appear in the matching interface and vice versa.
-//! The serde field list comes from the derive itself (a deserializer that
-//! records the `fields` that `deserialize_struct` is called with), so adding a
-//! field to core without adding it here fails this test.
-
-use serde::de::{self, Deserialize, Deserializer, Visitor};
+//! The serde field list comes from the derive itself ([`crate::fields`]), so
+//! adding a field to core without adding it here fails this test.
 
 use postwire_core::{Alternate, Attachment, Envelope, MessageSpec};
 
-use crate::{envelope::TS_ENVELOPE, errors, options, spec::TS_SPEC};
+use crate::{envelope::TS_ENVELOPE, errors, fields, options, spec::TS_SPEC};
 
-/// Records the field names serde asks for, then stops with an error.
-struct FieldNames<'a>(&'a mut Vec<&'static str>);
-
-#[derive(Debug)]
-struct Stop;
-
-impl std::fmt::Display for Stop {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("stop")
-    }
-}
-impl std::error::Error for Stop {}
-impl de::Error for Stop {
-    fn custom<T: std::fmt::Display>(_: T) -> Self {
-        Stop
-    }
-}
-
-impl<'de> Deserializer<'de> for FieldNames<'_> {
-    type Error = Stop;
-    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
-        Err(Stop)
-    }
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        fields: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Stop> {
-        self.0.extend_from_slice(fields);
-        Err(Stop)
-    }
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct newtype_struct seq tuple
-        tuple_struct map enum identifier ignored_any
-    }
-}
-
-fn serde_fields<'de, T: Deserialize<'de>>() -> Vec<&'static str> {
-    let mut names = Vec::new();
-    let _ = T::deserialize(FieldNames(&mut names));
+fn serde_fields<'de, T: serde::Deserialize<'de>>() -> Vec<&'static str> {
+    let mut names = fields::of::<T>().to_vec();
     names.sort_unstable();
     names
 }
