@@ -104,11 +104,24 @@ pub fn from_js(value: JsValue) -> Result<MessageSpec, BindingError> {
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        let message = err.into_inner().to_string();
-        // serde-wasm-bindgen's messages are JS Errors turned into text.
-        let message = message.strip_prefix("Error: ").unwrap_or(&message);
-        BindingError::new("INVALID_SPEC", path, message)
+        BindingError::new(
+            "INVALID_SPEC",
+            path,
+            plain_message(&err.into_inner().to_string()),
+        )
     })
+}
+
+/// serde-wasm-bindgen's errors are JS errors turned into text (`Error: ...`);
+/// a `TypeError` there means the value had the wrong JS type for the field.
+fn plain_message(text: &str) -> String {
+    if let Some(rest) = text.strip_prefix("Error: ") {
+        rest.to_string()
+    } else if let Some(rest) = text.strip_prefix("TypeError: ") {
+        format!("invalid type for this field ({rest})")
+    } else {
+        text.to_string()
+    }
 }
 
 /// Refuses keys that core's model does not have (core denies unknown fields,
