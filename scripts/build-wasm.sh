@@ -16,6 +16,7 @@
 # Environment:
 #   POSTWIRE_WASM_FEATURES  cargo features of postwire-wasm (default: none, i.e. no
 #                           encoding_rs: "full-encoding" adds ~127 KB gzipped, see docs/perf.md)
+#   POSTWIRE_WASM_OPT_LEVEL rustc opt-level of the release build (default z; s, 3 trade size for speed)
 #   POSTWIRE_WASM_DEBUG=1   debug build, no wasm-opt (faster, much bigger)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
