@@ -38,7 +38,7 @@ else
   log "cargo build --release (size profile, features: '${features}', mode: $WASM_MODE)"
   # The workspace's release profile is tuned for the server; these overrides
   # apply to this build only.
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
+  CARGO_PROFILE_RELEASE_OPT_LEVEL="${POSTWIRE_WASM_OPT_LEVEL:-z}" \
     CARGO_PROFILE_RELEASE_LTO=fat \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
     CARGO_PROFILE_RELEASE_PANIC=abort \
