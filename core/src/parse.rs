@@ -162,7 +162,10 @@ impl<'m, 'x> Walker<'m, 'x> {
                     }
                 }
                 "mime-version" => {}
-                _ if lower.starts_with("content-") => {}
+                // The part headers build writes itself; other Content-* headers
+                // (Content-Language, Content-Class, ...) are kept like any other.
+                "content-type" | "content-transfer-encoding" | "content-disposition"
+                | "content-id" => {}
                 _ => self
                     .spec
                     .headers

@@ -6,7 +6,8 @@
 //! Normal form (what `parse` returns, and what `parse(build(spec))` equals):
 //! domains in lower-case A-labels, message ids in angle brackets, body line
 //! breaks as `\n`, no `bcc` (it never goes out in the bytes), `date` as
-//! RFC 3339 with the offset it was written with.
+//! RFC 3339 with the offset it was written with, attached messages
+//! (`message/rfc822`) with the CRLF line ends they travel with.
 
 use std::fmt;
 
@@ -283,6 +284,17 @@ impl MessageSpec {
         n.html = n.html.as_deref().map(normalise_newlines);
         for alt in &mut n.alternates {
             alt.content = normalise_newlines(&alt.content);
+        }
+        // An attached message travels with CRLF line ends (see build).
+        for a in &mut n.attachments {
+            let is_message = crate::content_type::MediaType::parse(&a.content_type)
+                .is_ok_and(|m| m.essence == "message/rfc822");
+            if let Some(wire) = is_message
+                .then(|| crate::build::rfc822_wire_form(&a.content))
+                .flatten()
+            {
+                a.content = wire;
+            }
         }
         if n.subject.as_deref() == Some("") {
             n.subject = None;
