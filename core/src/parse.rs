@@ -80,7 +80,7 @@ pub fn parse_with_warnings(bytes: &[u8]) -> Result<Parsed, ParseError> {
         warnings: Vec::new(),
     };
     walker.headers();
-    walker.body(0, Container::Top);
+    walker.body(0, Container::Top, 0);
     let Walker {
         mut spec, warnings, ..
     } = walker;
@@ -89,6 +89,9 @@ pub fn parse_with_warnings(bytes: &[u8]) -> Result<Parsed, ParseError> {
     }
     Ok(Parsed { spec, warnings })
 }
+
+/// How many multiparts deep the walk goes; deeper parts are skipped with a warning.
+const MAX_NESTING: usize = 100;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Container {
@@ -164,7 +167,9 @@ impl<'m, 'x> Walker<'m, 'x> {
                 "mime-version" => {}
                 // The part headers build writes itself; other Content-* headers
                 // (Content-Language, Content-Class, ...) are kept like any other.
-                "content-type" | "content-transfer-encoding" | "content-disposition"
+                "content-type"
+                | "content-transfer-encoding"
+                | "content-disposition"
                 | "content-id" => {}
                 _ => self
                     .spec
@@ -219,8 +224,15 @@ impl<'m, 'x> Walker<'m, 'x> {
         message.parts.get(usize::try_from(id).ok()?)
     }
 
-    fn body(&mut self, id: u32, container: Container) {
+    fn body(&mut self, id: u32, container: Container, depth: usize) {
         let Some(part) = self.part(id) else { return };
+        if depth > MAX_NESTING {
+            // mail-parser reads any depth; walking it recursively would overflow the stack.
+            self.warnings.push(format!(
+                "part {id}: nested deeper than {MAX_NESTING} multiparts, skipped"
+            ));
+            return;
+        }
         let (essence, is_attachment) = classify(part);
         if part.is_encoding_problem {
             self.warnings.push(format!(
@@ -232,21 +244,25 @@ impl<'m, 'x> Walker<'m, 'x> {
             match essence.as_str() {
                 "multipart/alternative" => {
                     for child in children {
-                        self.body(child, Container::Alternative);
+                        self.body(child, Container::Alternative, depth + 1);
                     }
                 }
                 "multipart/related" => {
                     let mut children = children.into_iter();
                     if let Some(root) = children.next() {
-                        self.body(root, container);
+                        self.body(root, container, depth + 1);
                     }
                     for child in children {
-                        self.body(child, Container::Related);
+                        self.body(child, Container::Related, depth + 1);
                     }
                 }
                 _ => {
                     for (i, child) in children.into_iter().enumerate() {
-                        self.body(child, if i == 0 { container } else { Container::Mixed });
+                        self.body(
+                            child,
+                            if i == 0 { container } else { Container::Mixed },
+                            depth + 1,
+                        );
                     }
                 }
             }
