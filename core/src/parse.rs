@@ -113,6 +113,11 @@ impl<'m, 'x> Walker<'m, 'x> {
         for header in &message.root_part().headers {
             let name = header.name.as_str();
             let lower = name.to_ascii_lowercase();
+            if !utf8_value(message, header) {
+                self.warnings.push(format!(
+                    "{name}: raw 8-bit bytes that are not UTF-8 (undeclared charset) replaced by U+FFFD"
+                ));
+            }
             match lower.as_str() {
                 "from" => self.spec.from = self.mailboxes(name, &header.value).into_iter().next(),
                 "sender" => {
@@ -457,6 +462,16 @@ fn text_of(value: &HeaderValue<'_>) -> String {
         HeaderValue::ContentType(ct) => ct.ctype().to_string(),
         HeaderValue::Received(_) => String::new(),
     }
+}
+
+/// False when the header's raw value has 8-bit bytes that are not UTF-8.
+fn utf8_value(message: &Message<'_>, header: &mail_parser::Header<'_>) -> bool {
+    let start = usize::try_from(header.offset_start).unwrap_or(0);
+    let end = usize::try_from(header.offset_end).unwrap_or(0);
+    message
+        .raw_message
+        .get(start..end)
+        .is_none_or(|b| std::str::from_utf8(b).is_ok())
 }
 
 fn raw_header(message: &Message<'_>, header: &mail_parser::Header<'_>) -> String {
