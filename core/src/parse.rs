@@ -297,12 +297,7 @@ impl<'m, 'x> Walker<'m, 'x> {
 
     fn attachment(&mut self, part: &MessagePart<'_>, container: Container) {
         let filename = part.attachment_name().map(str::to_string);
-        let content = match &part.body {
-            PartType::Message(_) | PartType::Text(_) | PartType::Html(_) => {
-                transfer_decoded(self.message, part)
-            }
-            other => other_bytes(other).to_vec(),
-        };
+        let content = transfer_decoded(self.message, part);
         let disposition = part
             .content_disposition()
             .map(|d| d.ctype().to_ascii_lowercase());
@@ -405,7 +400,13 @@ fn transfer_decoded(message: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
         .trim()
         .to_ascii_lowercase();
     let decoded: Option<Cow<'_, [u8]>> = match cte.as_str() {
-        "base64" => mail_parser::decoders::base64::base64_decode(body).map(Cow::Owned),
+        // Ours first: it also takes a final quantum without padding, which
+        // mail-parser's decoder drops (the attachment would lose its last bytes).
+        "base64" => std::str::from_utf8(body)
+            .ok()
+            .and_then(|s| crate::spec::base64_bytes::decode(s).ok())
+            .or_else(|| mail_parser::decoders::base64::base64_decode(body))
+            .map(Cow::Owned),
         "quoted-printable" => {
             mail_parser::decoders::quoted_printable::quoted_printable_decode(body).map(Cow::Owned)
         }
