@@ -61,7 +61,7 @@ fn parser() -> MessageParser {
         .with_address_headers()
         .with_message_ids()
         .header_text(HeaderName::Subject)
-        .header_address(HeaderName::Other("Disposition-Notification-To".into()))
+        .header_address(HeaderName::DispositionNotificationTo)
         .default_header_text()
 }
 
@@ -282,8 +282,12 @@ impl<'m, 'x> Walker<'m, 'x> {
             (PartType::Html(html), "text/html") if body_slot && self.spec.html.is_none() => {
                 self.spec.html = Some(normalise_newlines(html));
             }
+            // A view: in an alternative, or the message's only body (a spec whose
+            // one view is an alternate, e.g. text/calendar) when it is not a file.
             (PartType::Text(text) | PartType::Html(text), _)
-                if container == Container::Alternative && !is_attachment =>
+                if !is_attachment
+                    && (container == Container::Alternative
+                        || (container == Container::Top && part.attachment_name().is_none())) =>
             {
                 let content_type = content_type_string(part, &["charset"]);
                 self.spec.alternates.push(Alternate {

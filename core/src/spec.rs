@@ -7,7 +7,8 @@
 //! domains in lower-case A-labels, message ids in angle brackets, body line
 //! breaks as `\n`, no `bcc` (it never goes out in the bytes), `date` as
 //! RFC 3339 with the offset it was written with, attached messages
-//! (`message/rfc822`) with the CRLF line ends they travel with.
+//! (`message/rfc822`) with the CRLF line ends they travel with, and
+//! attachments in MIME order (the HTML's inline parts with a Content-ID first).
 
 use std::fmt;
 
@@ -285,6 +286,14 @@ impl MessageSpec {
         for alt in &mut n.alternates {
             alt.content = normalise_newlines(&alt.content);
         }
+        // MIME order: the HTML's inline parts (in multipart/related) come
+        // before the other attachments (in multipart/mixed), see build.
+        if n.html.is_some() {
+            let (related, mixed): (Vec<_>, Vec<_>) = std::mem::take(&mut n.attachments)
+                .into_iter()
+                .partition(|a| a.inline && a.content_id.is_some());
+            n.attachments = related.into_iter().chain(mixed).collect();
+        }
         // An attached message travels with CRLF line ends (see build).
         for a in &mut n.attachments {
             let is_message = crate::content_type::MediaType::parse(&a.content_type)
@@ -298,6 +307,10 @@ impl MessageSpec {
         }
         if n.subject.as_deref() == Some("") {
             n.subject = None;
+        }
+        // An empty text body is what a message without a body carries (see build).
+        if n.text.as_deref() == Some("") {
+            n.text = None;
         }
         n
     }
