@@ -180,7 +180,10 @@ fn assert_round_trip(case: &str, spec: &MessageSpec) {
         "{case}: parse(build(spec)) != spec.normalized()\n--- message ---\n{}",
         String::from_utf8_lossy(&bytes)
     );
-    assert_eq!(back, expected, "{case}: specs differ beyond their JSON form");
+    assert_eq!(
+        back, expected,
+        "{case}: specs differ beyond their JSON form"
+    );
 }
 
 #[test]
@@ -211,7 +214,10 @@ fn build_cases_give_the_expected_bytes() {
         }
         let crlf_json = from_json(&json.replace("\r\n", "\n").replace('\n', "\r\n"))
             .unwrap_or_else(|e| panic!("{name}: JSON with CRLF line ends: {e}"));
-        assert_eq!(crlf_json, spec, "{name}: CRLF line ends change the JSON's meaning");
+        assert_eq!(
+            crlf_json, spec,
+            "{name}: CRLF line ends change the JSON's meaning"
+        );
         let crlf_bytes = build(&with_crlf_bodies(&spec), &OPTIONS)
             .unwrap_or_else(|e| panic!("{name}: build with CRLF bodies: {e}"));
         if crlf_bytes != expected {
@@ -278,7 +284,10 @@ fn parse_cases_give_the_expected_spec() {
             to_json(&expected),
             "{name}: parse differs from {name}.json"
         );
-        assert_eq!(parsed, expected, "{name}: specs differ beyond their JSON form");
+        assert_eq!(
+            parsed, expected,
+            "{name}: specs differ beyond their JSON form"
+        );
 
         let binary = String::from_utf8_lossy(&input)
             .to_ascii_lowercase()
