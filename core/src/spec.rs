@@ -229,7 +229,10 @@ pub(crate) mod base64_bytes {
         // Bytes, not chars: a quarter of the time on large attachments (parse
         // decodes every base64 part with this); non-ASCII still fails below.
         let compact: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        let end = compact.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
+        let end = compact
+            .iter()
+            .rposition(|&b| b != b'=')
+            .map_or(0, |i| i + 1);
         let trimmed = compact.get(..end).unwrap_or_default();
         base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(trimmed)

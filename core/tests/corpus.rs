@@ -115,7 +115,7 @@ fn check(name: &str, check: impl Fn(&str, &Parsed)) {
     }
 }
 
-fn subject<'a>(p: &'a Parsed) -> &'a str {
+fn subject(p: &Parsed) -> &str {
     p.spec.subject.as_deref().unwrap_or("<none>")
 }
 
@@ -126,11 +126,11 @@ fn from(p: &Parsed) -> String {
         .map_or_else(|| "<none>".to_string(), ToString::to_string)
 }
 
-fn text<'a>(p: &'a Parsed) -> &'a str {
+fn text(p: &Parsed) -> &str {
     p.spec.text.as_deref().unwrap_or("<none>")
 }
 
-fn html<'a>(p: &'a Parsed) -> &'a str {
+fn html(p: &Parsed) -> &str {
     p.spec.html.as_deref().unwrap_or("<none>")
 }
 
