@@ -22,7 +22,7 @@
 //!
 //! | feature | default | effect |
 //! |---|---|---|
-//! | `full-encoding` | yes | decode every charset mail-parser knows (encoding_rs); see docs/perf.md for its size |
+//! | `full-encoding` | yes (the npm build, `scripts/build-wasm.sh`, leaves it out) | decode every charset mail-parser knows (encoding_rs, ~128 KB gzipped); see docs/perf.md |
 
 pub mod envelope;
 pub mod errors;
