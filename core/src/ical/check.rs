@@ -29,9 +29,28 @@ pub(crate) struct Resolved<'a> {
 
 /// Names of the properties the model has fields for: these may not appear in `extra`.
 pub(crate) const MODELLED: &[&str] = &[
-    "UID", "SEQUENCE", "DTSTAMP", "DTSTART", "DTEND", "DURATION", "SUMMARY", "DESCRIPTION",
-    "LOCATION", "ORGANIZER", "ATTENDEE", "STATUS", "TRANSP", "PRIORITY", "RRULE", "EXDATE",
-    "RDATE", "RECURRENCE-ID", "CATEGORIES", "URL", "BEGIN", "END",
+    "UID",
+    "SEQUENCE",
+    "DTSTAMP",
+    "DTSTART",
+    "DTEND",
+    "DURATION",
+    "SUMMARY",
+    "DESCRIPTION",
+    "LOCATION",
+    "ORGANIZER",
+    "ATTENDEE",
+    "STATUS",
+    "TRANSP",
+    "PRIORITY",
+    "RRULE",
+    "EXDATE",
+    "RDATE",
+    "RECURRENCE-ID",
+    "CATEGORIES",
+    "URL",
+    "BEGIN",
+    "END",
 ];
 
 /// Names of the VALARM properties the model has fields for.
@@ -51,7 +70,10 @@ fn check_extra(path: &str, lines: &[String], modelled: &[&str]) -> Result<(), Ic
         if modelled.contains(&line.name.as_str()) {
             return Err(IcalError::field(
                 field,
-                format!("{} has its own field; it cannot be an extra line", line.name),
+                format!(
+                    "{} has its own field; it cannot be an extra line",
+                    line.name
+                ),
             ));
         }
     }
@@ -89,7 +111,9 @@ pub(crate) fn split_mailbox(s: &str) -> Result<(Option<String>, String), String>
         {
             Ok((name, addr.to_string()))
         }
-        _ => Err(format!("{addr:?} is not an address of the form local@domain")),
+        _ => Err(format!(
+            "{addr:?} is not an address of the form local@domain"
+        )),
     }
 }
 
@@ -100,15 +124,24 @@ fn when(field: &str, s: &str) -> Result<When, IcalError> {
 /// Checks that `w` has the same kind as the start (date vs. date-time).
 fn same_kind(field: &str, w: When, start: When) -> Result<When, IcalError> {
     if w.is_date() != start.is_date() {
-        let want = if start.is_date() { "a date, like start" } else { "a date-time, like start" };
+        let want = if start.is_date() {
+            "a date, like start"
+        } else {
+            "a date-time, like start"
+        };
         return Err(IcalError::field(field, format!("must be {want}")));
     }
     Ok(w)
 }
 
 fn check_text(field: &str, s: &str) -> Result<(), IcalError> {
-    if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-        return Err(IcalError::field(field, "control characters are not allowed"));
+    if s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(IcalError::field(
+            field,
+            "control characters are not allowed",
+        ));
     }
     Ok(())
 }
@@ -116,10 +149,24 @@ fn check_text(field: &str, s: &str) -> Result<(), IcalError> {
 /// Checks an RRULE value (RFC 5545 section 3.3.10) against the start.
 fn check_rrule(field: &str, rule: &str, start: When, zoned: bool) -> Result<(), IcalError> {
     const KEYS: &[&str] = &[
-        "FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY",
-        "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST",
+        "FREQ",
+        "UNTIL",
+        "COUNT",
+        "INTERVAL",
+        "BYSECOND",
+        "BYMINUTE",
+        "BYHOUR",
+        "BYDAY",
+        "BYMONTHDAY",
+        "BYYEARDAY",
+        "BYWEEKNO",
+        "BYMONTH",
+        "BYSETPOS",
+        "WKST",
     ];
-    const FREQS: &[&str] = &["SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"];
+    const FREQS: &[&str] = &[
+        "SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY",
+    ];
     let err = |reason: String| IcalError::field(field, format!("{rule:?}: {reason}"));
     let mut seen: Vec<String> = Vec::new();
     for part in rule.split(';') {
@@ -133,7 +180,11 @@ fn check_rrule(field: &str, rule: &str, start: When, zoned: bool) -> Result<(), 
         if seen.contains(&k) {
             return Err(err(format!("{k} appears twice")));
         }
-        if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ',' | '-' | '+')) {
+        if v.is_empty()
+            || !v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ',' | '-' | '+'))
+        {
             return Err(err(format!("bad {k} value {v:?}")));
         }
         match k.as_str() {
@@ -146,11 +197,16 @@ fn check_rrule(field: &str, rule: &str, start: When, zoned: bool) -> Result<(), 
             "UNTIL" => {
                 let until = When::from_ical(v).map_err(|e| err(format!("UNTIL: {e}")))?;
                 if until.is_date() != start.is_date() {
-                    return Err(err("UNTIL must be a date when start is a date, a date-time otherwise".to_string()));
+                    return Err(err(
+                        "UNTIL must be a date when start is a date, a date-time otherwise"
+                            .to_string(),
+                    ));
                 }
                 let utc_needed = matches!(start, When::Utc(_)) || (zoned && !start.is_date());
                 if utc_needed && !matches!(until, When::Utc(_)) {
-                    return Err(err("UNTIL must be in UTC (ending in Z) when start has a time zone".to_string()));
+                    return Err(err(
+                        "UNTIL must be in UTC (ending in Z) when start has a time zone".to_string(),
+                    ));
                 }
             }
             _ => {}
@@ -179,13 +235,21 @@ pub(crate) fn resolve<'a>(appt: &'a Appointment, path: &str) -> Result<Resolved<
     let dtstamp = match &appt.dtstamp {
         Some(s) => match when(&f("dtstamp"), s)? {
             w @ When::Utc(_) => Some(w),
-            _ => return Err(IcalError::field(f("dtstamp"), "must be a UTC date-time ending in Z")),
+            _ => {
+                return Err(IcalError::field(
+                    f("dtstamp"),
+                    "must be a UTC date-time ending in Z",
+                ));
+            }
         },
         None => None,
     };
     let start = when(&f("start"), &appt.start)?;
     if appt.all_day && !start.is_date() {
-        return Err(IcalError::field(f("start"), "allDay is true, so start must be a date such as 2026-12-01"));
+        return Err(IcalError::field(
+            f("start"),
+            "allDay is true, so start must be a date such as 2026-12-01",
+        ));
     }
     if !appt.all_day && start.is_date() {
         return Err(IcalError::field(
@@ -204,15 +268,23 @@ pub(crate) fn resolve<'a>(appt: &'a Appointment, path: &str) -> Result<Resolved<
             _ => false,
         };
         if before {
-            let what = if appt.all_day { "after start (the day after the last day)" } else { "at or after start" };
+            let what = if appt.all_day {
+                "after start (the day after the last day)"
+            } else {
+                "at or after start"
+            };
             return Err(IcalError::field(f("end"), format!("must be {what}")));
         }
     }
     if let Some(d) = &appt.duration {
         if end.is_some() {
-            return Err(IcalError::field(f("duration"), "give end or duration, not both"));
+            return Err(IcalError::field(
+                f("duration"),
+                "give end or duration, not both",
+            ));
         }
-        let secs = parse_duration(d).map_err(|e| IcalError::field(f("duration"), format!("{d:?}: {e}")))?;
+        let secs = parse_duration(d)
+            .map_err(|e| IcalError::field(f("duration"), format!("{d:?}: {e}")))?;
         if secs < 0 {
             return Err(IcalError::field(f("duration"), "must not be negative"));
         }
@@ -220,7 +292,10 @@ pub(crate) fn resolve<'a>(appt: &'a Appointment, path: &str) -> Result<Resolved<
     let zone = match &appt.time_zone {
         None => {
             if appt.time_zone_rule.is_some() {
-                return Err(IcalError::field(f("timeZoneRule"), "is given without timeZone"));
+                return Err(IcalError::field(
+                    f("timeZoneRule"),
+                    "is given without timeZone",
+                ));
             }
             None
         }
@@ -233,7 +308,10 @@ pub(crate) fn resolve<'a>(appt: &'a Appointment, path: &str) -> Result<Resolved<
         Some(name) => {
             check_text(&f("timeZone"), name)?;
             if name.trim().is_empty() || name.contains(['\n', '\r']) {
-                return Err(IcalError::field(f("timeZone"), "must be a zone name such as Europe/Madrid"));
+                return Err(IcalError::field(
+                    f("timeZone"),
+                    "must be a zone name such as Europe/Madrid",
+                ));
             }
             let rule = match &appt.time_zone_rule {
                 Some(r) => Rule::parse(r)
@@ -247,7 +325,11 @@ pub(crate) fn resolve<'a>(appt: &'a Appointment, path: &str) -> Result<Resolved<
         }
     };
     let recurrence_id = match &appt.recurrence_id {
-        Some(s) => Some(same_kind(&f("recurrenceId"), when(&f("recurrenceId"), s)?, start)?),
+        Some(s) => Some(same_kind(
+            &f("recurrenceId"),
+            when(&f("recurrenceId"), s)?,
+            start,
+        )?),
         None => None,
     };
     let list = |name: &str, items: &[String]| -> Result<Vec<When>, IcalError> {
@@ -265,20 +347,25 @@ pub(crate) fn resolve<'a>(appt: &'a Appointment, path: &str) -> Result<Resolved<
     if let Some(rule) = &appt.rrule {
         check_rrule(&f("rrule"), rule, start, zone.is_some())?;
     }
-    for (name, value) in [("summary", &appt.summary), ("description", &appt.description), ("location", &appt.location), ("url", &appt.url)] {
+    for (name, value) in [
+        ("summary", &appt.summary),
+        ("description", &appt.description),
+        ("location", &appt.location),
+        ("url", &appt.url),
+    ] {
         if let Some(v) = value {
             check_text(&f(name), v)?;
         }
     }
-    if let Some(url) = &appt.url {
-        if url.is_empty() || url.contains(char::is_whitespace) {
-            return Err(IcalError::field(f("url"), "must be a URI without spaces"));
-        }
+    if let Some(url) = &appt.url
+        && (url.is_empty() || url.contains(char::is_whitespace))
+    {
+        return Err(IcalError::field(f("url"), "must be a URI without spaces"));
     }
-    if let Some(p) = appt.priority {
-        if p > 9 {
-            return Err(IcalError::field(f("priority"), "must be 0 to 9"));
-        }
+    if let Some(p) = appt.priority
+        && p > 9
+    {
+        return Err(IcalError::field(f("priority"), "must be 0 to 9"));
     }
     let organizer = match &appt.organizer {
         Some(o) => Some(split_mailbox(o).map_err(|e| IcalError::field(f("organizer"), e))?),
@@ -286,9 +373,13 @@ pub(crate) fn resolve<'a>(appt: &'a Appointment, path: &str) -> Result<Resolved<
     };
     for (i, a) in appt.attendees.iter().enumerate() {
         let field = format!("{path}.attendees[{i}]");
-        let (_, addr) = split_mailbox(&a.email).map_err(|e| IcalError::field(format!("{field}.email"), e))?;
+        let (_, addr) =
+            split_mailbox(&a.email).map_err(|e| IcalError::field(format!("{field}.email"), e))?;
         if addr != a.email {
-            return Err(IcalError::field(format!("{field}.email"), "must be a bare address (put the name in name)"));
+            return Err(IcalError::field(
+                format!("{field}.email"),
+                "must be a bare address (put the name in name)",
+            ));
         }
         if let Some(n) = &a.name {
             check_text(&format!("{field}.name"), n)?;
@@ -308,12 +399,19 @@ pub(crate) fn resolve<'a>(appt: &'a Appointment, path: &str) -> Result<Resolved<
                 _ => {
                     return Err(IcalError::field(
                         field,
-                        format!("{:?}: expected a duration such as -PT15M or a UTC time such as 2026-12-01T08:45:00Z", a.trigger),
+                        format!(
+                            "{:?}: expected a duration such as -PT15M or a UTC time such as 2026-12-01T08:45:00Z",
+                            a.trigger
+                        ),
                     ));
                 }
             }
         }
-        check_extra(&format!("{path}.alarms[{i}].extra"), &a.extra, ALARM_MODELLED)?;
+        check_extra(
+            &format!("{path}.alarms[{i}].extra"),
+            &a.extra,
+            ALARM_MODELLED,
+        )?;
         if let Some(action) = &a.action {
             check_token(&format!("{path}.alarms[{i}].action"), action)?;
         }
@@ -321,7 +419,14 @@ pub(crate) fn resolve<'a>(appt: &'a Appointment, path: &str) -> Result<Resolved<
     for (i, c) in appt.categories.iter().enumerate() {
         check_text(&format!("{path}.categories[{i}]"), c)?;
     }
-    for tok in [appt.method.as_ref().map(|m| m.as_str()), appt.status.as_ref().map(|s| s.as_str()), appt.transparency.as_ref().map(|t| t.as_str())].into_iter().flatten() {
+    for tok in [
+        appt.method.as_ref().map(|m| m.as_str()),
+        appt.status.as_ref().map(|s| s.as_str()),
+        appt.transparency.as_ref().map(|t| t.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    {
         check_token(path, tok)?;
     }
     check_extra(&format!("{path}.extra"), &appt.extra, MODELLED)?;
@@ -329,13 +434,22 @@ pub(crate) fn resolve<'a>(appt: &'a Appointment, path: &str) -> Result<Resolved<
     for (i, o) in appt.overrides.iter().enumerate() {
         let opath = format!("{path}.overrides[{i}]");
         if o.uid != appt.uid {
-            return Err(IcalError::field(format!("{opath}.uid"), "must equal the event's uid"));
+            return Err(IcalError::field(
+                format!("{opath}.uid"),
+                "must equal the event's uid",
+            ));
         }
         if o.recurrence_id.is_none() {
-            return Err(IcalError::field(format!("{opath}.recurrenceId"), "an override needs the start of the occurrence it replaces"));
+            return Err(IcalError::field(
+                format!("{opath}.recurrenceId"),
+                "an override needs the start of the occurrence it replaces",
+            ));
         }
         if !o.overrides.is_empty() {
-            return Err(IcalError::field(format!("{opath}.overrides"), "an override cannot have overrides"));
+            return Err(IcalError::field(
+                format!("{opath}.overrides"),
+                "an override cannot have overrides",
+            ));
         }
         overrides.push(resolve(o, &opath)?);
     }
@@ -356,7 +470,10 @@ pub(crate) fn resolve<'a>(appt: &'a Appointment, path: &str) -> Result<Resolved<
 /// Checks that an enumerated value is an iCalendar token (letters, digits, `-`).
 fn check_token(field: &str, tok: &str) -> Result<(), IcalError> {
     if tok.is_empty() || !tok.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(IcalError::field(field, format!("{tok:?} is not a valid token")));
+        return Err(IcalError::field(
+            field,
+            format!("{tok:?} is not a valid token"),
+        ));
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ pub enum IcalError {
     /// The text is not valid UTF-8 (RFC 5545 section 3.1.4 makes UTF-8 the charset).
     #[error("line {line}: the text is not valid UTF-8")]
     NotUtf8 {
-        /// Line of the first invalid byte.
+        /// Line where the content line with the invalid bytes starts.
         line: usize,
     },
     /// A content line is not `NAME[;PARAM=VALUE...]:VALUE`.

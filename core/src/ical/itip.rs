@@ -20,21 +20,29 @@ fn itip(method: &Method, reason: impl Into<String>) -> IcalError {
 /// the writer.
 pub fn check(appt: &Appointment) -> Result<(), IcalError> {
     let method = appt.method.clone().unwrap_or(Method::Request);
-    let needs_organizer = matches!(method, Method::Request | Method::Cancel | Method::Reply | Method::Publish);
+    let needs_organizer = matches!(
+        method,
+        Method::Request | Method::Cancel | Method::Reply | Method::Publish
+    );
     if needs_organizer && appt.organizer.is_none() {
         return Err(itip(&method, "calendar.organizer is required"));
     }
     match method {
-        Method::Request | Method::Cancel if appt.attendees.is_empty() => {
-            Err(itip(&method, "calendar.attendees must list at least one attendee"))
-        }
+        Method::Request | Method::Cancel if appt.attendees.is_empty() => Err(itip(
+            &method,
+            "calendar.attendees must list at least one attendee",
+        )),
         Method::Reply if appt.attendees.len() != 1 => Err(itip(
             &method,
-            format!("a reply carries exactly one attendee, the one answering (found {})", appt.attendees.len()),
+            format!(
+                "a reply carries exactly one attendee, the one answering (found {})",
+                appt.attendees.len()
+            ),
         )),
-        Method::Publish if !appt.attendees.is_empty() => {
-            Err(itip(&method, "a PUBLISH has no attendees (send a REQUEST to invite people)"))
-        }
+        Method::Publish if !appt.attendees.is_empty() => Err(itip(
+            &method,
+            "a PUBLISH has no attendees (send a REQUEST to invite people)",
+        )),
         _ => Ok(()),
     }
 }
@@ -75,23 +83,43 @@ pub fn cancel(appt: &Appointment) -> Appointment {
 /// PARTSTAT is `partstat` (ACCEPTED, DECLINED or TENTATIVE). `attendee` is
 /// the address (or `Name <address>`) as listed in the request, compared
 /// without regard to case.
-pub fn reply(request: &Appointment, attendee: &str, partstat: PartStat) -> Result<Appointment, IcalError> {
+pub fn reply(
+    request: &Appointment,
+    attendee: &str,
+    partstat: PartStat,
+) -> Result<Appointment, IcalError> {
     let method = Method::Reply;
     match &request.method {
         Some(Method::Request) | None => {}
         Some(other) => {
-            return Err(itip(&method, format!("only a REQUEST can be answered, this is a {other}")));
+            return Err(itip(
+                &method,
+                format!("only a REQUEST can be answered, this is a {other}"),
+            ));
         }
     }
-    if !matches!(partstat, PartStat::Accepted | PartStat::Declined | PartStat::Tentative) {
-        return Err(itip(&method, format!("the answer must be ACCEPTED, DECLINED or TENTATIVE, not {partstat}")));
+    if !matches!(
+        partstat,
+        PartStat::Accepted | PartStat::Declined | PartStat::Tentative
+    ) {
+        return Err(itip(
+            &method,
+            format!("the answer must be ACCEPTED, DECLINED or TENTATIVE, not {partstat}"),
+        ));
     }
     if request.organizer.is_none() {
         return Err(itip(&method, "the request has no organizer to reply to"));
     }
     let (_, addr) = split_mailbox(attendee).map_err(|e| IcalError::field("attendee", e))?;
-    let Some(found) = request.attendees.iter().find(|a| a.email.eq_ignore_ascii_case(&addr)) else {
-        return Err(itip(&method, format!("{addr} is not an attendee of this request")));
+    let Some(found) = request
+        .attendees
+        .iter()
+        .find(|a| a.email.eq_ignore_ascii_case(&addr))
+    else {
+        return Err(itip(
+            &method,
+            format!("{addr} is not an attendee of this request"),
+        ));
     };
     let mut me = found.clone();
     me.partstat = partstat;
@@ -157,7 +185,11 @@ mod tests {
     #[test]
     fn reply_refuses_strangers_and_non_answers() {
         let err = reply(&invite(), "eve@example.org", PartStat::Accepted).expect_err("stranger");
-        assert!(err.to_string().contains("eve@example.org is not an attendee"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("eve@example.org is not an attendee"),
+            "{err}"
+        );
         assert!(reply(&invite(), "bob@example.org", PartStat::NeedsAction).is_err());
         assert!(reply(&cancel(&invite()), "bob@example.org", PartStat::Accepted).is_err());
     }

@@ -43,33 +43,37 @@ impl ContentLine {
     }
 }
 
-/// Unfolds `text` into logical lines with the physical line number each starts on.
-/// Accepts CRLF and bare LF; blank lines are skipped.
+/// Unfolds `bytes` into logical lines with the physical line number each
+/// starts on. Accepts CRLF and bare LF; blank lines are skipped. Unfolding
+/// works on octets before UTF-8 decoding, so a fold that some writer put
+/// inside a multi-octet character is mended.
 pub(crate) fn unfold(bytes: &[u8]) -> Result<Vec<(usize, String)>, IcalError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| IcalError::NotUtf8 {
-        line: 1 + bytes
-            .get(..e.valid_up_to())
-            .map_or(0, |ok| ok.iter().filter(|b| **b == b'\n').count()),
-    })?;
-    let mut out: Vec<(usize, String)> = Vec::new();
-    for (i, physical) in text.split('\n').enumerate() {
-        let physical = physical.strip_suffix('\r').unwrap_or(physical);
-        if let Some(rest) = physical.strip_prefix([' ', '\t']) {
-            match out.last_mut() {
-                Some((_, logical)) => logical.push_str(rest),
+    let mut logical: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, physical) in bytes.split(|b| *b == b'\n').enumerate() {
+        let physical = physical.strip_suffix(b"\r").unwrap_or(physical);
+        match physical.first() {
+            Some(b' ' | b'\t') => match logical.last_mut() {
+                Some((_, l)) => l.extend_from_slice(physical.get(1..).unwrap_or_default()),
                 None => {
                     return Err(IcalError::Syntax {
                         line: i + 1,
-                        reason: "a continuation line (starting with a space) comes first".to_string(),
+                        reason: "a continuation line (starting with a space) comes first"
+                            .to_string(),
                     });
                 }
-            }
-        } else if !physical.is_empty() {
-            out.push((i + 1, physical.to_string()));
+            },
+            Some(_) => logical.push((i + 1, physical.to_vec())),
+            None => {}
         }
     }
-    Ok(out)
+    logical
+        .into_iter()
+        .map(|(n, l)| match String::from_utf8(l) {
+            Ok(s) => Ok((n, s)),
+            Err(_) => Err(IcalError::NotUtf8 { line: n }),
+        })
+        .collect()
 }
 
 fn is_name_char(c: char) -> bool {
@@ -108,7 +112,10 @@ pub(crate) fn parse_line(raw: &str, line: usize) -> Result<ContentLine, IcalErro
     let name_end = raw.find(|c: char| !is_name_char(c)).unwrap_or(raw.len());
     let name = raw.get(..name_end).unwrap_or_default();
     if name.is_empty() {
-        return Err(syntax(format!("expected a property name in {:?}", shorten(raw))));
+        return Err(syntax(format!(
+            "expected a property name in {:?}",
+            shorten(raw)
+        )));
     }
     let mut rest = raw.get(name_end..).unwrap_or_default();
     let mut params = Vec::new();
@@ -128,7 +135,9 @@ pub(crate) fn parse_line(raw: &str, line: usize) -> Result<ContentLine, IcalErro
                 shorten(raw)
             )));
         };
-        let pname_end = after.find(|c: char| !is_name_char(c)).unwrap_or(after.len());
+        let pname_end = after
+            .find(|c: char| !is_name_char(c))
+            .unwrap_or(after.len());
         let pname = after.get(..pname_end).unwrap_or_default();
         rest = after.get(pname_end..).unwrap_or_default();
         let Some(after_eq) = rest.strip_prefix('=') else {
@@ -322,7 +331,10 @@ mod tests {
             assert!(err.to_string().contains(needle), "{err}");
         }
         assert_eq!(unfold(b" x").err().and_then(|e| e.line()), Some(1));
-        assert_eq!(unfold(b"A:1\r\nB:\xff").err().and_then(|e| e.line()), Some(2));
+        assert_eq!(
+            unfold(b"A:1\r\nB:\xff").err().and_then(|e| e.line()),
+            Some(2)
+        );
     }
 
     #[test]

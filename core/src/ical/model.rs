@@ -92,8 +92,10 @@ token_enum! {
 
 token_enum! {
     /// An attendee's participation status (`PARTSTAT`).
+    #[derive(Default)]
     PartStat {
         /// No answer yet (the default).
+        #[default]
         NeedsAction = "NEEDS-ACTION",
         /// Accepted.
         Accepted = "ACCEPTED",
@@ -108,10 +110,12 @@ token_enum! {
 
 token_enum! {
     /// An attendee's role (`ROLE`).
+    #[derive(Default)]
     Role {
         /// Chairs the meeting.
         Chair = "CHAIR",
         /// Required (the default).
+        #[default]
         ReqParticipant = "REQ-PARTICIPANT",
         /// Optional.
         OptParticipant = "OPT-PARTICIPANT",
@@ -155,18 +159,6 @@ token_enum! {
         Opaque = "OPAQUE",
         /// Free.
         Transparent = "TRANSPARENT",
-    }
-}
-
-impl Default for PartStat {
-    fn default() -> Self {
-        Self::NeedsAction
-    }
-}
-
-impl Default for Role {
-    fn default() -> Self {
-        Self::ReqParticipant
     }
 }
 

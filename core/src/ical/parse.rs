@@ -67,7 +67,10 @@ fn components(bytes: &[u8]) -> Result<Vec<Component>, IcalError> {
                     });
                 }
                 if stack.len() >= MAX_DEPTH {
-                    return Err(IcalError::TooDeep { line: n, max: MAX_DEPTH });
+                    return Err(IcalError::TooDeep {
+                        line: n,
+                        max: MAX_DEPTH,
+                    });
                 }
                 stack.push(Component {
                     name,
@@ -148,7 +151,9 @@ impl Zones {
                             Ok(_) => return Err(p.bad("a VTIMEZONE DTSTART is a local date-time")),
                             Err(e) => return Err(p.bad(e)),
                         },
-                        "TZOFFSETTO" => obs.offset_to = Some(parse_offset(&p.value).map_err(|e| p.bad(e))?),
+                        "TZOFFSETTO" => {
+                            obs.offset_to = Some(parse_offset(&p.value).map_err(|e| p.bad(e))?)
+                        }
                         "TZOFFSETFROM" => {
                             parse_offset(&p.value).map_err(|e| p.bad(e))?;
                         }
@@ -195,7 +200,11 @@ impl Zones {
 /// Reads a date property's values (comma-separated) as `When`s, each
 /// converted into the event's zone terms: a local time in another zone than
 /// the event's becomes UTC.
-fn read_dates(p: &ContentLine, event_tz: Option<&str>, zones: &Zones) -> Result<(Vec<When>, Option<String>), IcalError> {
+fn read_dates(
+    p: &ContentLine,
+    event_tz: Option<&str>,
+    zones: &Zones,
+) -> Result<(Vec<When>, Option<String>), IcalError> {
     let value_type = p.param("VALUE").map(str::to_ascii_uppercase);
     if value_type.as_deref() == Some("PERIOD") {
         return Err(p.bad("PERIOD values are not supported"));
@@ -208,10 +217,14 @@ fn read_dates(p: &ContentLine, event_tz: Option<&str>, zones: &Zones) -> Result<
             return Err(p.bad("VALUE=DATE but the value has a time"));
         }
         let w = match (w, tzid, event_tz) {
-            (When::Local(t), Some(z), Some(ev)) if z != ev && zones.resolve(z).0 != zones.resolve(ev).0 => {
-                let rule = zones
-                    .rule(z)
-                    .ok_or_else(|| p.bad(format!("TZID {z:?} has no VTIMEZONE and is not an IANA zone")))?;
+            (When::Local(t), Some(z), Some(ev))
+                if z != ev && zones.resolve(z).0 != zones.resolve(ev).0 =>
+            {
+                let rule = zones.rule(z).ok_or_else(|| {
+                    p.bad(format!(
+                        "TZID {z:?} has no VTIMEZONE and is not an IANA zone"
+                    ))
+                })?;
                 When::Utc(super::value::DateTime::from_seconds(rule.local_to_utc(t)))
             }
             (w, _, _) => w,
@@ -239,7 +252,10 @@ fn mailbox_string(name: Option<&str>, addr: &str) -> String {
 /// The address of a `mailto:` cal-address value.
 fn cal_address(p: &ContentLine) -> Result<String, IcalError> {
     let v = p.value.trim();
-    let addr = if v.len() >= 7 && v.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("mailto:")) {
+    let addr = if v.len() >= 7
+        && v.get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("mailto:"))
+    {
         v.get(7..).unwrap_or_default()
     } else {
         v
@@ -265,7 +281,9 @@ fn read_alarm(c: &Component) -> Result<Alarm, IcalError> {
                 alarm.action = (a != "DISPLAY").then_some(a);
             }
             "TRIGGER" => {
-                let is_dt = p.param("VALUE").is_some_and(|v| v.eq_ignore_ascii_case("DATE-TIME"));
+                let is_dt = p
+                    .param("VALUE")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("DATE-TIME"));
                 let value = if is_dt {
                     match When::from_ical(&p.value) {
                         Ok(w @ When::Utc(_)) => w.to_model(),
@@ -274,7 +292,9 @@ fn read_alarm(c: &Component) -> Result<Alarm, IcalError> {
                     }
                 } else {
                     parse_duration(&p.value).map_err(|e| p.bad(e))?;
-                    alarm.related_end = p.param("RELATED").is_some_and(|r| r.eq_ignore_ascii_case("END"));
+                    alarm.related_end = p
+                        .param("RELATED")
+                        .is_some_and(|r| r.eq_ignore_ascii_case("END"));
                     p.value.clone()
                 };
                 set_once(&mut trigger, value, p)?;
@@ -290,7 +310,12 @@ fn read_alarm(c: &Component) -> Result<Alarm, IcalError> {
     Ok(alarm)
 }
 
-fn read_event(c: &Component, method: Option<&Method>, zones: &Zones, skipped: &mut Vec<String>) -> Result<Appointment, IcalError> {
+fn read_event(
+    c: &Component,
+    method: Option<&Method>,
+    zones: &Zones,
+    skipped: &mut Vec<String>,
+) -> Result<Appointment, IcalError> {
     let mut a = Appointment {
         method: method.cloned(),
         ..Appointment::default()
@@ -329,7 +354,14 @@ fn read_event(c: &Component, method: Option<&Method>, zones: &Zones, skipped: &m
         match p.name.as_str() {
             "DTSTART" => {}
             "UID" => set_once(&mut uid, unescape_text(&p.value), p)?,
-            "SEQUENCE" => set_once(&mut seq, p.value.trim().parse::<u32>().map_err(|_| p.bad("not a number"))?, p)?,
+            "SEQUENCE" => set_once(
+                &mut seq,
+                p.value
+                    .trim()
+                    .parse::<u32>()
+                    .map_err(|_| p.bad("not a number"))?,
+                p,
+            )?,
             "DTSTAMP" => match When::from_ical(&p.value) {
                 Ok(w @ When::Utc(_)) => set_once(&mut stamp, w.to_model(), p)?,
                 Ok(_) => return Err(p.bad("DTSTAMP must be in UTC (ending in Z)")),
@@ -342,8 +374,12 @@ fn read_event(c: &Component, method: Option<&Method>, zones: &Zones, skipped: &m
             }
             "RECURRENCE-ID" => set_once(&mut recurrence_id, one(p)?.to_model(), p)?,
             "RRULE" => set_once(&mut rrule, p.value.trim().to_string(), p)?,
-            "EXDATE" => a.exdates.extend(read_dates(p, tz, zones)?.0.into_iter().map(When::to_model)),
-            "RDATE" => a.rdates.extend(read_dates(p, tz, zones)?.0.into_iter().map(When::to_model)),
+            "EXDATE" => a
+                .exdates
+                .extend(read_dates(p, tz, zones)?.0.into_iter().map(When::to_model)),
+            "RDATE" => a
+                .rdates
+                .extend(read_dates(p, tz, zones)?.0.into_iter().map(When::to_model)),
             "SUMMARY" => set_once(&mut summary, unescape_text(&p.value), p)?,
             "DESCRIPTION" => set_once(&mut description, unescape_text(&p.value), p)?,
             "LOCATION" => set_once(&mut location, unescape_text(&p.value), p)?,
@@ -358,14 +394,22 @@ fn read_event(c: &Component, method: Option<&Method>, zones: &Zones, skipped: &m
                     name: p.param("CN").map(str::to_string).filter(|n| !n.is_empty()),
                     role: p.param("ROLE").map(Into::into).unwrap_or_default(),
                     partstat: p.param("PARTSTAT").map(Into::into).unwrap_or_default(),
-                    rsvp: p.param("RSVP").is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
+                    rsvp: p
+                        .param("RSVP")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
                     cutype: p.param("CUTYPE").map(Into::into),
                 });
             }
             "STATUS" => set_once(&mut status, p.value.as_str().into(), p)?,
             "TRANSP" => set_once(&mut transp, p.value.as_str().into(), p)?,
             "PRIORITY" => {
-                let n = p.value.trim().parse::<u8>().ok().filter(|n| *n <= 9).ok_or_else(|| p.bad("must be 0 to 9"))?;
+                let n = p
+                    .value
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|n| *n <= 9)
+                    .ok_or_else(|| p.bad("must be 0 to 9"))?;
                 set_once(&mut priority, n, p)?;
             }
             "CATEGORIES" => a.categories.extend(split_text_list(&p.value)),
@@ -377,7 +421,8 @@ fn read_event(c: &Component, method: Option<&Method>, zones: &Zones, skipped: &m
     a.sequence = seq.unwrap_or(0);
     a.dtstamp = stamp;
     (a.end, a.duration, a.recurrence_id, a.rrule) = (end, duration, recurrence_id, rrule);
-    (a.summary, a.description, a.location, a.organizer) = (summary, description, location, organizer);
+    (a.summary, a.description, a.location, a.organizer) =
+        (summary, description, location, organizer);
     (a.status, a.transparency, a.priority, a.url) = (status, transp, priority, url);
     for child in &c.children {
         if child.name == "VALARM" {
@@ -427,7 +472,11 @@ pub fn parse_calendar(bytes: &[u8]) -> Result<Calendar, IcalError> {
         }
     }
     for ev in loose {
-        match cal.events.iter_mut().find(|m| m.uid == ev.uid && m.recurrence_id.is_none()) {
+        match cal
+            .events
+            .iter_mut()
+            .find(|m| m.uid == ev.uid && m.recurrence_id.is_none())
+        {
             Some(master) => master.overrides.push(ev),
             None => cal.events.push(ev),
         }
@@ -438,5 +487,9 @@ pub fn parse_calendar(bytes: &[u8]) -> Result<Calendar, IcalError> {
 /// Reads the first event of an iCalendar text (with its overrides); see
 /// [`parse_calendar`] for files with several.
 pub fn parse_ics(bytes: &[u8]) -> Result<Appointment, IcalError> {
-    parse_calendar(bytes)?.events.into_iter().next().ok_or(IcalError::NoEvent)
+    parse_calendar(bytes)?
+        .events
+        .into_iter()
+        .next()
+        .ok_or(IcalError::NoEvent)
 }

@@ -38,10 +38,10 @@ pub fn lookup(name: &str) -> Option<&'static str> {
     // Strip leading path segments one by one: "/a/b/Europe/Madrid" -> "Europe/Madrid".
     let mut rest = name;
     while let Some((_, tail)) = rest.split_once('/') {
-        if tail.contains('/') {
-            if let Some(rule) = exact(tail) {
-                return Some(rule);
-            }
+        if tail.contains('/')
+            && let Some(rule) = exact(tail)
+        {
+            return Some(rule);
         }
         rest = tail;
     }
@@ -53,7 +53,10 @@ pub fn canonical_name(name: &str) -> Option<&str> {
     lookup(name)?;
     let mut rest = name;
     loop {
-        if TABLE.lines().any(|l| l.split_once('\t').is_some_and(|(z, _)| z == rest)) {
+        if TABLE
+            .lines()
+            .any(|l| l.split_once('\t').is_some_and(|(z, _)| z == rest))
+        {
             return Some(rest);
         }
         rest = rest.split_once('/')?.1;
@@ -130,7 +133,11 @@ impl Cursor<'_> {
             while self.peek().is_some_and(|b| b != b'>') {
                 self.pos += 1;
             }
-            let name = self.s.get(start + 1..self.pos).unwrap_or_default().to_string();
+            let name = self
+                .s
+                .get(start + 1..self.pos)
+                .unwrap_or_default()
+                .to_string();
             if !self.eat(b'>') {
                 return Err("unclosed <name>".to_string());
             }
@@ -166,7 +173,8 @@ impl Cursor<'_> {
             let month = self.number()?;
             let week = if self.eat(b'.') { self.number()? } else { -1 };
             let weekday = if self.eat(b'.') { self.number()? } else { -1 };
-            if !(1..=12).contains(&month) || !(1..=5).contains(&week) || !(0..=6).contains(&weekday) {
+            if !(1..=12).contains(&month) || !(1..=5).contains(&week) || !(0..=6).contains(&weekday)
+            {
                 return Err("bad Mm.w.d transition".to_string());
             }
             Transition::Month {
@@ -180,13 +188,19 @@ impl Cursor<'_> {
             if !(1..=365).contains(&day) {
                 return Err("bad Jn transition".to_string());
             }
-            Transition::Julian { day: day as u16, time: 7200 }
+            Transition::Julian {
+                day: day as u16,
+                time: 7200,
+            }
         } else {
             let day = self.number()?;
             if !(0..=365).contains(&day) {
                 return Err("bad n transition".to_string());
             }
-            Transition::Ordinal { day: day as u16, time: 7200 }
+            Transition::Ordinal {
+                day: day as u16,
+                time: 7200,
+            }
         };
         if !self.eat(b'/') {
             return Ok(t);
@@ -196,7 +210,17 @@ impl Cursor<'_> {
             return Err("transition time out of range".to_string());
         }
         Ok(match t {
-            Transition::Month { month, week, weekday, .. } => Transition::Month { month, week, weekday, time },
+            Transition::Month {
+                month,
+                week,
+                weekday,
+                ..
+            } => Transition::Month {
+                month,
+                week,
+                weekday,
+                time,
+            },
             Transition::Julian { day, .. } => Transition::Julian { day, time },
             Transition::Ordinal { day, .. } => Transition::Ordinal { day, time },
         })
@@ -224,7 +248,12 @@ impl Rule {
                 return Err("daylight time without an end rule".to_string());
             }
             let end = c.transition()?;
-            Some(Daylight { name, offset, start, end })
+            Some(Daylight {
+                name,
+                offset,
+                start,
+                end,
+            })
         } else {
             None
         };
@@ -256,7 +285,9 @@ impl Rule {
         let Some(d) = &self.daylight else {
             return self.std_offset;
         };
-        let year = DateTime::from_seconds(utc + i64::from(self.std_offset)).date.year;
+        let year = DateTime::from_seconds(utc + i64::from(self.std_offset))
+            .date
+            .year;
         let start = transition_local(d.start, year) - i64::from(self.std_offset);
         let end = transition_local(d.end, year) - i64::from(d.offset);
         let on = if start <= end {
@@ -304,7 +335,12 @@ impl Rule {
         }
         fn transition(t: Transition) -> String {
             let (mut out, time) = match t {
-                Transition::Month { month, week, weekday, time } => (format!("M{month}.{week}.{weekday}"), time),
+                Transition::Month {
+                    month,
+                    week,
+                    weekday,
+                    time,
+                } => (format!("M{month}.{week}.{weekday}"), time),
                 Transition::Julian { day, time } => (format!("J{day}"), time),
                 Transition::Ordinal { day, time } => (format!("{day}"), time),
             };
@@ -329,23 +365,47 @@ impl Rule {
 /// Seconds since the epoch of the local wall-clock moment of `t` in `year`.
 fn transition_local(t: Transition, year: i32) -> i64 {
     let (day, time) = match t {
-        Transition::Month { month, week, weekday, time } => (month_day(year, month, week, weekday), time),
+        Transition::Month {
+            month,
+            week,
+            weekday,
+            time,
+        } => (month_day(year, month, week, weekday), time),
         Transition::Julian { day, time } => {
             // Day 60 is March 1 whether or not the year is a leap year.
-            let jan1 = Date { year, month: 1, day: 1 }.days();
+            let jan1 = Date {
+                year,
+                month: 1,
+                day: 1,
+            }
+            .days();
             let leap_shift = i64::from(super::value::is_leap(year) && day >= 60);
             (jan1 + i64::from(day) - 1 + leap_shift, time)
         }
-        Transition::Ordinal { day, time } => (Date { year, month: 1, day: 1 }.days() + i64::from(day), time),
+        Transition::Ordinal { day, time } => (
+            Date {
+                year,
+                month: 1,
+                day: 1,
+            }
+            .days()
+                + i64::from(day),
+            time,
+        ),
     };
     day * 86_400 + i64::from(time)
 }
 
 /// Days since the epoch of weekday `weekday` of week `week` (5 = last) of a month.
 fn month_day(year: i32, month: u8, week: u8, weekday: u8) -> i64 {
-    let first = Date { year, month, day: 1 };
+    let first = Date {
+        year,
+        month,
+        day: 1,
+    };
     let first_wd = first.weekday();
-    let mut day = 1 + (7 + i64::from(weekday) - i64::from(first_wd)) % 7 + 7 * (i64::from(week) - 1);
+    let mut day =
+        1 + (7 + i64::from(weekday) - i64::from(first_wd)) % 7 + 7 * (i64::from(week) - 1);
     let len = i64::from(days_in_month(year, month));
     while day > len {
         day -= 7;
@@ -361,10 +421,20 @@ const DAYS: [&str; 7] = ["SU", "MO", "TU", "WE", "TH", "FR", "SA"];
 fn observance_lines(t: Transition, out: &mut Vec<String>) {
     let first = DateTime::from_seconds(transition_local(t, 1970));
     out.push(format!("DTSTART:{}", super::value::When::Local(first)));
-    if let Transition::Month { month, week, weekday, time } = t {
+    if let Transition::Month {
+        month,
+        week,
+        weekday,
+        time,
+    } = t
+    {
         let shift = i64::from(time).div_euclid(86_400);
         if shift == 0 {
-            let nth = if week == 5 { "-1".to_string() } else { week.to_string() };
+            let nth = if week == 5 {
+                "-1".to_string()
+            } else {
+                week.to_string()
+            };
             out.push(format!(
                 "RRULE:FREQ=YEARLY;BYMONTH={month};BYDAY={nth}{}",
                 DAYS[usize::from(weekday % 7)]
@@ -381,7 +451,11 @@ fn observance_lines(t: Transition, out: &mut Vec<String>) {
             (7 * i64::from(week) - 6, 7 * i64::from(week))
         };
         let (lo, hi) = (lo + shift, hi + shift);
-        let shortest = if month == 2 { 28 } else { i64::from(days_in_month(1971, month)) };
+        let shortest = if month == 2 {
+            28
+        } else {
+            i64::from(days_in_month(1971, month))
+        };
         let stable = week != 5 || month != 2;
         if lo >= 1 && hi <= shortest && stable {
             let wd = (i64::from(weekday) + shift).rem_euclid(7) as usize;
@@ -395,7 +469,9 @@ fn observance_lines(t: Transition, out: &mut Vec<String>) {
         }
     }
     let dates: Vec<String> = (1971..=2099)
-        .map(|y| super::value::When::Local(DateTime::from_seconds(transition_local(t, y))).to_string())
+        .map(|y| {
+            super::value::When::Local(DateTime::from_seconds(transition_local(t, y))).to_string()
+        })
         .collect();
     for chunk in dates.chunks(8) {
         out.push(format!("RDATE:{}", chunk.join(",")));
@@ -469,10 +545,20 @@ fn rrule_transition(rrule: &str, start: DateTime) -> Option<Transition> {
     let week = match n {
         "-1" => 5,
         "" => return None,
-        n => n.trim_start_matches('+').parse::<u8>().ok().filter(|w| (1..=4).contains(w))?,
+        n => n
+            .trim_start_matches('+')
+            .parse::<u8>()
+            .ok()
+            .filter(|w| (1..=4).contains(w))?,
     };
-    let time = i32::from(start.hour) * 3600 + i32::from(start.minute) * 60 + i32::from(start.second);
-    Some(Transition::Month { month, week, weekday, time })
+    let time =
+        i32::from(start.hour) * 3600 + i32::from(start.minute) * 60 + i32::from(start.second);
+    Some(Transition::Month {
+        month,
+        week,
+        weekday,
+        time,
+    })
 }
 
 /// Derives the current rule of a VTIMEZONE from its observances: the latest
@@ -488,7 +574,9 @@ pub(crate) fn rule_from_observances(obs: &[Observance]) -> Option<Rule> {
     let std_offset = std.offset_to?;
     let std_name = std.name.clone().unwrap_or_else(|| "STD".to_string());
     let dst = latest(true).filter(|d| {
-        d.rrule.as_deref().is_some_and(|r| !r.to_ascii_uppercase().contains("UNTIL"))
+        d.rrule
+            .as_deref()
+            .is_some_and(|r| !r.to_ascii_uppercase().contains("UNTIL"))
     });
     let daylight = match (dst, &std.rrule) {
         (Some(d), Some(std_rule)) => {
@@ -534,28 +622,58 @@ mod tests {
     fn madrid_switches_on_the_last_sundays() {
         let r = Rule::for_zone("Europe/Madrid").expect("Madrid");
         // 2026-03-29 02:00 CET -> 03:00 CEST; 2026-10-25 03:00 CEST -> 02:00 CET.
-        assert_eq!(r.local_to_utc(dt(2026, 3, 29, 1, 59)), dt(2026, 3, 29, 0, 59).seconds());
-        assert_eq!(r.local_to_utc(dt(2026, 3, 29, 3, 0)), dt(2026, 3, 29, 1, 0).seconds());
-        assert_eq!(r.local_to_utc(dt(2026, 7, 1, 10, 0)), dt(2026, 7, 1, 8, 0).seconds());
-        assert_eq!(r.local_to_utc(dt(2026, 12, 1, 10, 0)), dt(2026, 12, 1, 9, 0).seconds());
+        assert_eq!(
+            r.local_to_utc(dt(2026, 3, 29, 1, 59)),
+            dt(2026, 3, 29, 0, 59).seconds()
+        );
+        assert_eq!(
+            r.local_to_utc(dt(2026, 3, 29, 3, 0)),
+            dt(2026, 3, 29, 1, 0).seconds()
+        );
+        assert_eq!(
+            r.local_to_utc(dt(2026, 7, 1, 10, 0)),
+            dt(2026, 7, 1, 8, 0).seconds()
+        );
+        assert_eq!(
+            r.local_to_utc(dt(2026, 12, 1, 10, 0)),
+            dt(2026, 12, 1, 9, 0).seconds()
+        );
         // The gap reads with the offset before it; the overlap is its first occurrence.
-        assert_eq!(r.local_to_utc(dt(2026, 3, 29, 2, 30)), dt(2026, 3, 29, 1, 30).seconds());
-        assert_eq!(r.local_to_utc(dt(2026, 10, 25, 2, 30)), dt(2026, 10, 25, 0, 30).seconds());
+        assert_eq!(
+            r.local_to_utc(dt(2026, 3, 29, 2, 30)),
+            dt(2026, 3, 29, 1, 30).seconds()
+        );
+        assert_eq!(
+            r.local_to_utc(dt(2026, 10, 25, 2, 30)),
+            dt(2026, 10, 25, 0, 30).seconds()
+        );
     }
 
     #[test]
     fn southern_and_fractional_zones() {
         let syd = Rule::for_zone("Australia/Sydney").expect("Sydney");
-        assert_eq!(syd.local_to_utc(dt(2026, 1, 15, 12, 0)), dt(2026, 1, 15, 1, 0).seconds());
-        assert_eq!(syd.local_to_utc(dt(2026, 7, 15, 12, 0)), dt(2026, 7, 15, 2, 0).seconds());
+        assert_eq!(
+            syd.local_to_utc(dt(2026, 1, 15, 12, 0)),
+            dt(2026, 1, 15, 1, 0).seconds()
+        );
+        assert_eq!(
+            syd.local_to_utc(dt(2026, 7, 15, 12, 0)),
+            dt(2026, 7, 15, 2, 0).seconds()
+        );
         let kol = Rule::for_zone("Asia/Kolkata").expect("Kolkata");
-        assert_eq!(kol.local_to_utc(dt(2026, 7, 15, 12, 0)), dt(2026, 7, 15, 6, 30).seconds());
+        assert_eq!(
+            kol.local_to_utc(dt(2026, 7, 15, 12, 0)),
+            dt(2026, 7, 15, 6, 30).seconds()
+        );
         assert!(Rule::for_zone("Mars/Olympus").is_none());
     }
 
     #[test]
     fn vendor_prefixed_names_resolve_to_their_iana_suffix() {
-        assert_eq!(canonical_name("/mozilla.org/20050126_1/Europe/Madrid"), Some("Europe/Madrid"));
+        assert_eq!(
+            canonical_name("/mozilla.org/20050126_1/Europe/Madrid"),
+            Some("Europe/Madrid")
+        );
         assert_eq!(canonical_name("Europe/Madrid"), Some("Europe/Madrid"));
         assert_eq!(canonical_name("W. Europe Standard Time"), None);
     }
@@ -573,7 +691,10 @@ mod tests {
         // Jerusalem: Friday before the last Sunday of March (4th Thursday + 26 h).
         let r = Rule::parse("IST-2IDT,M3.4.4/26,M10.5.0").expect("rule");
         let lines = vtimezone_lines("Asia/Jerusalem", &r).join("\n");
-        assert!(lines.contains("RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=FR;BYMONTHDAY=23,24,25,26,27,28,29"), "{lines}");
+        assert!(
+            lines.contains("RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=FR;BYMONTHDAY=23,24,25,26,27,28,29"),
+            "{lines}"
+        );
         // Egypt: the day after the last Thursday of October may be in November.
         let r = Rule::parse("EET-2EEST,M4.5.5/0,M10.5.4/24").expect("rule");
         let lines = vtimezone_lines("Africa/Cairo", &r).join("\n");

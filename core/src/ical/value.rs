@@ -133,7 +133,8 @@ fn digits(s: &str, what: &str) -> Result<u32, String> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("{what} is not a number"));
     }
-    s.parse::<u32>().map_err(|_| format!("{what} is not a number"))
+    s.parse::<u32>()
+        .map_err(|_| format!("{what} is not a number"))
 }
 
 fn small(s: &str, what: &str) -> Result<u8, String> {
@@ -153,8 +154,7 @@ fn take<'a>(s: &mut &'a str, n: usize) -> Option<&'a str> {
 impl When {
     /// Reads the model form: `2026-12-01`, `2026-12-01T10:00:00` or `2026-12-01T10:00:00Z`.
     pub(crate) fn from_model(s: &str) -> Result<Self, String> {
-        const EXPECTED: &str =
-            "expected 2026-12-01T10:00:00 (local), 2026-12-01T09:00:00Z (UTC) or 2026-12-01 (all day)";
+        const EXPECTED: &str = "expected 2026-12-01T10:00:00 (local), 2026-12-01T09:00:00Z (UTC) or 2026-12-01 (all day)";
         let bad = |why: String| format!("{why}; {EXPECTED}");
         let mut rest = s;
         let (Some(y), Some("-"), Some(m), Some("-"), Some(d)) = (
@@ -202,14 +202,16 @@ impl When {
     /// Reads RFC 5545 DATE (`20261201`) or DATE-TIME (`20261201T100000[Z]`).
     pub(crate) fn from_ical(s: &str) -> Result<Self, String> {
         let mut rest = s;
-        let (Some(y), Some(m), Some(d)) = (
-            take(&mut rest, 4),
-            take(&mut rest, 2),
-            take(&mut rest, 2),
-        ) else {
+        let (Some(y), Some(m), Some(d)) =
+            (take(&mut rest, 4), take(&mut rest, 2), take(&mut rest, 2))
+        else {
             return Err("expected YYYYMMDD or YYYYMMDDTHHMMSS[Z]".to_string());
         };
-        let date = Date::new(digits(y, "year")? as i32, small(m, "month")?, small(d, "day")?)?;
+        let date = Date::new(
+            digits(y, "year")? as i32,
+            small(m, "month")?,
+            small(d, "day")?,
+        )?;
         if rest.is_empty() {
             return Ok(Self::Date(date));
         }
@@ -221,7 +223,12 @@ impl When {
         ) else {
             return Err("expected YYYYMMDD or YYYYMMDDTHHMMSS[Z]".to_string());
         };
-        let dt = DateTime::new(date, small(h, "hour")?, small(mi, "minute")?, small(sec, "second")?)?;
+        let dt = DateTime::new(
+            date,
+            small(h, "hour")?,
+            small(mi, "minute")?,
+            small(sec, "second")?,
+        )?;
         match rest {
             "" => Ok(Self::Local(dt)),
             "Z" => Ok(Self::Utc(dt)),
@@ -248,7 +255,11 @@ impl When {
                     t.hour,
                     t.minute,
                     t.second,
-                    if matches!(self, Self::Utc(_)) { "Z" } else { "" }
+                    if matches!(self, Self::Utc(_)) {
+                        "Z"
+                    } else {
+                        ""
+                    }
                 )
             }
         }
@@ -379,16 +390,30 @@ mod tests {
         ] {
             let w = When::from_model(model).expect("model form");
             assert_eq!(w.to_string(), ical);
-            assert_eq!(When::from_ical(ical).map(When::to_model).as_deref(), Ok(model));
+            assert_eq!(
+                When::from_ical(ical).map(When::to_model).as_deref(),
+                Ok(model)
+            );
         }
     }
 
     #[test]
     fn impossible_dates_are_refused_with_a_reason() {
-        for bad in ["2026-02-30", "2026-13-01", "2026-12-01T25:00:00", "2026-12-01 10:00", "x", "2026-1é-01"] {
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "2026-12-01T25:00:00",
+            "2026-12-01 10:00",
+            "x",
+            "2026-1é-01",
+        ] {
             assert!(When::from_model(bad).is_err(), "{bad}");
         }
-        assert!(When::from_model("2026-02-30").err().is_some_and(|e| e.contains("day 30")));
+        assert!(
+            When::from_model("2026-02-30")
+                .err()
+                .is_some_and(|e| e.contains("day 30"))
+        );
         assert!(When::from_ical("20260230").is_err());
     }
 

@@ -56,7 +56,9 @@ fn event_lines(r: &Resolved<'_>, now: i64, out: &mut Vec<String>) {
     out.push("BEGIN:VEVENT".to_string());
     out.push(prop("UID", &[], &escape_text(&a.uid)));
     out.push(prop("SEQUENCE", &[], &a.sequence.to_string()));
-    let stamp = r.dtstamp.unwrap_or_else(|| When::Utc(DateTime::from_seconds(now)));
+    let stamp = r
+        .dtstamp
+        .unwrap_or_else(|| When::Utc(DateTime::from_seconds(now)));
     out.push(prop("DTSTAMP", &[], &stamp.to_string()));
     out.push(date_prop("DTSTART", &[r.start], zone));
     if let Some(e) = r.end {
@@ -71,13 +73,22 @@ fn event_lines(r: &Resolved<'_>, now: i64, out: &mut Vec<String>) {
     if let Some(rule) = &a.rrule {
         out.push(prop("RRULE", &[], &rule.to_ascii_uppercase()));
     }
-    if !r.rdates.is_empty() {
-        out.push(date_prop("RDATE", &r.rdates, zone));
+    for (name, list) in [("RDATE", &r.rdates), ("EXDATE", &r.exdates)] {
+        // One line for the zoned (or date) values, one for the UTC ones:
+        // a TZID parameter applies to every value of its line.
+        let (utc, local): (Vec<When>, Vec<When>) =
+            list.iter().partition(|w| matches!(w, When::Utc(_)));
+        for group in [local, utc] {
+            if !group.is_empty() {
+                out.push(date_prop(name, &group, zone));
+            }
+        }
     }
-    if !r.exdates.is_empty() {
-        out.push(date_prop("EXDATE", &r.exdates, zone));
-    }
-    for (name, value) in [("SUMMARY", &a.summary), ("DESCRIPTION", &a.description), ("LOCATION", &a.location)] {
+    for (name, value) in [
+        ("SUMMARY", &a.summary),
+        ("DESCRIPTION", &a.description),
+        ("LOCATION", &a.location),
+    ] {
         if let Some(v) = value {
             out.push(prop(name, &[], &escape_text(v)));
         }
@@ -120,13 +131,29 @@ fn event_lines(r: &Resolved<'_>, now: i64, out: &mut Vec<String>) {
     out.extend(a.extra.iter().cloned());
     for alarm in &a.alarms {
         out.push("BEGIN:VALARM".to_string());
-        out.push(prop("ACTION", &[], alarm.action.as_deref().unwrap_or("DISPLAY")));
+        out.push(prop(
+            "ACTION",
+            &[],
+            alarm.action.as_deref().unwrap_or("DISPLAY"),
+        ));
         match When::from_model(&alarm.trigger) {
-            Ok(w @ When::Utc(_)) => out.push(prop("TRIGGER", &[("VALUE", "DATE-TIME".to_string())], &w.to_string())),
-            _ if alarm.related_end => out.push(prop("TRIGGER", &[("RELATED", "END".to_string())], &alarm.trigger)),
+            Ok(w @ When::Utc(_)) => out.push(prop(
+                "TRIGGER",
+                &[("VALUE", "DATE-TIME".to_string())],
+                &w.to_string(),
+            )),
+            _ if alarm.related_end => out.push(prop(
+                "TRIGGER",
+                &[("RELATED", "END".to_string())],
+                &alarm.trigger,
+            )),
             _ => out.push(prop("TRIGGER", &[], &alarm.trigger)),
         }
-        out.push(prop("DESCRIPTION", &[], &escape_text(alarm.description.as_deref().unwrap_or(DEFAULT_ALARM_TEXT))));
+        out.push(prop(
+            "DESCRIPTION",
+            &[],
+            &escape_text(alarm.description.as_deref().unwrap_or(DEFAULT_ALARM_TEXT)),
+        ));
         out.extend(alarm.extra.iter().cloned());
         out.push("END:VALARM".to_string());
     }
@@ -150,12 +177,15 @@ fn calendar_text(method: Option<&str>, events: &[Resolved<'_>], now: i64) -> Str
         lines.push(prop("METHOD", &[], m));
     }
     let mut zones: Vec<&str> = Vec::new();
-    for r in events.iter().chain(events.iter().flat_map(|e| e.overrides.iter())) {
-        if let Some((name, rule)) = &r.zone {
-            if !zones.contains(&name.as_str()) {
-                zones.push(name);
-                lines.extend(vtimezone_lines(name, rule));
-            }
+    for r in events
+        .iter()
+        .chain(events.iter().flat_map(|e| e.overrides.iter()))
+    {
+        if let Some((name, rule)) = &r.zone
+            && !zones.contains(&name.as_str())
+        {
+            zones.push(name);
+            lines.extend(vtimezone_lines(name, rule));
         }
     }
     for r in events {
@@ -191,7 +221,11 @@ fn calendar_text(method: Option<&str>, events: &[Resolved<'_>], now: i64) -> Str
 /// ```
 pub fn to_ics(appt: &Appointment, now: i64) -> Result<String, IcalError> {
     let r = resolve(appt, "calendar")?;
-    Ok(calendar_text(appt.method.as_ref().map(|m| m.as_str()), &[r], now))
+    Ok(calendar_text(
+        appt.method.as_ref().map(|m| m.as_str()),
+        &[r],
+        now,
+    ))
 }
 
 /// Writes a whole [`Calendar`]: its METHOD and every event (fields checked
@@ -203,5 +237,9 @@ pub fn calendar_to_ics(cal: &Calendar, now: i64) -> Result<String, IcalError> {
         .enumerate()
         .map(|(i, e)| resolve(e, &format!("events[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(calendar_text(cal.method.as_ref().map(|m| m.as_str()), &resolved, now))
+    Ok(calendar_text(
+        cal.method.as_ref().map(|m| m.as_str()),
+        &resolved,
+        now,
+    ))
 }
