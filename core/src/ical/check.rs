@@ -5,6 +5,7 @@
 //! ever written.
 
 use super::error::IcalError;
+use crate::address::Mailbox;
 use super::line::parse_line;
 use super::model::Appointment;
 use super::tz::Rule;
@@ -22,8 +23,6 @@ pub(crate) struct Resolved<'a> {
     pub(crate) recurrence_id: Option<When>,
     pub(crate) exdates: Vec<When>,
     pub(crate) rdates: Vec<When>,
-    /// Organizer as (name, address).
-    pub(crate) organizer: Option<(Option<String>, String)>,
     pub(crate) overrides: Vec<Resolved<'a>>,
 }
 
@@ -80,41 +79,12 @@ fn check_extra(path: &str, lines: &[String], modelled: &[&str]) -> Result<(), Ic
     Ok(())
 }
 
-/// Splits `Name <addr>`, `"Name" <addr>` or `addr` into name and address and
-/// checks the address has the shape `local@domain`.
-pub(crate) fn split_mailbox(s: &str) -> Result<(Option<String>, String), String> {
-    let s = s.trim();
-    if s.chars().any(char::is_control) {
-        return Err("control characters are not allowed".to_string());
+/// Checks a bare address (`local@domain`, as in `mailto:`) with the spec's mailbox rules.
+pub(crate) fn check_address(addr: &str) -> Result<(), String> {
+    if addr.contains(['<', '>']) {
+        return Err(format!("{addr:?} must be a bare address (put the name in name)"));
     }
-    let (name, addr) = match (s.rfind('<'), s.ends_with('>')) {
-        (Some(lt), true) => {
-            let name = s.get(..lt).unwrap_or_default().trim();
-            let name = name
-                .strip_prefix('"')
-                .and_then(|n| n.strip_suffix('"'))
-                .unwrap_or(name)
-                .trim();
-            let addr = s.get(lt + 1..s.len() - 1).unwrap_or_default().trim();
-            ((!name.is_empty()).then(|| name.to_string()), addr)
-        }
-        (None, false) => (None, s),
-        _ => return Err(format!("malformed angle brackets in {s:?}")),
-    };
-    let addr = addr.strip_prefix("mailto:").unwrap_or(addr);
-    match addr.split_once('@') {
-        Some((local, domain))
-            if !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && !addr.contains(char::is_whitespace) =>
-        {
-            Ok((name, addr.to_string()))
-        }
-        _ => Err(format!(
-            "{addr:?} is not an address of the form local@domain"
-        )),
-    }
+    Mailbox::new(None, addr).map(|_| ()).map_err(|e| e.to_string())
 }
 
 fn when(field: &str, s: &str) -> Result<When, IcalError> {
@@ -367,20 +337,9 @@ pub(crate) fn resolve<'a>(appt: &'a Appointment, path: &str) -> Result<Resolved<
     {
         return Err(IcalError::field(f("priority"), "must be 0 to 9"));
     }
-    let organizer = match &appt.organizer {
-        Some(o) => Some(split_mailbox(o).map_err(|e| IcalError::field(f("organizer"), e))?),
-        None => None,
-    };
     for (i, a) in appt.attendees.iter().enumerate() {
         let field = format!("{path}.attendees[{i}]");
-        let (_, addr) =
-            split_mailbox(&a.email).map_err(|e| IcalError::field(format!("{field}.email"), e))?;
-        if addr != a.email {
-            return Err(IcalError::field(
-                format!("{field}.email"),
-                "must be a bare address (put the name in name)",
-            ));
-        }
+        check_address(&a.email).map_err(|e| IcalError::field(format!("{field}.email"), e))?;
         if let Some(n) = &a.name {
             check_text(&format!("{field}.name"), n)?;
         }
@@ -462,7 +421,6 @@ pub(crate) fn resolve<'a>(appt: &'a Appointment, path: &str) -> Result<Resolved<
         recurrence_id,
         exdates,
         rdates,
-        organizer,
         overrides,
     })
 }

@@ -3,7 +3,7 @@
 //! answer to a request) and PUBLISH (no replies expected), plus [`check`],
 //! the per-method rules a message is held to before it is built.
 
-use super::check::split_mailbox;
+use crate::address::Mailbox;
 use super::error::IcalError;
 use super::model::{Appointment, Method, PartStat, Status};
 
@@ -110,7 +110,9 @@ pub fn reply(
     if request.organizer.is_none() {
         return Err(itip(&method, "the request has no organizer to reply to"));
     }
-    let (_, addr) = split_mailbox(attendee).map_err(|e| IcalError::field("attendee", e))?;
+    let addr = Mailbox::parse(attendee)
+        .map_err(|e| IcalError::field("attendee", e.to_string()))?
+        .email;
     let Some(found) = request
         .attendees
         .iter()
@@ -159,7 +161,7 @@ mod tests {
             start: "2026-12-01T10:00:00".into(),
             end: Some("2026-12-01T11:00:00".into()),
             time_zone: Some("Europe/Madrid".into()),
-            organizer: Some("Ana <ana@example.com>".into()),
+            organizer: Mailbox::parse("Ana <ana@example.com>").ok(),
             attendees: vec![Attendee {
                 rsvp: true,
                 name: Some("Bob".into()),

@@ -13,6 +13,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::address::Mailbox;
+
 /// Defines a token enum (an iCalendar enumerated value) with its known
 /// values and an `Other` for x-names and IANA tokens postwire does not know.
 /// In JSON it is the token string; parsing is case-insensitive.
@@ -206,9 +208,9 @@ pub struct Appointment {
     /// Location (`LOCATION`).
     #[serde(default)]
     pub location: Option<String>,
-    /// The organizer, `Name <addr>` or `addr` (`ORGANIZER;CN=Name:mailto:addr`).
+    /// The organizer, `Name <addr>` or `addr` in JSON (`ORGANIZER;CN=Name:mailto:addr`).
     #[serde(default)]
-    pub organizer: Option<String>,
+    pub organizer: Option<Mailbox>,
     /// The attendees (`ATTENDEE`).
     #[serde(default)]
     pub attendees: Vec<Attendee>,

@@ -11,7 +11,8 @@
 //! TZID (Outlook's `W. Europe Standard Time`) keeps its name and gets the rule
 //! derived from the file's VTIMEZONE in `timeZoneRule`.
 
-use super::check::split_mailbox;
+use super::check::check_address;
+use crate::address::Mailbox;
 use super::error::IcalError;
 use super::line::{ContentLine, parse_line, split_text_list, unescape_text, unfold};
 use super::model::{Alarm, Appointment, Attendee, Calendar, Method};
@@ -238,17 +239,6 @@ fn read_dates(
     Ok((out, zone))
 }
 
-/// Formats an address and name as the model's mailbox string.
-fn mailbox_string(name: Option<&str>, addr: &str) -> String {
-    match name.map(str::trim).filter(|n| !n.is_empty()) {
-        Some(n) if n.contains(|c: char| "()<>[]:;@\\,.\"".contains(c)) => {
-            format!("\"{}\" <{addr}>", n.replace(['"', '\\'], ""))
-        }
-        Some(n) => format!("{n} <{addr}>"),
-        None => addr.to_string(),
-    }
-}
-
 /// The address of a `mailto:` cal-address value.
 fn cal_address(p: &ContentLine) -> Result<String, IcalError> {
     let v = p.value.trim();
@@ -260,7 +250,8 @@ fn cal_address(p: &ContentLine) -> Result<String, IcalError> {
     } else {
         v
     };
-    split_mailbox(addr).map(|(_, a)| a).map_err(|e| p.bad(e))
+    check_address(addr).map_err(|e| p.bad(e))?;
+    Ok(addr.to_string())
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, p: &ContentLine) -> Result<(), IcalError> {
@@ -385,7 +376,8 @@ fn read_event(
             "LOCATION" => set_once(&mut location, unescape_text(&p.value), p)?,
             "ORGANIZER" => {
                 let addr = cal_address(p)?;
-                set_once(&mut organizer, mailbox_string(p.param("CN"), &addr), p)?;
+                let mailbox = Mailbox::new(p.param("CN"), &addr).map_err(|e| p.bad(e.to_string()))?;
+                set_once(&mut organizer, mailbox, p)?;
             }
             "ATTENDEE" => {
                 let email = cal_address(p)?;

@@ -93,9 +93,9 @@ fn event_lines(r: &Resolved<'_>, now: i64, out: &mut Vec<String>) {
             out.push(prop(name, &[], &escape_text(v)));
         }
     }
-    if let Some((name, addr)) = &r.organizer {
-        let params: Vec<(&str, String)> = name.iter().map(|n| ("CN", param_value(n))).collect();
-        out.push(prop("ORGANIZER", &params, &mailto(addr)));
+    if let Some(org) = &a.organizer {
+        let params: Vec<(&str, String)> = org.name.iter().map(|n| ("CN", param_value(n))).collect();
+        out.push(prop("ORGANIZER", &params, &mailto(&org.email)));
     }
     for att in &a.attendees {
         let mut params = Vec::new();
