@@ -19,7 +19,7 @@ fn mb(s: &str) -> Mailbox {
     Mailbox::parse(s).expect("mailbox")
 }
 
-const NOW: i64 = 1_795_000_000; // 2026-11-17T...Z
+const NOW: i64 = 1_795_000_000; // 2026-11-18T11:06:40Z
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ical")

@@ -5,11 +5,11 @@
 //! ever written.
 
 use super::error::IcalError;
-use crate::address::Mailbox;
 use super::line::parse_line;
 use super::model::Appointment;
 use super::tz::Rule;
 use super::value::{When, parse_duration};
+use crate::address::Mailbox;
 
 /// An appointment whose fields have been checked and read.
 #[derive(Debug)]
@@ -82,9 +82,13 @@ fn check_extra(path: &str, lines: &[String], modelled: &[&str]) -> Result<(), Ic
 /// Checks a bare address (`local@domain`, as in `mailto:`) with the spec's mailbox rules.
 pub(crate) fn check_address(addr: &str) -> Result<(), String> {
     if addr.contains(['<', '>']) {
-        return Err(format!("{addr:?} must be a bare address (put the name in name)"));
+        return Err(format!(
+            "{addr:?} must be a bare address (put the name in name)"
+        ));
     }
-    Mailbox::new(None, addr).map(|_| ()).map_err(|e| e.to_string())
+    Mailbox::new(None, addr)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn when(field: &str, s: &str) -> Result<When, IcalError> {

@@ -3,9 +3,9 @@
 //! answer to a request) and PUBLISH (no replies expected), plus [`check`],
 //! the per-method rules a message is held to before it is built.
 
-use crate::address::Mailbox;
 use super::error::IcalError;
 use super::model::{Appointment, Method, PartStat, Status};
+use crate::address::Mailbox;
 
 fn itip(method: &Method, reason: impl Into<String>) -> IcalError {
     IcalError::Itip {

@@ -4,8 +4,8 @@
 //! field), writing it as RFC 5545 text ([`to_ics`]), reading text back into
 //! it ([`parse_ics`], [`parse_calendar`]), time zones from IANA data
 //! ([`tz`]) and the iTIP methods REQUEST, CANCEL, REPLY and PUBLISH
-//! ([`itip`]). The MIME side (RFC 6047: the `text/calendar; method=…` part)
-//! is done by the message builder and parser with the functions here.
+//! ([`itip`]), and the email side, RFC 6047 ([`mime`]): the
+//! `text/calendar; method=…` part that `build` adds and `parse` reads.
 //!
 //! | file      | job                                                         |
 //! |-----------|-------------------------------------------------------------|
@@ -17,6 +17,7 @@
 //! | parse.rs  | text -> model (strict, errors with line numbers)            |
 //! | tz.rs     | IANA zones as POSIX rules: VTIMEZONE and UTC conversion     |
 //! | itip.rs   | REQUEST, CANCEL, REPLY, PUBLISH                             |
+//! | mime.rs   | RFC 6047: calendar <-> MIME parts, the REPLY message        |
 //!
 //! # Why not a crate
 //!
@@ -40,6 +41,7 @@ mod check;
 mod error;
 pub mod itip;
 mod line;
+pub mod mime;
 mod model;
 mod parse;
 pub mod tz;

@@ -12,13 +12,13 @@
 //! derived from the file's VTIMEZONE in `timeZoneRule`.
 
 use super::check::check_address;
-use crate::address::Mailbox;
 use super::error::IcalError;
 use super::line::{ContentLine, parse_line, split_text_list, unescape_text, unfold};
 use super::model::{Alarm, Appointment, Attendee, Calendar, Method};
 use super::tz::{Observance, Rule, canonical_name, rule_from_observances};
 use super::value::{When, parse_duration, parse_offset};
 use super::write::DEFAULT_ALARM_TEXT;
+use crate::address::Mailbox;
 
 /// How deep components may nest (VCALENDAR > VEVENT > VALARM is 3).
 const MAX_DEPTH: usize = 8;
@@ -376,7 +376,8 @@ fn read_event(
             "LOCATION" => set_once(&mut location, unescape_text(&p.value), p)?,
             "ORGANIZER" => {
                 let addr = cal_address(p)?;
-                let mailbox = Mailbox::new(p.param("CN"), &addr).map_err(|e| p.bad(e.to_string()))?;
+                let mailbox =
+                    Mailbox::new(p.param("CN"), &addr).map_err(|e| p.bad(e.to_string()))?;
                 set_once(&mut organizer, mailbox, p)?;
             }
             "ATTENDEE" => {

@@ -86,6 +86,11 @@ impl Date {
         Self { year, month, day }
     }
 
+    /// `2026-12-01`.
+    pub(crate) fn to_iso(self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+
     /// Day of the week, 0 = Sunday.
     pub(crate) fn weekday(self) -> u8 {
         (self.days() + 4).rem_euclid(7) as u8
