@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod build;
+pub mod ics;
 pub mod io;
 pub mod parse;
+pub mod reply;
 
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
@@ -30,6 +32,10 @@ pub enum Command {
     Build(build::Args),
     /// Parse a message (.eml) and print its spec as JSON.
     Parse(parse::Args),
+    /// Write a spec's appointment as .ics, or read an .ics file as JSON.
+    Ics(ics::Args),
+    /// Answer a meeting request (.eml): build the iTIP REPLY message.
+    Reply(reply::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -51,5 +57,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Build(args) => build::run(args),
         Command::Parse(args) => parse::run(args),
+        Command::Ics(args) => ics::run(args),
+        Command::Reply(args) => reply::run(args),
     }
 }
