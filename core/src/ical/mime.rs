@@ -219,11 +219,12 @@ fn read(bytes: &[u8], content_type: &str) -> Result<Appointment, IcalError> {
 /// doc); problems go to `warnings`.
 pub fn extract(spec: &mut MessageSpec, warnings: &mut Vec<String>) {
     let mut found = None;
+    let mut view_text = None;
     if let Some(i) = spec.alternates.iter().position(is_calendar_alternate) {
         let alt = &spec.alternates[i];
         match read(alt.content.as_bytes(), &alt.content_type) {
             Ok(appt) => {
-                spec.alternates.remove(i);
+                view_text = Some(spec.alternates.remove(i).content);
                 found = Some(appt);
             }
             Err(e) => warnings.push(format!("text/calendar view: {e}; kept as an alternate")),
@@ -252,7 +253,13 @@ pub fn extract(spec: &mut MessageSpec, warnings: &mut Vec<String>) {
             || a.filename
                 .as_deref()
                 .is_some_and(|f| f.to_ascii_lowercase().ends_with(".ics"));
-        let duplicate = is_ics && parse_ics(&a.content).is_ok_and(|c| c.uid == appt.uid);
+        // The copy `build` attached is the view's text byte for byte (up to
+        // line ends); anything else is parsed to compare the UID.
+        let same_text = view_text.as_deref().is_some_and(|v| {
+            std::str::from_utf8(&a.content).is_ok_and(|c| c.replace("\r\n", "\n") == v)
+        });
+        let duplicate =
+            is_ics && (same_text || parse_ics(&a.content).is_ok_and(|c| c.uid == appt.uid));
         !duplicate
     });
     if spec.text.as_deref() == Some(summary_text(&appt).as_str()) {

@@ -19,48 +19,59 @@ use super::value::{Date, DateTime, days_in_month, format_offset};
 
 static TABLE: &str = include_str!("tzdata.tsv");
 
-/// Looks up the POSIX rule of an IANA zone name (links such as `US/Eastern`
-/// included). Names with a vendor prefix, such as
-/// `/mozilla.org/20050126_1/Europe/Madrid`, are found by their IANA suffix.
-pub fn lookup(name: &str) -> Option<&'static str> {
-    let exact = |n: &str| {
-        TABLE
+/// The table as sorted `(zone, rule)` pairs, split once.
+fn table() -> &'static [(&'static str, &'static str)] {
+    static INDEX: std::sync::OnceLock<Vec<(&'static str, &'static str)>> =
+        std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut rows: Vec<_> = TABLE
             .lines()
             .filter(|l| !l.starts_with('#'))
-            .find_map(|l| l.split_once('\t').filter(|(z, _)| *z == n).map(|(_, r)| r))
-    };
+            .filter_map(|l| l.split_once('\t'))
+            .collect();
+        rows.sort_unstable();
+        rows
+    })
+}
+
+fn exact(name: &str) -> Option<(&'static str, &'static str)> {
+    let rows = table();
+    rows.binary_search_by(|(z, _)| (*z).cmp(name))
+        .ok()
+        .and_then(|i| rows.get(i).copied())
+}
+
+/// The IANA name and rule for `name`, or for its IANA suffix when it has a
+/// vendor prefix (`/mozilla.org/20050126_1/Europe/Madrid`).
+fn find(name: &str) -> Option<(&'static str, &'static str)> {
     if name.is_empty() {
         return None;
     }
-    if let Some(rule) = exact(name) {
-        return Some(rule);
+    if let Some(row) = exact(name) {
+        return Some(row);
     }
-    // Strip leading path segments one by one: "/a/b/Europe/Madrid" -> "Europe/Madrid".
     let mut rest = name;
     while let Some((_, tail)) = rest.split_once('/') {
         if tail.contains('/')
-            && let Some(rule) = exact(tail)
+            && let Some(row) = exact(tail)
         {
-            return Some(rule);
+            return Some(row);
         }
         rest = tail;
     }
     None
 }
 
+/// Looks up the POSIX rule of an IANA zone name (links such as `US/Eastern`
+/// included). Names with a vendor prefix, such as
+/// `/mozilla.org/20050126_1/Europe/Madrid`, are found by their IANA suffix.
+pub fn lookup(name: &str) -> Option<&'static str> {
+    find(name).map(|(_, rule)| rule)
+}
+
 /// The IANA name that [`lookup`] matched for `name` (itself or its suffix).
-pub fn canonical_name(name: &str) -> Option<&str> {
-    lookup(name)?;
-    let mut rest = name;
-    loop {
-        if TABLE
-            .lines()
-            .any(|l| l.split_once('\t').is_some_and(|(z, _)| z == rest))
-        {
-            return Some(rest);
-        }
-        rest = rest.split_once('/')?.1;
-    }
+pub fn canonical_name(name: &str) -> Option<&'static str> {
+    find(name).map(|(zone, _)| zone)
 }
 
 /// When in the year a transition happens (POSIX `Mm.w.d`, `Jn` or `n`), and at
