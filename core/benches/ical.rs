@@ -73,7 +73,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| parse(black_box(&eml)))
     });
     g.finish();
-    println!(
+    eprintln!(
         "invitation: {} bytes of iCalendar, {} bytes of email",
         ics.len(),
         eml.len()
