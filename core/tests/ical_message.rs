@@ -68,6 +68,7 @@ fn request_has_the_rfc6047_structure_and_round_trips() {
         "{eml}"
     );
     assert!(eml.contains("invite.ics"));
+    assert!(eml.contains("\r\nContent-Class: urn:content-classes:calendarmessage\r\n"));
     let back = parse(&bytes).expect("parse");
     assert_eq!(back, spec.normalized(), "{eml}");
 }

@@ -7,7 +7,9 @@
 //! the part Outlook, Gmail, Apple Mail and Lotus Notes turn into an
 //! invitation with accept/decline — and, except for a REPLY, also as an
 //! `invite.ics` attachment (`application/ics`), as Gmail sends it, for
-//! clients that only offer attachments. When the spec has no `text` or
+//! clients that only offer attachments, and the header
+//! `Content-Class: urn:content-classes:calendarmessage` that Outlook writes
+//! on its own meeting messages. When the spec has no `text` or
 //! `html`, a short readable summary (what, when, where, who) is written for
 //! both, so that the alternative always has its plain and HTML views.
 //!
@@ -181,6 +183,13 @@ pub fn expand(spec: &MessageSpec, now: i64) -> Result<Cow<'_, MessageSpec>, Ical
     }
     if out.html.is_none() {
         out.html = Some(summary_html(&appt));
+    }
+    if !out.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("Content-Class")) {
+        // Outlook files a message with this class as a meeting item.
+        out.headers.push((
+            "Content-Class".to_string(),
+            "urn:content-classes:calendarmessage".to_string(),
+        ));
     }
     out.alternates.push(Alternate {
         content_type: format!("text/calendar; method={method}; charset=UTF-8"),
