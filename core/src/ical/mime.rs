@@ -17,9 +17,12 @@
 //! view (or, failing that, a `text/calendar` attachment with a `method`)
 //! becomes `calendar` and leaves `alternates`/`attachments`; an `.ics`
 //! attachment holding the same UID is the duplicate `build` added and goes
-//! too; `text`/`html` equal to the generated summary are dropped. So
-//! `parse(build(spec)) == spec` when the spec's appointment has `method` and
-//! `dtstamp` set (build fills them in otherwise). A calendar part that does
+//! too, and so does the `Content-Class` header; `text`/`html` equal to the
+//! generated summary are dropped. So
+//! `parse(build(spec)) == spec.normalized()` when the spec's appointment has
+//! `method` and `dtstamp` set (build fills them in otherwise); [`normalize`]
+//! is the part of `normalized` that moves a readable `text/calendar` view
+//! given in `alternates` into `calendar`, as parsing will. A calendar part that does
 //! not parse stays where it was, with a warning naming its line.
 
 use std::borrow::Cow;
@@ -34,6 +37,9 @@ use crate::address::Mailbox;
 use crate::content_type::MediaType;
 use crate::reply::escape_html;
 use crate::spec::{Alternate, Attachment, MessageSpec, bracket_id};
+
+/// The `Content-Class` of meeting messages (Outlook's); added by [`expand`], dropped by [`extract`].
+pub const CONTENT_CLASS: &str = "urn:content-classes:calendarmessage";
 
 /// The file name of the `.ics` copy attached to requests.
 pub const ICS_FILENAME: &str = "invite.ics";
@@ -184,12 +190,14 @@ pub fn expand(spec: &MessageSpec, now: i64) -> Result<Cow<'_, MessageSpec>, Ical
     if out.html.is_none() {
         out.html = Some(summary_html(&appt));
     }
-    if !out.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("Content-Class")) {
+    if !out
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("Content-Class"))
+    {
         // Outlook files a message with this class as a meeting item.
-        out.headers.push((
-            "Content-Class".to_string(),
-            "urn:content-classes:calendarmessage".to_string(),
-        ));
+        out.headers
+            .push(("Content-Class".to_string(), CONTENT_CLASS.to_string()));
     }
     out.alternates.push(Alternate {
         content_type: format!("text/calendar; method={method}; charset=UTF-8"),
@@ -271,6 +279,10 @@ pub fn extract(spec: &mut MessageSpec, warnings: &mut Vec<String>) {
             is_ics && (same_text || parse_ics(&a.content).is_ok_and(|c| c.uid == appt.uid));
         !duplicate
     });
+    spec.headers.retain(|(name, value)| {
+        !(name.eq_ignore_ascii_case("Content-Class")
+            && value.trim().eq_ignore_ascii_case(CONTENT_CLASS))
+    });
     if spec.text.as_deref() == Some(summary_text(&appt).as_str()) {
         spec.text = None;
     }
@@ -278,6 +290,16 @@ pub fn extract(spec: &mut MessageSpec, warnings: &mut Vec<String>) {
         spec.html = None;
     }
     spec.calendar = Some(appt);
+}
+
+/// The normal form of a spec's calendar side (see `MessageSpec::normalized`):
+/// when the spec has no `calendar` but a `text/calendar` view that reads
+/// as an appointment, the view becomes `calendar`, exactly as [`extract`]
+/// does when parsing the built message.
+pub fn normalize(spec: &mut MessageSpec) {
+    if spec.calendar.is_none() {
+        extract(spec, &mut Vec::new());
+    }
 }
 
 /// The answer of one attendee to a meeting request, as a message to send:
