@@ -155,6 +155,9 @@ pub enum SmtpError {
         /// Why it was refused.
         reason: String,
     },
+    /// The forward envelope could not be made from the addresses given.
+    #[error("envelope: {0}")]
+    Envelope(#[from] postwire_core::envelope::EnvelopeError),
     /// The envelope has no recipient.
     #[error("the envelope has no recipient")]
     NoRecipients,
