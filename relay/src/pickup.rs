@@ -116,8 +116,8 @@ impl Pickup {
                     source,
                 })?;
                 let mut read_error = None;
-                let written = self.write_atomic(&format!("{stem}.eml"), |f| {
-                    match io::copy(&mut input, f) {
+                let written =
+                    self.write_atomic(&format!("{stem}.eml"), |f| match io::copy(&mut input, f) {
                         Ok(n) => {
                             bytes = n;
                             Ok(())
@@ -127,8 +127,7 @@ impl Pickup {
                             read_error = Some(e);
                             Err(io::Error::new(kind, "copy failed"))
                         }
-                    }
-                });
+                    });
                 match (written, read_error) {
                     (Ok(p), _) => p,
                     (Err(e), None) => return Err(e),
@@ -238,7 +237,10 @@ impl Pickup {
         drop(file);
         if let Err(e) = result.and_then(|()| {
             if path.exists() {
-                Err(io::Error::new(io::ErrorKind::AlreadyExists, "target exists"))
+                Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "target exists",
+                ))
             } else {
                 fs::rename(&tmp, &path)
             }
@@ -311,7 +313,9 @@ mod tests {
         let src = dir.path().join("m.eml");
         fs::write(&src, b"Subject: y\r\n\r\nz\r\n").unwrap();
         let pickup = Pickup::new(dir.path().join("p")).unwrap();
-        let got = pickup.write(&envelope(), &Content::File(src.clone())).unwrap();
+        let got = pickup
+            .write(&envelope(), &Content::File(src.clone()))
+            .unwrap();
         assert_eq!(fs::read(&got.message).unwrap(), fs::read(&src).unwrap());
         let err = pickup
             .write(&envelope(), &Content::File(dir.path().join("missing.eml")))
@@ -320,7 +324,13 @@ mod tests {
         // The failed write left no envelope behind.
         let jsons = fs::read_dir(pickup.dir())
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "json")
+            })
             .count();
         assert_eq!(jsons, 1);
     }

@@ -8,11 +8,7 @@
 //! refused a command and `RSET` succeeded) or it is marked broken and must be
 //! dropped: a timed-out lettre future leaves the session in an unknown state.
 
-use std::{
-    str::FromStr,
-    sync::Arc,
-    time::Instant,
-};
+use std::{str::FromStr, sync::Arc, time::Instant};
 
 use lettre::{
     Address,
@@ -66,7 +62,9 @@ impl Client {
             let cert = Certificate::from_der(der.to_vec()).map_err(|e| tls_error(e.to_string()))?;
             builder = builder.add_root_certificate(cert);
         }
-        let starttls = builder.build_rustls().map_err(|e| tls_error(e.to_string()))?;
+        let starttls = builder
+            .build_rustls()
+            .map_err(|e| tls_error(e.to_string()))?;
 
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -79,23 +77,21 @@ impl Client {
             .map_err(|e| tls_error(e.to_string()))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let server_name = ServerName::try_from(settings.host.clone()).map_err(|_| {
-            SettingsError::Invalid {
+        let server_name =
+            ServerName::try_from(settings.host.clone()).map_err(|_| SettingsError::Invalid {
                 what: "host",
                 value: settings.host.clone(),
                 expected: "a DNS name or IP address",
-            }
-        })?;
+            })?;
 
         let client_id = match &settings.helo_name {
             Some(name) => ClientId::Domain(name.clone()),
             None => ClientId::default(),
         };
         let credentials = match (&settings.username, &settings.password) {
-            (Some(user), Some(password)) => Some(Credentials::new(
-                user.clone(),
-                password.expose().to_owned(),
-            )),
+            (Some(user), Some(password)) => {
+                Some(Credentials::new(user.clone(), password.expose().to_owned()))
+            }
             _ => None,
         };
         let wanted = if settings.mechanisms.is_empty() {
@@ -202,14 +198,18 @@ impl Connection {
         let abort = AbortSwitch::default();
         let mut encrypted = false;
         let wire = if s.security == Security::Tls {
-            let handshake = client
-                .implicit_tls
-                .connect(client.server_name.clone(), tcp);
+            let handshake = client.implicit_tls.connect(client.server_name.clone(), tcp);
             let tls = match timeout(s.timeout, handshake).await {
                 Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
+                Ok(Err(e)) if super::error::tls_failure(&e).is_some() => {
                     return Err(SmtpError::Tls {
                         server: client.server.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+                Ok(Err(e)) => {
+                    return Err(SmtpError::ConnectionLost {
+                        stage: Stage::Tls,
                         reason: e.to_string(),
                     });
                 }
@@ -316,7 +316,11 @@ impl Connection {
             Ok(_) => self.delivered += 1,
             Err(e) if e.reply().is_some() && !self.is_broken() => {
                 // The server refused a command: leave the transaction cleanly.
-                if client.wait(Stage::MailFrom, self.conn.command(Rset)).await.is_err() {
+                if client
+                    .wait(Stage::MailFrom, self.conn.command(Rset))
+                    .await
+                    .is_err()
+                {
                     self.broken = true;
                 }
             }
@@ -396,7 +400,10 @@ impl Connection {
         }
 
         client
-            .wait(Stage::Data, self.conn.command(lettre::transport::smtp::commands::Data))
+            .wait(
+                Stage::Data,
+                self.conn.command(lettre::transport::smtp::commands::Data),
+            )
             .await?;
 
         let (response, bytes) = content

@@ -273,7 +273,9 @@ mod tests {
         assert_eq!(chunks_of(b"\r\n"), b"");
         assert_eq!(chunks_of(b"x"), b"x");
         assert_eq!(chunks_of(b""), b"");
-        let big: Vec<u8> = (0..(3 * CHUNK + 5)).map(|i| b'a' + (i % 26) as u8).collect();
+        let big: Vec<u8> = (0..(3 * CHUNK + 5))
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
         let mut with_crlf = big.clone();
         with_crlf.extend_from_slice(b"\r\n");
         assert_eq!(chunks_of(&with_crlf), big);

@@ -253,7 +253,11 @@ impl SmtpError {
     }
 
     /// Maps an error of lettre's connection at `stage` into ours.
-    pub(crate) fn from_lettre(stage: Stage, server: &str, err: lettre::transport::smtp::Error) -> Self {
+    pub(crate) fn from_lettre(
+        stage: Stage,
+        server: &str,
+        err: lettre::transport::smtp::Error,
+    ) -> Self {
         if let Some(reply) = SmtpReply::from_lettre_error(&err) {
             return SmtpError::Rejected { stage, reply };
         }
@@ -261,7 +265,7 @@ impl SmtpError {
             Some(source) => source.to_string(),
             None => err.to_string(),
         };
-        if err.is_tls() {
+        if err.is_tls() || tls_failure(&err).is_some() {
             SmtpError::Tls {
                 server: server.to_owned(),
                 reason,
@@ -283,6 +287,26 @@ impl SmtpError {
             SmtpError::ConnectionLost { stage, reason }
         }
     }
+}
+
+/// The rustls error somewhere in `err`'s chain of causes (a failed handshake
+/// reaches us wrapped in an I/O error inside a lettre connection error).
+pub(crate) fn tls_failure<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return Some(tls);
+            }
+        }
+        next = e.source();
+    }
+    None
 }
 
 #[cfg(test)]

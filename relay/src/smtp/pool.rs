@@ -137,11 +137,7 @@ impl SmtpPool {
 
     /// Sends one message given as bytes (RFC 5322, CRLF line ends) to the
     /// envelope's recipients, on the next free connection.
-    pub async fn send(
-        &self,
-        envelope: &Envelope,
-        message: impl Into<Arc<[u8]>>,
-    ) -> DeliveryResult {
+    pub async fn send(&self, envelope: &Envelope, message: impl Into<Arc<[u8]>>) -> DeliveryResult {
         self.send_content(envelope.clone(), Content::Bytes(message.into()))
             .await
     }
@@ -154,7 +150,10 @@ impl SmtpPool {
             content,
             reply: ReplyTo::One(tx),
         };
-        self.jobs.send(job).await.map_err(|_| SmtpError::PoolClosed)?;
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| SmtpError::PoolClosed)?;
         rx.await.map_err(|_| SmtpError::PoolClosed)?
     }
 
@@ -221,7 +220,11 @@ impl SmtpPool {
     }
 }
 
-async fn worker(client: Arc<Client>, jobs: Arc<Mutex<mpsc::Receiver<Job>>>, first: Option<Connection>) {
+async fn worker(
+    client: Arc<Client>,
+    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+    first: Option<Connection>,
+) {
     let mut conn = first;
     loop {
         let job = { jobs.lock().await.recv().await };
