@@ -6,6 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod forward;
+pub mod send;
+pub mod smtp_args;
+
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
 #[command(
@@ -21,7 +25,12 @@ pub struct Cli {
 
 /// Every subcommand of `postwire`.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Send messages (spec JSON or .eml) over SMTP or into a pickup directory.
+    Send(send::Args),
+    /// Forward a saved message unchanged to new recipients.
+    Forward(forward::Args),
+}
 
 /// An error of any subcommand, printed as `postwire: <message>`.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -39,5 +48,8 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
-    match cli.command {}
+    match cli.command {
+        Command::Send(args) => send::run(args),
+        Command::Forward(args) => forward::run(args),
+    }
 }
