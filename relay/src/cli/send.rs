@@ -135,6 +135,8 @@ fn prepare(path: &Path, index: u64, from: Option<&str>, to: &[String]) -> Result
     let is_json = path
         .extension()
         .is_some_and(|x| x.eq_ignore_ascii_case("json"));
+    // The envelope is derived from the message only when --from/--to do not give all of it.
+    let need_derived = from.is_none() || to.is_empty();
     let (message, derived) = if is_json {
         let text = String::from_utf8(bytes).map_err(|_| "spec JSON is not UTF-8".to_string())?;
         let spec = from_json(&text).map_err(|e| e.to_string())?;
@@ -149,23 +151,25 @@ fn prepare(path: &Path, index: u64, from: Option<&str>, to: &[String]) -> Result
             ^ (u64::from(std::process::id()) << 32)
             ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let message = build(&spec, &BuildOptions { now, seed }).map_err(|e| e.to_string())?;
-        let envelope = Envelope::of_spec(&spec).map_err(|e| e.to_string());
+        let envelope = need_derived.then(|| Envelope::of_spec(&spec).map_err(|e| e.to_string()));
         (message, envelope)
     } else {
-        let envelope = Envelope::of_message(&bytes).map_err(|e| e.to_string());
+        let envelope =
+            need_derived.then(|| Envelope::of_message(&bytes).map_err(|e| e.to_string()));
         (bytes, envelope)
     };
+    let derived = || derived.clone().unwrap_or_else(|| Err("no envelope".to_string()));
     let envelope = match (from, to.is_empty()) {
         (Some(from), false) => Envelope::new(from, to).map_err(|e| e.to_string())?,
         (None, false) => {
-            let sender = derived.map_err(|e| format!("{e} (give --from)"))?.mail_from;
+            let sender = derived().map_err(|e| format!("{e} (give --from)"))?.mail_from;
             Envelope::new(&sender, to).map_err(|e| e.to_string())?
         }
         (Some(from), true) => {
-            let rcpts = derived.map_err(|e| format!("{e} (give --to)"))?.rcpt_to;
+            let rcpts = derived().map_err(|e| format!("{e} (give --to)"))?.rcpt_to;
             Envelope::new(from, &rcpts).map_err(|e| e.to_string())?
         }
-        (None, true) => derived?,
+        (None, true) => derived()?,
     };
     Ok(Outgoing {
         envelope,

@@ -299,10 +299,12 @@ pub(crate) fn tls_failure<'a>(
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return Some(tls);
-            }
+        if let Some(tls) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
         }
         next = e.source();
     }

@@ -176,10 +176,12 @@ impl SmtpPool {
                     content: m.content,
                     reply: ReplyTo::Bulk(i, res_tx.clone()),
                 };
-                if let Err(mpsc::error::SendError(job)) = self.jobs.send(job).await {
-                    if let ReplyTo::Bulk(i, tx) = job.reply {
-                        let _ = tx.send((i, Err(SmtpError::PoolClosed)));
-                    }
+                if let Err(mpsc::error::SendError(Job {
+                    reply: ReplyTo::Bulk(i, tx),
+                    ..
+                })) = self.jobs.send(job).await
+                {
+                    let _ = tx.send((i, Err(SmtpError::PoolClosed)));
                 }
             }
         };
