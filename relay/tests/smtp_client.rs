@@ -437,3 +437,31 @@ fn the_blocking_pool_sends_too() {
     pool.close();
     assert_eq!(server.messages()[0].1, msg);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_spec_is_built_and_sent_to_its_envelope() {
+    let pki = pki();
+    let server = Server::start("secure", Some(&pki));
+    let pool = SmtpPool::connect(secure_settings(&server, &pki, 1))
+        .await
+        .expect("connect");
+    let spec = postwire_core::spec::from_json(
+        r#"{"from": "Ana <ana@example.com>", "to": ["bob@example.org"], "cc": ["carl@example.org"],
+            "bcc": ["dora@example.net"], "subject": "spec", "text": "hello\n"}"#,
+    )
+    .expect("spec");
+    let options = postwire_core::build::BuildOptions {
+        now: 1_800_000_000,
+        seed: 7,
+    };
+    let report = pool.send_spec(&spec, &options).await.expect("send_spec");
+    assert_eq!(report.accepted().count(), 3);
+    pool.close().await;
+    let got = server.messages();
+    assert_eq!(
+        got[0].0["rcptTo"],
+        serde_json::json!(["bob@example.org", "carl@example.org", "dora@example.net"])
+    );
+    let built = postwire_core::build::build(&spec, &options).expect("build");
+    assert_eq!(got[0].1, built);
+}

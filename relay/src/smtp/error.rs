@@ -158,6 +158,9 @@ pub enum SmtpError {
     /// The forward envelope could not be made from the addresses given.
     #[error("envelope: {0}")]
     Envelope(#[from] postwire_core::envelope::EnvelopeError),
+    /// The message spec could not be built into a message.
+    #[error("build: {0}")]
+    Build(#[from] postwire_core::build::BuildError),
     /// The envelope has no recipient.
     #[error("the envelope has no recipient")]
     NoRecipients,

@@ -10,7 +10,11 @@
 
 use std::sync::Arc;
 
-use postwire_core::envelope::Envelope;
+use postwire_core::{
+    build::{BuildOptions, build},
+    envelope::Envelope,
+    spec::MessageSpec,
+};
 use tokio::{
     sync::{Mutex, mpsc, oneshot},
     task::JoinHandle,
@@ -139,6 +143,16 @@ impl SmtpPool {
     /// envelope's recipients, on the next free connection.
     pub async fn send(&self, envelope: &Envelope, message: impl Into<Arc<[u8]>>) -> DeliveryResult {
         self.send_content(envelope.clone(), Content::Bytes(message.into()))
+            .await
+    }
+
+    /// Builds a message spec (core's `build`, with the given clock and seed) and
+    /// sends it to its envelope (Sender or From; To, Cc and Bcc; Bcc is not in
+    /// the built headers).
+    pub async fn send_spec(&self, spec: &MessageSpec, options: &BuildOptions) -> DeliveryResult {
+        let envelope = Envelope::of_spec(spec)?;
+        let message = build(spec, options)?;
+        self.send_content(envelope, Content::Bytes(message.into()))
             .await
     }
 
