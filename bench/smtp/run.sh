@@ -37,29 +37,46 @@ python3 "$HERE/make_messages.py" "$WORK/msgs" "$COUNT" "$SIZE"
 
 now() { date +%s.%N; }
 rate() { python3 -c "import sys; print(f'{$COUNT/($2-$1):.0f}')" "$1" "$2"; }
+# median LIST: the median and the range of a space-separated list of numbers
+median() { python3 -c "import sys, statistics as s; v=sorted(map(float, sys.argv[1:])); print(f'{s.median(v):.0f} ({v[0]:.0f}-{v[-1]:.0f})')" $1; }
+ROUNDS="${ROUNDS:-3}"
 
-echo "| sender | connections | messages/s (wall clock) | note |"
+echo "$COUNT messages of $SIZE bytes, median of $ROUNDS rounds (range); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| sender | connections | messages/s, wall clock | messages/s, sender's own clock |"
 echo "| --- | --- | --- | --- |"
 for n in 1 4 8 16; do
-  t0=$(now)
-  "$POSTFIX/usr/sbin/smtp-source" -d -s "$n" -m "$COUNT" -l "$SIZE" \
-    -f a@example.com -t b@example.org 127.0.0.1:"$PORT"
-  t1=$(now)
-  echo "| smtp-source -d | $n | $(rate "$t0" "$t1") | |"
+  walls=""
+  for _ in $(seq "$ROUNDS"); do
+    t0=$(now)
+    "$POSTFIX/usr/sbin/smtp-source" -d -s "$n" -m "$COUNT" -l "$SIZE" \
+      -f a@example.com -t b@example.org 127.0.0.1:"$PORT"
+    t1=$(now)
+    walls="$walls $(rate "$t0" "$t1")"
+  done
+  echo "| smtp-source -d | $n | $(median "$walls") | |"
 done
 for n in 1 4 8 16; do
-  t0=$(now)
-  summary="$("$BIN" send -q --bulk "$WORK/msgs" --from a@example.com --to b@example.org \
-    --smtp "smtp://127.0.0.1:$PORT?security=none&connections=$n")"
-  t1=$(now)
-  inner="$(sed -n 's/.*(\([0-9]*\) messages\/s.*/\1/p' <<<"$summary")"
-  echo "| postwire send --bulk | $n | $(rate "$t0" "$t1") | $inner/s from first connection to last reply |"
+  walls=""; inners=""
+  for _ in $(seq "$ROUNDS"); do
+    t0=$(now)
+    summary="$("$BIN" send -q --bulk "$WORK/msgs" --from a@example.com --to b@example.org \
+      --smtp "smtp://127.0.0.1:$PORT?security=none&connections=$n")"
+    t1=$(now)
+    walls="$walls $(rate "$t0" "$t1")"
+    inners="$inners $(sed -n 's/.*(\([0-9]*\) messages\/s.*/\1/p' <<<"$summary")"
+  done
+  echo "| postwire send --bulk | $n | $(median "$walls") | $(median "$inners") (first message to last reply) |"
 done
-t0=$(now)
-out="$(node "$HERE/nodemailer.mjs" "$PORT" "$WORK/msgs" 8)"
-t1=$(now)
-inner="$(sed -n 's/.*(\([0-9]*\) messages\/s.*/\1/p' <<<"$out")"
-echo "| nodemailer pool | 8 | $(rate "$t0" "$t1") | $inner/s after reading the files |"
+walls=""; inners=""
+for _ in $(seq "$ROUNDS"); do
+  t0=$(now)
+  out="$(node "$HERE/nodemailer.mjs" "$PORT" "$WORK/msgs" 8)"
+  t1=$(now)
+  walls="$walls $(rate "$t0" "$t1")"
+  inners="$inners $(sed -n 's/.*(\([0-9]*\) messages\/s.*/\1/p' <<<"$out")"
+done
+echo "| nodemailer pool | 8 | $(median "$walls") | $(median "$inners") (after reading the files) |"
 
 python3 "$HERE/make_messages.py" --one "$WORK/big.eml" "$((BIG_MB * 1024 * 1024))"
 rm -rf "$WORK/msgs"
