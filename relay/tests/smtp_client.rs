@@ -465,3 +465,74 @@ async fn a_message_spec_is_built_and_sent_to_its_envelope() {
     let built = postwire_core::build::build(&spec, &options).expect("build");
     assert_eq!(got[0].1, built);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelining_server_gets_the_same_bytes_and_per_recipient_replies() {
+    let server = Server::start("pipelining", None);
+    let pool = SmtpPool::connect(raw_settings(&server, Duration::from_secs(10)))
+        .await
+        .expect("connect");
+    let m = message(1, 200_000);
+    let report = pool
+        .send(
+            &envelope(&[
+                "ok@example.org",
+                "tempfail@example.org",
+                "reject@example.org",
+                "ok2@example.org",
+            ]),
+            m.clone(),
+        )
+        .await
+        .expect("partly accepted");
+    let codes: Vec<u16> = report.recipients.iter().map(|r| r.reply.code).collect();
+    assert_eq!(codes, [250, 451, 550, 250]);
+    assert_eq!(report.reply.code, 250);
+
+    let err = pool
+        .send(
+            &envelope(&["tempfail@example.org", "reject@example.org"]),
+            message(2, 100),
+        )
+        .await
+        .expect_err("nobody accepted");
+    assert!(
+        matches!(err, SmtpError::AllRecipientsRejected { .. }),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+
+    let mut env = envelope(&["ok@example.org"]);
+    env.mail_from = "rejectfrom@example.com".into();
+    let err = pool
+        .send(&env, message(3, 100))
+        .await
+        .expect_err("sender refused");
+    assert!(
+        matches!(
+            err,
+            SmtpError::Rejected {
+                stage: Stage::MailFrom,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_permanent());
+
+    // Still in step: the next message goes through on the same session.
+    let last = message(4, 3_000);
+    pool.send(&envelope(&["ok@example.org"]), last.clone())
+        .await
+        .expect("send after refusals");
+    pool.close().await;
+    let got = server.messages();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[0].0["rcptTo"],
+        serde_json::json!(["ok@example.org", "ok2@example.org"])
+    );
+    assert_eq!(got[0].1, m);
+    assert_eq!(got[1].1, last);
+    assert_eq!(server.sessions(), 1);
+}

@@ -131,12 +131,16 @@ fn bulk_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
 
 /// Reads one file into a message and its envelope.
 fn prepare(path: &Path, index: u64, from: Option<&str>, to: &[String]) -> Result<Outgoing, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let is_json = path
         .extension()
         .is_some_and(|x| x.eq_ignore_ascii_case("json"));
     // The envelope is derived from the message only when --from/--to do not give all of it.
     let need_derived = from.is_none() || to.is_empty();
+    let bytes = if is_json || need_derived {
+        std::fs::read(path).map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
+    };
     let (message, derived) = if is_json {
         let text = String::from_utf8(bytes).map_err(|_| "spec JSON is not UTF-8".to_string())?;
         let spec = from_json(&text).map_err(|e| e.to_string())?;
@@ -156,13 +160,19 @@ fn prepare(path: &Path, index: u64, from: Option<&str>, to: &[String]) -> Result
     } else {
         let envelope =
             need_derived.then(|| Envelope::of_message(&bytes).map_err(|e| e.to_string()));
-        (bytes, envelope)
+        (Vec::new(), envelope)
     };
-    let derived = || derived.clone().unwrap_or_else(|| Err("no envelope".to_string()));
+    let derived = || {
+        derived
+            .clone()
+            .unwrap_or_else(|| Err("no envelope".to_string()))
+    };
     let envelope = match (from, to.is_empty()) {
         (Some(from), false) => Envelope::new(from, to).map_err(|e| e.to_string())?,
         (None, false) => {
-            let sender = derived().map_err(|e| format!("{e} (give --from)"))?.mail_from;
+            let sender = derived()
+                .map_err(|e| format!("{e} (give --from)"))?
+                .mail_from;
             Envelope::new(&sender, to).map_err(|e| e.to_string())?
         }
         (Some(from), true) => {
@@ -171,10 +181,14 @@ fn prepare(path: &Path, index: u64, from: Option<&str>, to: &[String]) -> Result
         }
         (None, true) => derived()?,
     };
-    Ok(Outgoing {
-        envelope,
-        content: Content::Bytes(Arc::from(message)),
-    })
+    // A finished message stays on disk until its worker sends it, so a bulk
+    // folder costs memory per connection, not per message.
+    let content = if is_json {
+        Content::Bytes(Arc::from(message))
+    } else {
+        Content::File(path.to_owned())
+    };
+    Ok(Outgoing { envelope, content })
 }
 
 /// A progress bar on a terminal, a line per tenth otherwise.

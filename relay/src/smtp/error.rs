@@ -7,7 +7,7 @@ use std::{fmt, path::PathBuf, time::Duration};
 
 use super::{
     reply::{RecipientStatus, SmtpReply},
-    settings::SettingsError,
+    settings::{Security, SettingsError},
 };
 
 /// The step of the SMTP session at which something failed.
@@ -85,11 +85,14 @@ pub enum SmtpError {
     /// Credentials would have gone over an unencrypted connection; refused.
     #[error(
         "refusing to send the password to {server} over an unencrypted connection \
-         (the server offered no STARTTLS; use security=tls, or allow_plaintext_auth)"
+         (security={security}{}; use security=starttls or tls, or allow_plaintext_auth)",
+        if *security == Security::Auto { " and the server offers no STARTTLS" } else { "" }
     )]
     PlaintextAuthRefused {
         /// `host:port`.
         server: String,
+        /// The security mode in force.
+        security: Security,
     },
     /// The server offers none of the configured AUTH mechanisms, or no AUTH at all.
     #[error("{server} offers no usable AUTH mechanism (wanted {wanted})")]
