@@ -8,7 +8,7 @@
 //! refused a command and `RSET` succeeded) or it is marked broken and must be
 //! dropped: a timed-out lettre future leaves the session in an unknown state.
 
-use std::{str::FromStr, sync::Arc, time::Instant};
+use std::{str::FromStr, sync::Arc};
 
 use lettre::{
     Address,
@@ -159,10 +159,6 @@ pub(crate) struct Connection {
     broken: bool,
     /// The server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write.
     pipelining: bool,
-    /// Messages delivered over this connection so far.
-    pub(crate) delivered: u64,
-    /// When the last transaction ended.
-    pub(crate) idle_since: Instant,
 }
 
 impl Connection {
@@ -311,8 +307,6 @@ impl Connection {
             abort,
             broken: false,
             pipelining,
-            delivered: 0,
-            idle_since: Instant::now(),
         })
     }
 
@@ -329,9 +323,8 @@ impl Connection {
         content: &Content,
     ) -> Result<DeliveryReport, SmtpError> {
         let result = self.transaction(client, envelope, content).await;
-        self.idle_since = Instant::now();
         match &result {
-            Ok(_) => self.delivered += 1,
+            Ok(_) => {}
             // Refused before anything was sent: the session is untouched.
             Err(
                 SmtpError::InvalidAddress { .. }
