@@ -364,9 +364,11 @@ fn attachment_part(i: usize, a: &Attachment) -> Result<MimePart<'_>, BuildError>
         // Text attachments keep their exact bytes: base64, never line-ending repair.
         let encoded = base64::engine::general_purpose::STANDARD.encode(&a.content);
         let mut wrapped = String::with_capacity(encoded.len() + encoded.len() / 38 + 2);
-        for line in encoded.as_bytes().chunks(76) {
+        for (n, line) in encoded.as_bytes().chunks(76).enumerate() {
+            if n > 0 {
+                wrapped.push_str("\r\n");
+            }
             wrapped.push_str(std::str::from_utf8(line).unwrap_or_default());
-            wrapped.push_str("\r\n");
         }
         MimePart::new(ct, BodyPart::Binary(Cow::Owned(wrapped.into_bytes())))
             .transfer_encoding("base64")

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod build;
 pub mod forward;
+pub mod io;
+pub mod parse;
 pub mod send;
 pub mod smtp_args;
 
@@ -26,6 +29,10 @@ pub struct Cli {
 /// Every subcommand of `postwire`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build a message (.eml) from a spec (JSON).
+    Build(build::Args),
+    /// Parse a message (.eml) and print its spec as JSON.
+    Parse(parse::Args),
     /// Send messages (spec JSON or .eml) over SMTP or into a pickup directory.
     Send(send::Args),
     /// Forward a saved message unchanged to new recipients.
@@ -49,6 +56,8 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
+        Command::Build(args) => build::run(args),
+        Command::Parse(args) => parse::run(args),
         Command::Send(args) => send::run(args),
         Command::Forward(args) => forward::run(args),
     }
