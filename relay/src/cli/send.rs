@@ -9,19 +9,16 @@ use std::{
     io::IsTerminal,
     path::{Path, PathBuf},
     sync::Arc,
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::Instant,
 };
 
 use indicatif::{ProgressBar, ProgressStyle};
-use postwire_core::{
-    build::{BuildOptions, build},
-    spec::from_json,
-};
+use postwire_core::{build::build, spec::from_json};
 
 use crate::smtp::{BulkProgress, Content, DeliveryResult, Envelope, Outgoing};
 
 use super::{
-    CliError,
+    CliError, io,
     smtp_args::{Delivery, SmtpArgs, runtime},
 };
 
@@ -66,9 +63,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let destination = args.smtp.destination()?;
     let prepared: Vec<Prepared> = files
         .into_iter()
-        .enumerate()
-        .map(|(i, path)| Prepared {
-            message: prepare(&path, i as u64, args.from.as_deref(), &args.to),
+        .map(|path| Prepared {
+            message: prepare(&path, args.from.as_deref(), &args.to),
             path,
         })
         .collect();
@@ -130,7 +126,7 @@ fn bulk_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
 }
 
 /// Reads one file into a message and its envelope.
-fn prepare(path: &Path, index: u64, from: Option<&str>, to: &[String]) -> Result<Outgoing, String> {
+fn prepare(path: &Path, from: Option<&str>, to: &[String]) -> Result<Outgoing, String> {
     let is_json = path
         .extension()
         .is_some_and(|x| x.eq_ignore_ascii_case("json"));
@@ -144,17 +140,7 @@ fn prepare(path: &Path, index: u64, from: Option<&str>, to: &[String]) -> Result
     let (message, derived) = if is_json {
         let text = String::from_utf8(bytes).map_err(|_| "spec JSON is not UTF-8".to_string())?;
         let spec = from_json(&text).map_err(|e| e.to_string())?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
-            ^ (u64::from(std::process::id()) << 32)
-            ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let message = build(&spec, &BuildOptions { now, seed }).map_err(|e| e.to_string())?;
+        let message = build(&spec, &io::build_options(None, None)).map_err(|e| e.to_string())?;
         let envelope = need_derived.then(|| Envelope::of_spec(&spec).map_err(|e| e.to_string()));
         (message, envelope)
     } else {
