@@ -4,9 +4,9 @@
 //! open, however many messages are queued.
 //!
 //! A worker connects lazily on its first job and reconnects after a broken
-//! session. When a reused connection turns out dead at `MAIL FROM` (the server
-//! closed it while idle), the job is retried once on a fresh connection: no
-//! content was sent, so it cannot be delivered twice.
+//! session. When a reused connection turns out dead before the server took
+//! `DATA` (typically closed by the server while idle), the job is retried once
+//! on a fresh connection: no content was sent, so it cannot be delivered twice.
 
 use std::sync::Arc;
 
@@ -287,14 +287,17 @@ async fn deliver(
     }
 }
 
-/// The connection was found dead (or closing) at the first command of the
-/// transaction, before any content went out.
+/// The connection was found dead (or closing) before the server accepted
+/// `DATA`: no content went out, so the message cannot have been delivered and
+/// is safe to send again on a fresh connection.
 fn died_before_content(e: &SmtpError) -> bool {
+    let before_content =
+        |stage: &Stage| matches!(stage, Stage::MailFrom | Stage::RcptTo | Stage::Data);
     match e {
         SmtpError::ConnectionLost { stage, .. } | SmtpError::Protocol { stage, .. } => {
-            *stage == Stage::MailFrom
+            before_content(stage)
         }
-        SmtpError::Rejected { stage, reply } => *stage == Stage::MailFrom && reply.code == 421,
+        SmtpError::Rejected { stage, reply } => before_content(stage) && reply.code == 421,
         _ => false,
     }
 }
