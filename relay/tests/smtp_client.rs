@@ -536,3 +536,25 @@ async fn a_pipelining_server_gets_the_same_bytes_and_per_recipient_replies() {
     assert_eq!(got[1].1, last);
     assert_eq!(server.sessions(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_closed_while_idle_is_replaced_without_losing_the_message() {
+    let server = Server::start("one-per-session", None);
+    let pool = SmtpPool::connect(raw_settings(&server, Duration::from_secs(10)))
+        .await
+        .expect("connect");
+    let messages: Vec<Vec<u8>> = (0..3).map(|i| message(i, 1_000)).collect();
+    for m in &messages {
+        // Give the server's close time to arrive, as after an idle period.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let report = pool
+            .send(&envelope(&["bob@example.org"]), m.clone())
+            .await
+            .expect("sent despite the closed connection");
+        assert!(report.is_complete());
+    }
+    pool.close().await;
+    let got: Vec<Vec<u8>> = server.messages().into_iter().map(|(_, m)| m).collect();
+    assert_eq!(got, messages, "each message exactly once");
+    assert_eq!(server.sessions(), 3);
+}

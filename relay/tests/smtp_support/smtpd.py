@@ -19,6 +19,8 @@ Modes:
   silent      raw: accepts and never sends a greeting.
   pipelining  raw: a small server that offers PIPELINING (aiosmtpd does not) and
               stores messages like the others; no TLS, no AUTH.
+  one-per-session  like pipelining, but closes the connection (without a word)
+              after each accepted message, as a server ending an idle session.
 
 Recipients starting with "tempfail" get 451 4.3.0, with "reject" 550 5.1.1;
 a sender starting with "tempdata" gets 452 4.3.1 at the end of data.
@@ -157,6 +159,8 @@ class Raw(asyncio.Protocol):
         body = b"\r\n".join(l[1:] if l.startswith(b".") else l for l in lines)
         n = self.stats.save(self.mail_from, self.rcpts, body)
         self.t.write(b"250 2.0.0 OK queued as %06d\r\n" % n)
+        if self.mode == "one-per-session":
+            self.t.close()
         self.in_data = False
         self.data = bytearray()
         self.mail_from, self.rcpts = None, []
@@ -167,7 +171,7 @@ class Raw(asyncio.Protocol):
             if self.mode == "drop-data" and self.data_bytes >= 100:
                 self.t.close()
                 return
-            if self.mode != "pipelining":
+            if self.mode not in ("pipelining", "one-per-session"):
                 return
             self.data += data
             if self.data.endswith(b"\r\n.\r\n") or self.data == b".\r\n":
@@ -182,15 +186,15 @@ class Raw(asyncio.Protocol):
             verb = line[:4].upper()
             arg = line.split(b":", 1)[1].strip().strip(b"<>").decode() if b":" in line else ""
             if verb in (b"EHLO", b"HELO"):
-                extra = b"250-PIPELINING\r\n" if self.mode == "pipelining" else b""
+                extra = b"250-PIPELINING\r\n" if self.mode in ("pipelining", "one-per-session") else b""
                 self.t.write(b"250-raw.test\r\n" + extra + b"250-8BITMIME\r\n250 SIZE 1000000000\r\n")
-            elif verb == b"MAIL" and self.mode == "pipelining":
+            elif verb == b"MAIL" and self.mode in ("pipelining", "one-per-session"):
                 if arg.startswith("rejectfrom"):
                     self.t.write(b"550 5.7.1 sender refused\r\n")
                 else:
                     self.mail_from = arg
                     self.t.write(b"250 2.1.0 OK\r\n")
-            elif verb == b"RCPT" and self.mode == "pipelining":
+            elif verb == b"RCPT" and self.mode in ("pipelining", "one-per-session"):
                 if self.mail_from is None:
                     self.t.write(b"503 5.5.1 need MAIL first\r\n")
                 elif arg.startswith("tempfail"):
@@ -206,7 +210,7 @@ class Raw(asyncio.Protocol):
             elif verb in (b"MAIL", b"RCPT", b"NOOP"):
                 self.t.write(b"250 2.0.0 OK\r\n")
             elif verb == b"DATA":
-                if self.mode == "pipelining" and not self.rcpts:
+                if self.mode in ("pipelining", "one-per-session") and not self.rcpts:
                     self.t.write(b"554 5.5.1 no valid recipients\r\n")
                     continue
                 self.t.write(b"354 go ahead\r\n")
@@ -269,7 +273,7 @@ async def main():
         server = await loop.create_server(
             lambda: CountingSMTP(handler, **kwargs), "127.0.0.1", 0, ssl=tls
         )
-    elif mode in ("drop-data", "hang-reply", "stall-read", "silent", "pipelining"):
+    elif mode in ("drop-data", "hang-reply", "stall-read", "silent", "pipelining", "one-per-session"):
         server = await loop.create_server(lambda: Raw(mode, stats), "127.0.0.1", 0)
     else:
         sys.exit("unknown mode " + mode)
