@@ -190,7 +190,7 @@ impl Progress {
         let bar = (show && tty).then(|| {
             let bar = ProgressBar::new(total as u64);
             if let Ok(style) = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} {msg}",
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
             ) {
                 bar.set_style(style);
             }
@@ -206,9 +206,13 @@ impl Progress {
     fn update(&mut self, p: &BulkProgress) {
         if let Some(bar) = &self.bar {
             bar.set_position(p.done as u64);
-            if p.failed > 0 {
-                bar.set_message(format!("{} failed", p.failed));
-            }
+            let seconds = bar.elapsed().as_secs_f64();
+            let rate = if seconds > 0.0 {
+                p.done as f64 / seconds
+            } else {
+                0.0
+            };
+            bar.set_message(format!("{rate:.0} msg/s, {} failed", p.failed));
         } else if self.plain && (p.done >= self.next_line || p.done == p.total) {
             eprintln!("progress: {}/{} sent, {} failed", p.done, p.total, p.failed);
             self.next_line = p.done + p.total.div_ceil(10).max(1);
