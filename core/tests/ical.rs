@@ -1,4 +1,4 @@
-//! iCalendar: golden files from Outlook-, Google- and Apple-style exports,
+//! iCalendar: golden files from Outlook-, Google-, Apple- and Lotus Notes-style exports,
 //! round trips through our writer, the model's JSON contract, and bad input
 //! that must give a clear error with a line number (never a panic).
 //!
