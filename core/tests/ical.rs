@@ -602,6 +602,14 @@ fn bad_text_gives_a_clear_error_with_its_line() {
 }
 
 #[test]
+fn a_urn_attendee_is_read_by_its_email_parameter() {
+    let text = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:1\r\nDTSTART:20261201T100000Z\r\nATTENDEE;CN=Sam;EMAIL=sam@example.org;PARTSTAT=ACCEPTED:urn:uuid:6b29fc40-ca47-1067-b31d-00dd010662da\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let appt = parse_ics(text).expect("parse");
+    assert_eq!(appt.attendees[0].email, "sam@example.org");
+    assert_eq!(appt.attendees[0].partstat, PartStat::Accepted);
+}
+
+#[test]
 fn deep_nesting_is_refused() {
     let mut text = String::from("BEGIN:VCALENDAR\r\n");
     for _ in 0..100 {

@@ -239,16 +239,17 @@ fn read_dates(
     Ok((out, zone))
 }
 
-/// The address of a `mailto:` cal-address value.
+/// The address of a `mailto:` cal-address value; for another URI (Apple's
+/// `urn:uuid:…`) the `EMAIL` parameter (RFC 7986) gives it.
 fn cal_address(p: &ContentLine) -> Result<String, IcalError> {
     let v = p.value.trim();
-    let addr = if v.len() >= 7
-        && v.get(..7)
-            .is_some_and(|s| s.eq_ignore_ascii_case("mailto:"))
-    {
-        v.get(7..).unwrap_or_default()
-    } else {
-        v
+    let is_mailto = v
+        .get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("mailto:"));
+    let addr = match (is_mailto, p.param("EMAIL")) {
+        (true, _) => v.get(7..).unwrap_or_default(),
+        (false, Some(email)) => email.trim(),
+        (false, None) => v,
     };
     check_address(addr).map_err(|e| p.bad(e))?;
     Ok(addr.to_string())
