@@ -610,6 +610,14 @@ fn a_urn_attendee_is_read_by_its_email_parameter() {
 }
 
 #[test]
+fn a_zoned_exdate_of_a_utc_event_becomes_utc() {
+    let text = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:1\r\nDTSTART:20261201T090000Z\r\nRRULE:FREQ=DAILY;COUNT=5\r\nEXDATE;TZID=Europe/Madrid:20261203T100000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let appt = parse_ics(text).expect("parse");
+    assert_eq!(appt.time_zone, None);
+    assert_eq!(appt.exdates, ["2026-12-03T09:00:00Z"]);
+}
+
+#[test]
 fn deep_nesting_is_refused() {
     let mut text = String::from("BEGIN:VCALENDAR\r\n");
     for _ in 0..100 {

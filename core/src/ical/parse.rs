@@ -198,12 +198,22 @@ impl Zones {
     }
 }
 
+/// Whose terms a date property is read in.
+#[derive(Debug, Clone, Copy)]
+enum Frame<'a> {
+    /// DTSTART itself: its TZID becomes the event's zone.
+    Start,
+    /// Another property of an event whose DTSTART has this TZID (`None`:
+    /// the start is UTC, floating or a date, so a zoned value becomes UTC).
+    Event(Option<&'a str>),
+}
+
 /// Reads a date property's values (comma-separated) as `When`s, each
 /// converted into the event's zone terms: a local time in another zone than
 /// the event's becomes UTC.
 fn read_dates(
     p: &ContentLine,
-    event_tz: Option<&str>,
+    frame: Frame<'_>,
     zones: &Zones,
 ) -> Result<(Vec<When>, Option<String>), IcalError> {
     let value_type = p.param("VALUE").map(str::to_ascii_uppercase);
@@ -217,10 +227,13 @@ fn read_dates(
         if value_type.as_deref() == Some("DATE") && !w.is_date() {
             return Err(p.bad("VALUE=DATE but the value has a time"));
         }
-        let w = match (w, tzid, event_tz) {
-            (When::Local(t), Some(z), Some(ev))
-                if z != ev && zones.resolve(z).0 != zones.resolve(ev).0 =>
-            {
+        let foreign = |z: &str| match frame {
+            Frame::Start => false,
+            Frame::Event(None) => true,
+            Frame::Event(Some(ev)) => z != ev && zones.resolve(z).0 != zones.resolve(ev).0,
+        };
+        let w = match (w, tzid) {
+            (When::Local(t), Some(z)) if foreign(z) => {
                 let rule = zones.rule(z).ok_or_else(|| {
                     p.bad(format!(
                         "TZID {z:?} has no VTIMEZONE and is not an IANA zone"
@@ -228,7 +241,7 @@ fn read_dates(
                 })?;
                 When::Utc(super::value::DateTime::from_seconds(rule.local_to_utc(t)))
             }
-            (w, _, _) => w,
+            (w, _) => w,
         };
         out.push(w);
     }
@@ -320,7 +333,7 @@ fn read_event(
         }
     }
     let start_prop = start_prop.ok_or_else(|| c.missing("DTSTART"))?;
-    let (starts, start_zone) = read_dates(start_prop, None, zones)?;
+    let (starts, start_zone) = read_dates(start_prop, Frame::Start, zones)?;
     let start = match starts.as_slice() {
         [s] => *s,
         _ => return Err(start_prop.bad("DTSTART has one value")),
@@ -334,7 +347,7 @@ fn read_event(
     }
     let tz = start_zone.as_deref();
     let one = |p: &ContentLine| -> Result<When, IcalError> {
-        match read_dates(p, tz, zones)?.0.as_slice() {
+        match read_dates(p, Frame::Event(tz), zones)?.0.as_slice() {
             [w] => Ok(*w),
             _ => Err(p.bad(format!("{} has one value", p.name))),
         }
@@ -366,12 +379,18 @@ fn read_event(
             }
             "RECURRENCE-ID" => set_once(&mut recurrence_id, one(p)?.to_model(), p)?,
             "RRULE" => set_once(&mut rrule, p.value.trim().to_string(), p)?,
-            "EXDATE" => a
-                .exdates
-                .extend(read_dates(p, tz, zones)?.0.into_iter().map(When::to_model)),
-            "RDATE" => a
-                .rdates
-                .extend(read_dates(p, tz, zones)?.0.into_iter().map(When::to_model)),
+            "EXDATE" => a.exdates.extend(
+                read_dates(p, Frame::Event(tz), zones)?
+                    .0
+                    .into_iter()
+                    .map(When::to_model),
+            ),
+            "RDATE" => a.rdates.extend(
+                read_dates(p, Frame::Event(tz), zones)?
+                    .0
+                    .into_iter()
+                    .map(When::to_model),
+            ),
             "SUMMARY" => set_once(&mut summary, unescape_text(&p.value), p)?,
             "DESCRIPTION" => set_once(&mut description, unescape_text(&p.value), p)?,
             "LOCATION" => set_once(&mut location, unescape_text(&p.value), p)?,
