@@ -7,8 +7,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod build;
+pub mod forward;
+pub mod ics;
 pub mod io;
 pub mod parse;
+pub mod reply;
+pub mod send;
+pub mod smtp_args;
 
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
@@ -30,6 +35,14 @@ pub enum Command {
     Build(build::Args),
     /// Parse a message (.eml) and print its spec as JSON.
     Parse(parse::Args),
+    /// Send messages (spec JSON or .eml) over SMTP or into a pickup directory.
+    Send(send::Args),
+    /// Forward a saved message unchanged to new recipients.
+    Forward(forward::Args),
+    /// Write a spec's appointment as .ics, or read an .ics file as JSON.
+    Ics(ics::Args),
+    /// Answer a meeting request (.eml): build the iTIP REPLY message.
+    Reply(reply::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -51,5 +64,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Build(args) => build::run(args),
         Command::Parse(args) => parse::run(args),
+        Command::Send(args) => send::run(args),
+        Command::Forward(args) => forward::run(args),
+        Command::Ics(args) => ics::run(args),
+        Command::Reply(args) => reply::run(args),
     }
 }
