@@ -2,16 +2,24 @@
 // The interfaces and function signatures are generated from the Rust crate
 // (wasm-bindgen, typescript_custom_section) into pkg/postwire_wasm.d.ts;
 // this file picks the public ones.
-export { buildEml, parseEml, envelopeOf } from './pkg/postwire_wasm.js';
+export { buildEml, parseEml, envelopeOf, toIcs, parseIcs, parseCalendar, replyEml } from './pkg/postwire_wasm.js';
 export type {
+  Alarm,
   Alternate,
+  Answer,
+  Appointment,
   Attachment,
+  Attendee,
+  Calendar,
   BuildOptions,
   Envelope,
   ErrorCode,
   Mailbox,
+  Method,
   MessageSpec,
   PostwireError,
+  PartStat,
   Priority,
+  Token,
 } from './pkg/postwire_wasm.js';
 export { RelayClient } from './js/relay-client.js';

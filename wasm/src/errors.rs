@@ -6,7 +6,7 @@
 
 use wasm_bindgen::{JsCast, JsValue, prelude::wasm_bindgen};
 
-use postwire_core::{BuildError, ParseError, envelope::EnvelopeError};
+use postwire_core::{BuildError, ParseError, envelope::EnvelopeError, ical::IcalError};
 
 // Read by the typescript_custom_section below (which rustc does not count as a
 // use) and by the drift test.
@@ -27,6 +27,9 @@ export type ErrorCode =
   | "NO_SENDER"
   | "NO_RECIPIENTS"
   | "INVALID_ADDRESS"
+  | "INVALID_CALENDAR"
+  | "INVALID_ICS"
+  | "ITIP"
   | "INTERNAL";
 
 /** Every error thrown by postwire: a plain `Error` with a stable `code` and the field `path`. */
@@ -57,6 +60,9 @@ pub(crate) const CODES: &[&str] = &[
     "NO_SENDER",
     "NO_RECIPIENTS",
     "INVALID_ADDRESS",
+    "INVALID_CALENDAR",
+    "INVALID_ICS",
+    "ITIP",
     "INTERNAL",
 ];
 
@@ -117,11 +123,15 @@ impl Coded for BuildError {
             BuildError::ContentType { .. } => "INVALID_CONTENT_TYPE",
             BuildError::Identifier { .. } => "INVALID_IDENTIFIER",
             BuildError::ControlCharacter { .. } => "CONTROL_CHARACTER",
+            BuildError::Calendar(e) => e.code(),
             _ => "INTERNAL",
         }
     }
     fn path(&self) -> String {
-        BuildError::path(self).to_string()
+        match self {
+            BuildError::Calendar(e) if !e.path().is_empty() => e.path(),
+            _ => BuildError::path(self).to_string(),
+        }
     }
 }
 
@@ -153,6 +163,27 @@ impl Coded for EnvelopeError {
             EnvelopeError::NoSender => "from".into(),
             EnvelopeError::NoRecipients => "to".into(),
             EnvelopeError::Address { path, .. } => path.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+impl Coded for IcalError {
+    fn code(&self) -> &'static str {
+        match self {
+            IcalError::InvalidField { .. } | IcalError::UnknownTimeZone { .. } => {
+                "INVALID_CALENDAR"
+            }
+            IcalError::Itip { .. } => "ITIP",
+            // Text that is not a calendar: each of these names its line in the message.
+            _ => "INVALID_ICS",
+        }
+    }
+    fn path(&self) -> String {
+        match self {
+            IcalError::InvalidField { field, .. } | IcalError::UnknownTimeZone { field, .. } => {
+                field.clone()
+            }
             _ => String::new(),
         }
     }

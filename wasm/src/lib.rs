@@ -7,6 +7,7 @@
 //! | module | owns | JavaScript |
 //! |---|---|---|
 //! | [`mime`] | building and parsing messages | `buildEml`, `parseEml` |
+//! | [`ical`] | meeting requests (iCalendar, iTIP) | `toIcs`, `parseIcs`, `parseCalendar`, `replyEml` |
 //! | [`envelope`] | the SMTP envelope of a spec or message | `envelopeOf` |
 //! | [`spec`] | JS object <-> `MessageSpec`, the TypeScript interfaces of the spec | types |
 //! | [`options`] | `BuildOptions` from JS (`now`, `seed`) | type `BuildOptions` |
@@ -28,6 +29,7 @@ pub mod envelope;
 pub mod errors;
 pub mod fields;
 pub mod host;
+pub mod ical;
 pub mod mime;
 pub mod options;
 pub mod spec;

@@ -5,10 +5,13 @@
 //! test fails when a field is added to core and not here.
 
 use js_sys::Reflect;
-use serde::Serialize;
+use serde::{Serialize, de::DeserializeOwned};
 use wasm_bindgen::{JsCast, JsValue, prelude::wasm_bindgen};
 
-use postwire_core::{Alternate, Attachment, MessageSpec};
+use postwire_core::{
+    Alternate, Attachment, MessageSpec,
+    ical::{Alarm, Appointment, Attendee},
+};
 
 use crate::{errors::BindingError, fields};
 
@@ -85,6 +88,121 @@ export interface MessageSpec {
   priority?: Priority;
   /** Where read receipts go (`Disposition-Notification-To`). */
   dispositionNotificationTo?: Mailbox[];
+  /** A meeting request (or reply, cancel...) sent as a `text/calendar` part plus `invite.ics` (RFC 6047); read back from one. */
+  calendar?: Appointment | null;
+}
+
+/** An iCalendar token: the known values, or any other (x-name or IANA) token. */
+export type Token<Known extends string> = Known | (string & {});
+
+/** The iTIP method (RFC 5546). */
+export type Method = Token<"REQUEST" | "CANCEL" | "REPLY" | "PUBLISH" | "COUNTER" | "DECLINECOUNTER" | "REFRESH" | "ADD">;
+
+/**
+ * A meeting or event (one VEVENT and its calendar's METHOD). Dates are strings:
+ * `2026-12-01T10:00:00` (local to `timeZone`, floating without one),
+ * `2026-12-01T09:00:00Z` (UTC) or `2026-12-01` (all day).
+ */
+export interface Appointment {
+  /** The iTIP method; `null` for a plain calendar file (a message built with `null` is sent as REQUEST). */
+  method?: Method | null;
+  /** The globally unique id (`UID`), the same in every update and reply. */
+  uid: string;
+  /** Revision number (`SEQUENCE`). */
+  sequence?: number;
+  /** When this revision was created (`DTSTAMP`), UTC; default: the build's `now`. */
+  dtstamp?: string | null;
+  /** Start: local to `timeZone`, UTC with `Z`, or a date when `allDay`. */
+  start: string;
+  /** End (exclusive); at most one of `end` and `duration`. */
+  end?: string | null;
+  /** Length as an RFC 5545 duration (`PT1H30M`), instead of `end`. */
+  duration?: string | null;
+  /** IANA zone name (`Europe/Madrid`) of the local times; `null` for UTC or floating. */
+  timeZone?: string | null;
+  /** POSIX TZ rule when `timeZone` is not an IANA name. */
+  timeZoneRule?: string | null;
+  /** An all-day event: `start` and `end` are dates. */
+  allDay?: boolean;
+  /** Title (`SUMMARY`). */
+  summary?: string | null;
+  /** Description, plain text. */
+  description?: string | null;
+  /** Location. */
+  location?: string | null;
+  /** The organizer, `Name <addr>` or `addr`. */
+  organizer?: Mailbox | null;
+  /** The attendees. */
+  attendees?: Attendee[];
+  /** `STATUS`. */
+  status?: Token<"TENTATIVE" | "CONFIRMED" | "CANCELLED"> | null;
+  /** `TRANSP`: busy or free. */
+  transparency?: Token<"OPAQUE" | "TRANSPARENT"> | null;
+  /** `PRIORITY`, 0 (undefined), 1 (highest) to 9 (lowest). */
+  priority?: number | null;
+  /** Recurrence rule as RFC 5545 writes it: `FREQ=WEEKLY;COUNT=4`. */
+  rrule?: string | null;
+  /** Excluded occurrences, in the same form as `start`. */
+  exdates?: string[];
+  /** Extra occurrences, in the same form as `start`. */
+  rdates?: string[];
+  /** For an override of one occurrence: its original start (`RECURRENCE-ID`). */
+  recurrenceId?: string | null;
+  /** Reminders (`VALARM`). */
+  alarms?: Alarm[];
+  /** `CATEGORIES`. */
+  categories?: string[];
+  /** `URL`. */
+  url?: string | null;
+  /** Changed occurrences of a recurring event (same UID, with `recurrenceId`). */
+  overrides?: Appointment[];
+  /** Properties without a field, as unfolded content lines, written back as they are. */
+  extra?: string[];
+}
+
+/** One attendee. */
+export interface Attendee {
+  /** The address (without `mailto:`). */
+  email: string;
+  /** The display name (`CN`). */
+  name?: string | null;
+  /** `ROLE` (default REQ-PARTICIPANT). */
+  role?: Token<"CHAIR" | "REQ-PARTICIPANT" | "OPT-PARTICIPANT" | "NON-PARTICIPANT">;
+  /** `PARTSTAT` (default NEEDS-ACTION). */
+  partstat?: PartStat;
+  /** Whether the organizer asks for a reply. */
+  rsvp?: boolean;
+  /** `CUTYPE` (INDIVIDUAL when absent). */
+  cutype?: Token<"INDIVIDUAL" | "GROUP" | "RESOURCE" | "ROOM" | "UNKNOWN"> | null;
+}
+
+/** An attendee's participation status. */
+export type PartStat = Token<"NEEDS-ACTION" | "ACCEPTED" | "DECLINED" | "TENTATIVE" | "DELEGATED">;
+
+/** A reminder (`VALARM`). */
+export interface Alarm {
+  /** A duration relative to the start (`-PT15M`), or a UTC time. */
+  trigger: string;
+  /** Relative to the end instead of the start. */
+  relatedEnd?: boolean;
+  /** `ACTION`; `null` means DISPLAY. */
+  action?: string | null;
+  /** The text shown. */
+  description?: string | null;
+  /** Other VALARM properties, as unfolded content lines. */
+  extra?: string[];
+}
+
+/** A whole calendar file: its METHOD and every VEVENT (overrides folded into their master). */
+export interface Calendar {
+  /** `METHOD`, if any. */
+  method: Method | null;
+  /** `PRODID`, the program that wrote it. */
+  prodid: string | null;
+  /** The events. */
+  events: Appointment[];
+  /** Components postwire does not model (VTODO, VFREEBUSY...), by name and line. */
+  skipped?: string[];
 }
 "#;
 
@@ -93,18 +211,37 @@ const TS_SPEC_SECTION: &str = TS_SPEC;
 
 /// Reads a `MessageSpec` from a JS value; errors name the field path.
 pub fn from_js(value: JsValue) -> Result<MessageSpec, BindingError> {
-    if !value.is_object() || js_sys::Array::is_array(&value) {
+    require_object(&value, "the message spec")?;
+    check_unknown_keys(&value)?;
+    deserialize(value, "")
+}
+
+/// An `INVALID_SPEC` error unless `value` is a (non-array) object.
+pub(crate) fn require_object(value: &JsValue, what: &str) -> Result<(), BindingError> {
+    if !value.is_object() || js_sys::Array::is_array(value) {
         return Err(BindingError::new(
             "INVALID_SPEC",
             "",
-            "the message spec must be an object",
+            format!("{what} must be an object"),
         ));
     }
-    check_unknown_keys(&value)?;
+    Ok(())
+}
+
+/// Deserialises any core model type from a JS value; errors name the field
+/// path, prefixed with `prefix` (such as `calendar`) when it is not empty.
+pub(crate) fn deserialize<T: DeserializeOwned>(
+    value: JsValue,
+    prefix: &str,
+) -> Result<T, BindingError> {
     let de = serde_wasm_bindgen::Deserializer::from(value);
     serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
-        let path = if path == "." { String::new() } else { path };
+        let inner = err.path().to_string();
+        let path = match (prefix.is_empty(), inner == ".") {
+            (_, true) => prefix.to_string(),
+            (true, false) => inner,
+            (false, false) => format!("{prefix}.{inner}"),
+        };
         BindingError::new(
             "INVALID_SPEC",
             path,
@@ -126,19 +263,49 @@ fn plain_message(text: &str) -> String {
 }
 
 /// Refuses keys that core's model does not have (core denies unknown fields,
-/// but serde-wasm-bindgen never shows them to serde): at the top level and in
-/// each attachment and alternate.
+/// but serde-wasm-bindgen never shows them to serde): at the top level, in
+/// each attachment and alternate, and throughout `calendar`.
 fn check_unknown_keys(spec: &JsValue) -> Result<(), BindingError> {
     check_keys(spec, fields::of::<MessageSpec>(), "")?;
-    for (list, allowed) in [
-        ("attachments", fields::of::<Attachment>()),
-        ("alternates", fields::of::<Alternate>()),
-    ] {
-        let items = Reflect::get(spec, &list.into()).unwrap_or(JsValue::UNDEFINED);
-        if let Some(items) = items.dyn_ref::<js_sys::Array>() {
-            for (i, item) in items.iter().enumerate() {
-                check_keys(&item, allowed, &format!("{list}[{i}]"))?;
-            }
+    check_items(spec, "attachments", fields::of::<Attachment>(), "")?;
+    check_items(spec, "alternates", fields::of::<Alternate>(), "")?;
+    let calendar = Reflect::get(spec, &"calendar".into()).unwrap_or(JsValue::UNDEFINED);
+    check_appointment_keys(&calendar, "calendar")
+}
+
+/// Unknown keys of an appointment, its attendees, alarms and overrides.
+pub(crate) fn check_appointment_keys(appt: &JsValue, path: &str) -> Result<(), BindingError> {
+    if !appt.is_object() {
+        return Ok(());
+    }
+    check_keys(appt, fields::of::<Appointment>(), path)?;
+    check_items(appt, "attendees", fields::of::<Attendee>(), path)?;
+    check_items(appt, "alarms", fields::of::<Alarm>(), path)?;
+    let overrides = Reflect::get(appt, &"overrides".into()).unwrap_or(JsValue::UNDEFINED);
+    if let Some(list) = overrides.dyn_ref::<js_sys::Array>() {
+        for (i, item) in list.iter().enumerate() {
+            check_appointment_keys(&item, &format!("{path}.overrides[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Unknown keys in each object of the array `obj[list]`.
+fn check_items(
+    obj: &JsValue,
+    list: &str,
+    allowed: &[&str],
+    path: &str,
+) -> Result<(), BindingError> {
+    let items = Reflect::get(obj, &list.into()).unwrap_or(JsValue::UNDEFINED);
+    if let Some(items) = items.dyn_ref::<js_sys::Array>() {
+        let base = if path.is_empty() {
+            list.to_string()
+        } else {
+            format!("{path}.{list}")
+        };
+        for (i, item) in items.iter().enumerate() {
+            check_keys(&item, allowed, &format!("{base}[{i}]"))?;
         }
     }
     Ok(())

@@ -3,7 +3,10 @@
 //! The serde field list comes from the derive itself ([`crate::fields`]), so
 //! adding a field to core without adding it here fails this test.
 
-use postwire_core::{Alternate, Attachment, Envelope, MessageSpec};
+use postwire_core::{
+    Alternate, Attachment, Envelope, MessageSpec,
+    ical::{Alarm, Appointment, Attendee, Calendar},
+};
 
 use crate::{envelope::TS_ENVELOPE, errors, fields, options, spec::TS_SPEC};
 
@@ -74,4 +77,15 @@ fn error_code_type_lists_every_code() {
     }
     let listed = errors::TS_ERRORS.matches("  | \"").count();
     assert_eq!(listed, errors::CODES.len());
+}
+
+#[test]
+fn calendar_interfaces_list_every_serde_field() {
+    assert_eq!(
+        ts_fields(TS_SPEC, "Appointment"),
+        serde_fields::<Appointment>()
+    );
+    assert_eq!(ts_fields(TS_SPEC, "Attendee"), serde_fields::<Attendee>());
+    assert_eq!(ts_fields(TS_SPEC, "Alarm"), serde_fields::<Alarm>());
+    assert_eq!(ts_fields(TS_SPEC, "Calendar"), serde_fields::<Calendar>());
 }
