@@ -22,7 +22,9 @@
 //! decodable application/ms-tnef part comes back with `tnef: true`, `text`
 //! and `html` from winmail.dat (where it has them), winmail.dat's attachments
 //! added to `attachments`, *and* the raw winmail.dat kept as the last
-//! attachment, so nothing that was received is lost. `build` with
+//! attachment, so nothing that was received is lost; the X-MS-TNEF-Correlator
+//! header is dropped from `headers` (it is in the raw file, and `build`
+//! writes it again). `build` with
 //! `tnef: true` ignores application/ms-tnef attachments of the spec and
 //! writes a fresh winmail.dat from the rest. So `parse(build(spec))` is
 //! `spec.normalized()` plus that one raw attachment, and building the parsed
@@ -39,6 +41,8 @@ use super::rtf_html;
 
 /// The media type of winmail.dat.
 pub const MS_TNEF: &str = "application/ms-tnef";
+/// The header that ties the message to its winmail.dat.
+pub const CORRELATOR_HEADER: &str = "X-MS-TNEF-Correlator";
 /// The name Outlook gives the TNEF attachment.
 pub const WINMAIL_DAT: &str = "winmail.dat";
 
@@ -235,6 +239,9 @@ pub fn surface(spec: &mut MessageSpec, warnings: &mut Vec<String>) {
         Ok(next) => {
             *spec = next;
             spec.tnef = true;
+            // `build` writes the correlator again from the message id.
+            spec.headers
+                .retain(|(name, _)| !name.eq_ignore_ascii_case(CORRELATOR_HEADER));
         }
         Err(e) => warnings.push(format!(
             "attachments: {} could not be decoded as TNEF: {e}",
