@@ -266,6 +266,8 @@ fn address_of(
             });
         }
     };
+    // Writers (ours too) repeat the address as the display name when there is none.
+    let name = name.filter(|n| *n != email);
     Some(TnefAddress {
         name,
         email,
