@@ -24,7 +24,10 @@ fn corpus_message() -> Vec<u8> {
     let mut m = sample(300);
     m.attachments.push(tnef::TnefAttachment {
         long_filename: Some("inner.msg".into()),
-        embedded: Some(Box::new(TnefMessage { subject: Some("inner".into()), ..sample(40) })),
+        embedded: Some(Box::new(TnefMessage {
+            subject: Some("inner".into()),
+            ..sample(40)
+        })),
         ..Default::default()
     });
     tnef::encode(&m).unwrap_or_else(|e| panic!("{e}"))
@@ -34,10 +37,15 @@ fn corpus_message() -> Vec<u8> {
 fn repair_checksums(data: &mut [u8]) {
     let mut pos = 6;
     while pos + 9 <= data.len() {
-        let len = u32::from_le_bytes([data[pos + 5], data[pos + 6], data[pos + 7], data[pos + 8]]) as usize;
+        let len = u32::from_le_bytes([data[pos + 5], data[pos + 6], data[pos + 7], data[pos + 8]])
+            as usize;
         let start = pos + 9;
-        let Some(end) = start.checked_add(len).filter(|&e| e + 2 <= data.len()) else { return };
-        let sum = data[start..end].iter().fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
+        let Some(end) = start.checked_add(len).filter(|&e| e + 2 <= data.len()) else {
+            return;
+        };
+        let sum = data[start..end]
+            .iter()
+            .fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
         data[end..end + 2].copy_from_slice(&sum.to_le_bytes());
         pos = end + 2;
     }
@@ -76,7 +84,8 @@ fn layout(data: &[u8]) -> (Vec<usize>, Vec<std::ops::Range<usize>>) {
     let mut pos = 6;
     while pos + 9 <= data.len() {
         ids.push(pos + 1..pos + 5);
-        let len = u32::from_le_bytes([data[pos + 5], data[pos + 6], data[pos + 7], data[pos + 8]]) as usize;
+        let len = u32::from_le_bytes([data[pos + 5], data[pos + 6], data[pos + 7], data[pos + 8]])
+            as usize;
         pos += 9 + len + 2;
         starts.push(pos);
     }
@@ -91,9 +100,17 @@ fn every_truncation_is_a_clear_error_unless_it_falls_between_attributes() {
     for len in 0..data.len() {
         match tnef::decode(&data[..len]) {
             // TNEF has no end marker: a stream cut between attributes is a shorter valid stream.
-            Ok(_) => assert!(starts.contains(&len), "cut at {len} (inside an attribute) decoded"),
+            Ok(_) => assert!(
+                starts.contains(&len),
+                "cut at {len} (inside an attribute) decoded"
+            ),
             Err(e) => assert!(
-                matches!(e, TnefError::Truncated { .. }) || (len < 4 && matches!(e, TnefError::Truncated { .. } | TnefError::BadSignature { .. })),
+                matches!(e, TnefError::Truncated { .. })
+                    || (len < 4
+                        && matches!(
+                            e,
+                            TnefError::Truncated { .. } | TnefError::BadSignature { .. }
+                        )),
                 "cut at {len}: unexpected error {e}"
             ),
         }
@@ -113,7 +130,10 @@ fn single_byte_flips_anywhere_never_panic_and_checksums_catch_them() {
             // A flip in data, length, level or checksum must be refused; a flip
             // in an attribute id only renames the attribute (kept as unknown).
             if exercise(&d) {
-                assert!(ids.iter().any(|r| r.contains(&i)), "a corrupted byte at {i} (^{x:#04x}) was accepted");
+                assert!(
+                    ids.iter().any(|r| r.contains(&i)),
+                    "a corrupted byte at {i} (^{x:#04x}) was accepted"
+                );
             }
         }
     }
@@ -151,30 +171,94 @@ fn lying_length_fields_never_size_an_allocation() {
     let limit = 1 << 20;
     let hostile: Vec<Vec<u8>> = vec![
         // attribute length 0x7FFFFFFF
-        [&0x223E_9F78u32.to_le_bytes()[..], &[0, 0, 1], &0x0006_9003u32.to_le_bytes(), &0x7FFF_FFFFu32.to_le_bytes()].concat(),
+        [
+            &0x223E_9F78u32.to_le_bytes()[..],
+            &[0, 0, 1],
+            &0x0006_9003u32.to_le_bytes(),
+            &0x7FFF_FFFFu32.to_le_bytes(),
+        ]
+        .concat(),
         // attMAPIProps with a huge property count and value counts
         mapi_attr(&[&0x0FFF_FFFFu32.to_le_bytes()[..]].concat()),
-        mapi_attr(&[&1u32.to_le_bytes()[..], &0x1102u16.to_le_bytes(), &0x3701u16.to_le_bytes(), &0x0FFF_FFFFu32.to_le_bytes()].concat()),
-        mapi_attr(&[&1u32.to_le_bytes()[..], &0x0102u16.to_le_bytes(), &0x1009u16.to_le_bytes(), &1u32.to_le_bytes(), &0x7FFF_FFF0u32.to_le_bytes()].concat()),
+        mapi_attr(
+            &[
+                &1u32.to_le_bytes()[..],
+                &0x1102u16.to_le_bytes(),
+                &0x3701u16.to_le_bytes(),
+                &0x0FFF_FFFFu32.to_le_bytes(),
+            ]
+            .concat(),
+        ),
+        mapi_attr(
+            &[
+                &1u32.to_le_bytes()[..],
+                &0x0102u16.to_le_bytes(),
+                &0x1009u16.to_le_bytes(),
+                &1u32.to_le_bytes(),
+                &0x7FFF_FFF0u32.to_le_bytes(),
+            ]
+            .concat(),
+        ),
         // PidTagRtfCompressed claiming a 2 GiB raw size
-        mapi_attr(&rtf_prop(&[&16u32.to_le_bytes()[..], &0x7FFF_FFFFu32.to_le_bytes(), b"LZFu", &0u32.to_le_bytes(), &[0xFF, 0xFF]].concat())),
-        mapi_attr(&rtf_prop(&[&16u32.to_le_bytes()[..], &0x7FFF_FFFFu32.to_le_bytes(), b"MELA", &0u32.to_le_bytes(), &[0; 4]].concat())),
+        mapi_attr(&rtf_prop(
+            &[
+                &16u32.to_le_bytes()[..],
+                &0x7FFF_FFFFu32.to_le_bytes(),
+                b"LZFu",
+                &0u32.to_le_bytes(),
+                &[0xFF, 0xFF],
+            ]
+            .concat(),
+        )),
+        mapi_attr(&rtf_prop(
+            &[
+                &16u32.to_le_bytes()[..],
+                &0x7FFF_FFFFu32.to_le_bytes(),
+                b"MELA",
+                &0u32.to_le_bytes(),
+                &[0; 4],
+            ]
+            .concat(),
+        )),
     ];
     for (i, h) in hostile.iter().enumerate() {
         let region = Region::new(GLOBAL);
         let r = tnef::decode(h);
         let largest = region.change().bytes_allocated;
         assert!(r.is_err(), "case {i} decoded");
-        assert!(largest < limit, "case {i}: allocated {largest} bytes in all for a {}-byte input", h.len());
+        assert!(
+            largest < limit,
+            "case {i}: allocated {largest} bytes in all for a {}-byte input",
+            h.len()
+        );
     }
 }
 
 fn mapi_attr(props: &[u8]) -> Vec<u8> {
-    let sum = props.iter().fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
-    [&0x223E_9F78u32.to_le_bytes()[..], &[0, 0, 1], &0x0006_9003u32.to_le_bytes(), &(props.len() as u32).to_le_bytes(), props, &sum.to_le_bytes()].concat()
+    let sum = props
+        .iter()
+        .fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
+    [
+        &0x223E_9F78u32.to_le_bytes()[..],
+        &[0, 0, 1],
+        &0x0006_9003u32.to_le_bytes(),
+        &(props.len() as u32).to_le_bytes(),
+        props,
+        &sum.to_le_bytes(),
+    ]
+    .concat()
 }
 
 fn rtf_prop(value: &[u8]) -> Vec<u8> {
     let pad = vec![0u8; (4 - value.len() % 4) % 4];
-    [&1u32.to_le_bytes()[..], &0x0102u16.to_le_bytes(), &0x1009u16.to_le_bytes(), &1u32.to_le_bytes(), &(value.len() as u32).to_le_bytes(), value, &pad].concat()
+    [
+        &1u32.to_le_bytes()[..],
+        &0x0102u16.to_le_bytes(),
+        &0x1009u16.to_le_bytes(),
+        &1u32.to_le_bytes(),
+        &(value.len() as u32).to_le_bytes(),
+        value,
+        &pad,
+    ]
+    .concat()
 }

@@ -30,3 +30,6 @@ if [ ! -d "$TNEF_TESTDATA/test-data" ]; then
   rm -rf "$tnef_apt"
 fi
 [ -d "$TNEF_TESTDATA/test-data" ] || { log "libytnef test-data missing"; return 1; }
+
+# PyPI's tnefparse: a third, independent TNEF reader for tests/py/test_tnef_cli.py.
+pip_install tnefparse

@@ -162,9 +162,12 @@ pub const IID_IMESSAGE: [u8; 16] = [
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MapiProperty {
-    /// The property id (0x8000 and above: a named property, see `name`).
+    /// The property id (0x8000 and above: a named property, see `name`);
+    /// hexadecimal text ("0x3701") in JSON.
+    #[serde(serialize_with = "serialize_hex16")]
     pub id: u16,
-    /// The property type as stored (see [`types`]).
+    /// The property type as stored (see [`types`]); hexadecimal text in JSON.
+    #[serde(serialize_with = "serialize_hex16")]
     pub prop_type: u16,
     /// For named properties: the property set GUID and the name or number.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -367,6 +370,10 @@ pub fn format_guid(g: &[u8; 16]) -> String {
         g[14],
         g[15]
     )
+}
+
+fn serialize_hex16<S: serde::Serializer>(v: &u16, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("0x{v:04X}"))
 }
 
 fn serialize_guid<S: serde::Serializer>(

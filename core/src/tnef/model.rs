@@ -158,8 +158,8 @@ pub struct TnefAttachment {
     pub method: Option<i32>,
     /// PidTagAttachmentHidden: not shown in the attachment list (inline).
     pub hidden: bool,
-    /// The file data (attAttachData, or PidTagAttachDataBinary).
-    #[serde(skip)]
+    /// The file data (attAttachData, or PidTagAttachDataBinary); in JSON, its size.
+    #[serde(rename = "size", serialize_with = "len_of")]
     pub data: Vec<u8>,
     /// An attached message (PidTagAttachDataObject), decoded.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -219,4 +219,8 @@ fn rtf_opt<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> 
         Some(bytes) => s.serialize_str(&String::from_utf8_lossy(bytes)),
         None => s.serialize_none(),
     }
+}
+
+fn len_of<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(v.len() as u64)
 }

@@ -193,16 +193,29 @@ pub fn from_tnef(t: &TnefMessage, spec: &mut MessageSpec) -> Result<(), super::T
     Ok(())
 }
 
-/// `build` for a spec with `tnef: true` (see the module doc for the shape).
-pub fn build_tnef(spec: &MessageSpec, options: &BuildOptions) -> Result<Vec<u8>, BuildError> {
+/// The message id (with brackets) that `build` gives `spec`: its own, or
+/// one generated from the seed, exactly as `build` would.
+fn message_id_of(spec: &MessageSpec, options: &BuildOptions) -> Result<String, BuildError> {
     let from = spec.from.as_ref().ok_or(BuildError::MissingFrom)?;
-    let message_id = match &spec.message_id {
+    Ok(match &spec.message_id {
         Some(id) => crate::spec::bracket_id(id),
         None => IdSource::new(options.seed).message_id(from.domain()),
-    };
+    })
+}
+
+/// The winmail.dat that `build` attaches for `spec` (with `tnef: true`):
+/// the bytes of `postwire tnef encode`.
+pub fn encode_spec(spec: &MessageSpec, options: &BuildOptions) -> Result<Vec<u8>, BuildError> {
+    let message_id = message_id_of(spec, options)?;
     let date = spec.date.map_or(options.now, |d| d.unix);
-    let winmail = super::encode(&to_tnef(spec, &message_id, date))
-        .map_err(|e| BuildError::Write(format!("winmail.dat: {e}")))?;
+    super::encode(&to_tnef(spec, &message_id, date))
+        .map_err(|e| BuildError::Write(format!("winmail.dat: {e}")))
+}
+
+/// `build` for a spec with `tnef: true` (see the module doc for the shape).
+pub fn build_tnef(spec: &MessageSpec, options: &BuildOptions) -> Result<Vec<u8>, BuildError> {
+    let message_id = message_id_of(spec, options)?;
+    let winmail = encode_spec(spec, options)?;
     let mut outer = spec.clone();
     outer.tnef = false;
     outer.message_id = Some(message_id.clone());

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 pub mod build;
 pub mod io;
 pub mod parse;
+pub mod tnef;
 
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
@@ -30,6 +31,8 @@ pub enum Command {
     Build(build::Args),
     /// Parse a message (.eml) and print its spec as JSON.
     Parse(parse::Args),
+    /// Decode or encode TNEF (winmail.dat).
+    Tnef(tnef::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -51,5 +54,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Build(args) => build::run(args),
         Command::Parse(args) => parse::run(args),
+        Command::Tnef(args) => tnef::run(args),
     }
 }
