@@ -225,7 +225,7 @@ fn a_tnef_spec_survives_build_parse_build_byte_for_byte() {
     // The bcc never reaches winmail.dat.
     let t = tnef::decode(&raw.content).unwrap_or_else(|e| panic!("{e}"));
     assert!(!String::from_utf8_lossy(&raw.content).contains("hidden@") && t.recipients.len() == 2);
-    assert_eq!(t.attachments[0].hidden, true);
+    assert!(t.attachments[0].hidden);
     assert_eq!(t.priority, Some(1));
     // Building the parsed spec again gives the very same message.
     let again = build(&parsed, &options).unwrap_or_else(|e| panic!("{e}"));

@@ -407,10 +407,10 @@ fn apply_attachment_props(
         find(&props, tags::ATTACHMENT_HIDDEN),
         Some(PropValue::Boolean(true))
     );
-    if x.modify_date.is_none() {
-        if let Some(PropValue::SysTime(ft)) = find(&props, tags::LAST_MODIFICATION_TIME) {
-            x.modify_date = Some(att::filetime_to_unix(*ft));
-        }
+    if let (None, Some(PropValue::SysTime(ft))) =
+        (x.modify_date, find(&props, tags::LAST_MODIFICATION_TIME))
+    {
+        x.modify_date = Some(att::filetime_to_unix(*ft));
     }
     match find(&props, tags::ATTACH_DATA) {
         Some(PropValue::Object(obj)) => {
