@@ -272,12 +272,24 @@ fn rtf_prop(value: &[u8]) -> Vec<u8> {
 fn mutations_of_real_world_files_never_panic() {
     let dir = std::env::var_os("POSTWIRE_TNEF_TESTDATA")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/tnef-testdata")))
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/tnef-testdata"
+            ))
+        })
         .join("test-data");
     let mut rng = Rng(42);
     let mut decoded = 0;
-    for name in ["winmail.dat", "one-file.tnef", "long-filename.tnef", "multi-value-attribute.tnef", "rtf.tnef"] {
-        let data = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e} (run scripts/setup.sh)"));
+    for name in [
+        "winmail.dat",
+        "one-file.tnef",
+        "long-filename.tnef",
+        "multi-value-attribute.tnef",
+        "rtf.tnef",
+    ] {
+        let data = std::fs::read(dir.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e} (run scripts/setup.sh)"));
         for _ in 0..400 {
             let mut d = data.clone();
             for _ in 0..=rng.below(3) {
