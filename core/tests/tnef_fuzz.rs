@@ -13,10 +13,13 @@ fn the_tnef_reader_survives_a_short_libfuzzer_run() {
     let corpus = std::env::temp_dir().join(format!("postwire-tnef-fuzz-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&corpus);
     std::fs::create_dir_all(&corpus).unwrap_or_else(|e| panic!("{e}"));
-    for entry in std::fs::read_dir(root.join("core/tests/data/tnef")).unwrap_or_else(|e| panic!("{e}")) {
+    for entry in
+        std::fs::read_dir(root.join("core/tests/data/tnef")).unwrap_or_else(|e| panic!("{e}"))
+    {
         let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
         if path.extension().is_some_and(|x| x == "tnef") {
-            std::fs::copy(&path, corpus.join(path.file_name().unwrap_or_default())).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::copy(&path, corpus.join(path.file_name().unwrap_or_default()))
+                .unwrap_or_else(|e| panic!("{e}"));
         }
     }
     let mut cmd = Command::new("cargo");
@@ -25,10 +28,20 @@ fn the_tnef_reader_survives_a_short_libfuzzer_run() {
         .arg(&corpus)
         .args(["--", "-runs=200000", "-seed=1", "-max_len=8192"]);
     // Let the nested cargo pick its own toolchain and target directory.
-    for var in ["RUSTUP_TOOLCHAIN", "RUSTC", "RUSTC_WRAPPER", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR", "CARGO_ENCODED_RUSTFLAGS"] {
+    for var in [
+        "RUSTUP_TOOLCHAIN",
+        "RUSTC",
+        "RUSTC_WRAPPER",
+        "RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET_DIR",
+        "CARGO_ENCODED_RUSTFLAGS",
+    ] {
         cmd.env_remove(var);
     }
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
@@ -36,6 +49,10 @@ fn the_tnef_reader_survives_a_short_libfuzzer_run() {
         out.status,
         &log[log.len().saturating_sub(6000)..]
     );
-    assert!(log.contains("Done 200000 runs"), "libFuzzer did not finish its runs:\n{}", &log[log.len().saturating_sub(3000)..]);
+    assert!(
+        log.contains("Done 200000 runs"),
+        "libFuzzer did not finish its runs:\n{}",
+        &log[log.len().saturating_sub(3000)..]
+    );
     let _ = std::fs::remove_dir_all(&corpus);
 }

@@ -318,6 +318,9 @@ fn write_attachment(out: &mut Vec<u8>, a: &TnefAttachment) -> Result<()> {
     if let Some(meta) = &a.meta_file {
         attribute(out, lvl, att::ATT_ATTACH_META_FILE, meta)?;
     }
+    for raw in &a.other_attributes {
+        attribute(out, lvl, raw.id, &raw.data)?;
+    }
     let mut p = Vec::new();
     let method = if a.embedded.is_some() {
         5
