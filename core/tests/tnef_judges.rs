@@ -140,7 +140,8 @@ fn ytnef_extracts_our_attachments_and_ytnefprint_reads_every_property() {
     for needle in [
         "Subject: Quarterly numbers",
         "Date Sent: Tuesday December 1, 2026 9:00:00 am",
-        "Message Class: IPM.Note",
+        "Message Class: IPM.Microsoft Mail.Note",
+        "[IPM.Note]",
         "PR_SENDER_EMAIL_ADDRESS",
         "[ana@example.com]",
         "PR_TNEF_CORRELATION_KEY",

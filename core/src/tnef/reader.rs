@@ -171,7 +171,9 @@ fn interpret(legacy_key: u16, attrs: &[Attr<'_>], depth: usize) -> Result<TnefMe
         match a.id {
             att::ATT_TNEF_VERSION => m.version = Some(u32_of(a)?),
             att::ATT_OEM_CODEPAGE => {}
-            att::ATT_MESSAGE_CLASS => m.message_class = Some(text(a)),
+            att::ATT_MESSAGE_CLASS => {
+                m.message_class = Some(att::class_from_legacy(&text(a)).to_owned());
+            }
             att::ATT_SUBJECT => m.subject = Some(text(a)),
             att::ATT_MESSAGE_ID => m.message_id = Some(text(a)),
             att::ATT_BODY => att_body = Some(text(a)),
