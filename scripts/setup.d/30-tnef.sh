@@ -1,4 +1,5 @@
-# TNEF (winmail.dat) judges: Debian's `tnef` and `ytnef` tools, plus the
+# TNEF (winmail.dat) judges: Debian's `tnef` and `ytnef` tools, Perl's
+# Convert::TNEF (libconvert-tnef-perl), plus the
 # real-world winmail.dat files of libytnef's Debian source package (its
 # test-data/ folder with expected results), fetched with a private deb-src
 # list so the machine's own apt sources stay untouched.
@@ -6,7 +7,7 @@
 # Result: /usr/bin/{tnef,ytnef,ytnefprint} and
 #   $ROOT/target/tnef-testdata/test-data/  (POSTWIRE_TNEF_TESTDATA overrides)
 
-apt_install tnef ytnef-tools dpkg-dev xz-utils
+apt_install tnef ytnef-tools libconvert-tnef-perl dpkg-dev xz-utils
 
 TNEF_TESTDATA="${POSTWIRE_TNEF_TESTDATA:-$ROOT/target/tnef-testdata}"
 if [ ! -d "$TNEF_TESTDATA/test-data" ]; then
