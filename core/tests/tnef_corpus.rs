@@ -223,3 +223,60 @@ fn the_oob_sample_is_a_clear_error() {
     let e = tnef::decode(&data).unwrap_err().to_string();
     assert!(e.contains("offset 6"), "{e}");
 }
+
+#[test]
+fn parsing_a_message_that_carries_a_real_winmail_dat_surfaces_its_files() {
+    use postwire_core::{Attachment, BuildOptions, MessageSpec, build, parse};
+    let winmail = std::fs::read(corpus().join("winmail.dat")).unwrap_or_else(|e| panic!("{e}"));
+    let outer = MessageSpec {
+        from: postwire_core::Mailbox::parse("jgerland@synacor.com").ok(),
+        subject: Some("test".into()),
+        text: Some("stub body written by the sender's server\n".into()),
+        attachments: vec![Attachment {
+            filename: Some("winmail.dat".into()),
+            content_type: "application/ms-tnef".into(),
+            content: winmail.clone(),
+            inline: false,
+            content_id: None,
+        }],
+        ..Default::default()
+    };
+    let bytes = build(
+        &outer,
+        &BuildOptions {
+            now: 1_055_863_380,
+            seed: 3,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let spec = parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    assert!(spec.tnef);
+    let results = corpus().join("results");
+    let got: Vec<_> = spec
+        .attachments
+        .iter()
+        .map(|a| (a.filename.as_deref().unwrap_or(""), a.content.len()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("zappa_av1.jpg", 2937),
+            ("bookmark.htm", 85805),
+            ("winmail.dat", winmail.len())
+        ]
+    );
+    assert_eq!(
+        spec.attachments[0].content,
+        std::fs::read(results.join("zappa_av1.jpg")).unwrap_or_default()
+    );
+    assert_eq!(
+        spec.attachments[1].content,
+        std::fs::read(results.join("bookmark.htm")).unwrap_or_default()
+    );
+    assert_eq!(spec.attachments[2].content, winmail);
+    // This winmail.dat has only an RTF body: the outer text stays.
+    assert_eq!(
+        spec.text.as_deref(),
+        Some("stub body written by the sender's server\n")
+    );
+}

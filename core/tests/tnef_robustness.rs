@@ -69,10 +69,10 @@ impl Rng {
 fn exercise(data: &[u8]) -> bool {
     match tnef::decode(data) {
         Ok(m) => {
-            if let Ok(bytes) = tnef::encode(&m) {
-                if let Err(e) = tnef::decode(&bytes) {
-                    panic!("our re-encoding of a decoded mutant does not decode: {e}");
-                }
+            let bytes = tnef::encode(&m)
+                .unwrap_or_else(|e| panic!("a decoded mutant does not encode: {e}"));
+            if let Err(e) = tnef::decode(&bytes) {
+                panic!("our re-encoding of a decoded mutant does not decode: {e}");
             }
             true
         }

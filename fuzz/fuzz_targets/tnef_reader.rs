@@ -22,10 +22,12 @@ fn repair_checksums(data: &mut [u8]) {
 
 fn check(data: &[u8]) {
     if let Ok(message) = tnef::decode(data) {
-        if let Ok(bytes) = tnef::encode(&message) {
-            if let Err(e) = tnef::decode(&bytes) {
-                panic!("re-encoded message does not decode: {e}");
-            }
+        let bytes = match tnef::encode(&message) {
+            Ok(bytes) => bytes,
+            Err(e) => panic!("a decoded message does not encode: {e}"),
+        };
+        if let Err(e) = tnef::decode(&bytes) {
+            panic!("re-encoded message does not decode: {e}");
         }
     }
 }

@@ -18,6 +18,7 @@ pub struct TnefMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
     /// attOemCodepage: the code page of the 8-bit strings (1252 when absent).
+    /// The writer always writes 1252 and encodes the 8-bit attributes so.
     pub code_page: u32,
     /// The message class ("IPM.Note", "IPM.Schedule.Meeting.Request"...).
     #[serde(skip_serializing_if = "Option::is_none")]
