@@ -70,16 +70,26 @@ pub fn run(args: Args) -> Result<(), CliError> {
 fn decode(input: &Path, out: Option<&Path>) -> Result<(), CliError> {
     let data = io::read_input(input)?;
     let message = tnef::decode(&data).map_err(|e| format!("{}: {e}", input.display()))?;
-    let mut json = serde_json::to_value(&message)?;
-    if let Some(dir) = out {
-        let written = extract(&message, dir)?;
-        if let Some(obj) = json.as_object_mut() {
-            obj.insert("files".into(), serde_json::to_value(written)?);
-        }
-    }
+    let files = match out {
+        Some(dir) => Some(extract(&message, dir)?),
+        None => None,
+    };
+    let json = Output {
+        message: &message,
+        files,
+    };
     let mut text = serde_json::to_string_pretty(&json)?;
     text.push('\n');
     io::write_output(None, text.as_bytes())
+}
+
+/// What `decode` prints: the message, then the files written.
+#[derive(serde::Serialize)]
+struct Output<'a> {
+    #[serde(flatten)]
+    message: &'a TnefMessage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<Vec<Written>>,
 }
 
 /// One file written by `decode --out`.
