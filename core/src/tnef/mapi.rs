@@ -87,6 +87,18 @@ pub mod tags {
     pub const SENDER_EMAIL: u16 = 0x0C1F;
     /// PidTagRecipientType.
     pub const RECIPIENT_TYPE: u16 = 0x0C15;
+    /// PidTagSenderEntryId.
+    pub const SENDER_ENTRYID: u16 = 0x0C19;
+    /// PidTagSenderSearchKey.
+    pub const SENDER_SEARCH_KEY: u16 = 0x0C1D;
+    /// PidTagSentRepresentingSearchKey.
+    pub const SENT_REPRESENTING_SEARCH_KEY: u16 = 0x003B;
+    /// PidTagSentRepresentingEntryId.
+    pub const SENT_REPRESENTING_ENTRYID: u16 = 0x0041;
+    /// PidTagEntryId.
+    pub const ENTRYID: u16 = 0x0FFF;
+    /// PidTagSearchKey.
+    pub const SEARCH_KEY: u16 = 0x300B;
     /// PidTagDisplayCc.
     pub const DISPLAY_CC: u16 = 0x0E03;
     /// PidTagDisplayTo.
@@ -157,6 +169,31 @@ pub mod tags {
 pub const IID_IMESSAGE: [u8; 16] = [
     0x07, 0x03, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
 ];
+
+/// The provider UID of one-off entry ids ([MS-OXCDATA] 2.2.5.1).
+const ONE_OFF_PROVIDER: [u8; 16] = [
+    0x81, 0x2B, 0x1F, 0xA4, 0xBE, 0xA3, 0x10, 0x19, 0x9D, 0x6E, 0x00, 0xDD, 0x01, 0x0F, 0x54, 0x02,
+];
+
+/// A one-off entry id ([MS-OXCDATA] 2.2.5.1) for an address outside any
+/// address book: flags, provider UID, version, Unicode flags, then display
+/// name, address type and address as NUL-terminated UTF-16.
+pub fn one_off_entry_id(name: &str, addr_type: &str, email: &str) -> Vec<u8> {
+    let mut v = vec![0u8; 4];
+    v.extend_from_slice(&ONE_OFF_PROVIDER);
+    v.extend_from_slice(&[0x00, 0x00, 0x01, 0x90]); // version 0; MAPI_UNICODE | no rich info
+    for s in [name, addr_type, email] {
+        v.extend_from_slice(&utf16z(s));
+    }
+    v
+}
+
+/// A search key: "TYPE:ADDRESS" in upper case with a NUL, as MAPI compares addresses.
+pub fn search_key(addr_type: &str, email: &str) -> Vec<u8> {
+    let mut v = format!("{addr_type}:{email}").to_uppercase().into_bytes();
+    v.push(0);
+    v
+}
 
 /// A MAPI property: tag (id and type), the name of a named property, value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -733,7 +770,7 @@ fn write_prop(out: &mut Vec<u8>, p: &MapiProperty) -> Result<()> {
 }
 
 /// UTF-16LE with a NUL terminator.
-pub(crate) fn utf16z(s: &str) -> Vec<u8> {
+pub fn utf16z(s: &str) -> Vec<u8> {
     let mut v: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
     v.extend_from_slice(&[0, 0]);
     v
@@ -910,6 +947,19 @@ mod tests {
                 PropValue::MultiUnicode(vec!["x".into()]),
             ),
         ]);
+    }
+
+    #[test]
+    fn one_off_entry_ids_carry_name_type_and_address() {
+        let id = one_off_entry_id("Bob", "SMTP", "bob@example.com");
+        assert_eq!(&id[..4], &[0, 0, 0, 0]);
+        assert_eq!(&id[4..20], &ONE_OFF_PROVIDER);
+        let text = codepage::decode(&id[24..], 1200);
+        assert_eq!(text, "Bob\0SMTP\0bob@example.com\0");
+        assert_eq!(
+            search_key("SMTP", "bob@Example.com"),
+            b"SMTP:BOB@EXAMPLE.COM\0"
+        );
     }
 
     #[test]

@@ -29,6 +29,10 @@ const DERIVED_MESSAGE_TAGS: &[u16] = &[
     tags::SENT_REPRESENTING_NAME,
     tags::SENT_REPRESENTING_EMAIL,
     tags::SENT_REPRESENTING_ADDRTYPE,
+    tags::SENDER_ENTRYID,
+    tags::SENT_REPRESENTING_ENTRYID,
+    tags::SENDER_SEARCH_KEY,
+    tags::SENT_REPRESENTING_SEARCH_KEY,
     tags::INTERNET_MESSAGE_ID,
     tags::TNEF_CORRELATION_KEY,
     tags::BODY,
@@ -63,6 +67,8 @@ const DERIVED_RECIPIENT_TAGS: &[u16] = &[
     tags::EMAIL_ADDRESS,
     tags::ADDRTYPE,
     tags::SMTP_ADDRESS,
+    tags::ENTRYID,
+    tags::SEARCH_KEY,
 ];
 
 /// Serialises a message as a TNEF stream.
@@ -205,6 +211,22 @@ fn message_props(m: &TnefMessage) -> Result<Vec<MapiProperty>> {
             ));
             p.push(unicode(email, &from.email));
         }
+        let kind = if from.addr_type.is_empty() {
+            "SMTP"
+        } else {
+            &from.addr_type
+        };
+        let name = from.name.as_deref().unwrap_or(&from.email);
+        let entry_id = mapi::one_off_entry_id(name, kind, &from.email);
+        let search_key = mapi::search_key(kind, &from.email);
+        for (id, value) in [
+            (tags::SENDER_ENTRYID, &entry_id),
+            (tags::SENT_REPRESENTING_ENTRYID, &entry_id),
+            (tags::SENDER_SEARCH_KEY, &search_key),
+            (tags::SENT_REPRESENTING_SEARCH_KEY, &search_key),
+        ] {
+            p.push(MapiProperty::new(id, PropValue::Binary(value.clone())));
+        }
     }
     if let Some(id) = &m.internet_message_id {
         p.push(unicode(tags::INTERNET_MESSAGE_ID, id));
@@ -283,6 +305,20 @@ fn recipient_table(recipients: &[TnefRecipient]) -> Result<Vec<u8>> {
         if a.addr_type.is_empty() || a.addr_type.eq_ignore_ascii_case("SMTP") {
             p.push(unicode(tags::SMTP_ADDRESS, &a.email));
         }
+        let kind = if a.addr_type.is_empty() {
+            "SMTP"
+        } else {
+            &a.addr_type
+        };
+        let name = a.name.as_deref().unwrap_or(&a.email);
+        p.push(MapiProperty::new(
+            tags::ENTRYID,
+            PropValue::Binary(mapi::one_off_entry_id(name, kind, &a.email)),
+        ));
+        p.push(MapiProperty::new(
+            tags::SEARCH_KEY,
+            PropValue::Binary(mapi::search_key(kind, &a.email)),
+        ));
         p.extend(
             r.properties
                 .iter()
