@@ -155,6 +155,7 @@ pub fn from_tnef(t: &TnefMessage, spec: &mut MessageSpec) -> Result<(), super::T
             };
             match r.kind {
                 RecipientKind::Cc => spec.cc.push(m),
+                RecipientKind::Bcc => spec.bcc.push(m),
                 RecipientKind::To if m.email.contains('@') => spec.to.push(m),
                 _ => {}
             }
