@@ -2,3 +2,5 @@
 //! and the command-line interface behind the `postwire` binary.
 
 pub mod cli;
+pub mod pickup;
+pub mod smtp;

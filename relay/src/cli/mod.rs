@@ -7,8 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod build;
+pub mod forward;
 pub mod io;
 pub mod parse;
+pub mod send;
+pub mod smtp_args;
 pub mod tnef;
 
 /// Top-level arguments of the `postwire` command.
@@ -31,6 +34,10 @@ pub enum Command {
     Build(build::Args),
     /// Parse a message (.eml) and print its spec as JSON.
     Parse(parse::Args),
+    /// Send messages (spec JSON or .eml) over SMTP or into a pickup directory.
+    Send(send::Args),
+    /// Forward a saved message unchanged to new recipients.
+    Forward(forward::Args),
     /// Decode or encode TNEF (winmail.dat).
     Tnef(tnef::Args),
 }
@@ -54,6 +61,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Build(args) => build::run(args),
         Command::Parse(args) => parse::run(args),
+        Command::Send(args) => send::run(args),
+        Command::Forward(args) => forward::run(args),
         Command::Tnef(args) => tnef::run(args),
     }
 }
