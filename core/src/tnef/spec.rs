@@ -29,7 +29,7 @@
 //! writes a fresh winmail.dat from the rest. So `parse(build(spec))` is
 //! `spec.normalized()` plus that one raw attachment, and building the parsed
 //! spec again gives the same bytes. A winmail.dat that does not decode stays
-//! a plain attachment and the parser's warnings say why.
+//! a plain attachment where it was, and the parser's warnings say why.
 
 use crate::address::Mailbox;
 use crate::build::{BuildError, BuildOptions, build};
@@ -256,11 +256,15 @@ pub fn surface(spec: &mut MessageSpec, warnings: &mut Vec<String>) {
             // `build` writes the correlator again from the message id.
             spec.headers
                 .retain(|(name, _)| !name.eq_ignore_ascii_case(CORRELATOR_HEADER));
+            spec.attachments.push(raw);
         }
-        Err(e) => warnings.push(format!(
-            "attachments: {} could not be decoded as TNEF: {e}",
-            raw.filename.as_deref().unwrap_or(WINMAIL_DAT)
-        )),
+        Err(e) => {
+            warnings.push(format!(
+                "attachments[{index}]: {} could not be decoded as TNEF: {e}",
+                raw.filename.as_deref().unwrap_or(WINMAIL_DAT)
+            ));
+            // Left where it was, as any other attachment.
+            spec.attachments.insert(index, raw);
+        }
     }
-    spec.attachments.push(raw);
 }
