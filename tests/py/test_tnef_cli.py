@@ -111,3 +111,35 @@ def test_build_with_tnef_true_is_outlook_shaped_and_judges_agree(tmp_path):
     assert [a.get("filename") for a in back["attachments"]] == ["datos.bin", "notas.txt", "winmail.dat"]
     assert base64.b64decode(back["attachments"][0]["content"]) == A_BYTES
     assert base64.b64decode(back["attachments"][2]["content"]) == winmail
+
+
+def test_tnef_decode_keeps_extracted_files_inside_the_output_directory(tmp_path):
+    spec = dict(SPEC)
+    spec["attachments"] = [
+        {"filename": "../../escape.txt", "contentType": "text/plain", "content": base64.b64encode(b"one").decode()},
+        {"filename": "/etc/passwd", "contentType": "text/plain", "content": base64.b64encode(b"two").decode()},
+        {"filename": "body.txt", "contentType": "text/plain", "content": base64.b64encode(b"three").decode()},
+    ]
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    winmail = tmp_path / "winmail.dat"
+    postwire("tnef", "encode", str(spec_path), "-o", str(winmail), "--seed", "1")
+    out = tmp_path / "deep" / "out"
+    listing = json.loads(postwire("tnef", "decode", str(winmail), "--out", str(out)).stdout)
+    written = sorted(Path(f["path"]).name for f in listing["files"])
+    assert written == ["body (2).txt", "body.html", "body.rtf", "body.txt", "escape.txt", "passwd"]
+    assert all(Path(f["path"]).parent == out for f in listing["files"])
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "deep" / "escape.txt").exists()
+    assert (out / "escape.txt").read_bytes() == b"one" and (out / "body (2).txt").read_bytes() == b"three"
+
+
+def test_tnef_decode_writes_embedded_messages_as_tnef_files(tmp_path):
+    golden = Path(__file__).resolve().parents[2] / "core/tests/data/tnef/meeting-request-embedded.tnef"
+    out = tmp_path / "out"
+    listing = json.loads(postwire("tnef", "decode", str(golden), "--out", str(out)).stdout)
+    assert listing["messageClass"] == "IPM.Schedule.Meeting.Request"
+    assert listing["attachments"][0]["embedded"]["subject"] == "previous"
+    embedded = [f for f in listing["files"] if f["kind"] == "embedded"]
+    assert [Path(f["path"]).name for f in embedded] == ["previous.msg.tnef"]
+    inner = tnefparse.TNEF((out / "previous.msg.tnef").read_bytes())
+    assert inner.body == "old"
