@@ -276,8 +276,8 @@ pub enum PropValue {
     Boolean(bool),
     /// PtypInteger64.
     I8(i64),
-    /// PtypTime: 100-nanosecond intervals since 1601-01-01 UTC.
-    SysTime(u64),
+    /// PtypTime: 100-nanosecond intervals since 1601-01-01 UTC (RFC 3339 in JSON).
+    SysTime(#[serde(serialize_with = "serialize_filetime")] u64),
     /// PtypGuid.
     Clsid(#[serde(serialize_with = "serialize_guid")] [u8; 16]),
     /// PtypString8, decoded with the message code page.
@@ -303,7 +303,7 @@ pub enum PropValue {
     /// PtypMultipleInteger64.
     MultiI8(Vec<i64>),
     /// PtypMultipleTime.
-    MultiSysTime(Vec<u64>),
+    MultiSysTime(#[serde(serialize_with = "serialize_filetimes")] Vec<u64>),
     /// PtypMultipleGuid.
     MultiClsid(Vec<[u8; 16]>),
     /// PtypMultipleString8.
@@ -407,6 +407,24 @@ pub fn format_guid(g: &[u8; 16]) -> String {
         g[14],
         g[15]
     )
+}
+
+fn filetime_text(ft: u64) -> String {
+    super::attributes::format_rfc3339(super::attributes::filetime_to_unix(ft))
+}
+
+fn serialize_filetime<S: serde::Serializer>(
+    ft: &u64,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&filetime_text(*ft))
+}
+
+fn serialize_filetimes<S: serde::Serializer>(
+    list: &[u64],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(list.iter().map(|ft| filetime_text(*ft)))
 }
 
 fn serialize_hex16<S: serde::Serializer>(v: &u16, s: S) -> std::result::Result<S::Ok, S::Error> {
