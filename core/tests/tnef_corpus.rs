@@ -280,3 +280,27 @@ fn parsing_a_message_that_carries_a_real_winmail_dat_surfaces_its_files() {
         Some("stub body written by the sender's server\n")
     );
 }
+
+#[test]
+fn an_rtf_only_winmail_dat_gives_its_text_when_the_message_has_none() {
+    use postwire_core::{Attachment, BuildOptions, MessageSpec, build, parse};
+    let winmail = std::fs::read(corpus().join("winmail.dat")).unwrap_or_else(|e| panic!("{e}"));
+    let outer = MessageSpec {
+        from: postwire_core::Mailbox::parse("jgerland@synacor.com").ok(),
+        attachments: vec![Attachment {
+            filename: Some("winmail.dat".into()),
+            content_type: "application/ms-tnef".into(),
+            content: winmail,
+            inline: false,
+            content_id: None,
+        }],
+        ..Default::default()
+    };
+    let bytes = build(&outer, &BuildOptions { now: 0, seed: 3 }).unwrap_or_else(|e| panic!("{e}"));
+    let spec = parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    // The RTF of libytnef's winmail.dat: six "Casdasdfasdfasd" paragraphs,
+    // empty ones between them, and two attachment placeholders.
+    let text = spec.text.unwrap_or_else(|| panic!("no text surfaced"));
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines, ["Casdasdfasdfasd"; 6], "{text:?}");
+}

@@ -100,6 +100,23 @@ pub fn deencapsulate(rtf: &[u8]) -> Option<Encapsulated> {
     if !html && !contains(b"\\fromtext") {
         return None;
     }
+    let content = walk(rtf);
+    Some(if html {
+        Encapsulated::Html(content)
+    } else {
+        Encapsulated::Text(content)
+    })
+}
+
+/// The text of any RTF document, without formatting: what a reader of an
+/// RTF-only body sees, paragraphs as CRLF. Lenient, like [`deencapsulate`].
+pub fn plain_text(rtf: &[u8]) -> String {
+    walk(rtf)
+}
+
+/// Walks RTF and collects its text: outside ignorable destinations and
+/// `\htmlrtf` runs, or inside `\*\htmltag` groups.
+fn walk(rtf: &[u8]) -> String {
     let mut out = Out {
         text: String::new(),
         bytes: Vec::new(),
@@ -127,8 +144,11 @@ pub fn deencapsulate(rtf: &[u8]) -> Option<Encapsulated> {
                     g = prev;
                 }
                 fallback_skip = 0;
+                if stack.is_empty() {
+                    break; // the document's group is closed: the rest is padding
+                }
             }
-            b'\r' | b'\n' => {}
+            b'\r' | b'\n' | 0 => {}
             b'\\' => {
                 let Some(&next) = rtf.get(i) else { break };
                 if next.is_ascii_alphabetic() {
@@ -202,11 +222,7 @@ pub fn deencapsulate(rtf: &[u8]) -> Option<Encapsulated> {
         }
     }
     out.flush();
-    Some(if html {
-        Encapsulated::Html(out.text)
-    } else {
-        Encapsulated::Text(out.text)
-    })
+    out.text
 }
 
 fn control_word(

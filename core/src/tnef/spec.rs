@@ -124,8 +124,9 @@ pub fn to_tnef(spec: &MessageSpec, message_id: &str, date: i64) -> TnefMessage {
     }
 }
 
-/// What a TNEF message adds to a spec: bodies, recipients and sender when the
-/// spec has none, attachments. Embedded messages become application/ms-tnef
+/// What a TNEF message adds to a spec: bodies (the text of an RTF-only body
+/// when the spec has no text), recipients and sender when the spec has none,
+/// attachments. Embedded messages become application/ms-tnef
 /// attachments holding their own TNEF stream.
 pub fn from_tnef(t: &TnefMessage, spec: &mut MessageSpec) -> Result<(), super::TnefError> {
     if let Some(text) = &t.text {
@@ -133,6 +134,14 @@ pub fn from_tnef(t: &TnefMessage, spec: &mut MessageSpec) -> Result<(), super::T
     }
     if let Some(html) = &t.html {
         spec.html = Some(normalise_newlines(html));
+    }
+    // An RTF-only body (no text, no HTML in winmail.dat) gives its plain text,
+    // unless the outer message already has a text body.
+    if let (None, None, Some(rtf)) = (&t.text, &t.html, &t.rtf) {
+        if spec.text.as_deref().is_none_or(str::is_empty) {
+            let text = normalise_newlines(&rtf_html::plain_text(rtf));
+            spec.text = Some(text.trim_end_matches('\n').to_owned() + "\n");
+        }
     }
     if spec.subject.is_none() {
         spec.subject = t.subject.clone().filter(|s| !s.is_empty());
