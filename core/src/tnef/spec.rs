@@ -137,11 +137,14 @@ pub fn from_tnef(t: &TnefMessage, spec: &mut MessageSpec) -> Result<(), super::T
     }
     // An RTF-only body (no text, no HTML in winmail.dat) gives its plain text,
     // unless the outer message already has a text body.
-    if let (None, None, Some(rtf)) = (&t.text, &t.html, &t.rtf) {
-        if spec.text.as_deref().is_none_or(str::is_empty) {
-            let text = normalise_newlines(&rtf_html::plain_text(rtf));
-            spec.text = Some(text.trim_end_matches('\n').to_owned() + "\n");
-        }
+    if let (None, None, Some(rtf), true) = (
+        &t.text,
+        &t.html,
+        &t.rtf,
+        spec.text.as_deref().is_none_or(str::is_empty),
+    ) {
+        let text = normalise_newlines(&rtf_html::plain_text(rtf));
+        spec.text = Some(text.trim_end_matches('\n').to_owned() + "\n");
     }
     if spec.subject.is_none() {
         spec.subject = t.subject.clone().filter(|s| !s.is_empty());
