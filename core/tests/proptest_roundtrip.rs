@@ -198,6 +198,7 @@ prop_compose! {
             priority,
             disposition_notification_to: dnt,
             calendar: None,
+            tnef: false,
         }
     }
 }

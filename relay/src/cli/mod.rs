@@ -14,6 +14,7 @@ pub mod parse;
 pub mod reply;
 pub mod send;
 pub mod smtp_args;
+pub mod tnef;
 
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
@@ -43,6 +44,8 @@ pub enum Command {
     Ics(ics::Args),
     /// Answer a meeting request (.eml): build the iTIP REPLY message.
     Reply(reply::Args),
+    /// Decode or encode TNEF (winmail.dat).
+    Tnef(tnef::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -68,5 +71,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Forward(args) => forward::run(args),
         Command::Ics(args) => ics::run(args),
         Command::Reply(args) => reply::run(args),
+        Command::Tnef(args) => tnef::run(args),
     }
 }
