@@ -2,7 +2,7 @@
 // The interfaces and function signatures are generated from the Rust crate
 // (wasm-bindgen, typescript_custom_section) into pkg/postwire_wasm.d.ts;
 // this file picks the public ones.
-export { buildEml, parseEml, envelopeOf, toIcs, parseIcs, parseCalendar, replyEml } from './pkg/postwire_wasm.js';
+export { buildEml, parseEml, envelopeOf, toIcs, parseIcs, parseCalendar, replyEml, encodeTnef, decodeTnef } from './pkg/postwire_wasm.js';
 export type {
   Alarm,
   Alternate,

@@ -6,7 +6,9 @@
 
 use wasm_bindgen::{JsCast, JsValue, prelude::wasm_bindgen};
 
-use postwire_core::{BuildError, ParseError, envelope::EnvelopeError, ical::IcalError};
+use postwire_core::{
+    BuildError, ParseError, envelope::EnvelopeError, ical::IcalError, tnef::TnefError,
+};
 
 // Read by the typescript_custom_section below (which rustc does not count as a
 // use) and by the drift test.
@@ -30,6 +32,7 @@ export type ErrorCode =
   | "INVALID_CALENDAR"
   | "INVALID_ICS"
   | "ITIP"
+  | "INVALID_TNEF"
   | "INTERNAL";
 
 /** Every error thrown by postwire: a plain `Error` with a stable `code` and the field `path`. */
@@ -63,6 +66,7 @@ pub(crate) const CODES: &[&str] = &[
     "INVALID_CALENDAR",
     "INVALID_ICS",
     "ITIP",
+    "INVALID_TNEF",
     "INTERNAL",
 ];
 
@@ -186,6 +190,15 @@ impl Coded for IcalError {
             }
             _ => String::new(),
         }
+    }
+}
+
+impl Coded for TnefError {
+    fn code(&self) -> &'static str {
+        "INVALID_TNEF"
+    }
+    fn path(&self) -> String {
+        String::new()
     }
 }
 

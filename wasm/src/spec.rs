@@ -90,6 +90,8 @@ export interface MessageSpec {
   dispositionNotificationTo?: Mailbox[];
   /** A meeting request (or reply, cancel...) sent as a `text/calendar` part plus `invite.ics` (RFC 6047); read back from one. */
   calendar?: Appointment | null;
+  /** Send as TNEF: a text/plain body plus an `application/ms-tnef` winmail.dat carrying the whole message (the shape Outlook sends); set by `parseEml` when a message carries a winmail.dat. */
+  tnef?: boolean;
 }
 
 /** An iCalendar token: the known values, or any other (x-name or IANA) token. */
