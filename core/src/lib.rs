@@ -1,5 +1,41 @@
 //! postwire-core: the message model and the format engines of postwire.
 //!
 //! Sans-IO and deterministic: bytes in, bytes out. No clock, no randomness,
-//! no filesystem: time and entropy are passed in by the caller, so that the
-//! same input gives the same bytes natively and in WebAssembly.
+//! no filesystem: time and entropy are passed in by the caller
+//! ([`build::BuildOptions`]), so that the same input gives the same bytes
+//! natively and in WebAssembly.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`spec`] | the message spec (the JSON contract), normal form |
+//! | [`address`] | mailboxes: parsing, validation, IDN |
+//! | [`build`] | spec -> RFC 5322 bytes (mail-builder) |
+//! | [`parse`] | RFC 5322 bytes -> spec (mail-parser) |
+//! | [`envelope`] | MAIL FROM / RCPT TO rules |
+//! | [`reply`] | replies and forwards as new messages |
+//!
+//! ```
+//! use postwire_core::{build::{build, BuildOptions}, parse::parse, spec::from_json};
+//! let spec = from_json(r#"{"from": "ana@example.com", "to": ["bob@example.com"],
+//!     "subject": "Hola", "text": "¿Qué tal?"}"#)?;
+//! let bytes = build(&spec, &BuildOptions { now: 1_764_000_000, seed: 1 })?;
+//! let back = parse(&bytes)?;
+//! assert_eq!(back.subject.as_deref(), Some("Hola"));
+//! assert_eq!(back.text.as_deref(), Some("¿Qué tal?"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod address;
+pub mod build;
+pub mod content_type;
+pub mod entropy;
+pub mod envelope;
+pub mod parse;
+pub mod reply;
+pub mod spec;
+
+pub use address::Mailbox;
+pub use build::{BuildError, BuildOptions, build};
+pub use envelope::Envelope;
+pub use parse::{ParseError, parse};
+pub use spec::{Alternate, Attachment, MessageSpec, Priority, Timestamp};

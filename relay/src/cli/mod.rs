@@ -6,6 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod build;
+pub mod io;
+pub mod parse;
+
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
 #[command(
@@ -21,7 +25,12 @@ pub struct Cli {
 
 /// Every subcommand of `postwire`.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Build a message (.eml) from a spec (JSON).
+    Build(build::Args),
+    /// Parse a message (.eml) and print its spec as JSON.
+    Parse(parse::Args),
+}
 
 /// An error of any subcommand, printed as `postwire: <message>`.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -39,5 +48,8 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
-    match cli.command {}
+    match cli.command {
+        Command::Build(args) => build::run(args),
+        Command::Parse(args) => parse::run(args),
+    }
 }

@@ -1,0 +1,463 @@
+//! RFC 5322 bytes -> MessageSpec, with the mail-parser crate doing the
+//! decoding (every charset and transfer encoding it reads, RFC 2047 words,
+//! RFC 2231 parameters). This module maps its part tree onto the spec.
+//!
+//! Lenient: a message that has headers always parses, best effort, and what
+//! could not be kept (an unparseable address, a part with an encoding problem)
+//! is reported in [`Parsed::warnings`] rather than dropped silently. Only input
+//! that is not a message at all is an error.
+//!
+//! Mapping: the first `text/plain` and `text/html` views become `text` and
+//! `html`; other views of a `multipart/alternative` become `alternates`;
+//! parts of a `multipart/related` after its root and every part with an
+//! attachment disposition or a non-text type become `attachments` (their
+//! bytes exactly as transfer-decoded, never charset-converted). Headers the
+//! spec has no field for are kept in order in `headers`.
+
+use std::borrow::Cow;
+
+use mail_parser::{
+    Address as ParsedAddress, HeaderName, HeaderValue, Message, MessageParser, MessagePart,
+    MimeHeaders, PartType,
+};
+
+use crate::{
+    address::Mailbox,
+    spec::{
+        Alternate, Attachment, MessageSpec, Priority, Timestamp, bracket_id, normalise_newlines,
+    },
+};
+
+/// Why bytes could not be parsed as a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The input is empty.
+    #[error("empty input: not a message")]
+    Empty,
+    /// No header block was found: the input is not an RFC 5322 message.
+    #[error("not an RFC 5322 message: no header fields found")]
+    NotAMessage,
+}
+
+/// A parsed message and what the parser could not keep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    /// The message.
+    pub spec: MessageSpec,
+    /// Human-readable notes on what was skipped or repaired.
+    pub warnings: Vec<String>,
+}
+
+/// Parses a message into its spec (lenient; see the module doc).
+pub fn parse(bytes: &[u8]) -> Result<MessageSpec, ParseError> {
+    parse_with_warnings(bytes).map(|p| p.spec)
+}
+
+fn parser() -> MessageParser {
+    MessageParser::new()
+        .with_mime_headers()
+        .with_date_headers()
+        .with_address_headers()
+        .with_message_ids()
+        .header_text(HeaderName::Subject)
+        .header_address(HeaderName::Other("Disposition-Notification-To".into()))
+        .default_header_text()
+}
+
+/// Parses a message and reports what could not be kept.
+pub fn parse_with_warnings(bytes: &[u8]) -> Result<Parsed, ParseError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
+    let message = parser().parse(bytes).ok_or(ParseError::NotAMessage)?;
+    if message.root_part().headers.is_empty() {
+        return Err(ParseError::NotAMessage);
+    }
+    let mut walker = Walker {
+        message: &message,
+        spec: MessageSpec::default(),
+        warnings: Vec::new(),
+    };
+    walker.headers();
+    walker.body(0, Container::Top);
+    let Walker {
+        mut spec, warnings, ..
+    } = walker;
+    if spec.text.as_deref() == Some("") {
+        spec.text = None;
+    }
+    Ok(Parsed { spec, warnings })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Container {
+    Top,
+    Mixed,
+    Alternative,
+    Related,
+}
+
+struct Walker<'m, 'x> {
+    message: &'m Message<'x>,
+    spec: MessageSpec,
+    warnings: Vec<String>,
+}
+
+impl<'m, 'x> Walker<'m, 'x> {
+    fn headers(&mut self) {
+        let message = self.message;
+        for header in &message.root_part().headers {
+            let name = header.name.as_str();
+            let lower = name.to_ascii_lowercase();
+            match lower.as_str() {
+                "from" => self.spec.from = self.mailboxes(name, &header.value).into_iter().next(),
+                "sender" => {
+                    self.spec.sender = self.mailboxes(name, &header.value).into_iter().next()
+                }
+                "to" => {
+                    let list = self.mailboxes(name, &header.value);
+                    self.spec.to.extend(list);
+                }
+                "cc" => {
+                    let list = self.mailboxes(name, &header.value);
+                    self.spec.cc.extend(list);
+                }
+                "bcc" => {
+                    let list = self.mailboxes(name, &header.value);
+                    self.spec.bcc.extend(list);
+                }
+                "reply-to" => {
+                    let list = self.mailboxes(name, &header.value);
+                    self.spec.reply_to.extend(list);
+                }
+                "disposition-notification-to" => {
+                    let list = self.mailboxes(name, &header.value);
+                    self.spec.disposition_notification_to.extend(list);
+                }
+                "subject" => self.spec.subject = header.value.as_text().map(str::to_string),
+                "date" => match header.value.as_datetime() {
+                    Some(dt) if dt.is_valid() => self.spec.date = Some(Timestamp::from_parser(dt)),
+                    _ => self.warnings.push(format!(
+                        "Date: unreadable value skipped ({})",
+                        raw_header(message, header)
+                    )),
+                },
+                "message-id" => self.spec.message_id = first_id(&header.value),
+                "in-reply-to" => self.spec.in_reply_to = first_id(&header.value),
+                "references" => self.spec.references = all_ids(&header.value),
+                "x-priority" => {
+                    let v = text_of(&header.value);
+                    match v.trim_start().chars().next() {
+                        Some('1' | '2') => self.spec.priority = Priority::High,
+                        Some('4' | '5') => self.spec.priority = Priority::Low,
+                        _ => {}
+                    }
+                }
+                "importance" | "priority" => {
+                    match text_of(&header.value).trim().to_ascii_lowercase().as_str() {
+                        "high" | "urgent" => self.spec.priority = Priority::High,
+                        "low" | "non-urgent" => self.spec.priority = Priority::Low,
+                        _ => {}
+                    }
+                }
+                "mime-version" => {}
+                _ if lower.starts_with("content-") => {}
+                _ => self
+                    .spec
+                    .headers
+                    .push((name.to_string(), text_of(&header.value))),
+            }
+        }
+    }
+
+    fn mailboxes(&mut self, header: &str, value: &HeaderValue<'_>) -> Vec<Mailbox> {
+        let addrs: Vec<_> = match value {
+            HeaderValue::Address(ParsedAddress::List(list)) => list.iter().collect(),
+            HeaderValue::Address(ParsedAddress::Group(groups)) => {
+                groups.iter().flat_map(|g| g.addresses.iter()).collect()
+            }
+            HeaderValue::Empty => Vec::new(),
+            HeaderValue::Text(text) => {
+                let mut out = Vec::new();
+                for item in split_address_list(text) {
+                    match Mailbox::parse(item) {
+                        Ok(m) => out.push(m),
+                        Err(e) => self.warnings.push(format!("{header}: {e}; skipped")),
+                    }
+                }
+                return out;
+            }
+            other => {
+                self.warnings.push(format!(
+                    "{header}: not an address list, skipped ({})",
+                    text_of(other)
+                ));
+                Vec::new()
+            }
+        };
+        let mut out = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let Some(email) = addr.address.as_deref() else {
+                self.warnings
+                    .push(format!("{header}: entry without an address skipped"));
+                continue;
+            };
+            match Mailbox::new(addr.name.as_deref(), email) {
+                Ok(m) => out.push(m),
+                Err(e) => self.warnings.push(format!("{header}: {e}; skipped")),
+            }
+        }
+        out
+    }
+
+    fn part(&self, id: u32) -> Option<&'m MessagePart<'x>> {
+        let message: &'m Message<'x> = self.message;
+        message.parts.get(usize::try_from(id).ok()?)
+    }
+
+    fn body(&mut self, id: u32, container: Container) {
+        let Some(part) = self.part(id) else { return };
+        let (essence, is_attachment) = classify(part);
+        if part.is_encoding_problem {
+            self.warnings.push(format!(
+                "part {id} ({essence}): malformed encoding, kept as text"
+            ));
+        }
+        if let PartType::Multipart(children) = &part.body {
+            let children = children.clone();
+            match essence.as_str() {
+                "multipart/alternative" => {
+                    for child in children {
+                        self.body(child, Container::Alternative);
+                    }
+                }
+                "multipart/related" => {
+                    let mut children = children.into_iter();
+                    if let Some(root) = children.next() {
+                        self.body(root, container);
+                    }
+                    for child in children {
+                        self.body(child, Container::Related);
+                    }
+                }
+                _ => {
+                    for (i, child) in children.into_iter().enumerate() {
+                        self.body(child, if i == 0 { container } else { Container::Mixed });
+                    }
+                }
+            }
+            return;
+        }
+        let body_slot =
+            matches!(container, Container::Top | Container::Alternative) && !is_attachment;
+        match (&part.body, essence.as_str()) {
+            (PartType::Text(text), "text/plain") if body_slot && self.spec.text.is_none() => {
+                self.spec.text = Some(normalise_newlines(text));
+            }
+            (PartType::Html(html), "text/html") if body_slot && self.spec.html.is_none() => {
+                self.spec.html = Some(normalise_newlines(html));
+            }
+            (PartType::Text(text) | PartType::Html(text), _)
+                if container == Container::Alternative && !is_attachment =>
+            {
+                let content_type = content_type_string(part, &["charset"]);
+                self.spec.alternates.push(Alternate {
+                    content_type,
+                    content: normalise_newlines(text),
+                });
+            }
+            _ => self.attachment(part, container),
+        }
+    }
+
+    fn attachment(&mut self, part: &MessagePart<'_>, container: Container) {
+        let filename = part.attachment_name().map(str::to_string);
+        let content = match &part.body {
+            PartType::Message(_) | PartType::Text(_) | PartType::Html(_) => {
+                transfer_decoded(self.message, part)
+            }
+            other => other_bytes(other).to_vec(),
+        };
+        let disposition = part
+            .content_disposition()
+            .map(|d| d.ctype().to_ascii_lowercase());
+        let inline = match disposition.as_deref() {
+            Some("inline") => true,
+            Some(_) => false,
+            None => container == Container::Related,
+        };
+        let mut skip = vec!["name"];
+        if filename.is_none() {
+            skip.clear();
+        }
+        let content_type = content_type_string(part, &skip);
+        let content_id = part
+            .content_id()
+            .map(|c| c.trim_start_matches('<').trim_end_matches('>').to_string());
+        self.spec.attachments.push(Attachment {
+            filename,
+            content_type,
+            content,
+            inline,
+            content_id,
+        });
+    }
+}
+
+/// `type/subtype` in lower case, and whether the part is marked as an attachment.
+fn classify(part: &MessagePart<'_>) -> (String, bool) {
+    let essence = match part.content_type() {
+        Some(ct) => match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase(),
+            None => ct.ctype().to_ascii_lowercase(),
+        },
+        None => match &part.body {
+            PartType::Message(_) => "message/rfc822".to_string(),
+            _ => "text/plain".to_string(),
+        },
+    };
+    let is_attachment = part
+        .content_disposition()
+        .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
+    (essence, is_attachment)
+}
+
+/// The content type with its parameters, leaving out those in `skip`.
+fn content_type_string(part: &MessagePart<'_>, skip: &[&str]) -> String {
+    let (essence, _) = classify(part);
+    let mut out = essence;
+    if let Some(attrs) = part.content_type().and_then(|ct| ct.attributes()) {
+        for attr in attrs {
+            let name = attr.name.to_ascii_lowercase();
+            if skip.contains(&name.as_str()) || name == "boundary" {
+                continue;
+            }
+            out.push_str("; ");
+            out.push_str(&name);
+            out.push('=');
+            let v: &str = &attr.value;
+            let token = !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?=".contains(c));
+            if token {
+                out.push_str(v);
+            } else {
+                out.push('"');
+                for c in v.chars() {
+                    if c == '"' || c == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out.push('"');
+            }
+        }
+    }
+    out
+}
+
+fn other_bytes<'a>(body: &'a PartType<'_>) -> &'a [u8] {
+    match body {
+        PartType::Binary(b) | PartType::InlineBinary(b) => b,
+        PartType::Text(t) | PartType::Html(t) => t.as_bytes(),
+        PartType::Message(m) => &m.raw_message,
+        PartType::Multipart(_) => &[],
+    }
+}
+
+/// The part's bytes after transfer decoding only (no charset conversion), so a
+/// text attachment in any charset comes back byte for byte.
+fn transfer_decoded(message: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
+    let raw = &message.raw_message;
+    let start = usize::try_from(part.offset_body).unwrap_or(usize::MAX);
+    let end = usize::try_from(part.offset_end).unwrap_or(usize::MAX);
+    let Some(body) = raw.get(start..end.min(raw.len())) else {
+        return other_bytes(&part.body).to_vec();
+    };
+    let cte = part
+        .content_transfer_encoding()
+        .unwrap_or("7bit")
+        .trim()
+        .to_ascii_lowercase();
+    let decoded: Option<Cow<'_, [u8]>> = match cte.as_str() {
+        "base64" => mail_parser::decoders::base64::base64_decode(body).map(Cow::Owned),
+        "quoted-printable" => {
+            mail_parser::decoders::quoted_printable::quoted_printable_decode(body).map(Cow::Owned)
+        }
+        _ => Some(Cow::Borrowed(body)),
+    };
+    decoded.map_or_else(|| other_bytes(&part.body).to_vec(), Cow::into_owned)
+}
+
+/// Splits `a, "b, c" <d>` at the commas outside quotes and angle brackets.
+fn split_address_list(text: &str) -> Vec<&str> {
+    let (mut out, mut start, mut quoted, mut angle, mut escaped) =
+        (Vec::new(), 0, false, false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                out.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&text[start..]);
+    out.into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn text_of(value: &HeaderValue<'_>) -> String {
+    match value {
+        HeaderValue::Text(t) => t.to_string(),
+        HeaderValue::TextList(list) => list.join(", "),
+        HeaderValue::DateTime(dt) => dt.to_rfc822(),
+        HeaderValue::Empty => String::new(),
+        HeaderValue::Address(a) => {
+            let items: Vec<String> = match a {
+                ParsedAddress::List(list) => list
+                    .iter()
+                    .filter_map(|x| x.address.as_deref().map(str::to_string))
+                    .collect(),
+                ParsedAddress::Group(g) => g
+                    .iter()
+                    .flat_map(|g| g.addresses.iter())
+                    .filter_map(|x| x.address.as_deref().map(str::to_string))
+                    .collect(),
+            };
+            items.join(", ")
+        }
+        HeaderValue::ContentType(ct) => ct.ctype().to_string(),
+        HeaderValue::Received(_) => String::new(),
+    }
+}
+
+fn raw_header(message: &Message<'_>, header: &mail_parser::Header<'_>) -> String {
+    let start = usize::try_from(header.offset_start).unwrap_or(0);
+    let end = usize::try_from(header.offset_end).unwrap_or(0);
+    message
+        .raw_message
+        .get(start..end)
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn first_id(value: &HeaderValue<'_>) -> Option<String> {
+    all_ids(value).into_iter().next()
+}
+
+fn all_ids(value: &HeaderValue<'_>) -> Vec<String> {
+    match value {
+        HeaderValue::Text(t) => vec![bracket_id(t)],
+        HeaderValue::TextList(list) => list.iter().map(|t| bracket_id(t)).collect(),
+        _ => Vec::new(),
+    }
+}

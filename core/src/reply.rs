@@ -1,0 +1,1 @@
+//! Replies and forwards as new messages (in progress).
