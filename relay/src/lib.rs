@@ -2,3 +2,7 @@
 //! and the command-line interface behind the `postwire` binary.
 
 pub mod cli;
+pub mod config;
+pub mod server;
+pub mod spool;
+pub mod token;

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::spool::{RcptStatus, Envelope};
+use crate::spool::{Envelope, RcptStatus};
 
 /// Name of the protocol, sent in `ready` and accepted as WebSocket subprotocol.
 pub const PROTOCOL: &str = "postwire.v1";
