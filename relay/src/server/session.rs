@@ -375,6 +375,7 @@ where
                             },
                             bytes,
                         };
+                        let rcpt_to = sub.meta.envelope.rcpt_to.clone();
                         let spool = Arc::clone(&ctx.spool);
                         let metrics = Arc::clone(&ctx.metrics);
                         let out = out.clone();
@@ -387,6 +388,7 @@ where
                                     ServerFrame::Accepted {
                                         id,
                                         duplicate: a == Accepted::Duplicate,
+                                        rcpt_to,
                                     }
                                 }
                                 Err(e) => {

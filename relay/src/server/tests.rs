@@ -124,7 +124,14 @@ async fn a_submission_is_accepted_and_its_delivery_is_reported_per_recipient() {
     let relay = relay();
     let mut c = Client::ready(&relay).await;
     c.submit("m1", "ana@example.com", &["bob@x.org", "carl@y.org"], MSG);
-    assert_eq!(c.frame().await, ServerFrame::Accepted { id: "m1".into(), duplicate: false });
+    assert_eq!(
+        c.frame().await,
+        ServerFrame::Accepted {
+            id: "m1".into(),
+            duplicate: false,
+            rcpt_to: vec!["bob@x.org".into(), "carl@y.org".into()]
+        }
+    );
     let mut delivered = Vec::new();
     while delivered.len() < 2 {
         match c.frame().await {
@@ -145,7 +152,7 @@ async fn the_envelope_is_taken_from_the_headers_when_the_client_gives_none() {
     let mut c = Client::ready(&relay).await;
     c.json(json!({"type": "submit", "id": "m1", "size": MSG.len()}));
     c.tx.send(Ok(WsIn::Binary(MSG.to_vec()))).unwrap();
-    assert_eq!(c.frame().await, ServerFrame::Accepted { id: "m1".into(), duplicate: false });
+    assert_eq!(c.frame().await, ServerFrame::Accepted { id: "m1".into(), duplicate: false, rcpt_to: vec!["bob@x.org".into()] });
     assert!(matches!(c.frame().await, ServerFrame::Delivered { rcpt, .. } if rcpt == "bob@x.org"));
 }
 
@@ -199,7 +206,7 @@ async fn each_bad_submission_gets_its_code_and_nothing_is_spooled_or_delivered()
     }
     // The session is still usable, and nothing bad reached the spool.
     c.submit("good", "ana@example.com", &["bob@x.org"], MSG);
-    assert_eq!(c.frame().await, ServerFrame::Accepted { id: "good".into(), duplicate: false });
+    assert_eq!(c.frame().await, ServerFrame::Accepted { id: "good".into(), duplicate: false, rcpt_to: vec!["bob@x.org".into()] });
     assert!(matches!(c.frame().await, ServerFrame::Delivered { .. }));
     assert_eq!(pickup_files(&relay).len(), 1);
     for (id, ..) in &cases {
@@ -229,13 +236,13 @@ async fn a_resubmitted_id_is_a_duplicate_and_is_delivered_once_and_status_answer
     let relay = relay();
     let mut c = Client::ready(&relay).await;
     c.submit("m1", "ana@example.com", &["bob@x.org"], MSG);
-    assert_eq!(c.frame().await, ServerFrame::Accepted { id: "m1".into(), duplicate: false });
+    assert_eq!(c.frame().await, ServerFrame::Accepted { id: "m1".into(), duplicate: false, rcpt_to: vec!["bob@x.org".into()] });
     assert!(matches!(c.frame().await, ServerFrame::Delivered { .. }));
     drop(c);
 
     let mut c = Client::ready(&relay).await;
     c.submit("m1", "ana@example.com", &["bob@x.org"], MSG);
-    assert_eq!(c.frame().await, ServerFrame::Accepted { id: "m1".into(), duplicate: true });
+    assert_eq!(c.frame().await, ServerFrame::Accepted { id: "m1".into(), duplicate: true, rcpt_to: vec!["bob@x.org".into()] });
     c.json(json!({"type": "status", "id": "m1"}));
     match c.frame().await {
         ServerFrame::Status { id, known, recipients } => {
