@@ -6,3 +6,5 @@ pub mod config;
 pub mod server;
 pub mod spool;
 pub mod token;
+pub mod pickup;
+pub mod smtp;

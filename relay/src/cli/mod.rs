@@ -11,6 +11,9 @@ pub mod io;
 pub mod parse;
 pub mod serve;
 pub mod token;
+pub mod forward;
+pub mod send;
+pub mod smtp_args;
 
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
@@ -36,6 +39,10 @@ pub enum Command {
     Serve(serve::Args),
     /// Manage the relay's tokens.
     Token(token::Args),
+    /// Send messages (spec JSON or .eml) over SMTP or into a pickup directory.
+    Send(send::Args),
+    /// Forward a saved message unchanged to new recipients.
+    Forward(forward::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -59,5 +66,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Parse(args) => parse::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
+        Command::Send(args) => send::run(args),
+        Command::Forward(args) => forward::run(args),
     }
 }
