@@ -3,8 +3,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod pickup;
 pub mod server;
+pub mod smtp;
 pub mod spool;
 pub mod token;
-pub mod pickup;
-pub mod smtp;

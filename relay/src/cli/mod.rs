@@ -7,13 +7,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod build;
+pub mod forward;
 pub mod io;
 pub mod parse;
-pub mod serve;
-pub mod token;
-pub mod forward;
 pub mod send;
+pub mod serve;
 pub mod smtp_args;
+pub mod token;
 
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
