@@ -84,3 +84,23 @@ test('SIGTERM stops the relay cleanly and what was not delivered stays spooled f
   while (smtpd.received().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(smtpd.received().map(messageIdOf).sort(), ['term-0', 'term-1', 'term-2']);
 });
+
+test('the Node.js example of docs/relay.md sends a message that lands in the pickup directory', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { ROOT } = await import('../e2e/harness.mjs');
+  const dir = tmpdir('example');
+  const dataDir = path.join(dir, 'data');
+  const token = addToken(dataDir, 'demo');
+  const relay = await startRelay({ dataDir });
+  cleanups.push(() => relay.kill());
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'tests/e2e/send-example.mjs'), relay.url], {
+    env: { ...process.env, POSTWIRE_TOKEN: token },
+    encoding: 'utf8',
+    timeout: 30000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /bob@example\.org: delivered/);
+  const emls = fs.readdirSync(path.join(dataDir, 'pickup')).filter((f) => f.endsWith('.eml'));
+  assert.equal(emls.length, 1);
+  assert.match(fs.readFileSync(path.join(dataDir, 'pickup', emls[0]), 'utf8'), /Hello Bob\./);
+});
