@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, test } from 'node:test';
 
-import { WebSocket, addToken, message, messageIdOf, startRelay, startSmtpd, tmpdir } from '../e2e/harness.mjs';
+import { WebSocket, addToken, makeCerts, message, messageIdOf, startRelay, startSmtpd, tmpdir } from '../e2e/harness.mjs';
 import { RelayClient } from '../../wasm/js/relay-client.js';
 
 const cleanups = [];
@@ -103,4 +103,24 @@ test('the Node.js example of docs/relay.md sends a message that lands in the pic
   const emls = fs.readdirSync(path.join(dataDir, 'pickup')).filter((f) => f.endsWith('.eml'));
   assert.equal(emls.length, 1);
   assert.match(fs.readFileSync(path.join(dataDir, 'pickup', emls[0]), 'utf8'), /Hello Bob\./);
+});
+
+test('with --tls-cert and --tls-key the relay serves wss:// and plain ws:// no longer connects', async () => {
+  const dir = tmpdir('tls');
+  const certs = makeCerts(dir);
+  const dataDir = path.join(dir, 'data');
+  const token = addToken(dataDir, 'app');
+  const relay = await startRelay({ dataDir, args: ['--tls-cert', certs.cert, '--tls-key', certs.key] });
+  cleanups.push(() => relay.kill());
+  assert.match(relay.log(), /endpoint wss:\/\//);
+  const wss = relay.url.replace('ws://', 'wss://');
+  const c = new RelayClient(wss, { token, WebSocket, webSocketOptions: { ca: fs.readFileSync(certs.ca) } });
+  cleanups.push(() => c.close());
+  const msg = await c.send(message('tls-1'));
+  assert.equal((await msg.done)[0].state, 'delivered');
+  // Without the test CA the certificate is not trusted, and plain ws:// is not spoken.
+  const untrusted = new RelayClient(wss, { token, WebSocket });
+  await assert.rejects(untrusted.send(message('tls-2')), (e) => e.code === 'connection_failed');
+  const plain = new RelayClient(relay.url, { token, WebSocket });
+  await assert.rejects(plain.send(message('tls-3')), (e) => e.code === 'connection_failed');
 });
