@@ -19,6 +19,8 @@ const COUNT = Number(countArg ?? 10000);
 const SIZE = Number(sizeArg ?? 10240);
 const CONNECTIONS = Number(connArg ?? 8);
 const RUN = Date.now().toString(36);
+// Submissions a connection keeps unanswered: the relay's window, or less (WINDOW=n).
+const WINDOW = process.env.WINDOW ? Number(process.env.WINDOW) : Infinity;
 
 function makeMessage(i) {
   const head =
@@ -67,7 +69,7 @@ function connection() {
       const now = performance.now();
       switch (f.type) {
         case 'ready':
-          window = f.window;
+          window = Math.min(f.window, WINDOW);
           pump();
           break;
         case 'accepted': {
@@ -119,6 +121,7 @@ const result = {
   messages: COUNT,
   size: SIZE,
   connections: CONNECTIONS,
+  window_per_connection: Number.isFinite(WINDOW) ? WINDOW : 'relay',
   accepted,
   rejected,
   delivered,

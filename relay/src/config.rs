@@ -51,10 +51,20 @@ pub struct ServeFlags {
     pub shutdown_grace: Option<String>,
     /// Serve TLS with this PEM certificate chain (with --tls-key); otherwise plain
     /// HTTP, for a relay behind a TLS-terminating proxy.
-    #[arg(long, env = "POSTWIRE_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "POSTWIRE_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert.
-    #[arg(long, env = "POSTWIRE_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "POSTWIRE_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "POSTWIRE_CONFIG", value_name = "FILE")]
@@ -229,7 +239,10 @@ impl Settings {
                 .destination()
                 .map_err(|e| ConfigError::Upstream(e.to_string()))?
         };
-        let tls = match (flags.tls_cert.or(file.tls_cert), flags.tls_key.or(file.tls_key)) {
+        let tls = match (
+            flags.tls_cert.or(file.tls_cert),
+            flags.tls_key.or(file.tls_key),
+        ) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
             _ => return Err(ConfigError::TlsPair),

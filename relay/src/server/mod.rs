@@ -10,9 +10,9 @@ pub mod limits;
 pub mod metrics;
 pub mod protocol;
 pub mod session;
-pub mod tls;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 pub mod upstream;
 pub mod validate;
 
@@ -159,13 +159,20 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     };
     let served = match tls {
         Some(config) => {
-            let listener = tls::TlsListener::new(listener, config).map_err(|source| ServeError::Listen {
-                addr: settings.listen.clone(),
-                source,
-            })?;
-            axum::serve(listener, app).with_graceful_shutdown(stop).await
+            let listener =
+                tls::TlsListener::new(listener, config).map_err(|source| ServeError::Listen {
+                    addr: settings.listen.clone(),
+                    source,
+                })?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
         }
-        None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
     };
     served.map_err(|source| ServeError::Listen {
         addr: settings.listen.clone(),
