@@ -65,7 +65,7 @@ relay_round() {
     sleep 0.05
   done
   [ -n "$port" ] || { cat "$WORK/relay-$1.log" >&2; exit 1; }
-  node "$HERE/load.mjs" "ws://127.0.0.1:$port/v1/submit" "$token" "$COUNT" "$SIZE" "$CONNECTIONS"
+  WINDOW="${2:-}" node "$HERE/load.mjs" "ws://127.0.0.1:$port/v1/submit" "$token" "$COUNT" "$SIZE" "$CONNECTIONS"
   kill -TERM "$pid"
   wait "$pid"
 }
@@ -166,7 +166,31 @@ postfix_round() {
 }
 
 echo "$COUNT messages of $SIZE bytes over $CONNECTIONS connections, $ROUNDS rounds; $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The disk's own price of one durable write (what every group commit pays twice:
+# file data, then the directory), measured in the same directory.
+fsync_probe() {
+  python3 - "$WORK" <<'PY'
+import os, sys, time
+d = os.path.join(sys.argv[1], "probe"); os.makedirs(d, exist_ok=True)
+lat = []
+for i in range(200):
+    t = time.perf_counter()
+    fd = os.open(f"{d}/{i}.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.write(fd, b"x" * 10240); os.fdatasync(fd); os.close(fd)
+    os.rename(f"{d}/{i}.tmp", f"{d}/{i}")
+    dfd = os.open(d, os.O_RDONLY); os.fsync(dfd); os.close(dfd)
+    lat.append((time.perf_counter() - t) * 1000)
+lat.sort()
+print('{"write_fdatasync_rename_dirsync_ms_p50": %.2f, "p99": %.2f}' % (lat[100], lat[197]))
+PY
+}
+
+echo "disk: $(fsync_probe)"
 for r in $(seq "$ROUNDS"); do
-  [ "$ONLY" = postfix ] || echo "postwire round $r: $(relay_round "$r")"
+  if [ "$ONLY" != postfix ]; then
+    echo "postwire round $r (window: the relay's 64 per connection): $(relay_round "$r-full")"
+    echo "postwire round $r (window: 4 per connection): $(relay_round "$r-w4" 4)"
+  fi
   [ "$ONLY" = postwire ] || echo "postfix  round $r: $(postfix_round)"
 done
+echo "disk: $(fsync_probe); load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
