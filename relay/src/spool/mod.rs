@@ -10,7 +10,9 @@
 //! or failed), and that outcome itself was fsynced first. Delivery is
 //! therefore *at least once*: a crash between an upstream's `250` and the
 //! fsync of that outcome sends the message again on restart (the "on the
-//! wire" case); nothing else is ever sent twice.
+//! wire" case); nothing else is ever sent twice. A delivery worker starts its
+//! next message while the previous outcome is being fsynced, but never more
+//! than one: per upstream connection a crash re-sends at most two messages.
 //!
 //! # Invariants
 //!

@@ -41,7 +41,11 @@ pub fn start(
                             "cannot settle a delivery attempt; it will be retried");
                     }
                 });
-                while settling.try_join_next().is_some() {}
+                // At most one outcome awaiting its fsync per worker: a crash
+                // then re-sends at most the message on the wire and that one.
+                while settling.len() > 1 {
+                    settling.join_next().await;
+                }
             }
             while settling.join_next().await.is_some() {}
         });
