@@ -60,7 +60,7 @@ relay_round() {
   local pid=$!
   local port=""
   for _ in $(seq 100); do
-    port="$(sed -n 's/^postwire relay listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$WORK/relay-$1.log")"
+    port="$(sed -n 's/^postwire relay listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$WORK/relay-$1.log" 2>/dev/null)"
     [ -n "$port" ] && break
     sleep 0.05
   done
