@@ -79,7 +79,7 @@ export async function startSmtpd(dir, { user = 'relay', password = 'pa55word' } 
   proc.stderr.on('data', (d) => {
     stderr += d;
   });
-  const { match } = await readLine(proc.stdout, /PORT (\d+)/, 'smtpd').catch((e) => {
+  const { match } = await readLine(proc.stdout, /PORT (\d+)\n/, 'smtpd').catch((e) => {
     proc.kill('SIGKILL');
     throw new Error(`${e.message}\nstderr: ${stderr}`);
   });
@@ -129,7 +129,8 @@ export async function startRelay({ dataDir, listen = '127.0.0.1:0', smtpd, smtpU
     log += d;
   });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  const started = readLine(proc.stderr, /postwire relay listening on ([0-9.]+):(\d+)/, 'relay');
+  // Whole line only: a chunk may end in the middle of the port number.
+  const started = readLine(proc.stderr, /postwire relay listening on ([0-9.]+):(\d+), [^\n]*\n/, 'relay');
   const { match } = await Promise.race([
     started,
     exited.then((e) => {
