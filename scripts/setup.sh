@@ -33,7 +33,7 @@ apt_install() {
 
 # pip_install PKG...: installs Python packages into the project's venv.
 pip_install() {
-  "$POSTWIRE_VENV/bin/python" - "$@" <<'PY' || { log "pip install $*"; "$POSTWIRE_VENV/bin/pip" install -q "$@"; }
+  "$POSTWIRE_VENV/bin/python" - "$@" 2>/dev/null <<'PY' || { log "pip install $*"; "$POSTWIRE_VENV/bin/pip" install -q "$@"; }
 import sys, importlib.metadata as m, re
 for spec in sys.argv[1:]:
     name = re.split(r"[<>=!~\[]", spec)[0]

@@ -8,7 +8,8 @@
 //! breaks as `\n`, no `bcc` (it never goes out in the bytes), `date` as
 //! RFC 3339 with the offset it was written with, attached messages
 //! (`message/rfc822`) with the CRLF line ends they travel with, and
-//! attachments in MIME order (the HTML's inline parts with a Content-ID first).
+//! attachments in MIME order (the HTML's inline parts with a Content-ID first),
+//! a readable `text/calendar` view as `calendar` (see [`crate::ical::mime`]).
 
 use std::fmt;
 
@@ -75,6 +76,10 @@ pub struct MessageSpec {
     /// Where read receipts go (`Disposition-Notification-To`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disposition_notification_to: Vec<Mailbox>,
+    /// A meeting request, cancellation, reply or published event: built as
+    /// a `text/calendar` part (RFC 6047), read back from one. See [`crate::ical`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<crate::ical::Appointment>,
 }
 
 /// An alternative view of the body in another content type.
@@ -318,6 +323,8 @@ impl MessageSpec {
         if n.text.as_deref() == Some("") {
             n.text = None;
         }
+        // ical: a readable text/calendar view is read back as `calendar`.
+        crate::ical::mime::normalize(&mut n);
         n
     }
 }

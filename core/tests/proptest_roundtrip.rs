@@ -197,6 +197,7 @@ prop_compose! {
             headers,
             priority,
             disposition_notification_to: dnt,
+            calendar: None,
         }
     }
 }

@@ -8,8 +8,10 @@ use clap::{Parser, Subcommand};
 
 pub mod build;
 pub mod forward;
+pub mod ics;
 pub mod io;
 pub mod parse;
+pub mod reply;
 pub mod send;
 pub mod serve;
 pub mod smtp_args;
@@ -43,6 +45,10 @@ pub enum Command {
     Send(send::Args),
     /// Forward a saved message unchanged to new recipients.
     Forward(forward::Args),
+    /// Write a spec's appointment as .ics, or read an .ics file as JSON.
+    Ics(ics::Args),
+    /// Answer a meeting request (.eml): build the iTIP REPLY message.
+    Reply(reply::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -68,5 +74,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Token(args) => token::run(args),
         Command::Send(args) => send::run(args),
         Command::Forward(args) => forward::run(args),
+        Command::Ics(args) => ics::run(args),
+        Command::Reply(args) => reply::run(args),
     }
 }

@@ -109,6 +109,8 @@ impl SmtpPool {
 
     /// Starts the workers without connecting; every worker connects on its
     /// first message. For a relay that must start while its upstream is down.
+    /// Checks the settings and reads the CA file; must be called inside a
+    /// tokio runtime (the workers are spawned on it).
     pub fn new(settings: SmtpSettings) -> Result<Self, SmtpError> {
         let client = Arc::new(Client::new(settings)?);
         Ok(Self::start(client, None))
