@@ -122,11 +122,12 @@ async fn fatal(out: &mpsc::Sender<WsOut>, code: Code, message: impl Into<String>
             message: message.clone(),
         }))
         .await;
-    let mut reason = message;
-    reason.truncate(120);
-    while !reason.is_char_boundary(reason.len()) {
-        reason.pop();
+    // A close reason is at most 123 bytes; cut on a character boundary.
+    let mut cut = message.len().min(120);
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
     }
+    let reason = message[..cut].to_string();
     let _ = out.send(WsOut::Close(code.close_code(), reason)).await;
 }
 

@@ -344,6 +344,18 @@ async fn a_binary_frame_of_the_wrong_size_is_rejected() {
 }
 
 #[tokio::test]
+async fn a_malformed_frame_with_multibyte_text_closes_with_protocol_and_never_panics() {
+    let relay = relay();
+    for n in 0..4 {
+        let mut c = Client::ready(&relay).await;
+        // The error message quotes the type; its 120-byte cut must land between characters.
+        let odd = format!("{}{}", "x".repeat(n), "ñ".repeat(100));
+        c.json(json!({"type": odd}));
+        assert_eq!(c.closed_with().await, (Code::Protocol, 4400));
+    }
+}
+
+#[tokio::test]
 async fn a_binary_frame_without_submit_is_a_protocol_error() {
     let relay = relay();
     let mut c = Client::ready(&relay).await;
