@@ -9,6 +9,6 @@ apt_install openssl
 pip_install "aiosmtpd>=1.4"
 
 if [ ! -f "$ROOT/tests/e2e/node_modules/ws/package.json" ]; then
-  log "npm install (tests/e2e: ws)"
-  (cd "$ROOT/tests/e2e" && npm install --no-audit --no-fund --silent)
+  log "npm ci (tests/e2e: ws)"
+  (cd "$ROOT/tests/e2e" && npm ci --no-audit --no-fund --silent)
 fi
