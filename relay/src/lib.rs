@@ -2,5 +2,9 @@
 //! and the command-line interface behind the `postwire` binary.
 
 pub mod cli;
+pub mod config;
 pub mod pickup;
+pub mod server;
 pub mod smtp;
+pub mod spool;
+pub mod token;

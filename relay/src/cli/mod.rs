@@ -13,8 +13,10 @@ pub mod io;
 pub mod parse;
 pub mod reply;
 pub mod send;
+pub mod serve;
 pub mod smtp_args;
 pub mod tnef;
+pub mod token;
 
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
@@ -36,6 +38,10 @@ pub enum Command {
     Build(build::Args),
     /// Parse a message (.eml) and print its spec as JSON.
     Parse(parse::Args),
+    /// Run the relay: WebSocket submission, durable spool, delivery.
+    Serve(serve::Args),
+    /// Manage the relay's tokens.
+    Token(token::Args),
     /// Send messages (spec JSON or .eml) over SMTP or into a pickup directory.
     Send(send::Args),
     /// Forward a saved message unchanged to new recipients.
@@ -67,6 +73,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Build(args) => build::run(args),
         Command::Parse(args) => parse::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Token(args) => token::run(args),
         Command::Send(args) => send::run(args),
         Command::Forward(args) => forward::run(args),
         Command::Ics(args) => ics::run(args),

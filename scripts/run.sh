@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine: builds the npm package (wasm), the composer
+# page and the `postwire` binary, creates a relay token, and runs the relay
+# with its page. With no SMTP upstream configured, mail goes into
+# <data dir>/pickup as .eml files; give one with POSTWIRE_SMTP_URL (and
+# POSTWIRE_SMTP_PASSWORD) to deliver for real.
+#
+#   scripts/run.sh
+#   POSTWIRE_LISTEN=0.0.0.0:8025 POSTWIRE_ALLOW_FROM=@mydomain.org scripts/run.sh
+#
+# Settings (environment): POSTWIRE_DATA_DIR (default ./data), POSTWIRE_LISTEN
+# (default 127.0.0.1:8025), POSTWIRE_ALLOW_FROM (senders the new token may use,
+# comma-separated addresses or @domains; default @example.com), and every
+# POSTWIRE_* variable of `postwire serve --help`.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+log() { printf '\033[1m[run]\033[0m %s\n' "$*" >&2; }
+
+command -v cargo >/dev/null || { echo "run: cargo is missing: install Rust (rustup)" >&2; exit 1; }
+if ! command -v npm >/dev/null; then
+  log "apt-get install nodejs npm"
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+
+log "building the npm package and the composer page (scripts/build-web.sh)"
+bash scripts/build-web.sh
+log "cargo build --release -p postwire-relay"
+cargo build --release -p postwire-relay --bin postwire
+bin="$ROOT/target/release/postwire"
+
+data="${POSTWIRE_DATA_DIR:-$ROOT/data}"
+listen="${POSTWIRE_LISTEN:-127.0.0.1:8025}"
+mkdir -p "$data"
+allow=()
+IFS=',' read -r -a senders <<< "${POSTWIRE_ALLOW_FROM:-@example.com}"
+for s in "${senders[@]}"; do allow+=(--allow-from "$s"); done
+name="composer-$(date +%Y%m%d-%H%M%S)"
+token="$("$bin" token add "$name" --data-dir "$data" "${allow[@]}")"
+
+cat <<MSG
+
+  postwire relay
+  page:    http://$listen/
+  token:   $token
+           (shown once; the relay keeps only its hash; a new one is made at every start)
+  senders: ${POSTWIRE_ALLOW_FROM:-@example.com}
+  mail:    ${POSTWIRE_SMTP_URL:-$data/pickup (no SMTP upstream configured)}
+
+MSG
+export POSTWIRE_DATA_DIR="$data" POSTWIRE_LISTEN="$listen"
+exec "$bin" serve
