@@ -225,7 +225,10 @@ export class RelayClient extends Emitter {
     if (this._WebSocket) return this._WebSocket;
     if (globalThis.WebSocket) return globalThis.WebSocket;
     try {
-      const mod = await import('ws');
+      // A variable specifier that bundlers leave alone: a literal 'ws' makes
+      // Vite/Rollup fail to build any page that imports the package.
+      const wsPackage = 'ws';
+      const mod = await import(/* @vite-ignore */ wsPackage);
       return mod.WebSocket ?? mod.default;
     } catch {
       throw new RelayError(
