@@ -1,0 +1,166 @@
+//! The frames of the `postwire.v1` WebSocket protocol (docs/protocol.md):
+//! JSON text frames tagged by `type`, and the error codes they carry.
+
+use serde::{Deserialize, Serialize};
+
+use crate::spool::{RcptStatus, Envelope};
+
+/// Name of the protocol, sent in `ready` and accepted as WebSocket subprotocol.
+pub const PROTOCOL: &str = "postwire.v1";
+
+/// A control frame from the client.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Authenticates the connection (when no `Authorization` header was sent).
+    Auth {
+        /// The token's secret.
+        token: String,
+    },
+    /// Announces a message; its bytes follow in exactly one binary frame.
+    Submit {
+        /// The client's id, the idempotency key of the message.
+        id: String,
+        /// Explicit envelope; when absent it is derived from the headers.
+        #[serde(default)]
+        envelope: Option<Envelope>,
+        /// Size of the binary frame that follows, in bytes.
+        size: u64,
+    },
+    /// Asks for the state of a message submitted before (on any connection).
+    Status {
+        /// The client's id of the message.
+        id: String,
+    },
+}
+
+/// A frame from the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ServerFrame {
+    /// Authentication succeeded; submissions may start.
+    #[serde(rename_all = "camelCase")]
+    Ready {
+        /// Always `postwire.v1`.
+        protocol: String,
+        /// Name of the authenticated token.
+        token: String,
+        /// Most submissions unanswered at once; more are not read until answered.
+        window: usize,
+        /// Largest message this token may send, in bytes.
+        max_size: u64,
+    },
+    /// The message is durably spooled (or was already: `duplicate`).
+    Accepted {
+        /// The client's id.
+        id: String,
+        /// The id was known: nothing was stored or will be sent again.
+        duplicate: bool,
+    },
+    /// The message was refused; nothing was stored.
+    Rejected {
+        /// The client's id (empty when the submit frame had none).
+        id: String,
+        /// Machine-readable reason.
+        code: Code,
+        /// Human-readable reason.
+        message: String,
+    },
+    /// One recipient was delivered.
+    Delivered {
+        /// The client's id.
+        id: String,
+        /// The recipient.
+        rcpt: String,
+        /// The upstream's reply.
+        response: String,
+    },
+    /// One recipient was refused for now; the relay retries.
+    #[serde(rename_all = "camelCase")]
+    Deferred {
+        /// The client's id.
+        id: String,
+        /// The recipient.
+        rcpt: String,
+        /// The upstream's reply or the connection error.
+        reason: String,
+        /// Attempts so far.
+        attempts: u32,
+        /// Next attempt, milliseconds since the Unix epoch.
+        retry_at: u64,
+    },
+    /// One recipient failed for good.
+    Failed {
+        /// The client's id.
+        id: String,
+        /// The recipient.
+        rcpt: String,
+        /// Why.
+        reason: String,
+    },
+    /// Answer to a `status` frame.
+    Status {
+        /// The client's id.
+        id: String,
+        /// Whether the relay knows the message.
+        known: bool,
+        /// Each recipient and its state (`queued`, `deferred`, `delivered`, `failed`).
+        recipients: Vec<RcptStatus>,
+    },
+    /// A connection-level error; the relay closes the connection after it.
+    Error {
+        /// Machine-readable reason.
+        code: Code,
+        /// Human-readable reason.
+        message: String,
+    },
+}
+
+/// Machine-readable reasons of `rejected` and `error` frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Code {
+    /// The first frame was not `auth` (and no `Authorization` header was sent).
+    AuthRequired,
+    /// The token is unknown.
+    Unauthorized,
+    /// A frame is not valid JSON of a known type, or comes out of order.
+    Protocol,
+    /// The message is larger than the token's limit.
+    TooLarge,
+    /// The binary frame's size differs from the `submit` frame's `size`.
+    SizeMismatch,
+    /// The id is empty, too long or has characters outside `[A-Za-z0-9._:@+=-]`.
+    BadId,
+    /// An envelope address contains CR, LF or another control character.
+    BadEnvelope,
+    /// An envelope address is not a valid address, or there is no recipient.
+    InvalidAddress,
+    /// No envelope was given and none could be derived from the headers.
+    NoEnvelope,
+    /// The token may not use this envelope sender.
+    SenderNotAllowed,
+    /// Too many recipients in one message.
+    TooManyRecipients,
+    /// The token's rate limit is exhausted; try again later.
+    RateLimited,
+    /// The message could not be stored; it was not accepted.
+    Storage,
+    /// The relay is shutting down; reconnect and resubmit what was not accepted.
+    ShuttingDown,
+    /// No frame arrived in time.
+    Timeout,
+}
+
+impl Code {
+    /// WebSocket close code used when this error ends the connection.
+    pub fn close_code(self) -> u16 {
+        match self {
+            Code::AuthRequired | Code::Unauthorized => 4401,
+            Code::Timeout => 4408,
+            Code::ShuttingDown => 1001,
+            _ => 4400,
+        }
+    }
+}

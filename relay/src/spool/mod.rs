@@ -1,0 +1,340 @@
+//! The durable spool: where an accepted message lives until its upstream has
+//! taken it or it has failed for good.
+//!
+//! # Promise
+//!
+//! *Nothing acknowledged is ever lost.* [`Spool::accept`] resolves only after
+//! the message bytes and their envelope are on stable storage (file data
+//! fsynced, then renamed into place, then the directory fsynced). A message
+//! leaves the spool only after every recipient has a final outcome (delivered,
+//! or failed), and that outcome itself was fsynced first. Delivery is
+//! therefore *at least once*: a crash between an upstream's `250` and the
+//! fsync of that outcome sends the message again on restart (the "on the
+//! wire" case); nothing else is ever sent twice.
+//!
+//! # Invariants
+//!
+//! 1. A batch file is written whole under a temporary name, fsynced, renamed
+//!    to its final name, and the directory is fsynced. A batch file under its
+//!    final name is therefore complete unless the disk itself corrupted it;
+//!    every record carries a CRC-32 so that such damage is detected, never
+//!    delivered.
+//! 2. Batch files are immutable once published. Progress lives in the
+//!    journal, an append-only log of checksummed *settle* records, fsynced
+//!    after each group of appends. A torn tail (crash in mid-append) is cut
+//!    off at recovery; everything before it is valid.
+//! 3. A batch file is deleted only after every message in it has reached a
+//!    final state *and* the journal records saying so were fsynced.
+//! 4. The idempotency key of a message is `(token name, client id)`. While the
+//!    key is known (its batch is live, or its final settle record is within
+//!    the retention window) a resubmission is answered from the index and
+//!    never stored or sent again.
+//! 5. Exactly one process owns a data directory: the spool holds an exclusive
+//!    lock on `spool/LOCK` while it is open.
+//!
+//! # On-disk layout
+//!
+//! ```text
+//! <data-dir>/spool/
+//!   LOCK                              exclusive lock of the owning process
+//!   journal.log                       settle records, append-only
+//!   batches/00000000000000000042.batch    one group commit of messages
+//!   batches/00000000000000000043.batch.tmp  being written (removed at recovery)
+//!   corrupt/                          batch files with damaged records, kept for the operator
+//! ```
+//!
+//! # Record format
+//!
+//! Batch files and the journal are both sequences of records (see
+//! [`record`]): a 16-byte header — magic `PWR1`, kind (u8), three zero bytes,
+//! payload length (u32 LE), CRC-32 (u32 LE) of kind, length and payload —
+//! then the payload. A *message* record's payload is a u32 LE length, a JSON
+//! [`MessageMeta`], then the raw message bytes; a *settle* record's payload
+//! is a JSON [`record::Settle`]. Lengths read back from disk are checked
+//! against the bytes actually present before anything is allocated.
+//!
+//! # Group commit
+//!
+//! One writer thread owns the files. It takes every request queued while it
+//! was busy and commits them together: all pending messages go into one batch
+//! file (one data fsync, one directory fsync), all pending settle records into
+//! one journal append (one fsync). The cost of an fsync is shared by every
+//! message in the group, which is what lets the relay acknowledge thousands
+//! of messages per second with each one durable before its `accepted`.
+//!
+//! # Recovery
+//!
+//! On open: leftover `*.tmp` files are removed; the journal is read up to the
+//! first bad record and cut there; each batch file is read and checked; a
+//! batch with damaged records has its good records copied into a new batch
+//! and the file moved to `corrupt/` (logged with the count of records lost);
+//! messages whose recipients are not all final are queued for delivery at
+//! once; the journal is compacted (one record per known key, final keys
+//! older than the retention window dropped) and rewritten atomically.
+//!
+//! The spool sits behind the [`Spool`] trait so that a distributed queue can
+//! replace this filesystem implementation without touching the server.
+
+pub mod deliver;
+pub mod disk;
+mod fs;
+pub mod record;
+pub mod runner;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+pub use fs::FsSpool;
+
+/// The idempotency key of a message: the name of the token that submitted it
+/// and the id its client gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Key {
+    /// Name of the token the message was submitted with.
+    pub token: String,
+    /// The client's id for the message.
+    pub id: String,
+}
+
+/// SMTP envelope of a spooled message (JSON `mailFrom`, `rcptTo`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope {
+    /// Reverse path (`MAIL FROM`); may be empty for bounces.
+    pub mail_from: String,
+    /// Forward paths (`RCPT TO`), at least one.
+    pub rcpt_to: Vec<String>,
+}
+
+/// What the spool stores beside the bytes of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageMeta {
+    /// Idempotency key.
+    pub key: Key,
+    /// Envelope to deliver with.
+    pub envelope: Envelope,
+    /// When the message was accepted, in milliseconds since the Unix epoch.
+    pub received_ms: u64,
+}
+
+/// A message handed to [`Spool::accept`].
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// Key, envelope and time of acceptance.
+    pub meta: MessageMeta,
+    /// The RFC 5322 message, exactly as it will be sent.
+    pub bytes: Vec<u8>,
+}
+
+/// Answer of [`Spool::accept`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// The message is now durably spooled.
+    Stored,
+    /// The key was already known: nothing was stored, nothing will be sent again.
+    Duplicate,
+}
+
+/// State of one recipient of a spooled message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum RcptState {
+    /// Not tried yet.
+    Queued,
+    /// Tried and refused for now; will be tried again.
+    Deferred {
+        /// The upstream's reply or the connection error.
+        reason: String,
+        /// Attempts made so far.
+        attempts: u32,
+    },
+    /// The upstream accepted the message for this recipient (final).
+    Delivered {
+        /// The upstream's reply.
+        response: String,
+    },
+    /// Refused for good, or retried past the maximum age (final).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl RcptState {
+    /// Whether nothing will happen to this recipient any more.
+    pub fn is_final(&self) -> bool {
+        matches!(self, RcptState::Delivered { .. } | RcptState::Failed { .. })
+    }
+}
+
+/// The state of every recipient of a message, as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RcptStatus {
+    /// The recipient address.
+    pub rcpt: String,
+    /// Its state.
+    #[serde(flatten)]
+    pub state: RcptState,
+}
+
+/// A per-recipient event, published when a delivery attempt was settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The message.
+    pub key: Key,
+    /// The recipient.
+    pub rcpt: String,
+    /// What happened to it.
+    pub kind: EventKind,
+}
+
+/// What happened to one recipient in one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// Accepted by the upstream.
+    Delivered {
+        /// The upstream's reply.
+        response: String,
+    },
+    /// Refused for now; retried at `retry_at_ms`.
+    Deferred {
+        /// The upstream's reply or the connection error.
+        reason: String,
+        /// Attempts so far.
+        attempts: u32,
+        /// Next attempt, milliseconds since the Unix epoch.
+        retry_at_ms: u64,
+    },
+    /// Refused for good.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Result of one delivery attempt for one recipient, as an upstream reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted (2xx).
+    Delivered(String),
+    /// Try again later (4xx, connection or timeout error).
+    Transient(String),
+    /// Never (5xx, invalid recipient).
+    Permanent(String),
+}
+
+/// A message leased to a delivery worker by [`Spool::next`].
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The message.
+    pub key: Key,
+    /// The envelope, restricted to recipients that still need an attempt.
+    pub envelope: Envelope,
+    /// The message bytes.
+    pub bytes: Vec<u8>,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// When the message was accepted (ms since the Unix epoch).
+    pub received_ms: u64,
+}
+
+/// How the spool retries and how long it remembers.
+#[derive(Debug, Clone)]
+pub struct SpoolOptions {
+    /// Delay before the first retry; doubled after each further attempt.
+    pub retry_initial: Duration,
+    /// Longest delay between two attempts.
+    pub retry_max: Duration,
+    /// A message still deferred this long after acceptance fails for good.
+    pub max_age: Duration,
+    /// How long a final message's key stays known for idempotency.
+    pub retain: Duration,
+    /// Most bytes of messages one group commit writes into one batch file.
+    pub max_batch_bytes: usize,
+}
+
+impl Default for SpoolOptions {
+    fn default() -> Self {
+        SpoolOptions {
+            retry_initial: Duration::from_secs(30),
+            retry_max: Duration::from_secs(30 * 60),
+            max_age: Duration::from_secs(2 * 24 * 3600),
+            retain: Duration::from_secs(7 * 24 * 3600),
+            max_batch_bytes: 8 << 20,
+        }
+    }
+}
+
+/// Counts the spool can report for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Depth {
+    /// Messages with at least one recipient not final.
+    pub queued: usize,
+    /// Of those, leased to a delivery worker right now.
+    pub in_flight: usize,
+}
+
+/// The storage side of the relay, so that a distributed queue can take the
+/// place of [`FsSpool`] later.
+pub trait Spool: Send + Sync + 'static {
+    /// Stores a message durably; resolves only once it would survive a crash.
+    fn accept(&self, sub: Submission) -> BoxFuture<'_, Result<Accepted, SpoolError>>;
+
+    /// The state of each recipient of a known message, or `None` if unknown.
+    fn status(&self, key: &Key) -> Option<Vec<RcptStatus>>;
+
+    /// Waits until a message is due for delivery and leases it; `None` once
+    /// the spool is shutting down.
+    fn next(&self) -> BoxFuture<'_, Option<Lease>>;
+
+    /// Records the outcome of an attempt (one entry per leased recipient),
+    /// durably, then publishes one [`Event`] per recipient.
+    fn settle(
+        &self,
+        lease: Lease,
+        outcomes: Vec<(String, Outcome)>,
+    ) -> BoxFuture<'_, Result<(), SpoolError>>;
+
+    /// A receiver of every event published from now on.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event>;
+
+    /// Current queue depth.
+    fn depth(&self) -> Depth;
+
+    /// Stops handing out leases: pending and future [`Spool::next`] calls
+    /// return `None`. Stored messages stay stored.
+    fn close(&self);
+}
+
+/// Errors of the spool.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpoolError {
+    /// A file operation failed; nothing was acknowledged.
+    #[error("spool I/O error while {doing} {path}: {source}")]
+    Io {
+        /// What the spool was doing.
+        doing: &'static str,
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Another process holds the spool's lock.
+    #[error("the spool at {0} is in use by another process")]
+    Locked(std::path::PathBuf),
+    /// The spool's writer has stopped (after a fatal error or at shutdown).
+    #[error("the spool is closed")]
+    Closed,
+    /// A record could not be encoded (should not happen for valid input).
+    #[error("cannot encode spool record: {0}")]
+    Encode(String),
+    /// The lease does not match a message that is in the spool.
+    #[error("unknown lease for message {0:?}")]
+    UnknownLease(Key),
+}
