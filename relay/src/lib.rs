@@ -2,3 +2,4 @@
 //! and the command-line interface behind the `postwire` binary.
 
 pub mod cli;
+pub mod web_assets;
