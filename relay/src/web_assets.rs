@@ -87,7 +87,12 @@ impl IntoResponse for WebAssetError {
             WebAssetError::Io { .. } => "cannot read the file".to_string(),
             other => other.to_string(),
         };
-        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            text,
+        )
+            .into_response()
     }
 }
 
@@ -136,8 +141,14 @@ async fn file(
 fn check_path(path: &str) -> Result<(), WebAssetError> {
     let ok = !path.is_empty()
         && !path.contains(['\\', '\0'])
-        && path.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..");
-    if ok { Ok(()) } else { Err(WebAssetError::BadPath(path.chars().take(200).collect())) }
+        && path
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(WebAssetError::BadPath(path.chars().take(200).collect()))
+    }
 }
 
 async fn serve(source: &Source, path: &str) -> Result<Response, WebAssetError> {
@@ -169,17 +180,29 @@ async fn serve(source: &Source, path: &str) -> Result<Response, WebAssetError> {
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if content_type.starts_with("text/html") {
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
     }
     Ok(resp)
 }
 
 /// The content type of a file of the page, by its extension.
 fn content_type(path: &str) -> &'static str {
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     match ext.as_str() {
         "html" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",
@@ -202,7 +225,9 @@ mod tests {
 
     /// Starts the router on a free local port and returns its address.
     async fn start(router: Router) -> std::net::SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, router).await });
         addr
@@ -215,7 +240,10 @@ mod tests {
         s.write_all(req.as_bytes()).await.expect("write");
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await.expect("read");
-        let split = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("end of head");
+        let split = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("end of head");
         let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
         let status = head[9..12].parse().expect("status");
         (status, head, buf[split + 4..].to_vec())
@@ -223,7 +251,11 @@ mod tests {
 
     fn page_dir() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("index.html"), "<!doctype html><title>t</title>").expect("w");
+        std::fs::write(
+            dir.path().join("index.html"),
+            "<!doctype html><title>t</title>",
+        )
+        .expect("w");
         std::fs::create_dir(dir.path().join("assets")).expect("mkdir");
         std::fs::write(dir.path().join("assets/index.js"), "console.log(1)").expect("w");
         std::fs::write(dir.path().join("assets/p.wasm"), b"\0asm\x01\0\0\0").expect("w");
@@ -236,8 +268,14 @@ mod tests {
         let addr = start(router(Some(dir.path().to_path_buf()))).await;
         let (status, head, body) = get_raw(addr, "/").await;
         assert_eq!(status, 200);
-        assert!(head.contains("content-type: text/html; charset=utf-8"), "{head}");
-        assert!(head.contains("content-security-policy: default-src 'self'"), "{head}");
+        assert!(
+            head.contains("content-type: text/html; charset=utf-8"),
+            "{head}"
+        );
+        assert!(
+            head.contains("content-security-policy: default-src 'self'"),
+            "{head}"
+        );
         assert_eq!(body, b"<!doctype html><title>t</title>");
         let (status, head, body) = get_raw(addr, "/assets/index.js").await;
         assert_eq!(status, 200);
@@ -251,13 +289,27 @@ mod tests {
     #[tokio::test]
     async fn paths_that_climb_out_are_refused_and_missing_files_are_404() {
         let dir = page_dir();
-        std::fs::write(dir.path().parent().expect("parent").join("postwire-secret.txt"), "x")
-            .expect("w");
+        std::fs::write(
+            dir.path()
+                .parent()
+                .expect("parent")
+                .join("postwire-secret.txt"),
+            "x",
+        )
+        .expect("w");
         let addr = start(router(Some(dir.path().to_path_buf()))).await;
-        for p in ["/..%2fpostwire-secret.txt", "/assets/..%2F..%2Fpostwire-secret.txt", "/a%5c..%5cb", "/a//b"] {
+        for p in [
+            "/..%2fpostwire-secret.txt",
+            "/assets/..%2F..%2Fpostwire-secret.txt",
+            "/a%5c..%5cb",
+            "/a//b",
+        ] {
             let (status, _, body) = get_raw(addr, p).await;
             assert_eq!(status, 400, "{p}: {}", String::from_utf8_lossy(&body));
-            assert!(String::from_utf8_lossy(&body).starts_with("bad path"), "{p}");
+            assert!(
+                String::from_utf8_lossy(&body).starts_with("bad path"),
+                "{p}"
+            );
         }
         let (status, _, body) = get_raw(addr, "/assets/nope.js").await;
         assert_eq!(status, 404);
