@@ -1,0 +1,201 @@
+/**
+ * Bulk mail merge: a CSV of recipients, one personalised message per row
+ * made from the composer's From, Subject, Message and Attachments with
+ * `{{column}}` placeholders filled in; the messages go through the relay with
+ * its window kept full, a progress bar, and a results table (one row per CSV
+ * row, updated as delivery events arrive) that can be downloaded as CSV.
+ */
+
+import { parseAddress } from './address';
+import { describeCode } from './codes';
+import type { Composer } from './compose';
+import { parseCsv, toCsv, type CsvTable } from './csv';
+import { byId, download, h, randomId, say } from './dom';
+import { buildEml, describeError, envelopeOf } from './engine';
+import { RelayError } from './relay';
+import type { Session } from './session';
+import { assembleSpec, type ComposerState } from './spec';
+import { checkTemplate, merge } from './template';
+
+interface Result {
+  row: number;
+  rcpt: string;
+  id: string;
+  status: string;
+  detail: string;
+  cells: { status: HTMLElement; detail: HTMLElement };
+}
+
+/** The Bulk panel. */
+export class Bulk {
+  private table: CsvTable | null = null;
+  private results: Result[] = [];
+  private running = false;
+  private fileInput = byId<HTMLInputElement>('bulk-csv');
+  private column = byId<HTMLSelectElement>('bulk-email-col');
+  private sendBtn = byId<HTMLButtonElement>('bulk-send');
+  private info = byId('bulk-info');
+  private error = byId('bulk-error');
+
+  constructor(private session: Session, private composer: Composer) {
+    this.fileInput.addEventListener('change', () => {
+      const f = this.fileInput.files?.[0];
+      if (f) void f.text().then((t) => this.load(t, f.name));
+    });
+    this.sendBtn.addEventListener('click', () => void this.run());
+    byId('bulk-download').addEventListener('click', () => this.downloadResults());
+  }
+
+  /** Reads a CSV. */
+  load(text: string, name: string): void {
+    this.error.textContent = '';
+    try {
+      this.table = parseCsv(text);
+    } catch (e) {
+      this.table = null;
+      this.sendBtn.disabled = true;
+      this.error.textContent = `${name}: ${e instanceof Error ? e.message : String(e)}`;
+      return;
+    }
+    const t = this.table;
+    const guess =
+      t.headers.find((c) => /^e-?mail$|^to$|^address$/i.test(c)) ??
+      t.headers.find((c) => t.rows.length > 0 && t.rows.every((r) => r[c].includes('@'))) ??
+      t.headers[0];
+    this.column.replaceChildren(...t.headers.map((c) => h('option', { value: c, text: c, selected: c === guess })));
+    this.sendBtn.disabled = t.rows.length === 0;
+    say(this.info, `${name}: ${t.rows.length} recipients; columns: ${t.headers.join(', ')}`);
+  }
+
+  private state(): ComposerState {
+    return this.composer.state(false);
+  }
+
+  /** Sends one message per row. */
+  async run(): Promise<void> {
+    if (this.running || !this.table) return;
+    const t = this.table;
+    this.error.textContent = '';
+    let base: ComposerState;
+    try {
+      base = this.state();
+      checkTemplate(base.subject, t.headers, 'The Subject');
+      checkTemplate(base.html, t.headers, 'The Message');
+    } catch (e) {
+      this.error.textContent = e instanceof Error ? e.message : String(e);
+      return;
+    }
+    const col = this.column.value;
+    const nameCol = t.headers.find((c) => /^(full[ _]?)?name$/i.test(c) && c !== col);
+    const progress = byId<HTMLProgressElement>('bulk-progress');
+    const count = byId('bulk-count');
+    const body = byId<HTMLTableElement>('bulk-table').tBodies[0];
+    body.replaceChildren();
+    this.results = [];
+    progress.max = t.rows.length;
+    progress.value = 0;
+    this.running = true;
+    this.sendBtn.disabled = true;
+    byId<HTMLButtonElement>('bulk-download').disabled = true;
+    let answered = 0;
+    const tally = () => {
+      const by = (s: string) => this.results.filter((r) => r.status === s).length;
+      count.textContent = `${answered} of ${t.rows.length} answered: ${by('accepted') + by('delivered') + by('deferred')} accepted, ${by('delivered')} delivered, ${by('rejected') + by('error')} not sent, ${by('failed')} failed`;
+      progress.value = answered;
+    };
+    const set = (r: Result, status: string, detail: string) => {
+      r.status = status;
+      r.detail = detail;
+      r.cells.status.textContent = status;
+      r.cells.status.dataset.state = status;
+      r.cells.detail.textContent = detail;
+    };
+    const submissions: Promise<void>[] = [];
+    for (let i = 0; i < t.rows.length; i++) {
+      const row = t.rows[i];
+      const addr = parseAddress(row[col] ?? '');
+      const rcpt = addr.ok ? (nameCol && row[nameCol] && !addr.name ? `${row[nameCol]} <${addr.email}>` : addr.text) : row[col] ?? '';
+      const status = h('td', { class: 'state', text: 'waiting' });
+      const detail = h('td', {});
+      body.append(h('tr', {}, h('td', { text: String(t.lines[i]) }), h('td', { text: rcpt }), status, detail));
+      const r: Result = { row: t.lines[i], rcpt, id: '', status: 'waiting', detail: '', cells: { status, detail } };
+      this.results.push(r);
+      if (!addr.ok) {
+        set(r, 'error', `line ${t.lines[i]}: "${row[col]}" is not a valid address: ${addr.error}`);
+        answered++;
+        tally();
+        continue;
+      }
+      let bytes: Uint8Array;
+      let envelope;
+      try {
+        const spec = assembleSpec({
+          ...base,
+          to: [rcpt],
+          cc: [],
+          bcc: [],
+          subject: merge(base.subject, row, 'The Subject'),
+          html: merge(base.html, row, 'The Message', true),
+        });
+        bytes = buildEml(spec);
+        envelope = envelopeOf(spec);
+      } catch (e) {
+        set(r, 'error', `cannot build: ${describeError(e)}`);
+        answered++;
+        tally();
+        continue;
+      }
+      r.id = `bulk-${randomId()}-${i + 1}`;
+      let conn;
+      try {
+        conn = await this.session.connection();
+        await conn.slot();
+      } catch (e) {
+        const err = e instanceof RelayError ? e : new RelayError('connection', String(e));
+        set(r, 'error', describeCode(err.code, err.message));
+        answered++;
+        tally();
+        continue;
+      }
+      set(r, 'sending', '');
+      submissions.push(
+        conn
+          .submit(r.id, bytes, envelope, {
+            onEvent: (ev) => {
+              if (ev.type === 'delivered') set(r, 'delivered', ev.response);
+              else if (ev.type === 'failed') set(r, 'failed', ev.reason);
+              else set(r, 'deferred', ev.reason);
+              tally();
+            },
+          })
+          .then(
+            (dup) => {
+              if (r.status === 'sending') set(r, 'accepted', dup ? 'already accepted before (not sent twice)' : 'stored by the relay');
+            },
+            (e) => {
+              const err = e instanceof RelayError ? e : new RelayError('connection', String(e));
+              set(r, 'rejected', describeCode(err.code, err.message));
+            },
+          )
+          .finally(() => {
+            answered++;
+            tally();
+          }),
+      );
+    }
+    await Promise.all(submissions);
+    this.running = false;
+    this.sendBtn.disabled = false;
+    byId<HTMLButtonElement>('bulk-download').disabled = false;
+    tally();
+  }
+
+  /** The results as CSV. */
+  resultsCsv(): string {
+    return toCsv(['row', 'recipient', 'id', 'status', 'detail'], this.results.map((r) => [String(r.row), r.rcpt, r.id, r.status, r.detail]));
+  }
+
+  private downloadResults(): void {
+    download('postwire-bulk-results.csv', this.resultsCsv(), 'text/csv');
+  }
+}
