@@ -2,4 +2,8 @@
 //! and the command-line interface behind the `postwire` binary.
 
 pub mod cli;
+pub mod config;
+pub mod server;
+pub mod spool;
+pub mod token;
 pub mod web_assets;

@@ -87,7 +87,9 @@ pub enum TokenError {
     #[error("a token named {0:?} exists already")]
     Exists(String),
     /// An `--allow-from` entry is neither an address nor `@domain`.
-    #[error("invalid --allow-from {0:?}: give an address (a@example.com) or a domain (@example.com)")]
+    #[error(
+        "invalid --allow-from {0:?}: give an address (a@example.com) or a domain (@example.com)"
+    )]
     BadAllowFrom(String),
     /// A stored hash is not `sha256:` and 64 hex digits.
     #[error("token {0:?} has an invalid hash in the token file")]
@@ -115,7 +117,9 @@ fn hash_secret(secret: &str) -> String {
 
 fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 fn valid_allow(a: &str) -> bool {
@@ -128,7 +132,9 @@ fn valid_allow(a: &str) -> bool {
     };
     !local.is_empty()
         && !domain.is_empty()
-        && !a.chars().any(|c| c.is_control() || c.is_whitespace() || "<>".contains(c))
+        && !a
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "<>".contains(c))
         && domain.contains('.')
 }
 
@@ -138,10 +144,15 @@ fn path_of(data_dir: &Path) -> PathBuf {
 
 fn read_file(path: &Path) -> Result<TokenFile, TokenError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text)
-            .map_err(|e| TokenError::Syntax { path: path.to_path_buf(), message: e.to_string() }),
+        Ok(text) => toml::from_str(&text).map_err(|e| TokenError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TokenFile::default()),
-        Err(source) => Err(TokenError::Io { path: path.to_path_buf(), source }),
+        Err(source) => Err(TokenError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -199,7 +210,10 @@ pub fn add(
     }
     let mut raw = [0u8; 32];
     getrandom::fill(&mut raw).map_err(|e| TokenError::Random(e.to_string()))?;
-    let secret = format!("pw_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
+    let secret = format!(
+        "pw_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    );
     file.token.push(TokenRecord {
         name: name.to_string(),
         hash: hash_secret(&secret),
@@ -207,9 +221,14 @@ pub fn add(
         max_size,
         rate_per_minute,
     });
-    let text = toml::to_string(&file)
-        .map_err(|e| TokenError::Syntax { path: path.clone(), message: e.to_string() })?;
-    let io = |source| TokenError::Io { path: path.clone(), source };
+    let text = toml::to_string(&file).map_err(|e| TokenError::Syntax {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let io = |source| TokenError::Io {
+        path: path.clone(),
+        source,
+    };
     std::fs::create_dir_all(data_dir).map_err(io)?;
     crate::spool::disk::Disk::publish(
         &crate::spool::disk::StdDisk::default(),
@@ -233,7 +252,10 @@ mod tests {
         assert!(!text.contains(&secret), "the secret must not be stored");
         assert!(text.contains(&hash_secret(&secret)));
         let store = TokenStore::load(dir.path()).unwrap();
-        assert_eq!(store.authenticate(&secret).map(|t| t.name.as_str()), Some("ci"));
+        assert_eq!(
+            store.authenticate(&secret).map(|t| t.name.as_str()),
+            Some("ci")
+        );
         assert!(store.authenticate("pw_wrong").is_none());
     }
 
@@ -257,8 +279,17 @@ mod tests {
     fn a_second_token_with_the_same_name_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         add(dir.path(), "ci", &[], 1, 1).unwrap();
-        assert!(matches!(add(dir.path(), "ci", &[], 1, 1), Err(TokenError::Exists(_))));
-        assert!(matches!(add(dir.path(), "bad name", &[], 1, 1), Err(TokenError::BadName(_))));
-        assert!(matches!(add(dir.path(), "x", &["nodomain".into()], 1, 1), Err(TokenError::BadAllowFrom(_))));
+        assert!(matches!(
+            add(dir.path(), "ci", &[], 1, 1),
+            Err(TokenError::Exists(_))
+        ));
+        assert!(matches!(
+            add(dir.path(), "bad name", &[], 1, 1),
+            Err(TokenError::BadName(_))
+        ));
+        assert!(matches!(
+            add(dir.path(), "x", &["nodomain".into()], 1, 1),
+            Err(TokenError::BadAllowFrom(_))
+        ));
     }
 }

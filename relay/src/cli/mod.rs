@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 pub mod build;
 pub mod io;
 pub mod parse;
+pub mod serve;
+pub mod token;
 
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
@@ -30,6 +32,10 @@ pub enum Command {
     Build(build::Args),
     /// Parse a message (.eml) and print its spec as JSON.
     Parse(parse::Args),
+    /// Run the relay: WebSocket submission, durable spool, delivery.
+    Serve(serve::Args),
+    /// Manage the relay's tokens.
+    Token(token::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -51,5 +57,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Build(args) => build::run(args),
         Command::Parse(args) => parse::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Token(args) => token::run(args),
     }
 }

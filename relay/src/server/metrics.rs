@@ -8,8 +8,9 @@ use std::time::Duration;
 use crate::spool::Depth;
 
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 14] =
-    [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// A latency histogram with fixed buckets.
 #[derive(Debug, Default)]
@@ -29,13 +30,18 @@ impl Histogram {
             }
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         for (i, le) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {}", self.buckets[i].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{le}\"}} {}",
+                self.buckets[i].load(Ordering::Relaxed)
+            );
         }
         let count = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
@@ -75,19 +81,55 @@ impl Metrics {
     pub fn render(&self, depth: Depth) -> String {
         let mut out = String::new();
         let counters = [
-            ("postwire_accepted_total", "Messages acknowledged as durably spooled.", &self.accepted),
-            ("postwire_rejected_total", "Submissions refused.", &self.rejected),
-            ("postwire_delivered_total", "Recipients delivered.", &self.delivered),
-            ("postwire_deferred_total", "Recipient attempts deferred for a retry.", &self.deferred),
-            ("postwire_failed_total", "Recipients failed for good.", &self.failed),
+            (
+                "postwire_accepted_total",
+                "Messages acknowledged as durably spooled.",
+                &self.accepted,
+            ),
+            (
+                "postwire_rejected_total",
+                "Submissions refused.",
+                &self.rejected,
+            ),
+            (
+                "postwire_delivered_total",
+                "Recipients delivered.",
+                &self.delivered,
+            ),
+            (
+                "postwire_deferred_total",
+                "Recipient attempts deferred for a retry.",
+                &self.deferred,
+            ),
+            (
+                "postwire_failed_total",
+                "Recipients failed for good.",
+                &self.failed,
+            ),
         ];
         for (name, help, c) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                c.load(Ordering::Relaxed)
+            );
         }
         let gauges = [
-            ("postwire_queue_depth", "Messages in the spool with recipients not yet final.", depth.queued as u64),
-            ("postwire_delivering", "Messages being delivered now.", depth.in_flight as u64),
-            ("postwire_sessions", "Open WebSocket sessions.", self.sessions.load(Ordering::Relaxed)),
+            (
+                "postwire_queue_depth",
+                "Messages in the spool with recipients not yet final.",
+                depth.queued as u64,
+            ),
+            (
+                "postwire_delivering",
+                "Messages being delivered now.",
+                depth.in_flight as u64,
+            ),
+            (
+                "postwire_sessions",
+                "Open WebSocket sessions.",
+                self.sessions.load(Ordering::Relaxed),
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::spool::{RcptStatus, Envelope};
+use crate::spool::{Envelope, RcptStatus};
 
 /// Name of the protocol, sent in `ready` and accepted as WebSocket subprotocol.
 pub const PROTOCOL: &str = "postwire.v1";
@@ -51,11 +51,15 @@ pub enum ServerFrame {
         max_size: u64,
     },
     /// The message is durably spooled (or was already: `duplicate`).
+    #[serde(rename_all = "camelCase")]
     Accepted {
         /// The client's id.
         id: String,
         /// The id was known: nothing was stored or will be sent again.
         duplicate: bool,
+        /// The recipients of the envelope, normalised: one `delivered` or
+        /// `failed` event per recipient will follow (unless `duplicate`).
+        rcpt_to: Vec<String>,
     },
     /// The message was refused; nothing was stored.
     Rejected {

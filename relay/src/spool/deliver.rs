@@ -48,14 +48,24 @@ impl PickupDeliver {
     /// Creates the directory if needed.
     pub fn new(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        Ok(PickupDeliver { dir: dir.to_path_buf() })
+        Ok(PickupDeliver {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The file name a message gets: token and id with every character
     /// outside `[A-Za-z0-9._-]` replaced by `_`.
     pub fn file_name(lease: &Lease) -> String {
         let clean = |s: &str| -> String {
-            s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
         };
         format!("{}-{}.eml", clean(&lease.key.token), clean(&lease.key.id))
     }
@@ -83,10 +93,17 @@ impl Deliver for PickupDeliver {
             let result = tokio::task::spawn_blocking(move || this.write(&lease_c)).await;
             let outcome = match result {
                 Ok(Ok(path)) => Outcome::Delivered(format!("written to {}", path.display())),
-                Ok(Err(e)) => Outcome::Transient(format!("cannot write to the pickup directory: {e}")),
+                Ok(Err(e)) => {
+                    Outcome::Transient(format!("cannot write to the pickup directory: {e}"))
+                }
                 Err(e) => Outcome::Transient(format!("pickup writer stopped: {e}")),
             };
-            lease.envelope.rcpt_to.iter().map(|r| (r.clone(), outcome.clone())).collect()
+            lease
+                .envelope
+                .rcpt_to
+                .iter()
+                .map(|r| (r.clone(), outcome.clone()))
+                .collect()
         })
     }
 

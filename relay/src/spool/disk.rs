@@ -48,7 +48,11 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 impl Disk for StdDisk {
     fn publish(&self, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
         let tmp = dir.join(format!("{name}.tmp"));
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_data()?;
         drop(f);
@@ -59,7 +63,10 @@ impl Disk for StdDisk {
     fn append_sync(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
         // Keeps the journal open between appends: opening per append costs
         // more than the write itself.
-        let mut guard = self.journal.lock().map_err(|_| io::Error::other("journal lock poisoned"))?;
+        let mut guard = self
+            .journal
+            .lock()
+            .map_err(|_| io::Error::other("journal lock poisoned"))?;
         let reopen = !matches!(&*guard, Some((p, _)) if p == path);
         if reopen {
             let f = OpenOptions::new().create(true).append(true).open(path)?;
@@ -85,7 +92,9 @@ impl Disk for StdDisk {
         if offset.saturating_add(len as u64) > file_len {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("{len} bytes at {offset} are beyond the end of the file ({file_len} bytes)"),
+                format!(
+                    "{len} bytes at {offset} are beyond the end of the file ({file_len} bytes)"
+                ),
             ));
         }
         f.seek(SeekFrom::Start(offset))?;

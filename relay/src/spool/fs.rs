@@ -26,7 +26,10 @@ const MAX_GROUP: usize = 4096;
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Where the bytes of a message are: a batch file, an offset and a length.
@@ -106,8 +109,13 @@ impl Inner {
     }
 
     fn backoff(&self, attempts: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempts.saturating_sub(1).min(30)).unwrap_or(u32::MAX);
-        self.opts.retry_initial.saturating_mul(factor).min(self.opts.retry_max)
+        let factor = 1u32
+            .checked_shl(attempts.saturating_sub(1).min(30))
+            .unwrap_or(u32::MAX);
+        self.opts
+            .retry_initial
+            .saturating_mul(factor)
+            .min(self.opts.retry_max)
     }
 }
 
@@ -124,12 +132,21 @@ pub struct FsSpool {
 
 impl std::fmt::Debug for FsSpool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FsSpool").field("batches", &self.inner.batches).finish_non_exhaustive()
+        f.debug_struct("FsSpool")
+            .field("batches", &self.inner.batches)
+            .finish_non_exhaustive()
     }
 }
 
-fn io_err(doing: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
-    move |source| SpoolError::Io { doing, path: path.to_path_buf(), source }
+fn io_err<'a>(
+    doing: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> SpoolError + 'a {
+    move |source| SpoolError::Io {
+        doing,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl FsSpool {
@@ -158,7 +175,9 @@ impl FsSpool {
             .map_err(io_err("opening", &lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(SpoolError::Locked(dir.to_path_buf())),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(SpoolError::Locked(dir.to_path_buf()));
+            }
             Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locking", &lock_path)(e)),
         }
         let (events, _) = broadcast::channel(1 << 16);
@@ -192,7 +211,9 @@ impl Spool for FsSpool {
                 return Ok(Accepted::Duplicate);
             }
             let (tx, rx) = oneshot::channel();
-            self.tx.send(Job::Accept(sub, tx)).map_err(|_| SpoolError::Closed)?;
+            self.tx
+                .send(Job::Accept(sub, tx))
+                .map_err(|_| SpoolError::Closed)?;
             rx.await.map_err(|_| SpoolError::Closed)?
         })
     }
@@ -231,7 +252,9 @@ impl Spool for FsSpool {
         Box::pin(async move {
             let settle = self.plan_settle(&lease, outcomes)?;
             let (tx, rx) = oneshot::channel();
-            self.tx.send(Job::Settle(settle, tx)).map_err(|_| SpoolError::Closed)?;
+            self.tx
+                .send(Job::Settle(settle, tx))
+                .map_err(|_| SpoolError::Closed)?;
             rx.await.map_err(|_| SpoolError::Closed)?
         })
     }
@@ -242,7 +265,10 @@ impl Spool for FsSpool {
 
     fn depth(&self) -> Depth {
         let s = self.inner.lock();
-        Depth { queued: s.queued, in_flight: s.in_flight }
+        Depth {
+            queued: s.queued,
+            in_flight: s.in_flight,
+        }
     }
 
     fn close(&self) {
@@ -268,17 +294,26 @@ impl FsSpool {
                 let Some(Reverse((due, _, key))) = s.heap.pop() else {
                     return (None, None);
                 };
-                let Some(e) = s.entries.get_mut(&key) else { continue };
+                let Some(e) = s.entries.get_mut(&key) else {
+                    continue;
+                };
                 if e.leased || e.due_ms != due || e.is_final() {
                     continue;
                 }
                 let Some(body) = e.body else { continue };
                 e.leased = true;
-                let rcpt_to =
-                    e.rcpts.iter().filter(|r| !r.state.is_final()).map(|r| r.rcpt.clone()).collect();
+                let rcpt_to = e
+                    .rcpts
+                    .iter()
+                    .filter(|r| !r.state.is_final())
+                    .map(|r| r.rcpt.clone())
+                    .collect();
                 let lease = Lease {
                     key: key.clone(),
-                    envelope: super::Envelope { mail_from: e.mail_from.clone(), rcpt_to },
+                    envelope: super::Envelope {
+                        mail_from: e.mail_from.clone(),
+                        rcpt_to,
+                    },
                     bytes: Vec::new(),
                     attempts: e.attempts,
                     received_ms: e.received_ms,
@@ -296,8 +331,12 @@ impl FsSpool {
                 tracing::error!(id = %key.id, token = %key.token, path = %path.display(), error = %e,
                     "cannot read a spooled message; reporting it failed");
                 let reason = format!("the spooled copy could not be read: {e}");
-                let outcomes =
-                    lease.envelope.rcpt_to.iter().map(|r| (r.clone(), Outcome::Permanent(reason.clone()))).collect();
+                let outcomes = lease
+                    .envelope
+                    .rcpt_to
+                    .iter()
+                    .map(|r| (r.clone(), Outcome::Permanent(reason.clone())))
+                    .collect();
                 let this = self.clone();
                 tokio::spawn(async move {
                     if let Err(e) = this.settle(lease, outcomes).await {
@@ -310,10 +349,17 @@ impl FsSpool {
     }
 
     /// Turns an attempt's outcomes into the settle record to write.
-    fn plan_settle(&self, lease: &Lease, outcomes: Vec<(String, Outcome)>) -> Result<Settle, SpoolError> {
+    fn plan_settle(
+        &self,
+        lease: &Lease,
+        outcomes: Vec<(String, Outcome)>,
+    ) -> Result<Settle, SpoolError> {
         let now = now_ms();
         let s = self.inner.lock();
-        let e = s.entries.get(&lease.key).ok_or_else(|| SpoolError::UnknownLease(lease.key.clone()))?;
+        let e = s
+            .entries
+            .get(&lease.key)
+            .ok_or_else(|| SpoolError::UnknownLease(lease.key.clone()))?;
         let attempts = e.attempts + 1;
         let age = Duration::from_millis(now.saturating_sub(e.received_ms));
         let mut by_rcpt: HashMap<String, Outcome> = outcomes.into_iter().collect();
@@ -333,13 +379,20 @@ impl FsSpool {
                 },
                 Outcome::Transient(reason) => RcptState::Deferred { reason, attempts },
             };
-            rcpts.push(RcptStatus { rcpt: rcpt.clone(), state });
+            rcpts.push(RcptStatus {
+                rcpt: rcpt.clone(),
+                state,
+            });
         }
-        let done = e
-            .rcpts
-            .iter()
-            .all(|r| r.state.is_final() || rcpts.iter().any(|n| n.rcpt == r.rcpt && n.state.is_final()));
-        Ok(Settle { key: lease.key.clone(), rcpts, at_ms: now, done })
+        let done = e.rcpts.iter().all(|r| {
+            r.state.is_final() || rcpts.iter().any(|n| n.rcpt == r.rcpt && n.state.is_final())
+        });
+        Ok(Settle {
+            key: lease.key.clone(),
+            rcpts,
+            at_ms: now,
+            done,
+        })
     }
 }
 
@@ -350,22 +403,19 @@ fn write_loop(inner: &Inner, rx: &mpsc::Receiver<Job>) {
         let mut accepts = Vec::new();
         let mut settles = Vec::new();
         let mut bytes = 0usize;
-        let mut push = |job: Job, bytes: &mut usize| match job {
-            Job::Accept(sub, tx) => {
-                *bytes += sub.bytes.len();
-                accepts.push((sub, tx));
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Accept(sub, tx) => {
+                    bytes += sub.bytes.len();
+                    accepts.push((sub, tx));
+                }
+                Job::Settle(s, tx) => settles.push((s, tx)),
             }
-            Job::Settle(s, tx) => settles.push((s, tx)),
-        };
-        push(first, &mut bytes);
-        while bytes < inner.opts.max_batch_bytes {
-            match rx.try_recv() {
-                Ok(job) => push(job, &mut bytes),
-                Err(_) => break,
-            }
-            if accepts.len() + settles.len() >= MAX_GROUP {
+            if bytes >= inner.opts.max_batch_bytes || accepts.len() + settles.len() >= MAX_GROUP {
                 break;
             }
+            next = rx.try_recv().ok();
         }
         if !accepts.is_empty() {
             commit_accepts(inner, accepts);
@@ -376,7 +426,10 @@ fn write_loop(inner: &Inner, rx: &mpsc::Receiver<Job>) {
     }
 }
 
-fn commit_accepts(inner: &Inner, jobs: Vec<(Submission, oneshot::Sender<Result<Accepted, SpoolError>>)>) {
+fn commit_accepts(
+    inner: &Inner,
+    jobs: Vec<(Submission, oneshot::Sender<Result<Accepted, SpoolError>>)>,
+) {
     let mut buf = Vec::new();
     let mut placed = Vec::new(); // (job index, offset of body, len)
     let mut seen = HashSet::new();
@@ -401,7 +454,14 @@ fn commit_accepts(inner: &Inner, jobs: Vec<(Submission, oneshot::Sender<Result<A
                 let body_len = sub.bytes.len();
                 let offset = (buf.len() - body_len) as u64;
                 debug_assert!(offset as usize > start);
-                bodies.insert(i, Body { batch, offset, len: body_len });
+                bodies.insert(
+                    i,
+                    Body {
+                        batch,
+                        offset,
+                        len: body_len,
+                    },
+                );
             }
             Err(e) => {
                 buf.truncate(start);
@@ -440,7 +500,10 @@ fn commit_accepts(inner: &Inner, jobs: Vec<(Submission, oneshot::Sender<Result<A
                             .envelope
                             .rcpt_to
                             .into_iter()
-                            .map(|rcpt| RcptStatus { rcpt, state: RcptState::Queued })
+                            .map(|rcpt| RcptStatus {
+                                rcpt,
+                                state: RcptState::Queued,
+                            })
                             .collect(),
                         mail_from: sub.meta.envelope.mail_from,
                         received_ms: sub.meta.received_ms,
@@ -456,7 +519,9 @@ fn commit_accepts(inner: &Inner, jobs: Vec<(Submission, oneshot::Sender<Result<A
                 stored += 1;
                 Ok(Accepted::Stored)
             }
-            None if placed.contains(&i) => Err(SpoolError::Encode("message record too large".into())),
+            None if placed.contains(&i) => {
+                Err(SpoolError::Encode("message record too large".into()))
+            }
             None => Ok(Accepted::Duplicate),
         };
         let _ = tx.send(answer);
@@ -478,7 +543,10 @@ fn commit_settles(inner: &Inner, jobs: Vec<(Settle, oneshot::Sender<Result<(), S
     }
     let result = match encode_err {
         Some(e) => Err(SpoolError::Encode(e)),
-        None => inner.disk.append_sync(&inner.journal, &buf).map_err(io_err("appending to", &inner.journal)),
+        None => inner
+            .disk
+            .append_sync(&inner.journal, &buf)
+            .map_err(io_err("appending to", &inner.journal)),
     };
     let now = now_ms();
     let mut s = inner.lock();
@@ -493,16 +561,19 @@ fn commit_settles(inner: &Inner, jobs: Vec<(Settle, oneshot::Sender<Result<(), S
                 s.in_flight = s.in_flight.saturating_sub(1);
                 s.schedule(settle.key.clone(), due);
             }
-            let _ = tx.send(Err(SpoolError::Encode(format!("outcome not recorded: {msg}"))));
+            let _ = tx.send(Err(SpoolError::Encode(format!(
+                "outcome not recorded: {msg}"
+            ))));
         }
         return;
     }
     let mut to_delete = Vec::new();
     let mut events = Vec::new();
+    let mut replies = Vec::new();
     for (settle, tx) in jobs {
         let State { entries, .. } = &mut *s;
         let Some(e) = entries.get_mut(&settle.key) else {
-            let _ = tx.send(Err(SpoolError::UnknownLease(settle.key)));
+            replies.push((tx, Err(SpoolError::UnknownLease(settle.key))));
             continue;
         };
         let mut retry_at = None;
@@ -526,12 +597,18 @@ fn commit_settles(inner: &Inner, jobs: Vec<(Settle, oneshot::Sender<Result<(), S
             let kind = match new.state {
                 RcptState::Delivered { response } => EventKind::Delivered { response },
                 RcptState::Failed { reason } => EventKind::Failed { reason },
-                RcptState::Deferred { reason, attempts } => {
-                    EventKind::Deferred { reason, attempts, retry_at_ms: retry_at.unwrap_or(now) }
-                }
+                RcptState::Deferred { reason, attempts } => EventKind::Deferred {
+                    reason,
+                    attempts,
+                    retry_at_ms: retry_at.unwrap_or(now),
+                },
                 RcptState::Queued => continue,
             };
-            events.push(Event { key: settle.key.clone(), rcpt: new.rcpt, kind });
+            events.push(Event {
+                key: settle.key.clone(),
+                rcpt: new.rcpt,
+                kind,
+            });
         }
         s.in_flight = s.in_flight.saturating_sub(1);
         match retry_at {
@@ -548,26 +625,33 @@ fn commit_settles(inner: &Inner, jobs: Vec<(Settle, oneshot::Sender<Result<(), S
                 }
             }
         }
-        let _ = tx.send(Ok(()));
+        replies.push((tx, Ok(())));
     }
     drop(s);
-    for ev in events {
-        let _ = inner.events.send(ev);
-    }
-    inner.notify.notify_waiters();
+    // The journal says these batches are finished (fsynced above): remove them.
     for batch in to_delete {
         let path = inner.batch_path(batch);
         if let Err(e) = inner.disk.remove(&path) {
             tracing::warn!(path = %path.display(), error = %e, "cannot remove a finished batch file");
         }
     }
+    for (tx, r) in replies {
+        let _ = tx.send(r);
+    }
+    for ev in events {
+        let _ = inner.events.send(ev);
+    }
+    inner.notify.notify_waiters();
 }
 
 /// Reads the spool back after a restart (see "Recovery" in the module docs).
 fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
     let disk = &inner.disk;
     let now = now_ms();
-    for p in disk.list(&inner.batches).map_err(io_err("listing", &inner.batches))? {
+    for p in disk
+        .list(&inner.batches)
+        .map_err(io_err("listing", &inner.batches))?
+    {
         if p.extension().is_some_and(|e| e == "tmp") {
             disk.remove(&p).map_err(io_err("removing", &p))?;
         }
@@ -583,13 +667,17 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
     while pos < journal.len() {
         let parsed = record::decode(&journal[pos..]).and_then(|(rec, used)| {
             if rec.kind != Kind::Settle {
-                return Err(RecordError::Payload("a message record in the journal".into()));
+                return Err(RecordError::Payload(
+                    "a message record in the journal".into(),
+                ));
             }
             Ok((record::decode_settle(rec.payload)?, used))
         });
         match parsed {
             Ok((settle, used)) => {
-                let slot = settled.entry(settle.key.clone()).or_insert_with(|| (Vec::new(), 0, false));
+                let slot = settled
+                    .entry(settle.key.clone())
+                    .or_insert_with(|| (Vec::new(), 0, false));
                 for r in settle.rcpts {
                     match slot.0.iter_mut().find(|x| x.rcpt == r.rcpt) {
                         Some(x) => x.state = r.state,
@@ -604,7 +692,10 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
                 let lost = journal.len() - pos;
                 match e {
                     RecordError::Truncated { .. } => tracing::warn!(
-                        offset = pos, bytes = lost, "journal ends in a torn record (crash mid-write); cutting it off"),
+                        offset = pos,
+                        bytes = lost,
+                        "journal ends in a torn record (crash mid-write); cutting it off"
+                    ),
                     _ => tracing::error!(offset = pos, bytes = lost, error = %e,
                         "journal record damaged; cutting the journal here (messages settled after it will be sent again)"),
                 }
@@ -617,7 +708,9 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
     let mut state = State::default();
     let mut to_salvage: Vec<(super::MessageMeta, Vec<u8>)> = Vec::new();
     let mut max_batch = 0u64;
-    let files = disk.list(&inner.batches).map_err(io_err("listing", &inner.batches))?;
+    let files = disk
+        .list(&inner.batches)
+        .map_err(io_err("listing", &inner.batches))?;
     for path in files {
         let Some(n) = path
             .file_name()
@@ -636,10 +729,17 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
         while pos < buf.len() {
             let parsed = record::decode(&buf[pos..]).and_then(|(rec, used)| {
                 if rec.kind != Kind::Message {
-                    return Err(RecordError::Payload("a settle record in a batch file".into()));
+                    return Err(RecordError::Payload(
+                        "a settle record in a batch file".into(),
+                    ));
                 }
                 let (meta, body_at) = record::decode_message(rec.payload)?;
-                Ok((meta, pos + record::HEADER_LEN + body_at, rec.payload.len() - body_at, used))
+                Ok((
+                    meta,
+                    pos + record::HEADER_LEN + body_at,
+                    rec.payload.len() - body_at,
+                    used,
+                ))
             });
             match parsed {
                 Ok((meta, offset, len, used)) => {
@@ -661,12 +761,23 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
                 to_salvage.push((meta, body));
             }
             let target = dir.join(CORRUPT).join(path.file_name().unwrap_or_default());
-            disk.rename(&path, &target).map_err(io_err("quarantining", &path))?;
+            disk.rename(&path, &target)
+                .map_err(io_err("quarantining", &path))?;
             continue;
         }
         let mut live = 0usize;
         for (meta, offset, len) in good {
-            if add_recovered(&mut state, &mut settled, meta, Some(Body { batch: n, offset: offset as u64, len }), now) {
+            if add_recovered(
+                &mut state,
+                &mut settled,
+                meta,
+                Some(Body {
+                    batch: n,
+                    offset: offset as u64,
+                    len,
+                }),
+                now,
+            ) {
                 live += 1;
             }
         }
@@ -683,13 +794,25 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
         let mut buf = Vec::new();
         let mut placed = Vec::new();
         for (meta, body) in to_salvage {
-            record::encode_message(&mut buf, &meta, &body).map_err(|e| SpoolError::Encode(e.to_string()))?;
+            record::encode_message(&mut buf, &meta, &body)
+                .map_err(|e| SpoolError::Encode(e.to_string()))?;
             placed.push((meta, (buf.len() - body.len()) as u64, body.len()));
         }
-        disk.publish(&inner.batches, &batch_name(n), &buf).map_err(io_err("writing", &inner.batch_path(n)))?;
+        disk.publish(&inner.batches, &batch_name(n), &buf)
+            .map_err(io_err("writing", &inner.batch_path(n)))?;
         let mut live = 0;
         for (meta, offset, len) in placed {
-            if add_recovered(&mut state, &mut settled, meta, Some(Body { batch: n, offset, len }), now) {
+            if add_recovered(
+                &mut state,
+                &mut settled,
+                meta,
+                Some(Body {
+                    batch: n,
+                    offset,
+                    len,
+                }),
+                now,
+            ) {
                 live += 1;
             }
         }
@@ -706,7 +829,9 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
                 "a message with recipients still to deliver has no readable copy in the spool; reporting it failed");
             for r in &mut rcpts {
                 if !r.state.is_final() {
-                    r.state = RcptState::Failed { reason: "the spooled copy was damaged on disk".into() };
+                    r.state = RcptState::Failed {
+                        reason: "the spooled copy was damaged on disk".into(),
+                    };
                 }
             }
         } else if now.saturating_sub(at_ms) > retain_ms {
@@ -732,7 +857,9 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
     let mut keys: Vec<&Key> = state.entries.keys().collect();
     keys.sort();
     for key in keys {
-        let Some(e) = state.entries.get(key) else { continue };
+        let Some(e) = state.entries.get(key) else {
+            continue;
+        };
         if e.rcpts.iter().all(|r| r.state == RcptState::Queued) {
             continue;
         }
@@ -744,8 +871,13 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
         };
         record::encode_settle(&mut buf, &settle).map_err(|e| SpoolError::Encode(e.to_string()))?;
     }
-    disk.publish(dir, JOURNAL, &buf).map_err(io_err("compacting", &inner.journal))?;
-    tracing::info!(queued = state.queued, known = state.entries.len(), "spool recovered");
+    disk.publish(dir, JOURNAL, &buf)
+        .map_err(io_err("compacting", &inner.journal))?;
+    tracing::info!(
+        queued = state.queued,
+        known = state.entries.len(),
+        "spool recovered"
+    );
     Ok(state)
 }
 
@@ -766,7 +898,10 @@ fn add_recovered(
         .envelope
         .rcpt_to
         .iter()
-        .map(|r| RcptStatus { rcpt: r.clone(), state: RcptState::Queued })
+        .map(|r| RcptStatus {
+            rcpt: r.clone(),
+            state: RcptState::Queued,
+        })
         .collect();
     let mut attempts = 0;
     let mut final_at = None;

@@ -89,6 +89,7 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 pub use fs::FsSpool;
+pub(crate) use fs::now_ms;
 
 /// The idempotency key of a message: the name of the token that submitted it
 /// and the id its client gave it.

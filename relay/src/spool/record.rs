@@ -93,7 +93,8 @@ fn crc(kind: u8, len: u32, payload: &[u8]) -> u32 {
 /// Payloads over 4 GiB cannot be framed; callers cap message sizes far below.
 pub fn encode(out: &mut Vec<u8>, kind: Kind, payload_parts: &[&[u8]]) -> Result<(), RecordError> {
     let total: usize = payload_parts.iter().map(|p| p.len()).sum();
-    let len = u32::try_from(total).map_err(|_| RecordError::Payload("payload over 4 GiB".into()))?;
+    let len =
+        u32::try_from(total).map_err(|_| RecordError::Payload("payload over 4 GiB".into()))?;
     let mut h = crc32fast::Hasher::new();
     h.update(&[kind as u8]);
     h.update(&len.to_le_bytes());
@@ -121,7 +122,10 @@ fn le32(b: &[u8]) -> u32 {
 /// The length field is checked against `buf.len()` before it is used.
 pub fn decode(buf: &[u8]) -> Result<(Record<'_>, usize), RecordError> {
     let Some(header) = buf.get(..HEADER_LEN) else {
-        return Err(RecordError::Truncated { needed: HEADER_LEN, present: buf.len() });
+        return Err(RecordError::Truncated {
+            needed: HEADER_LEN,
+            present: buf.len(),
+        });
     };
     let mut magic = [0u8; 4];
     magic.copy_from_slice(&header[..4]);
@@ -129,11 +133,19 @@ pub fn decode(buf: &[u8]) -> Result<(Record<'_>, usize), RecordError> {
         return Err(RecordError::BadMagic(magic));
     }
     let kind_byte = header[4];
+    if header[5..8] != [0, 0, 0] {
+        return Err(RecordError::Payload(
+            "reserved header bytes are not zero".into(),
+        ));
+    }
     let len = le32(&header[8..12]);
     let stored = le32(&header[12..16]);
     let total = HEADER_LEN.saturating_add(len as usize);
     let Some(payload) = buf.get(HEADER_LEN..total) else {
-        return Err(RecordError::Truncated { needed: total, present: buf.len() });
+        return Err(RecordError::Truncated {
+            needed: total,
+            present: buf.len(),
+        });
     };
     let computed = crc(kind_byte, len, payload);
     if computed != stored {
@@ -148,9 +160,14 @@ pub fn decode(buf: &[u8]) -> Result<(Record<'_>, usize), RecordError> {
 }
 
 /// Encodes a message record.
-pub fn encode_message(out: &mut Vec<u8>, meta: &MessageMeta, bytes: &[u8]) -> Result<(), RecordError> {
+pub fn encode_message(
+    out: &mut Vec<u8>,
+    meta: &MessageMeta,
+    bytes: &[u8],
+) -> Result<(), RecordError> {
     let json = serde_json::to_vec(meta).map_err(|e| RecordError::Payload(e.to_string()))?;
-    let json_len = u32::try_from(json.len()).map_err(|_| RecordError::Payload("meta too long".into()))?;
+    let json_len =
+        u32::try_from(json.len()).map_err(|_| RecordError::Payload("meta too long".into()))?;
     encode(out, Kind::Message, &[&json_len.to_le_bytes(), &json, bytes])
 }
 
@@ -158,15 +175,17 @@ pub fn encode_message(out: &mut Vec<u8>, meta: &MessageMeta, bytes: &[u8]) -> Re
 /// message bytes within the payload.
 pub fn decode_message(payload: &[u8]) -> Result<(MessageMeta, usize), RecordError> {
     let Some(len_bytes) = payload.get(..4) else {
-        return Err(RecordError::Payload("message record shorter than its meta length".into()));
+        return Err(RecordError::Payload(
+            "message record shorter than its meta length".into(),
+        ));
     };
     let json_len = le32(len_bytes) as usize;
     let end = 4usize.saturating_add(json_len);
-    let json = payload
-        .get(4..end)
-        .ok_or_else(|| RecordError::Payload(format!("meta length {json_len} exceeds the record")))?;
-    let meta: MessageMeta =
-        serde_json::from_slice(json).map_err(|e| RecordError::Payload(format!("message meta: {e}")))?;
+    let json = payload.get(4..end).ok_or_else(|| {
+        RecordError::Payload(format!("meta length {json_len} exceeds the record"))
+    })?;
+    let meta: MessageMeta = serde_json::from_slice(json)
+        .map_err(|e| RecordError::Payload(format!("message meta: {e}")))?;
     Ok((meta, end))
 }
 
@@ -203,7 +222,10 @@ mod tests {
             for bit in 0..8 {
                 let mut bad = out.clone();
                 bad[byte] ^= 1 << bit;
-                assert!(decode(&bad).is_err(), "flip at byte {byte} bit {bit} went unnoticed");
+                assert!(
+                    decode(&bad).is_err(),
+                    "flip at byte {byte} bit {bit} went unnoticed"
+                );
             }
         }
     }
@@ -221,6 +243,9 @@ mod tests {
         let mut payload = Vec::new();
         payload.extend_from_slice(&1000u32.to_le_bytes());
         payload.extend_from_slice(b"{}");
-        assert!(matches!(decode_message(&payload), Err(RecordError::Payload(_))));
+        assert!(matches!(
+            decode_message(&payload),
+            Err(RecordError::Payload(_))
+        ));
     }
 }

@@ -8,13 +8,17 @@ use std::time::Instant;
 
 use tokio::task::JoinSet;
 
-use super::deliver::Deliver;
 use super::Spool;
+use super::deliver::Deliver;
 use crate::server::metrics::Metrics;
 
 /// Starts `deliver.concurrency()` workers; the returned set ends when the
 /// spool is closed and every attempt in flight has been settled.
-pub fn start(spool: Arc<dyn Spool>, deliver: Arc<dyn Deliver>, metrics: Arc<Metrics>) -> JoinSet<()> {
+pub fn start(
+    spool: Arc<dyn Spool>,
+    deliver: Arc<dyn Deliver>,
+    metrics: Arc<Metrics>,
+) -> JoinSet<()> {
     let mut set = JoinSet::new();
     for worker in 0..deliver.concurrency().max(1) {
         let spool = Arc::clone(&spool);

@@ -1,0 +1,281 @@
+//! Settings of `postwire serve`, from three layers: command-line flags, then
+//! `POSTWIRE_*` environment variables (clap reads both), then a TOML file
+//! (`--config FILE` / `POSTWIRE_CONFIG`), then defaults. The first layer that
+//! sets a value wins.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Flags of `postwire serve`; each also reads a `POSTWIRE_*` variable.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeFlags {
+    /// Address to listen on [default: 127.0.0.1:8025].
+    #[arg(long, env = "POSTWIRE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Directory for the spool, the tokens and the pickup directory.
+    #[arg(long, env = "POSTWIRE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// SMTP upstream, e.g. smtp://user@host:587?security=starttls&connections=8
+    /// (password from POSTWIRE_SMTP_PASSWORD). Without it, messages go into
+    /// DATA_DIR/pickup.
+    #[arg(long, env = "POSTWIRE_SMTP", value_name = "URL")]
+    pub smtp: Option<String>,
+    /// Browser origin allowed to connect (repeatable, `*` for any; env: comma-separated).
+    #[arg(
+        long,
+        env = "POSTWIRE_ALLOW_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allow_origin: Vec<String>,
+    /// Most unanswered submissions per connection [default: 64].
+    #[arg(long, env = "POSTWIRE_WINDOW", value_name = "N")]
+    pub window: Option<usize>,
+    /// Largest message the relay takes from any token, in bytes [default: 26214400].
+    #[arg(long, env = "POSTWIRE_MAX_MESSAGE_SIZE", value_name = "BYTES")]
+    pub max_message_size: Option<u64>,
+    /// First retry delay after a transient failure, e.g. 30s [default: 30s].
+    #[arg(long, env = "POSTWIRE_RETRY_INITIAL", value_name = "DURATION")]
+    pub retry_initial: Option<String>,
+    /// Longest delay between retries [default: 30m].
+    #[arg(long, env = "POSTWIRE_RETRY_MAX", value_name = "DURATION")]
+    pub retry_max: Option<String>,
+    /// Give up on a message still deferred this long after acceptance [default: 2d].
+    #[arg(long, env = "POSTWIRE_MAX_AGE", value_name = "DURATION")]
+    pub max_age: Option<String>,
+    /// How long shutdown waits for sessions and deliveries in flight [default: 30s].
+    #[arg(long, env = "POSTWIRE_SHUTDOWN_GRACE", value_name = "DURATION")]
+    pub shutdown_grace: Option<String>,
+    /// TOML file with any of the settings above (snake_case keys).
+    #[arg(long, env = "POSTWIRE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The TOML file: the same settings as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    smtp: Option<String>,
+    #[serde(default)]
+    allow_origin: Vec<String>,
+    window: Option<usize>,
+    max_message_size: Option<u64>,
+    retry_initial: Option<String>,
+    retry_max: Option<String>,
+    max_age: Option<String>,
+    shutdown_grace: Option<String>,
+}
+
+/// The resolved settings of the relay.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address.
+    pub listen: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// SMTP upstream URL, if any (may hold a password: never log it).
+    pub smtp: Option<String>,
+    /// Allowed browser origins.
+    pub allow_origin: Vec<String>,
+    /// Per-connection window.
+    pub window: usize,
+    /// Global message size cap.
+    pub max_message_size: u64,
+    /// First retry delay.
+    pub retry_initial: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// Maximum age of a deferred message.
+    pub max_age: Duration,
+    /// Shutdown grace period.
+    pub shutdown_grace: Duration,
+}
+
+/// Errors in the settings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The TOML file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The TOML file is invalid.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and where.
+        message: String,
+    },
+    /// No data directory in any layer.
+    #[error("no data directory: give --data-dir, POSTWIRE_DATA_DIR or data_dir in the config file")]
+    NoDataDir,
+    /// A duration is not a number with a unit.
+    #[error("{setting}: {value:?} is not a duration (e.g. 500ms, 30s, 5m, 2h, 2d)")]
+    Duration {
+        /// The setting.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// A number is out of range.
+    #[error("{setting} must be {what}")]
+    Range {
+        /// The setting.
+        setting: &'static str,
+        /// The allowed range.
+        what: &'static str,
+    },
+}
+
+/// Parses `500ms`, `30s`, `5m`, `2h`, `2d`, or a plain number of seconds.
+pub fn parse_duration(setting: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    let err = || ConfigError::Duration {
+        setting,
+        value: value.to_string(),
+    };
+    let v = value.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().map_err(|_| err())?;
+    let ms = match unit.trim() {
+        "ms" => n,
+        "" | "s" => n.saturating_mul(1000),
+        "m" => n.saturating_mul(60_000),
+        "h" => n.saturating_mul(3_600_000),
+        "d" => n.saturating_mul(86_400_000),
+        _ => return Err(err()),
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+impl Settings {
+    /// Resolves the layers.
+    pub fn resolve(flags: ServeFlags) -> Result<Self, ConfigError> {
+        let file = match &flags.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let dur = |setting, flag: Option<String>, file: Option<String>, default: &str| {
+            parse_duration(setting, flag.or(file).as_deref().unwrap_or(default))
+        };
+        let window = flags.window.or(file.window).unwrap_or(64);
+        if !(1..=4096).contains(&window) {
+            return Err(ConfigError::Range {
+                setting: "window",
+                what: "between 1 and 4096",
+            });
+        }
+        let max_message_size = flags
+            .max_message_size
+            .or(file.max_message_size)
+            .unwrap_or(25 << 20);
+        if !(1..=(1 << 30)).contains(&max_message_size) {
+            return Err(ConfigError::Range {
+                setting: "max_message_size",
+                what: "between 1 byte and 1 GiB",
+            });
+        }
+        Ok(Settings {
+            listen: flags
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8025".into()),
+            data_dir: flags
+                .data_dir
+                .or(file.data_dir)
+                .ok_or(ConfigError::NoDataDir)?,
+            smtp: flags.smtp.or(file.smtp).filter(|s| !s.is_empty()),
+            allow_origin: if flags.allow_origin.is_empty() {
+                file.allow_origin
+            } else {
+                flags.allow_origin
+            },
+            window,
+            max_message_size,
+            retry_initial: dur(
+                "retry_initial",
+                flags.retry_initial,
+                file.retry_initial,
+                "30s",
+            )?,
+            retry_max: dur("retry_max", flags.retry_max, file.retry_max, "30m")?,
+            max_age: dur("max_age", flags.max_age, file.max_age, "2d")?,
+            shutdown_grace: dur(
+                "shutdown_grace",
+                flags.shutdown_grace,
+                file.shutdown_grace,
+                "30s",
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(
+            parse_duration("x", "500ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(parse_duration("x", "30").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("x", "5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(
+            parse_duration("x", "2d").unwrap(),
+            Duration::from_secs(172_800)
+        );
+        assert!(parse_duration("x", "5 weeks").is_err());
+        assert!(parse_duration("x", "").is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/pw\"\nwindow = 8\nmax_age = \"1h\"\n",
+        )
+        .unwrap();
+        let flags = ServeFlags {
+            config: Some(path.clone()),
+            window: Some(16),
+            ..Default::default()
+        };
+        let s = Settings::resolve(flags).unwrap();
+        assert_eq!(s.listen, "0.0.0.0:9000");
+        assert_eq!(s.data_dir, PathBuf::from("/srv/pw"));
+        assert_eq!(s.window, 16);
+        assert_eq!(s.max_age, Duration::from_secs(3600));
+        assert_eq!(s.retry_initial, Duration::from_secs(30));
+        std::fs::write(&path, "listen = 1\n").unwrap();
+        let e = Settings::resolve(ServeFlags {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("relay.toml"), "{e}");
+    }
+}

@@ -1,0 +1,185 @@
+//! The axum application: routes (`/v1/submit`, `/healthz`, `/metrics`), the
+//! checks made before a WebSocket upgrade (Origin allow-list, Bearer token),
+//! and [`AppError`], which tells the client little and logs the rest.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::{SinkExt, StreamExt};
+
+use super::protocol::PROTOCOL;
+use super::session::{self, SessionContext, WsIn, WsOut};
+use crate::token::TokenRecord;
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// What each session gets.
+    pub session: SessionContext,
+    /// Origins allowed to open a WebSocket (`*` allows all). Requests without
+    /// an Origin header (non-browser clients) and same-origin requests are
+    /// always allowed.
+    pub allowed_origins: Arc<Vec<String>>,
+    /// Largest WebSocket message, in bytes.
+    pub max_frame: usize,
+    /// What the relay delivers to, for `/healthz`.
+    pub upstream: Arc<String>,
+}
+
+/// Errors answered over HTTP, before a WebSocket exists.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The Origin header is not on the allow-list.
+    #[error("origin {0:?} is not allowed")]
+    ForbiddenOrigin(String),
+    /// The Authorization header names no known token.
+    #[error("unknown bearer token")]
+    Unauthorized,
+    /// The Authorization header is not `Bearer <token>`.
+    #[error("malformed Authorization header")]
+    BadAuthorization,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            AppError::ForbiddenOrigin(_) => (StatusCode::FORBIDDEN, "forbidden_origin"),
+            AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::BadAuthorization => (StatusCode::BAD_REQUEST, "bad_authorization"),
+        };
+        tracing::info!(status = status.as_u16(), error = %self, "refused a request");
+        let body = serde_json::json!({ "code": code, "message": self.to_string() });
+        (status, Json(body)).into_response()
+    }
+}
+
+/// The router of the relay.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/submit", get(submit))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> Result<(), AppError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("");
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return Ok(());
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
+    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+        return Ok(());
+    }
+    Err(AppError::ForbiddenOrigin(
+        origin.chars().take(200).collect(),
+    ))
+}
+
+fn bearer(headers: &HeaderMap, state: &AppState) -> Result<Option<TokenRecord>, AppError> {
+    let Some(v) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let v = v.to_str().map_err(|_| AppError::BadAuthorization)?;
+    let secret = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+        .ok_or(AppError::BadAuthorization)?;
+    state
+        .session
+        .tokens
+        .authenticate(secret.trim())
+        .cloned()
+        .map(Some)
+        .ok_or(AppError::Unauthorized)
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    origin_allowed(&headers, &state.allowed_origins)?;
+    let pre_auth = bearer(&headers, &state)?;
+    let ctx = state.session.clone();
+    Ok(ws
+        .protocols([PROTOCOL])
+        .max_message_size(state.max_frame)
+        .max_frame_size(state.max_frame)
+        .on_upgrade(move |socket| serve_socket(ctx, pre_auth, socket)))
+}
+
+async fn serve_socket(ctx: SessionContext, pre_auth: Option<TokenRecord>, socket: WebSocket) {
+    let (sink, stream) = socket.split();
+    let sink = sink.with(|o: WsOut| async move {
+        Ok::<_, axum::Error>(match o {
+            WsOut::Text(t) => Message::Text(t.into()),
+            WsOut::Close(code, reason) => Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })),
+        })
+    });
+    let stream = stream.filter_map(|m| async move {
+        match m {
+            Ok(Message::Text(t)) => Some(Ok(WsIn::Text(t.to_string()))),
+            Ok(Message::Binary(b)) => Some(Ok(WsIn::Binary(b.to_vec()))),
+            Ok(Message::Close(_)) => Some(Ok(WsIn::Close)),
+            Ok(Message::Ping(_) | Message::Pong(_)) => None,
+            Err(e) => Some(Err(e)),
+        }
+    });
+    session::run(ctx, pre_auth, Box::pin(sink), Box::pin(stream)).await;
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let depth = state.session.spool.depth();
+    let body = serde_json::json!({
+        "status": "ok",
+        "queued": depth.queued,
+        "delivering": depth.in_flight,
+        "upstream": *state.upstream,
+    });
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.session.metrics.render(state.session.spool.depth());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: &str, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ORIGIN, origin.parse().unwrap());
+        h.insert(header::HOST, host.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn a_foreign_origin_is_refused_and_listed_or_same_origins_pass() {
+        let allowed = vec!["https://app.example".to_string()];
+        assert!(origin_allowed(&headers("https://evil.example", "relay:8080"), &allowed).is_err());
+        assert!(origin_allowed(&headers("https://app.example", "relay:8080"), &allowed).is_ok());
+        assert!(origin_allowed(&headers("http://relay:8080", "relay:8080"), &allowed).is_ok());
+        assert!(origin_allowed(&HeaderMap::new(), &allowed).is_ok());
+    }
+}

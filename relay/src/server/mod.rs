@@ -1,0 +1,208 @@
+//! The relay server: the axum application with the `postwire.v1` WebSocket
+//! endpoint, `/healthz` and `/metrics`, and [`serve`], which wires the spool,
+//! the delivery runner and the HTTP listener together and shuts them down in
+//! order on SIGTERM or Ctrl-C: stop accepting connections, let sessions
+//! answer what they have received, let delivery attempts in flight finish,
+//! leave the rest spooled.
+
+pub mod app;
+pub mod limits;
+pub mod metrics;
+pub mod protocol;
+pub mod session;
+#[cfg(test)]
+mod tests;
+pub mod upstream;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::Settings;
+use crate::spool::deliver::Deliver;
+use crate::spool::{FsSpool, Spool, SpoolError, SpoolOptions};
+use crate::token::{TokenError, TokenStore};
+
+/// Errors that stop the relay from starting or running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The spool could not be opened or recovered.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The token file could not be read.
+    #[error(transparent)]
+    Tokens(#[from] TokenError),
+    /// The upstream could not be set up.
+    #[error("upstream: {0}")]
+    Upstream(String),
+    /// The listen address could not be bound or served.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Runs the relay until SIGTERM or Ctrl-C.
+pub async fn serve(settings: Settings) -> Result<(), ServeError> {
+    let tokens = TokenStore::load(&settings.data_dir)?;
+    if tokens.is_empty() {
+        tracing::warn!(data_dir = %settings.data_dir.display(),
+            "no tokens: every submission will be refused; add one with `postwire token add NAME --data-dir DIR --allow-from ADDRESS`");
+    }
+    let spool = FsSpool::open(
+        &settings.data_dir.join("spool"),
+        SpoolOptions {
+            retry_initial: settings.retry_initial,
+            retry_max: settings.retry_max,
+            max_age: settings.max_age,
+            ..SpoolOptions::default()
+        },
+    )?;
+    let spool: Arc<dyn Spool> = Arc::new(spool);
+    let deliver: Arc<dyn Deliver> = upstream::from_settings(&settings)?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let counter = tokio::spawn(metrics_from_events(spool.subscribe(), Arc::clone(&metrics)));
+    let metrics_handle = Arc::clone(&metrics);
+    let runner = crate::spool::runner::start(
+        Arc::clone(&spool),
+        Arc::clone(&deliver),
+        Arc::clone(&metrics),
+    );
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let state = app::AppState {
+        session: session::SessionContext {
+            spool: Arc::clone(&spool),
+            tokens: Arc::new(tokens),
+            limits: Arc::new(limits::RateLimits::default()),
+            metrics,
+            window: settings.window,
+            auth_timeout: Duration::from_secs(10),
+            shutdown: shutdown_rx,
+        },
+        allowed_origins: Arc::new(settings.allow_origin.clone()),
+        max_frame: usize::try_from(settings.max_message_size)
+            .unwrap_or(usize::MAX)
+            .saturating_add(64 << 10),
+        upstream: Arc::new(deliver.describe()),
+    };
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: settings.listen.clone(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: settings.listen.clone(),
+        source,
+    })?;
+    tracing::info!(listen = %local, data_dir = %settings.data_dir.display(), upstream = %deliver.describe(),
+        connections = deliver.concurrency(), "postwire relay started");
+    // Printed for scripts that start the relay on port 0.
+    eprintln!(
+        "postwire relay listening on {local}, delivering to {}",
+        deliver.describe()
+    );
+
+    let app = app::router(state);
+    let grace = settings.shutdown_grace;
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: no new connections; finishing what is in flight");
+        let _ = shutdown_tx.send(true);
+    });
+    server.await.map_err(|source| ServeError::Listen {
+        addr: settings.listen.clone(),
+        source,
+    })?;
+    // Upgraded WebSockets outlive the HTTP server: wait for the sessions to
+    // answer what they received and close.
+    let sessions_done = tokio::time::timeout(grace, async {
+        while metrics_handle
+            .sessions
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    if sessions_done.is_err() {
+        tracing::warn!("sessions still open at the end of the grace period");
+    }
+    spool.close();
+    let mut runner = runner;
+    let drained =
+        tokio::time::timeout(grace, async { while runner.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "delivery attempts still running at the end of the grace period; they stay spooled"
+        );
+    }
+    counter.abort();
+    let depth = spool.depth();
+    tracing::info!(
+        queued = depth.queued,
+        "stopped; queued messages stay in the spool"
+    );
+    Ok(())
+}
+
+/// Counts delivered, deferred and failed recipients from the spool's events.
+async fn metrics_from_events(
+    mut events: tokio::sync::broadcast::Receiver<crate::spool::Event>,
+    metrics: Arc<metrics::Metrics>,
+) {
+    use crate::spool::EventKind;
+    loop {
+        match events.recv().await {
+            Ok(ev) => match ev.kind {
+                EventKind::Delivered { .. } => metrics.inc(&metrics.delivered),
+                EventKind::Deferred { .. } => metrics.inc(&metrics.deferred),
+                EventKind::Failed { .. } => metrics.inc(&metrics.failed),
+            },
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "metrics missed delivery events");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! One `postwire.v1` session, written over a generic [`Sink`] and [`Stream`]
+//! of [`WsIn`]/[`WsOut`] so that tests drive it with channels and the axum
+//! handler with a real WebSocket.
+//!
+//! Tasks: the reader (this function) parses frames and submits; a writer
+//! task owns the sink; an event task forwards delivery events of the ids this
+//! session submitted or asked about. When the reader ends, the others end.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+
+use super::limits::RateLimits;
+use super::metrics::Metrics;
+use super::protocol::{ClientFrame, Code, PROTOCOL, ServerFrame};
+use super::validate::{self, Refusal};
+use crate::spool::{Accepted, Envelope, EventKind, Key, MessageMeta, Spool, Submission};
+use crate::token::{TokenRecord, TokenStore};
+
+/// A frame from the client, transport-neutral.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsIn {
+    /// A text frame.
+    Text(String),
+    /// A binary frame.
+    Binary(Vec<u8>),
+    /// The client closed the connection.
+    Close,
+}
+
+/// A frame to the client, transport-neutral.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsOut {
+    /// A text frame.
+    Text(String),
+    /// A close frame with code and reason.
+    Close(u16, String),
+}
+
+/// Everything a session shares with the rest of the relay.
+#[derive(Clone)]
+pub struct SessionContext {
+    /// Where messages go.
+    pub spool: Arc<dyn Spool>,
+    /// Who may submit.
+    pub tokens: Arc<TokenStore>,
+    /// Per-token rate limits.
+    pub limits: Arc<RateLimits>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Most unanswered submissions per connection.
+    pub window: usize,
+    /// How long to wait for the `auth` frame.
+    pub auth_timeout: Duration,
+    /// Becomes `true` when the relay shuts down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+fn text(frame: &ServerFrame) -> WsOut {
+    // Serialising these plain structs cannot fail; fall back to a fixed frame anyway.
+    WsOut::Text(serde_json::to_string(frame).unwrap_or_else(|_| {
+        r#"{"type":"error","code":"protocol","message":"internal encoding error"}"#.to_string()
+    }))
+}
+
+fn reject(id: &str, r: Refusal) -> ServerFrame {
+    ServerFrame::Rejected {
+        id: id.to_string(),
+        code: r.code,
+        message: r.message,
+    }
+}
+
+/// A `submit` frame waiting for its binary frame.
+struct PendingSubmit {
+    id: String,
+    envelope: Option<Envelope>,
+    size: u64,
+    refusal: Option<Refusal>,
+}
+
+/// Runs a session to its end. `pre_auth` is the token of an
+/// `Authorization: Bearer` header, already checked.
+pub async fn run<Si, St, E>(
+    ctx: SessionContext,
+    pre_auth: Option<TokenRecord>,
+    sink: Si,
+    mut stream: St,
+) where
+    Si: Sink<WsOut> + Send + Unpin + 'static,
+    St: Stream<Item = Result<WsIn, E>> + Send + Unpin,
+    E: std::fmt::Display,
+{
+    let (out, mut out_rx) = mpsc::channel::<WsOut>(ctx.window.saturating_mul(4).max(64));
+    let writer = tokio::spawn(async move {
+        let mut sink = sink;
+        while let Some(frame) = out_rx.recv().await {
+            let closing = matches!(frame, WsOut::Close(..));
+            if sink.send(frame).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    ctx.metrics.inc(&ctx.metrics.sessions);
+    let _ = session(&ctx, pre_auth, &out, &mut stream).await;
+    ctx.metrics
+        .sessions
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    drop(out);
+    let _ = writer.await;
+}
+
+async fn fatal(out: &mpsc::Sender<WsOut>, code: Code, message: impl Into<String>) {
+    let message = message.into();
+    let _ = out
+        .send(text(&ServerFrame::Error {
+            code,
+            message: message.clone(),
+        }))
+        .await;
+    let mut reason = message;
+    reason.truncate(120);
+    while !reason.is_char_boundary(reason.len()) {
+        reason.pop();
+    }
+    let _ = out.send(WsOut::Close(code.close_code(), reason)).await;
+}
+
+async fn authenticate<St, E>(
+    ctx: &SessionContext,
+    stream: &mut St,
+    out: &mpsc::Sender<WsOut>,
+) -> Option<TokenRecord>
+where
+    St: Stream<Item = Result<WsIn, E>> + Unpin,
+{
+    let first = match tokio::time::timeout(ctx.auth_timeout, stream.next()).await {
+        Err(_) => {
+            fatal(out, Code::Timeout, "no auth frame within the time allowed").await;
+            return None;
+        }
+        Ok(f) => f,
+    };
+    let Some(Ok(WsIn::Text(t))) = first else {
+        fatal(
+            out,
+            Code::AuthRequired,
+            "the first frame must be an auth frame",
+        )
+        .await;
+        return None;
+    };
+    match serde_json::from_str::<ClientFrame>(&t) {
+        Ok(ClientFrame::Auth { token }) => match ctx.tokens.authenticate(&token) {
+            Some(t) => Some(t.clone()),
+            None => {
+                tracing::info!("refused a connection with an unknown token");
+                fatal(out, Code::Unauthorized, "unknown token").await;
+                None
+            }
+        },
+        _ => {
+            fatal(
+                out,
+                Code::AuthRequired,
+                "the first frame must be an auth frame",
+            )
+            .await;
+            None
+        }
+    }
+}
+
+/// Forwards the events of watched ids until the session ends.
+fn spawn_events(
+    mut events: broadcast::Receiver<crate::spool::Event>,
+    token: String,
+    watched: Arc<Mutex<HashSet<String>>>,
+    out: mpsc::Sender<WsOut>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let ev = tokio::select! {
+                ev = events.recv() => ev,
+                () = out.closed() => break,
+            };
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(token = %token, missed = n, "a session fell behind on delivery events; clients can ask with status");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            if ev.key.token != token {
+                continue;
+            }
+            let watching = watched
+                .lock()
+                .map(|w| w.contains(&ev.key.id))
+                .unwrap_or(false);
+            if !watching {
+                continue;
+            }
+            let id = ev.key.id;
+            let frame = match ev.kind {
+                EventKind::Delivered { response } => ServerFrame::Delivered {
+                    id,
+                    rcpt: ev.rcpt,
+                    response,
+                },
+                EventKind::Deferred {
+                    reason,
+                    attempts,
+                    retry_at_ms,
+                } => ServerFrame::Deferred {
+                    id,
+                    rcpt: ev.rcpt,
+                    reason,
+                    attempts,
+                    retry_at: retry_at_ms,
+                },
+                EventKind::Failed { reason } => ServerFrame::Failed {
+                    id,
+                    rcpt: ev.rcpt,
+                    reason,
+                },
+            };
+            if out.send(text(&frame)).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+async fn session<St, E>(
+    ctx: &SessionContext,
+    pre_auth: Option<TokenRecord>,
+    out: &mpsc::Sender<WsOut>,
+    stream: &mut St,
+) -> Option<()>
+where
+    St: Stream<Item = Result<WsIn, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let token = match pre_auth {
+        Some(t) => t,
+        None => authenticate(ctx, stream, out).await?,
+    };
+    let events = ctx.spool.subscribe();
+    let watched = Arc::new(Mutex::new(HashSet::new()));
+    let event_task = spawn_events(
+        events,
+        token.name.clone(),
+        Arc::clone(&watched),
+        out.clone(),
+    );
+    let _guard = AbortOnDrop(event_task);
+    out.send(text(&ServerFrame::Ready {
+        protocol: PROTOCOL.to_string(),
+        token: token.name.clone(),
+        window: ctx.window,
+        max_size: token.max_size,
+    }))
+    .await
+    .ok()?;
+    tracing::debug!(token = %token.name, "session ready");
+
+    let window = Arc::new(Semaphore::new(ctx.window));
+    let mut shutdown = ctx.shutdown.clone();
+    let mut pending: Option<PendingSubmit> = None;
+    let shutting_down = loop {
+        if *shutdown.borrow() {
+            break true;
+        }
+        let frame = tokio::select! {
+            biased;
+            _ = shutdown.changed() => continue,
+            f = stream.next() => f,
+        };
+        match frame {
+            None | Some(Ok(WsIn::Close)) => break false,
+            Some(Err(e)) => {
+                tracing::debug!(token = %token.name, error = %e, "session read error");
+                break false;
+            }
+            Some(Ok(WsIn::Text(t))) => {
+                if let Some(p) = &pending {
+                    fatal(
+                        out,
+                        Code::Protocol,
+                        format!("expected the binary frame of submit {:?}", p.id),
+                    )
+                    .await;
+                    break false;
+                }
+                match serde_json::from_str::<ClientFrame>(&t) {
+                    Err(e) => {
+                        fatal(out, Code::Protocol, format!("bad frame: {e}")).await;
+                        break false;
+                    }
+                    Ok(ClientFrame::Auth { .. }) => {
+                        fatal(out, Code::Protocol, "already authenticated").await;
+                        break false;
+                    }
+                    Ok(ClientFrame::Submit { id, envelope, size }) => {
+                        let refusal = validate::id(&id)
+                            .and_then(|()| validate::size(size, &token))
+                            .err();
+                        pending = Some(PendingSubmit {
+                            id,
+                            envelope,
+                            size,
+                            refusal,
+                        });
+                    }
+                    Ok(ClientFrame::Status { id }) => {
+                        let key = Key {
+                            token: token.name.clone(),
+                            id: id.clone(),
+                        };
+                        if let Ok(mut w) = watched.lock() {
+                            w.insert(id.clone());
+                        }
+                        let recipients = ctx.spool.status(&key);
+                        let frame = ServerFrame::Status {
+                            id,
+                            known: recipients.is_some(),
+                            recipients: recipients.unwrap_or_default(),
+                        };
+                        if out.send(text(&frame)).await.is_err() {
+                            break false;
+                        }
+                    }
+                }
+            }
+            Some(Ok(WsIn::Binary(bytes))) => {
+                let Some(p) = pending.take() else {
+                    fatal(
+                        out,
+                        Code::Protocol,
+                        "a binary frame without a submit frame before it",
+                    )
+                    .await;
+                    break false;
+                };
+                let received = Instant::now();
+                match check(ctx, &token, &p, &bytes, received) {
+                    Err(r) => {
+                        ctx.metrics.inc(&ctx.metrics.rejected);
+                        tracing::info!(token = %token.name, id = %p.id, code = ?r.code, "submission rejected");
+                        if out.send(text(&reject(&p.id, r))).await.is_err() {
+                            break false;
+                        }
+                    }
+                    Ok(envelope) => {
+                        let Ok(permit) = Arc::clone(&window).acquire_owned().await else {
+                            break false;
+                        };
+                        if let Ok(mut w) = watched.lock() {
+                            w.insert(p.id.clone());
+                        }
+                        let sub = Submission {
+                            meta: MessageMeta {
+                                key: Key {
+                                    token: token.name.clone(),
+                                    id: p.id.clone(),
+                                },
+                                envelope,
+                                received_ms: crate::spool::now_ms(),
+                            },
+                            bytes,
+                        };
+                        let rcpt_to = sub.meta.envelope.rcpt_to.clone();
+                        let spool = Arc::clone(&ctx.spool);
+                        let metrics = Arc::clone(&ctx.metrics);
+                        let out = out.clone();
+                        tokio::spawn(async move {
+                            let id = p.id;
+                            let frame = match spool.accept(sub).await {
+                                Ok(a) => {
+                                    metrics.accept_latency.observe(received.elapsed());
+                                    metrics.inc(&metrics.accepted);
+                                    ServerFrame::Accepted {
+                                        id,
+                                        duplicate: a == Accepted::Duplicate,
+                                        rcpt_to,
+                                    }
+                                }
+                                Err(e) => {
+                                    tracing::error!(id = %id, error = %e, "cannot spool a message");
+                                    metrics.inc(&metrics.rejected);
+                                    ServerFrame::Rejected {
+                                        id,
+                                        code: Code::Storage,
+                                        message: "the relay could not store the message; it was not accepted".into(),
+                                    }
+                                }
+                            };
+                            let _ = out.send(text(&frame)).await;
+                            drop(permit);
+                        });
+                    }
+                }
+            }
+        }
+    };
+    // Let every submission in flight get its answer before the connection ends.
+    let _ = window
+        .acquire_many(u32::try_from(ctx.window).unwrap_or(u32::MAX))
+        .await;
+    if shutting_down {
+        fatal(
+            out,
+            Code::ShuttingDown,
+            "the relay is shutting down; reconnect later",
+        )
+        .await;
+    }
+    Some(())
+}
+
+/// Every check of a complete submission, cheapest first.
+fn check(
+    ctx: &SessionContext,
+    token: &TokenRecord,
+    p: &PendingSubmit,
+    bytes: &[u8],
+    now: Instant,
+) -> Result<Envelope, Refusal> {
+    if let Some(r) = &p.refusal {
+        return Err(r.clone());
+    }
+    if bytes.len() as u64 != p.size {
+        return Err(Refusal {
+            code: Code::SizeMismatch,
+            message: format!(
+                "submit announced {} bytes, the binary frame has {}",
+                p.size,
+                bytes.len()
+            ),
+        });
+    }
+    let envelope = validate::envelope(p.envelope.as_ref(), bytes, token)?;
+    ctx.limits
+        .take(&token.name, token.rate_per_minute, now)
+        .map_err(|wait| Refusal {
+            code: Code::RateLimited,
+            message: format!(
+                "rate limit of {} messages per minute reached; retry in {} ms",
+                token.rate_per_minute,
+                wait.as_millis()
+            ),
+        })?;
+    Ok(envelope)
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

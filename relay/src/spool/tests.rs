@@ -1,0 +1,540 @@
+//! Crash and recovery tests of the filesystem spool: files are truncated,
+//! corrupted and left half-written, then the spool is reopened.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::disk::{Disk, StdDisk};
+use super::*;
+
+fn opts() -> SpoolOptions {
+    SpoolOptions {
+        retry_initial: Duration::from_millis(20),
+        retry_max: Duration::from_millis(80),
+        max_age: Duration::from_secs(3600),
+        ..SpoolOptions::default()
+    }
+}
+
+fn sub(id: &str, rcpts: &[&str]) -> Submission {
+    Submission {
+        meta: MessageMeta {
+            key: Key {
+                token: "t".into(),
+                id: id.into(),
+            },
+            envelope: Envelope {
+                mail_from: "a@example.com".into(),
+                rcpt_to: rcpts.iter().map(|r| r.to_string()).collect(),
+            },
+            received_ms: now_ms(),
+        },
+        bytes: format!("Subject: {id}\r\n\r\nbody of {id}\r\n").into_bytes(),
+    }
+}
+
+fn key(id: &str) -> Key {
+    Key {
+        token: "t".into(),
+        id: id.into(),
+    }
+}
+
+/// Opens the spool, waiting for a dropped predecessor's writer thread to let go of the lock.
+fn open(dir: &Path, opts: SpoolOptions) -> FsSpool {
+    for _ in 0..200 {
+        match FsSpool::open(dir, opts.clone()) {
+            Ok(s) => return s,
+            Err(SpoolError::Locked(_)) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("open failed: {e}"),
+        }
+    }
+    panic!("spool stayed locked")
+}
+
+async fn lease(spool: &FsSpool) -> Lease {
+    tokio::time::timeout(Duration::from_secs(5), spool.next())
+        .await
+        .expect("a message was due")
+        .expect("spool open")
+}
+
+async fn no_lease_within(spool: &FsSpool, ms: u64) {
+    let r = tokio::time::timeout(Duration::from_millis(ms), spool.next()).await;
+    assert!(
+        r.is_err(),
+        "nothing should be due, got {:?}",
+        r.map(|l| l.map(|l| l.key))
+    );
+}
+
+fn batch_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir.join("batches"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "batch"))
+        .collect()
+}
+
+fn delivered(l: &Lease) -> Vec<(String, Outcome)> {
+    l.envelope
+        .rcpt_to
+        .iter()
+        .map(|r| (r.clone(), Outcome::Delivered("250 ok".into())))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_accepted_message_survives_a_restart_and_is_delivered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    assert_eq!(
+        spool.accept(sub("m1", &["b@x.org"])).await.unwrap(),
+        Accepted::Stored
+    );
+    drop(spool);
+
+    let spool = open(dir.path(), opts());
+    let l = lease(&spool).await;
+    assert_eq!(l.key, key("m1"));
+    assert_eq!(l.bytes, b"Subject: m1\r\n\r\nbody of m1\r\n");
+    spool.settle(l.clone(), delivered(&l)).await.unwrap();
+    drop(spool);
+
+    let spool = open(dir.path(), opts());
+    no_lease_within(&spool, 100).await;
+    let st = spool
+        .status(&key("m1"))
+        .expect("still known after delivery");
+    assert!(matches!(st[0].state, RcptState::Delivered { .. }));
+    assert!(
+        batch_files(dir.path()).is_empty(),
+        "the batch of a delivered message is deleted"
+    );
+}
+
+#[tokio::test]
+async fn a_resubmitted_id_is_a_duplicate_before_and_after_delivery_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    assert_eq!(
+        spool.accept(sub("m1", &["b@x.org"])).await.unwrap(),
+        Accepted::Stored
+    );
+    assert_eq!(
+        spool.accept(sub("m1", &["b@x.org"])).await.unwrap(),
+        Accepted::Duplicate
+    );
+    let l = lease(&spool).await;
+    spool.settle(l.clone(), delivered(&l)).await.unwrap();
+    assert_eq!(
+        spool.accept(sub("m1", &["b@x.org"])).await.unwrap(),
+        Accepted::Duplicate
+    );
+    drop(spool);
+    let spool = open(dir.path(), opts());
+    assert_eq!(
+        spool.accept(sub("m1", &["b@x.org"])).await.unwrap(),
+        Accepted::Duplicate
+    );
+    no_lease_within(&spool, 100).await;
+}
+
+#[tokio::test]
+async fn the_same_id_twice_in_one_group_commit_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    let (a, b) = tokio::join!(
+        spool.accept(sub("m1", &["b@x.org"])),
+        spool.accept(sub("m1", &["b@x.org"]))
+    );
+    let mut answers = [a.unwrap(), b.unwrap()];
+    answers.sort_by_key(|a| *a == Accepted::Duplicate);
+    assert_eq!(answers, [Accepted::Stored, Accepted::Duplicate]);
+    let _ = lease(&spool).await;
+    no_lease_within(&spool, 100).await;
+}
+
+#[tokio::test]
+async fn many_concurrent_submissions_share_few_batch_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    let futs: Vec<_> = (0..500)
+        .map(|i| spool.accept(sub(&format!("m{i}"), &["b@x.org"])))
+        .collect();
+    for r in futures_util::future::join_all(futs).await {
+        assert_eq!(r.unwrap(), Accepted::Stored);
+    }
+    let files = batch_files(dir.path()).len();
+    assert!(
+        files < 500,
+        "group commit should put several messages in one batch, got {files} files"
+    );
+    assert_eq!(spool.depth().queued, 500);
+}
+
+#[tokio::test]
+async fn a_torn_journal_tail_is_cut_off_and_the_message_on_the_wire_is_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    spool.accept(sub("m1", &["b@x.org"])).await.unwrap();
+    spool.accept(sub("m2", &["b@x.org"])).await.unwrap();
+    let l1 = lease(&spool).await;
+    spool.settle(l1.clone(), delivered(&l1)).await.unwrap();
+    // m2 is on the wire when the process dies, in the middle of appending its outcome.
+    let l2 = lease(&spool).await;
+    assert_eq!(l2.key, key("m2"));
+    drop(spool);
+    let mut torn = Vec::new();
+    record::encode_settle(
+        &mut torn,
+        &record::Settle {
+            key: key("m2"),
+            rcpts: vec![RcptStatus {
+                rcpt: "b@x.org".into(),
+                state: RcptState::Delivered {
+                    response: "250".into(),
+                },
+            }],
+            at_ms: now_ms(),
+            done: true,
+        },
+    )
+    .unwrap();
+    torn.truncate(torn.len() / 2);
+    let journal = dir.path().join("journal.log");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let good_len = bytes.len();
+    bytes.extend_from_slice(&torn);
+    std::fs::write(&journal, &bytes).unwrap();
+
+    let spool = open(dir.path(), opts());
+    assert!(matches!(
+        spool.status(&key("m1")).unwrap()[0].state,
+        RcptState::Delivered { .. }
+    ));
+    let again = lease(&spool).await;
+    assert_eq!(
+        again.key,
+        key("m2"),
+        "the message whose outcome was torn is sent again, never lost"
+    );
+    no_lease_within(&spool, 100).await;
+    // The journal was rewritten without the torn bytes.
+    let rewritten = std::fs::read(&journal).unwrap();
+    let mut pos = 0;
+    while pos < rewritten.len() {
+        pos += record::decode(&rewritten[pos..]).unwrap().1;
+    }
+    assert!(rewritten.len() <= good_len);
+}
+
+#[tokio::test]
+async fn a_corrupted_batch_record_is_quarantined_and_the_good_records_are_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    // One group commit of three messages.
+    let (a, b, c) = tokio::join!(
+        spool.accept(sub("m1", &["b@x.org"])),
+        spool.accept(sub("m2", &["b@x.org"])),
+        spool.accept(sub("m3", &["b@x.org"]))
+    );
+    for r in [a, b, c] {
+        r.unwrap();
+    }
+    drop(spool);
+    let files = batch_files(dir.path());
+    // Flip one byte in the body of the last record of the last file.
+    let last = files.last().unwrap().clone();
+    let mut bytes = std::fs::read(&last).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x20;
+    std::fs::write(&last, bytes).unwrap();
+
+    let spool = open(dir.path(), opts());
+    let quarantined: Vec<_> = std::fs::read_dir(dir.path().join("corrupt"))
+        .unwrap()
+        .collect();
+    assert_eq!(
+        quarantined.len(),
+        1,
+        "the damaged file is kept for the operator"
+    );
+    let mut got = Vec::new();
+    for _ in 0..spool.depth().queued {
+        let l = lease(&spool).await;
+        assert!(
+            l.bytes.starts_with(b"Subject: m"),
+            "only intact bytes are delivered"
+        );
+        got.push(l.key.id.clone());
+        spool.settle(l.clone(), delivered(&l)).await.unwrap();
+    }
+    no_lease_within(&spool, 100).await;
+    assert!(
+        !got.is_empty() && got.len() < 3,
+        "good records kept, the damaged one not delivered: {got:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_batch_file_keeps_its_complete_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    let (a, b) = tokio::join!(
+        spool.accept(sub("m1", &["b@x.org"])),
+        spool.accept(sub("m2", &["b@x.org"]))
+    );
+    a.unwrap();
+    b.unwrap();
+    drop(spool);
+    for f in batch_files(dir.path()) {
+        let len = std::fs::metadata(&f).unwrap().len();
+        let h = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
+        h.set_len(len - 5).unwrap();
+    }
+    let spool = open(dir.path(), opts());
+    let first = lease(&spool).await;
+    assert!(first.bytes.starts_with(b"Subject: m"));
+    // Whatever was cut is not delivered with missing bytes.
+    let second = tokio::time::timeout(Duration::from_millis(100), spool.next()).await;
+    if let Ok(Some(l)) = second {
+        assert!(
+            l.bytes.ends_with(b"\r\n"),
+            "a truncated body must never be delivered"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_temp_file_left_by_a_crash_is_removed_and_never_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), opts()));
+    let mut rec = Vec::new();
+    let s = sub("ghost", &["b@x.org"]);
+    record::encode_message(&mut rec, &s.meta, &s.bytes).unwrap();
+    let tmp = dir
+        .path()
+        .join("batches")
+        .join("00000000000000000099.batch.tmp");
+    std::fs::write(&tmp, rec).unwrap();
+    let spool = open(dir.path(), opts());
+    assert!(!tmp.exists());
+    no_lease_within(&spool, 100).await;
+    assert!(spool.status(&key("ghost")).is_none());
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_until_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    let mut events = spool.subscribe();
+    spool.accept(sub("m1", &["b@x.org"])).await.unwrap();
+    for attempt in 1..=2u32 {
+        let l = lease(&spool).await;
+        assert_eq!(l.attempts, attempt - 1);
+        spool
+            .settle(
+                l,
+                vec![("b@x.org".into(), Outcome::Transient("451 try later".into()))],
+            )
+            .await
+            .unwrap();
+        let ev = events.recv().await.unwrap();
+        assert!(
+            matches!(ev.kind, EventKind::Deferred { attempts, .. } if attempts == attempt),
+            "{ev:?}"
+        );
+    }
+    let l = lease(&spool).await;
+    spool.settle(l.clone(), delivered(&l)).await.unwrap();
+    assert!(matches!(
+        events.recv().await.unwrap().kind,
+        EventKind::Delivered { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_deferred_message_past_its_maximum_age_fails_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(
+        dir.path(),
+        SpoolOptions {
+            max_age: Duration::ZERO,
+            ..opts()
+        },
+    );
+    spool.accept(sub("m1", &["b@x.org"])).await.unwrap();
+    let l = lease(&spool).await;
+    spool
+        .settle(
+            l,
+            vec![("b@x.org".into(), Outcome::Transient("421 busy".into()))],
+        )
+        .await
+        .unwrap();
+    let st = spool.status(&key("m1")).unwrap();
+    assert!(
+        matches!(&st[0].state, RcptState::Failed { reason } if reason.contains("421 busy")),
+        "{st:?}"
+    );
+    no_lease_within(&spool, 150).await;
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_final_and_only_deferred_recipients_are_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    spool
+        .accept(sub("m1", &["ok@x.org", "bad@x.org", "later@x.org"]))
+        .await
+        .unwrap();
+    let l = lease(&spool).await;
+    spool
+        .settle(
+            l,
+            vec![
+                ("ok@x.org".into(), Outcome::Delivered("250 ok".into())),
+                (
+                    "bad@x.org".into(),
+                    Outcome::Permanent("550 no such user".into()),
+                ),
+                (
+                    "later@x.org".into(),
+                    Outcome::Transient("450 mailbox busy".into()),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    drop(spool);
+    let spool = open(dir.path(), opts());
+    let l = lease(&spool).await;
+    assert_eq!(
+        l.envelope.rcpt_to,
+        ["later@x.org"],
+        "only the deferred recipient is tried again"
+    );
+    spool.settle(l.clone(), delivered(&l)).await.unwrap();
+    let st = spool.status(&key("m1")).unwrap();
+    assert!(st.iter().all(|r| r.state.is_final()));
+    assert!(batch_files(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_recipient_the_upstream_did_not_report_is_deferred_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    spool
+        .accept(sub("m1", &["b@x.org", "c@x.org"]))
+        .await
+        .unwrap();
+    let l = lease(&spool).await;
+    spool
+        .settle(
+            l,
+            vec![("b@x.org".into(), Outcome::Delivered("250".into()))],
+        )
+        .await
+        .unwrap();
+    let l = lease(&spool).await;
+    assert_eq!(l.envelope.rcpt_to, ["c@x.org"]);
+}
+
+/// A disk whose syncs fail while `broken` is set.
+struct FlakyDisk {
+    real: StdDisk,
+    broken: AtomicBool,
+}
+
+impl Disk for FlakyDisk {
+    fn publish(&self, dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("injected fsync failure"));
+        }
+        self.real.publish(dir, name, bytes)
+    }
+    fn append_sync(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("injected fsync failure"));
+        }
+        self.real.append_sync(path, bytes)
+    }
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.real.read(path)
+    }
+    fn read_at(&self, path: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        self.real.read_at(path, offset, len)
+    }
+    fn truncate(&self, path: &Path, len: u64) -> std::io::Result<()> {
+        self.real.truncate(path, len)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        self.real.remove(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.real.rename(from, to)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        self.real.list(dir)
+    }
+}
+
+#[tokio::test]
+async fn a_disk_that_cannot_sync_never_acknowledges_and_loses_no_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk {
+        real: StdDisk::default(),
+        broken: AtomicBool::new(false),
+    });
+    let spool = FsSpool::open_with_disk(dir.path(), opts(), disk.clone()).unwrap();
+    disk.broken.store(true, Ordering::SeqCst);
+    assert!(
+        spool.accept(sub("m1", &["b@x.org"])).await.is_err(),
+        "no ack without fsync"
+    );
+    assert!(spool.status(&key("m1")).is_none());
+    disk.broken.store(false, Ordering::SeqCst);
+    spool.accept(sub("m2", &["b@x.org"])).await.unwrap();
+    let l = lease(&spool).await;
+    disk.broken.store(true, Ordering::SeqCst);
+    assert!(spool.settle(l.clone(), delivered(&l)).await.is_err());
+    disk.broken.store(false, Ordering::SeqCst);
+    // The outcome was not recorded, so the message comes back rather than vanishing.
+    assert_eq!(lease(&spool).await.key, key("m2"));
+}
+
+#[tokio::test]
+async fn a_second_process_cannot_open_a_spool_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = open(dir.path(), opts());
+    assert!(matches!(
+        FsSpool::open(dir.path(), opts()),
+        Err(SpoolError::Locked(_))
+    ));
+}
+
+#[tokio::test]
+async fn closing_the_spool_ends_waiting_workers_and_keeps_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    let waiter = {
+        let s = spool.clone();
+        tokio::spawn(async move { s.next().await.map(|l| l.key) })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    spool.close();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(2), waiter)
+            .await
+            .unwrap()
+            .unwrap(),
+        None
+    );
+    spool.accept(sub("m1", &["b@x.org"])).await.unwrap();
+    drop(spool);
+    let spool = open(dir.path(), opts());
+    assert_eq!(lease(&spool).await.key, key("m1"));
+}
