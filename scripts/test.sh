@@ -16,6 +16,11 @@ step "cargo build (postwire binary)"
 cargo build --locked -p postwire-relay --bin postwire || failed+=("cargo build")
 export POSTWIRE_BIN="$ROOT/target/debug/postwire"
 
+if [ -x scripts/check-core-wasm.sh ]; then
+  step "postwire-core for wasm32-unknown-unknown"
+  bash scripts/check-core-wasm.sh || failed+=("core wasm32 build")
+fi
+
 step "cargo test --workspace"
 cargo test --locked --workspace --exclude postwire-wasm || failed+=("cargo test")
 
