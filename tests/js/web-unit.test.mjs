@@ -145,13 +145,14 @@ test('the meeting panel gives spec.calendar, and names the field that is wrong',
 
 test('every relay code has its own message', () => {
   const seen = new Set();
-  for (const code of codes.RELAY_CODES) {
+  const all = [...codes.RELAY_CODES, ...codes.CLIENT_CODES];
+  for (const code of all) {
     const m = codes.describeCode(code);
     assert.ok(!m.startsWith('The relay refused:'), code);
     assert.ok(m.endsWith(`(${code})`), m);
     seen.add(m);
   }
-  assert.equal(seen.size, codes.RELAY_CODES.length);
+  assert.equal(seen.size, all.length);
   assert.match(codes.describeCode('sender_not_allowed', 'x@y may not'), /may not send from.*sender_not_allowed: x@y may not/);
   assert.match(codes.describeCode('brand_new', 'detail'), /The relay refused: detail \(brand_new\)/);
 });

@@ -6,13 +6,13 @@
  * row, updated as delivery events arrive) that can be downloaded as CSV.
  */
 
-import { parseAddress } from './address';
+import { parseAddress, quoteName } from './address';
 import { describeCode } from './codes';
 import type { Composer } from './compose';
 import { parseCsv, toCsv, type CsvTable } from './csv';
 import { byId, download, h, randomId, say } from './dom';
 import { buildEml, describeError, envelopeOf } from './engine';
-import { RelayError } from './relay';
+import { asRelayError, RelayError, type Envelope } from './relay';
 import type { Session } from './session';
 import { assembleSpec, type ComposerState } from './spec';
 import { checkTemplate, merge } from './template';
@@ -110,80 +110,80 @@ export class Bulk {
       r.cells.status.dataset.state = status;
       r.cells.detail.textContent = detail;
     };
-    const submissions: Promise<void>[] = [];
-    for (let i = 0; i < t.rows.length; i++) {
-      const row = t.rows[i];
-      const addr = parseAddress(row[col] ?? '');
-      const rcpt = addr.ok ? (nameCol && row[nameCol] && !addr.name ? `${row[nameCol]} <${addr.email}>` : addr.text) : row[col] ?? '';
-      const status = h('td', { class: 'state', text: 'waiting' });
-      const detail = h('td', {});
-      body.append(h('tr', {}, h('td', { text: String(t.lines[i]) }), h('td', { text: rcpt }), status, detail));
-      const r: Result = { row: t.lines[i], rcpt, id: '', status: 'waiting', detail: '', cells: { status, detail } };
-      this.results.push(r);
-      if (!addr.ok) {
-        set(r, 'error', `line ${t.lines[i]}: "${row[col]}" is not a valid address: ${addr.error}`);
-        answered++;
-        tally();
-        continue;
+    const byId_ = new Map<string, Result>();
+    const rows = t.rows;
+    const built = function* (this: Bulk): Generator<{ message: Uint8Array; envelope: Envelope; id: string }> {
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i];
+        const addr = parseAddress(row[col] ?? '');
+        const rcpt = addr.ok ? (nameCol && row[nameCol] && !addr.name ? `${quoteName(row[nameCol])} <${addr.email}>` : addr.text) : row[col] ?? '';
+        const status = h('td', { class: 'state', text: 'waiting' });
+        const detail = h('td', {});
+        body.append(h('tr', {}, h('td', { text: String(t.lines[i]) }), h('td', { text: rcpt }), status, detail));
+        const r: Result = { row: t.lines[i], rcpt, id: '', status: 'waiting', detail: '', cells: { status, detail } };
+        this.results.push(r);
+        if (!addr.ok) {
+          set(r, 'error', `line ${t.lines[i]}: "${row[col]}" is not a valid address: ${addr.error}`);
+          answered++;
+          tally();
+          continue;
+        }
+        try {
+          const spec = assembleSpec({
+            ...base,
+            to: [rcpt],
+            cc: [],
+            bcc: [],
+            subject: merge(base.subject, row, 'The Subject'),
+            html: merge(base.html, row, 'The Message', true),
+          });
+          const message = buildEml(spec);
+          const envelope = envelopeOf(spec);
+          r.id = `bulk-${runId}-${i + 1}`;
+          byId_.set(r.id, r);
+          set(r, 'sending', '');
+          yield { message, envelope, id: r.id };
+        } catch (e) {
+          set(r, 'error', `cannot build: ${describeError(e)}`);
+          answered++;
+          tally();
+        }
       }
-      let bytes: Uint8Array;
-      let envelope;
-      try {
-        const spec = assembleSpec({
-          ...base,
-          to: [rcpt],
-          cc: [],
-          bcc: [],
-          subject: merge(base.subject, row, 'The Subject'),
-          html: merge(base.html, row, 'The Message', true),
-        });
-        bytes = buildEml(spec);
-        envelope = envelopeOf(spec);
-      } catch (e) {
-        set(r, 'error', `cannot build: ${describeError(e)}`);
-        answered++;
-        tally();
-        continue;
+    };
+    const runId = randomId();
+    try {
+      const conn = await this.session.connection();
+      const results = await conn.bulk(built.call(this), {
+        onAnswer: (id, ok, detail) => {
+          const r = byId_.get(id);
+          if (!r || (r.status !== 'sending' && r.status !== 'waiting')) return;
+          set(r, ok ? 'accepted' : 'rejected', ok ? detail : describeCode(detail.split(':')[0], detail.slice(detail.indexOf(':') + 2)));
+          answered++;
+          tally();
+        },
+        onEvent: (ev) => {
+          const r = byId_.get(ev.id);
+          if (!r) return;
+          if (ev.type === 'delivered') set(r, 'delivered', ev.response);
+          else if (ev.type === 'failed') set(r, 'failed', ev.reason);
+          else set(r, 'deferred', ev.reason);
+          tally();
+        },
+      });
+      // Anything the client could not submit at all (connection lost for good).
+      for (const res of results) {
+        const r = byId_.get(res.id);
+        if (r && !res.ok && r.status === 'sending') {
+          const err = res.error ?? new RelayError('connection_closed', 'not answered');
+          set(r, 'rejected', describeCode(err.code, err.message));
+          answered++;
+        }
       }
-      r.id = `bulk-${randomId()}-${i + 1}`;
-      let conn;
-      try {
-        conn = await this.session.connection();
-        await conn.slot();
-      } catch (e) {
-        const err = e instanceof RelayError ? e : new RelayError('connection', String(e));
-        set(r, 'error', describeCode(err.code, err.message));
-        answered++;
-        tally();
-        continue;
-      }
-      set(r, 'sending', '');
-      submissions.push(
-        conn
-          .submit(r.id, bytes, envelope, {
-            onEvent: (ev) => {
-              if (ev.type === 'delivered') set(r, 'delivered', ev.response);
-              else if (ev.type === 'failed') set(r, 'failed', ev.reason);
-              else set(r, 'deferred', ev.reason);
-              tally();
-            },
-          })
-          .then(
-            (dup) => {
-              if (r.status === 'sending') set(r, 'accepted', dup ? 'already accepted before (not sent twice)' : 'stored by the relay');
-            },
-            (e) => {
-              const err = e instanceof RelayError ? e : new RelayError('connection', String(e));
-              set(r, 'rejected', describeCode(err.code, err.message));
-            },
-          )
-          .finally(() => {
-            answered++;
-            tally();
-          }),
-      );
+    } catch (e) {
+      const err = asRelayError(e);
+      this.error.textContent = `Bulk stopped: ${describeCode(err.code, err.message)}`;
+      for (const r of this.results) if (r.status === 'sending' || r.status === 'waiting') set(r, 'error', describeCode(err.code, err.message));
     }
-    await Promise.all(submissions);
     this.running = false;
     this.sendBtn.disabled = false;
     byId<HTMLButtonElement>('bulk-download').disabled = false;

@@ -12,10 +12,13 @@ export const RELAY_CODES = [
   'too_many_recipients', 'rate_limited', 'storage', 'shutting_down', 'timeout',
 ] as const;
 
+/** Codes the package's RelayClient adds for what happens on the client's side. */
+export const CLIENT_CODES = ['connection_failed', 'connection_closed', 'closed', 'no_websocket', 'no_builder', 'bad_input'] as const;
+
 /** One relay code. */
 export type RelayCode = (typeof RELAY_CODES)[number];
 
-const MESSAGES: Record<RelayCode | 'connection' | 'closed', string> = {
+const MESSAGES: Record<RelayCode | (typeof CLIENT_CODES)[number], string> = {
   auth_required: 'The relay needs a token first. Sign in with your relay token.',
   unauthorized: 'The relay does not know this token. Check it, or ask the operator for a new one (postwire token add).',
   protocol: 'The relay did not understand the request (protocol error). Reload the page; if it happens again, report it.',
@@ -31,8 +34,12 @@ const MESSAGES: Record<RelayCode | 'connection' | 'closed', string> = {
   storage: 'The relay could not store the message, so it was not accepted. Try again later.',
   shutting_down: 'The relay is restarting. Send again in a moment; nothing that was not accepted is lost.',
   timeout: 'The relay closed the connection because nothing arrived in time. Send again.',
-  connection: 'Cannot reach the relay. Check that `postwire serve` is running.',
-  closed: 'The connection to the relay closed before the relay answered. Send again.',
+  connection_failed: 'Cannot reach the relay, or it refused this page (Origin not allowed). Check that `postwire serve` is running and allows this address.',
+  connection_closed: 'The connection to the relay closed before the relay answered. Send again; nothing is sent twice.',
+  closed: 'The connection to the relay was closed. Sign in again.',
+  no_websocket: 'This browser has no WebSocket support, which the relay needs.',
+  no_builder: 'The message could not be built before sending (the postwire package did not load). Reload the page.',
+  bad_input: 'The page handed the relay client something that is not a message. Reload the page; if it happens again, report it.',
 };
 
 /** The message for a code, with the relay's own detail when it adds something. */

@@ -16,7 +16,7 @@ import { Editor } from './editor';
 import { buildEml, describeError, envelopeOf } from './engine';
 import { htmlToText } from './html-text';
 import { previewDocument, rawText } from './preview';
-import { RelayError, type DeliveryEvent } from './relay';
+import { asRelayError, type DeliveryEvent } from './relay';
 import type { Session } from './session';
 import { assembleSpec, type ComposerState, type MessageSpec, type SpecAttachment } from './spec';
 
@@ -218,7 +218,7 @@ export class Composer {
       const conn = await this.session.connection();
       say(status, `Uploading ${formatSize(bytes.length)}…`);
       const id = `web-${randomId()}`;
-      const dup = await conn.submit(id, bytes, envelope, {
+      const { duplicate: dup } = await conn.submit(id, bytes, envelope, {
         onUpload: (f) => {
           progress.value = f;
         },
@@ -230,7 +230,7 @@ export class Composer {
       table.onAllSettled = (counts) =>
         say(status, `Done: ${counts.delivered} delivered, ${counts.failed} failed.`, counts.failed ? 'error' : 'ok');
     } catch (e) {
-      const err = e instanceof RelayError ? e : new RelayError('connection', String(e));
+      const err = asRelayError(e);
       table.rejected(describeCode(err.code, err.message));
       say(status, `Not sent: ${describeCode(err.code, err.message)}`, 'error');
     } finally {
@@ -304,7 +304,10 @@ class RecipientTable {
   event(e: DeliveryEvent): void {
     if (e.type === 'delivered') this.set(e.rcpt, 'delivered', e.response);
     else if (e.type === 'failed') this.set(e.rcpt, 'failed', e.reason);
-    else this.set(e.rcpt, 'deferred', `${e.reason} (attempt ${e.attempts}, retry at ${new Date(e.retryAt).toLocaleTimeString()})`);
+    else {
+      const when = e.retryAt ? `, retry at ${new Date(e.retryAt).toLocaleTimeString()}` : '';
+      this.set(e.rcpt, 'deferred', `${e.reason} (attempt ${e.attempts}${when})`);
+    }
     this.check();
   }
 

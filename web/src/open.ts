@@ -14,7 +14,7 @@ import { attachmentBytes, describeError, isTnef, parseEml, parseTnef } from './e
 import { fromCalendar, readIcs, type InvitationView } from './invitation';
 import { parseAddress } from './address';
 import { previewDocument } from './preview';
-import { RelayError } from './relay';
+import { asRelayError } from './relay';
 import { sanitizeHtml } from './sanitize';
 import type { Session } from './session';
 import type { MessageSpec } from './spec';
@@ -194,7 +194,7 @@ export class Opener {
       });
       say(status, `Forward accepted by the relay for ${rcpts.join(', ')}; delivering…`, 'ok');
     } catch (e) {
-      const err = e instanceof RelayError ? e : new RelayError('connection', String(e));
+      const err = asRelayError(e);
       say(status, `Not forwarded: ${describeCode(err.code, err.message)}`, 'error');
     }
   }

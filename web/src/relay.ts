@@ -1,11 +1,14 @@
 /**
- * The page's connection to the relay: the `postwire.v1` WebSocket protocol
- * (docs/protocol.md) as the browser speaks it: an `auth` frame first, then
- * `submit` frames each followed by the message bytes, and the relay's
- * `accepted` / `rejected` / `delivered` / `deferred` / `failed` / `error`
- * frames routed to the submission they name. Upload progress comes from the
- * socket's `bufferedAmount`, which the generic client cannot report.
+ * The page's connection to the relay, over the npm package's RelayClient
+ * (postwire.v1, docs/protocol.md): sign-in waits for `ready`; each message
+ * resolves on `accepted` and then reports its per-recipient events (also
+ * those that arrived before `accepted`); bulk goes through `sendBulk`, which
+ * keeps the relay's window full. Upload progress comes from the socket's
+ * `bufferedAmount`: the client is given a WebSocket subclass that remembers
+ * its instance, through its public `WebSocket` option.
  */
+
+import { RelayClient } from 'postwire';
 
 /** SMTP envelope (JSON `mailFrom`, `rcptTo`). */
 export interface Envelope {
@@ -23,10 +26,10 @@ export interface Ready {
 /** A per-recipient delivery event. */
 export type DeliveryEvent =
   | { type: 'delivered'; id: string; rcpt: string; response: string }
-  | { type: 'deferred'; id: string; rcpt: string; reason: string; attempts: number; retryAt: number }
+  | { type: 'deferred'; id: string; rcpt: string; reason: string; attempts: number; retryAt?: number }
   | { type: 'failed'; id: string; rcpt: string; reason: string };
 
-/** A refusal or failure, with the relay's code (or `connection` / `closed`). */
+/** A refusal or failure, with the relay's or the client's code. */
 export class RelayError extends Error {
   /** Machine-readable code (codes.ts explains each). */
   readonly code: string;
@@ -37,11 +40,13 @@ export class RelayError extends Error {
   }
 }
 
-interface Pending {
-  accept: (dup: boolean) => void;
-  reject: (e: RelayError) => void;
-  onEvent?: (e: DeliveryEvent) => void;
-  settled: boolean;
+/** Turns whatever the client threw into a RelayError. */
+export function asRelayError(e: unknown): RelayError {
+  if (e instanceof RelayError) return e;
+  if (e && typeof e === 'object' && 'code' in e) {
+    return new RelayError(String((e as { code: unknown }).code), String((e as { message?: unknown }).message ?? ''));
+  }
+  return new RelayError('connection_failed', String(e));
 }
 
 /** The WebSocket URL of the relay that served this page. */
@@ -49,182 +54,154 @@ export function relayUrl(loc: Location = location): string {
   return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/v1/submit`;
 }
 
-/** One authenticated connection to the relay. */
+/** The shape of the package's SentMessage that the page uses. */
+interface SentMessage {
+  id: string;
+  duplicate: boolean;
+  rcptTo: string[];
+  recipients: Map<string, { rcpt: string; state: string; response?: string; reason?: string; attempts?: number }>;
+  on(type: string, fn: (frame: DeliveryEvent) => void): () => void;
+}
+
+/** One result of a bulk send, in input order. */
+export interface BulkResult {
+  id: string;
+  ok: boolean;
+  error?: RelayError;
+}
+
+/** One authenticated client of the relay. */
 export class RelayConnection {
   readonly ready: Ready;
-  private ws: WebSocket;
-  private pending = new Map<string, Pending>();
-  private closedError: RelayError | null = null;
-  private inFlight = 0;
-  private slotWaiters: (() => void)[] = [];
-  /** Called once when the connection ends. */
+  private socket: { current: WebSocket | null };
+  private client: InstanceType<typeof RelayClient>;
+  private closed = false;
+  /** Called when the connection ends for good. */
   onClose: ((e: RelayError) => void) | null = null;
 
-  private constructor(ws: WebSocket, ready: Ready) {
-    this.ws = ws;
+  private constructor(client: InstanceType<typeof RelayClient>, ready: Ready, socket: { current: WebSocket | null }) {
+    this.client = client;
     this.ready = ready;
-    ws.onmessage = (ev) => this.frame(ev.data);
-    ws.onclose = (ev) => this.closed(ev);
-  }
-
-  /** Connects and authenticates; rejects with the relay's code on refusal. */
-  static open(url: string, token: string): Promise<RelayConnection> {
-    return new Promise((resolve, reject) => {
-      let ws: WebSocket;
-      try {
-        ws = new WebSocket(url, 'postwire.v1');
-      } catch (e) {
-        reject(new RelayError('connection', String(e)));
-        return;
+    this.socket = socket;
+    client.on('close', (ev: { error?: unknown }) => {
+      const err = asRelayError(ev.error ?? new RelayError('connection_closed', 'connection closed'));
+      if (['unauthorized', 'auth_required', 'protocol'].includes(err.code)) {
+        this.closed = true;
+        this.onClose?.(err);
       }
-      ws.binaryType = 'arraybuffer';
-      let done = false;
-      ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', token }));
-      ws.onmessage = (ev) => {
-        if (done) return;
-        let f: Record<string, unknown>;
-        try {
-          f = JSON.parse(String(ev.data));
-        } catch {
-          done = true;
-          reject(new RelayError('protocol', 'the relay sent a frame that is not JSON'));
-          ws.close();
-          return;
-        }
-        done = true;
-        if (f.type === 'ready') {
-          resolve(new RelayConnection(ws, { token: String(f.token), window: Number(f.window) || 1, maxSize: Number(f.maxSize) || 0 }));
-        } else if (f.type === 'error') {
-          reject(new RelayError(String(f.code), String(f.message ?? '')));
-        } else {
-          reject(new RelayError('protocol', `expected ready, got ${String(f.type)}`));
-          ws.close();
-        }
-      };
-      ws.onerror = () => {
-        /* the close event that follows carries the outcome */
-      };
-      ws.onclose = (ev) => {
-        if (done) return;
-        done = true;
-        reject(
-          ev.code === 1006 && !ev.reason
-            ? new RelayError('connection', `cannot connect to ${url}`)
-            : new RelayError(ev.code === 4401 ? 'unauthorized' : 'closed', ev.reason || `closed with code ${ev.code}`),
-        );
-      };
     });
   }
 
-  /** Whether the connection is still usable. */
-  get open(): boolean {
-    return this.closedError === null;
-  }
-
-  /** Waits until fewer than `window` submissions are unanswered. */
-  async slot(): Promise<void> {
-    while (this.inFlight >= this.ready.window && this.open) {
-      await new Promise<void>((r) => this.slotWaiters.push(r));
+  /** Connects and authenticates; rejects with the relay's code on refusal. */
+  static async open(url: string, token: string): Promise<RelayConnection> {
+    const socket: { current: WebSocket | null } = { current: null };
+    class TrackedWebSocket extends WebSocket {
+      constructor(u: string | URL, protocols?: string | string[]) {
+        super(u, protocols);
+        socket.current = this;
+      }
+    }
+    const client = new RelayClient(url, { token, WebSocket: TrackedWebSocket });
+    try {
+      const frame = (await client.connect()) as { token?: string; window?: number; maxSize?: number };
+      return new RelayConnection(
+        client,
+        { token: String(frame.token ?? ''), window: Number(frame.window) || 1, maxSize: Number(frame.maxSize) || 0 },
+        socket,
+      );
+    } catch (e) {
+      client.close();
+      throw asRelayError(e);
     }
   }
 
+  /** Whether the connection can still be used. */
+  get open(): boolean {
+    return !this.closed;
+  }
+
   /**
-   * Submits one message. Resolves with `duplicate` when the relay accepted it
+   * Submits one message. Resolves with `duplicate` once the relay accepted it
    * (durably spooled); rejects with the relay's code. `onUpload` gets the
-   * fraction of the bytes handed to the network; `onEvent` every later
-   * per-recipient event.
+   * fraction of the bytes handed to the network; `onEvent` every
+   * per-recipient event, including those that came before `accepted`.
    */
-  submit(
+  async submit(
     id: string,
     bytes: Uint8Array,
     envelope: Envelope | null,
     opts: { onUpload?: (fraction: number) => void; onEvent?: (e: DeliveryEvent) => void } = {},
-  ): Promise<boolean> {
-    if (this.closedError) return Promise.reject(this.closedError);
-    if (this.ready.maxSize && bytes.length > this.ready.maxSize) {
-      return Promise.reject(
-        new RelayError('too_large', `message of ${bytes.length} bytes exceeds this token's limit of ${this.ready.maxSize} bytes`),
-      );
+  ): Promise<{ duplicate: boolean; rcptTo: string[] }> {
+    let settled = false;
+    if (opts.onUpload) {
+      const report = opts.onUpload;
+      const total = Math.max(1, bytes.length);
+      const tick = () => {
+        if (settled) return;
+        const left = Math.max(0, Math.min(total, this.socket.current?.bufferedAmount ?? total));
+        report((total - left) / total);
+        setTimeout(tick, 50);
+      };
+      setTimeout(tick, 0);
     }
-    return new Promise<boolean>((resolve, reject) => {
-      this.inFlight++;
-      this.pending.set(id, { accept: resolve, reject, onEvent: opts.onEvent, settled: false });
-      const frame: Record<string, unknown> = { type: 'submit', id, size: bytes.length };
-      if (envelope) frame.envelope = envelope;
-      this.ws.send(JSON.stringify(frame));
-      this.ws.send(bytes as Uint8Array<ArrayBuffer>);
-      if (opts.onUpload) {
-        const report = opts.onUpload;
-        const total = bytes.length;
-        const tick = () => {
-          const left = Math.max(0, Math.min(total, this.ws.bufferedAmount));
-          report((total - left) / total);
-          if (left > 0 && this.open && !this.pending.get(id)?.settled) setTimeout(tick, 50);
-        };
-        tick();
+    try {
+      const msg = (await this.client.send(bytes, envelope ? { envelope, id } : { id })) as SentMessage;
+      settled = true;
+      opts.onUpload?.(1);
+      if (opts.onEvent) {
+        const cb = opts.onEvent;
+        for (const r of msg.recipients.values()) {
+          if (r.state === 'delivered') cb({ type: 'delivered', id, rcpt: r.rcpt, response: r.response ?? '' });
+          else if (r.state === 'failed') cb({ type: 'failed', id, rcpt: r.rcpt, reason: r.reason ?? '' });
+          else if (r.state === 'deferred') cb({ type: 'deferred', id, rcpt: r.rcpt, reason: r.reason ?? '', attempts: r.attempts ?? 0 });
+        }
+        for (const t of ['delivered', 'deferred', 'failed']) msg.on(t, cb);
       }
-    });
+      return { duplicate: msg.duplicate, rcptTo: msg.rcptTo };
+    } catch (e) {
+      settled = true;
+      throw asRelayError(e);
+    }
+  }
+
+  /**
+   * Sends many messages with the window kept full (the client's sendBulk).
+   * `onAnswer` hears each accepted/rejected id, `onEvent` each later
+   * delivery event; resolves with one result per message, in order.
+   */
+  async bulk(
+    items: Iterable<{ message: Uint8Array; envelope: Envelope; id: string }>,
+    on: {
+      onAnswer: (id: string, accepted: boolean, detail: string) => void;
+      onEvent: (e: DeliveryEvent) => void;
+      onProgress?: (p: { submitted: number; accepted: number; rejected: number }) => void;
+    },
+  ): Promise<BulkResult[]> {
+    const off = [
+      this.client.on('accepted', (f: { id: string; duplicate: boolean }) =>
+        on.onAnswer(f.id, true, f.duplicate ? 'already accepted before (not sent twice)' : 'stored by the relay'),
+      ),
+      this.client.on('rejected', (f: { id: string; code: string; message: string }) => on.onAnswer(f.id, false, `${f.code}: ${f.message}`)),
+      ...['delivered', 'deferred', 'failed'].map((t) => this.client.on(t, (f: DeliveryEvent) => on.onEvent(f))),
+    ];
+    try {
+      const results = (await this.client.sendBulk(items, { onProgress: on.onProgress })) as {
+        id: string;
+        ok: boolean;
+        error?: unknown;
+      }[];
+      return results.map((r) => ({ id: r.id, ok: r.ok, error: r.error ? asRelayError(r.error) : undefined }));
+    } finally {
+      // Delivery events keep coming after the last answer: keep listening to
+      // those, stop listening to answers.
+      off[0]();
+      off[1]();
+    }
   }
 
   /** Closes the connection. */
   close(): void {
-    this.ws.close(1000, 'bye');
-  }
-
-  private release(): void {
-    this.inFlight = Math.max(0, this.inFlight - 1);
-    const w = this.slotWaiters.shift();
-    if (w) w();
-  }
-
-  private frame(data: unknown): void {
-    if (typeof data !== 'string') return;
-    let f: Record<string, unknown>;
-    try {
-      f = JSON.parse(data);
-    } catch {
-      return;
-    }
-    const id = typeof f.id === 'string' ? f.id : '';
-    const p = this.pending.get(id);
-    switch (f.type) {
-      case 'accepted':
-        if (p && !p.settled) {
-          p.settled = true;
-          this.release();
-          p.accept(Boolean(f.duplicate));
-        }
-        break;
-      case 'rejected':
-        if (p && !p.settled) {
-          p.settled = true;
-          this.pending.delete(id);
-          this.release();
-          p.reject(new RelayError(String(f.code), String(f.message ?? '')));
-        }
-        break;
-      case 'delivered':
-      case 'deferred':
-      case 'failed':
-        p?.onEvent?.(f as unknown as DeliveryEvent);
-        break;
-      case 'error':
-        this.closedError = new RelayError(String(f.code), String(f.message ?? ''));
-        break;
-    }
-  }
-
-  private closed(ev: CloseEvent): void {
-    const err = this.closedError ?? new RelayError('closed', ev.reason || `the relay closed the connection (${ev.code})`);
-    this.closedError = err;
-    for (const p of this.pending.values()) {
-      if (!p.settled) {
-        p.settled = true;
-        p.reject(err);
-      }
-    }
-    this.pending.clear();
-    for (const w of this.slotWaiters.splice(0)) w();
-    this.onClose?.(err);
+    this.closed = true;
+    this.client.close();
   }
 }

@@ -6,7 +6,7 @@
 
 import { describeCode } from './codes';
 import { byId, say } from './dom';
-import { RelayConnection, RelayError, relayUrl } from './relay';
+import { asRelayError, RelayConnection, RelayError, relayUrl } from './relay';
 
 const KEY = 'postwire.token';
 
@@ -52,7 +52,7 @@ export class Session {
       this.signout.hidden = false;
       return true;
     } catch (e) {
-      const err = e instanceof RelayError ? e : new RelayError('connection', String(e));
+      const err = asRelayError(e);
       if (err.code === 'unauthorized' || err.code === 'auth_required') sessionStorage.removeItem(KEY);
       say(this.status, `Sign-in failed: ${describeCode(err.code, err.message)}`, 'error');
       return false;
@@ -88,7 +88,7 @@ export class Session {
     conn.onClose = (err) => {
       if (this.conn !== conn) return;
       this.conn = null;
-      if (err.code !== 'closed') say(this.status, `Connection ended: ${describeCode(err.code, err.message)}`, 'error');
+      if (err.code !== 'connection_closed') say(this.status, `Connection ended: ${describeCode(err.code, err.message)}`, 'error');
       else if (this.token) say(this.status, 'Signed in (reconnects when you send)', 'ok');
     };
   }
