@@ -3,6 +3,8 @@
 # (embedded at compile time, or from a directory with --web-dir):
 #
 #   scripts/build-web.sh            # then: cargo build -p postwire-relay
+#   POSTWIRE_WEB_OUT=/tmp/x scripts/build-web.sh   # build into another folder
+#                                                  # (the browser tests do)
 #
 # 1. builds the npm package `postwire` (wasm/) when it is not built yet
 #    (scripts/build-wasm.sh installs the wasm toolchain when missing);
@@ -30,8 +32,10 @@ if [ ! -x node_modules/.bin/vite ] || [ package-lock.json -nt node_modules/.pack
 fi
 log "tsc --noEmit"
 node_modules/.bin/tsc --noEmit -p .
-log "vite build -> web/dist"
-node_modules/.bin/vite build --logLevel warn
+out="${POSTWIRE_WEB_OUT:-$ROOT/web/dist}"
+log "vite build -> $out"
+node_modules/.bin/vite build --logLevel warn --outDir "$out" --emptyOutDir
 cd "$ROOT"
-touch relay/src/web_assets.rs
-log "built: $(find web/dist -type f | wc -l) files, $(du -sh web/dist | cut -f1)"
+# The embedded copy changes only when web/dist does.
+[ -n "${POSTWIRE_WEB_OUT:-}" ] || touch relay/src/web_assets.rs
+log "built: $(find "$out" -type f | wc -l) files, $(du -sh "$out" | cut -f1)"

@@ -10,3 +10,5 @@ if [ ! -x "$ROOT/web/node_modules/.bin/vite" ] || [ ! -d "$ROOT/web/node_modules
   log "npm ci in web/"
   (cd "$ROOT/web" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
+# the browser tests' independent judge of the iCalendar part
+pip_install icalendar
