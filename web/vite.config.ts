@@ -12,6 +12,9 @@ export default defineConfig({
     target: 'es2022',
     assetsInlineLimit: 0,
     rollupOptions: {
+      // RelayClient imports Node's `ws` package only when there is no global
+      // WebSocket, which never happens in a browser: leave that import alone.
+      external: ['ws'],
       output: {
         entryFileNames: 'assets/[name].js',
         chunkFileNames: 'assets/[name].js',
