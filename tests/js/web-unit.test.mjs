@@ -161,3 +161,19 @@ test('base64 round-trips large binary', () => {
   const bytes = new Uint8Array(200_000).map((_, i) => (i * 7) & 255);
   assert.deepEqual(b64.base64ToBytes(b64.bytesToBase64(bytes)), bytes);
 });
+
+test('the preview shows inline parts from their data, loads nothing remote and escapes text', async () => {
+  const preview = await importWebModule('preview');
+  const doc = preview.previewDocument({
+    html: '<p>x</p><img src="cid:a1@x"><img src="https://tracker.example/p.gif"><img src=\'cid:missing\'>',
+    attachments: [{ filename: 'a.png', contentType: 'image/png', content: 'AAAA', inline: true, contentId: '<a1@x>' }],
+  });
+  assert.match(doc, /<img src="data:image\/png;base64,AAAA">/);
+  assert.match(doc, /<img data-blocked-src="https:\/\/tracker\.example\/p\.gif">/);
+  assert.match(doc, /<img data-blocked-src='cid:missing'>/);
+  assert.match(doc, /Content-Security-Policy" content="default-src 'none'; img-src data:/);
+  const text = preview.previewDocument({ text: '<b>not bold</b> & more' });
+  assert.match(text, /&lt;b&gt;not bold&lt;\/b&gt; &amp; more/);
+  const big = new Uint8Array(300 * 1024).fill(65);
+  assert.match(preview.rawText(big), /… \(45056 more bytes; download the \.eml to see all\)$/);
+});

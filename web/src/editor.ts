@@ -128,13 +128,15 @@ export class Editor {
 
   /** The HTML body, with inline images referred to by `cid:`. */
   html(): string {
-    const clone = this.area.cloneNode(true) as HTMLElement;
-    for (const img of Array.from(clone.querySelectorAll('img[data-cid]'))) {
-      const cid = (img as HTMLElement).dataset.cid ?? '';
+    // A template's content is inert: changing src there loads nothing.
+    const t = document.createElement('template');
+    t.innerHTML = this.area.innerHTML;
+    for (const img of Array.from(t.content.querySelectorAll('img[data-cid]'))) {
+      const cid = img.getAttribute('data-cid') ?? '';
       img.setAttribute('src', `cid:${cid}`);
       img.removeAttribute('data-cid');
     }
-    return clone.innerHTML;
+    return t.innerHTML;
   }
 
   /** The inline parts the HTML still uses. */
@@ -147,18 +149,28 @@ export class Editor {
       .map((i) => ({ filename: i.filename, contentType: i.contentType, content: i.base64, inline: true, contentId: i.cid }));
   }
 
-  /** Replaces the content (for reply and forward as a new message). */
+  /**
+   * Replaces the content (for reply and forward as a new message). Images
+   * that refer to a known inline part show it; any other image (remote, or a
+   * part that is not there) is dropped, keeping its alt text: the page loads
+   * nothing from elsewhere.
+   */
   setHtml(html: string, images: InlineImage[] = []): void {
     this.images = new Map(images.map((i) => [i.cid, i]));
-    this.area.innerHTML = html;
-    for (const img of Array.from(this.area.querySelectorAll('img'))) {
-      const m = /^cid:(.+)$/i.exec(img.getAttribute('src') ?? '');
+    const t = document.createElement('template');
+    t.innerHTML = html;
+    for (const img of Array.from(t.content.querySelectorAll('img'))) {
+      const src = img.getAttribute('src') ?? '';
+      const m = /^cid:(.+)$/i.exec(src);
       const part = m ? this.images.get(m[1]) : undefined;
       if (part) {
-        img.dataset.cid = part.cid;
-        img.src = `data:${part.contentType};base64,${part.base64}`;
+        img.setAttribute('data-cid', part.cid);
+        img.setAttribute('src', `data:${part.contentType};base64,${part.base64}`);
+      } else if (!src.startsWith('data:image/')) {
+        img.replaceWith(document.createTextNode(img.getAttribute('alt') ? `[${img.getAttribute('alt')}]` : ''));
       }
     }
+    this.area.replaceChildren(t.content);
     this.changed();
   }
 }

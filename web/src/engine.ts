@@ -6,7 +6,7 @@
  */
 
 import * as postwire from 'postwire';
-import { base64ToBytes } from './base64';
+import { base64ToBytes, bytesToBase64 } from './base64';
 import type { MessageSpec } from './spec';
 import type { Envelope } from './relay';
 
@@ -44,13 +44,25 @@ export function isTnef(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && bytes[0] === 0x78 && bytes[1] === 0x9f && bytes[2] === 0x3e && bytes[3] === 0x22;
 }
 
-/** Reads a winmail.dat into a spec, when the package has the TNEF reader. */
+/**
+ * Reads a winmail.dat into a spec. With no TNEF function in the package, the
+ * file is wrapped as the application/ms-tnef part of a message and parsed:
+ * the core's parser decodes a carried winmail.dat into the spec (`tnef:
+ * true`, its bodies and attachments, the raw file kept last).
+ */
 export function parseTnef(bytes: Uint8Array): MessageSpec {
-  const f = (pkg.parseTnef ?? pkg.tnefToSpec ?? pkg.readTnef) as ((b: Uint8Array) => unknown) | undefined;
-  if (typeof f !== 'function') {
-    throw new Error('This build of the postwire package cannot read winmail.dat (TNEF) yet.');
+  const direct = (pkg.parseTnef ?? pkg.tnefToSpec) as ((b: Uint8Array) => unknown) | undefined;
+  if (typeof direct === 'function') return direct(bytes) as MessageSpec;
+  const carrier = buildEml({
+    subject: 'winmail.dat',
+    text: '',
+    attachments: [{ filename: 'winmail.dat', contentType: 'application/ms-tnef', content: bytesToBase64(bytes) }],
+  });
+  const spec = parseEml(carrier);
+  if (spec.tnef !== true) {
+    throw new Error('This winmail.dat could not be decoded (not valid TNEF, or this build of postwire cannot read TNEF).');
   }
-  return f(bytes) as MessageSpec;
+  return spec;
 }
 
 /** The bytes of a spec attachment. */

@@ -23,6 +23,9 @@ export function previewDocument(spec: MessageSpec): string {
       const url = cids.get(id) ?? cids.get(decodeURIComponent(id));
       return url ? `${q}${url}` : m;
     });
+    // Nothing remote is loaded (no tracking pixels, no CSP noise): sources
+    // that are not data: URLs are kept only as an inert attribute.
+    body = body.replace(/(\s)src\s*=\s*(["'])(?!data:)([^"']*)\2/gi, '$1data-blocked-src=$2$3$2');
   } else {
     body = `<pre style="white-space:pre-wrap;font:14px/1.4 monospace">${escapeHtml(spec.text ?? '')}</pre>`;
   }
