@@ -191,6 +191,8 @@ export class Composer {
     if (this.sending) return;
     const status = byId('send-status');
     const progress = byId<HTMLProgressElement>('send-progress');
+    byId<HTMLTableElement>('rcpt-table').hidden = true;
+    progress.value = 0;
     let spec: MessageSpec;
     try {
       spec = this.spec(true);

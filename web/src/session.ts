@@ -5,7 +5,7 @@
  */
 
 import { describeCode } from './codes';
-import { byId, say } from './dom';
+import { byId, formatSize, say } from './dom';
 import { asRelayError, RelayConnection, RelayError, relayUrl } from './relay';
 
 const KEY = 'postwire.token';
@@ -83,7 +83,7 @@ export class Session {
 
   private adopt(conn: RelayConnection): void {
     this.conn = conn;
-    const limit = conn.ready.maxSize ? `, up to ${(conn.ready.maxSize / 1024 / 1024).toFixed(1)} MB a message` : '';
+    const limit = conn.ready.maxSize ? `, up to ${formatSize(conn.ready.maxSize)} a message` : '';
     say(this.status, `Signed in as ${conn.ready.token}${limit}`, 'ok');
     conn.onClose = (err) => {
       if (this.conn !== conn) return;
