@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::cli::smtp_args::{Destination, SmtpArgs};
+
 /// Flags of `postwire serve`; each also reads a `POSTWIRE_*` variable.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ServeFlags {
     /// Address to listen on [default: 127.0.0.1:8025].
     #[arg(long, env = "POSTWIRE_LISTEN", value_name = "ADDR")]
@@ -17,11 +19,10 @@ pub struct ServeFlags {
     /// Directory for the spool, the tokens and the pickup directory.
     #[arg(long, env = "POSTWIRE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// SMTP upstream, e.g. smtp://user@host:587?security=starttls&connections=8
-    /// (password from POSTWIRE_SMTP_PASSWORD). Without it, messages go into
-    /// DATA_DIR/pickup.
-    #[arg(long, env = "POSTWIRE_SMTP", value_name = "URL")]
-    pub smtp: Option<String>,
+    /// The upstream: --smtp URL and its settings (as `postwire send`). Without
+    /// --smtp, messages go into DATA_DIR/pickup (or --pickup-dir).
+    #[command(flatten)]
+    pub upstream: SmtpArgs,
     /// Browser origin allowed to connect (repeatable, `*` for any; env: comma-separated).
     #[arg(
         long,
@@ -71,14 +72,15 @@ struct FileConfig {
 }
 
 /// The resolved settings of the relay.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Settings {
     /// Listen address.
     pub listen: String,
     /// Data directory.
     pub data_dir: PathBuf,
-    /// SMTP upstream URL, if any (may hold a password: never log it).
-    pub smtp: Option<String>,
+    /// Where messages go: an SMTP server (settings hold the password: never
+    /// log them) or a pickup directory.
+    pub upstream: Destination,
     /// Allowed browser origins.
     pub allow_origin: Vec<String>,
     /// Per-connection window.
@@ -126,6 +128,9 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
+    /// The upstream settings are invalid.
+    #[error("upstream: {0}")]
+    Upstream(String),
     /// A number is out of range.
     #[error("{setting} must be {what}")]
     Range {
@@ -195,16 +200,28 @@ impl Settings {
                 what: "between 1 byte and 1 GiB",
             });
         }
+        let data_dir = flags
+            .data_dir
+            .or(file.data_dir)
+            .ok_or(ConfigError::NoDataDir)?;
+        let mut upstream_args = flags.upstream;
+        if upstream_args.smtp.is_none() {
+            upstream_args.smtp = file.smtp.filter(|s| !s.is_empty());
+        }
+        let upstream = if upstream_args.smtp.is_none() && upstream_args.pickup_dir.is_none() {
+            Destination::Pickup(data_dir.join("pickup"))
+        } else {
+            upstream_args
+                .destination()
+                .map_err(|e| ConfigError::Upstream(e.to_string()))?
+        };
         Ok(Settings {
             listen: flags
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| "127.0.0.1:8025".into()),
-            data_dir: flags
-                .data_dir
-                .or(file.data_dir)
-                .ok_or(ConfigError::NoDataDir)?,
-            smtp: flags.smtp.or(file.smtp).filter(|s| !s.is_empty()),
+            data_dir,
+            upstream,
             allow_origin: if flags.allow_origin.is_empty() {
                 file.allow_origin
             } else {
@@ -250,6 +267,28 @@ mod tests {
         assert!(parse_duration("x", "").is_err());
     }
 
+    fn no_flags() -> ServeFlags {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            f: ServeFlags,
+        }
+        T::parse_from(["t"]).f
+    }
+
+    #[test]
+    fn without_smtp_the_relay_delivers_into_the_pickup_directory_of_its_data_dir() {
+        let s = Settings::resolve(ServeFlags {
+            data_dir: Some("/srv/pw".into()),
+            ..no_flags()
+        })
+        .unwrap();
+        assert!(
+            matches!(s.upstream, Destination::Pickup(ref d) if d == Path::new("/srv/pw/pickup"))
+        );
+    }
+
     #[test]
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
@@ -262,7 +301,7 @@ mod tests {
         let flags = ServeFlags {
             config: Some(path.clone()),
             window: Some(16),
-            ..Default::default()
+            ..no_flags()
         };
         let s = Settings::resolve(flags).unwrap();
         assert_eq!(s.listen, "0.0.0.0:9000");
@@ -273,7 +312,7 @@ mod tests {
         std::fs::write(&path, "listen = 1\n").unwrap();
         let e = Settings::resolve(ServeFlags {
             config: Some(path),
-            ..Default::default()
+            ..no_flags()
         })
         .unwrap_err();
         assert!(e.to_string().contains("relay.toml"), "{e}");

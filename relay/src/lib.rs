@@ -3,7 +3,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod pickup;
 pub mod server;
+pub mod smtp;
 pub mod spool;
 pub mod token;
 pub mod web_assets;

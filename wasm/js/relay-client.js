@@ -92,6 +92,8 @@ class Emitter {
 export class SentMessage extends Emitter {
   constructor(id) {
     super();
+    /** Every event so far, replayed to listeners added later. */
+    this.events = [];
     this.id = id;
     this.duplicate = false;
     /** @type {string[]} */
@@ -104,8 +106,19 @@ export class SentMessage extends Emitter {
     this._finished = false;
   }
 
+  /**
+   * Adds a listener for 'delivered', 'deferred' or 'failed'. Events that
+   * arrived before the listener was added (even before `send` resolved) are
+   * replayed to it first, so none is missed.
+   */
+  on(type, fn) {
+    for (const e of this.events) if (e.type === type) fn(e);
+    return super.on(type, fn);
+  }
+
   _event(frame) {
     const { type, rcpt } = frame;
+    this.events.push(frame);
     if (type === 'deferred') {
       this.recipients.set(rcpt, { rcpt, state: 'deferred', reason: frame.reason, attempts: frame.attempts });
     } else {
@@ -125,7 +138,9 @@ export class SentMessage extends Emitter {
       const changed = !prev || prev.state !== r.state;
       this.recipients.set(r.rcpt, r);
       if (changed && (r.state === 'delivered' || r.state === 'failed')) {
-        this._emit(r.state, { type: r.state, id: this.id, ...r });
+        const e = { type: r.state, id: this.id, ...r };
+        this.events.push(e);
+        this._emit(r.state, e);
       }
     }
     if (this.rcptTo.length === 0) this.rcptTo = recipients.map((r) => r.rcpt);

@@ -7,9 +7,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod build;
+pub mod forward;
 pub mod io;
 pub mod parse;
+pub mod send;
 pub mod serve;
+pub mod smtp_args;
 pub mod token;
 
 /// Top-level arguments of the `postwire` command.
@@ -36,6 +39,10 @@ pub enum Command {
     Serve(serve::Args),
     /// Manage the relay's tokens.
     Token(token::Args),
+    /// Send messages (spec JSON or .eml) over SMTP or into a pickup directory.
+    Send(send::Args),
+    /// Forward a saved message unchanged to new recipients.
+    Forward(forward::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -59,5 +66,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Parse(args) => parse::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
+        Command::Send(args) => send::run(args),
+        Command::Forward(args) => forward::run(args),
     }
 }

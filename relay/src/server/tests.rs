@@ -11,7 +11,8 @@ use super::limits::RateLimits;
 use super::metrics::Metrics;
 use super::protocol::{Code, ServerFrame};
 use super::session::{self, SessionContext, WsIn, WsOut};
-use crate::spool::deliver::{Deliver, PickupDeliver};
+use crate::pickup::Pickup;
+use crate::spool::deliver::{Deliver, TransportDeliver};
 use crate::spool::{FsSpool, Spool, SpoolOptions};
 use crate::token::{self, TokenStore};
 
@@ -26,8 +27,10 @@ struct Relay {
 fn relay_with(rate: u32) -> Relay {
     let dir = tempfile::tempdir().unwrap();
     let secret = token::add(dir.path(), "app", &["@example.com".into()], 1000, rate).unwrap();
-    let spool: Arc<dyn Spool> = Arc::new(FsSpool::open(&dir.path().join("spool"), SpoolOptions::default()).unwrap());
-    let deliver: Arc<dyn Deliver> = Arc::new(PickupDeliver::new(&dir.path().join("pickup")).unwrap());
+    let spool: Arc<dyn Spool> =
+        Arc::new(FsSpool::open(&dir.path().join("spool"), SpoolOptions::default()).unwrap());
+    let pickup = Pickup::new(dir.path().join("pickup")).unwrap();
+    let deliver: Arc<dyn Deliver> = Arc::new(TransportDeliver::new(pickup, 2, "pickup"));
     let metrics = Arc::new(Metrics::default());
     let runner = crate::spool::runner::start(Arc::clone(&spool), deliver, Arc::clone(&metrics));
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -40,7 +43,13 @@ fn relay_with(rate: u32) -> Relay {
         auth_timeout: Duration::from_millis(300),
         shutdown: shutdown_rx,
     };
-    Relay { dir, ctx, secret, shutdown, _runner: runner }
+    Relay {
+        dir,
+        ctx,
+        secret,
+        shutdown,
+        _runner: runner,
+    }
 }
 
 fn relay() -> Relay {
@@ -61,17 +70,36 @@ impl Client {
             tx.send(item).map_err(|_| "closed")?;
             Ok::<_, &'static str>(tx)
         });
-        let stream = futures_util::stream::unfold(in_rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
-        let task = tokio::spawn(session::run(relay.ctx.clone(), None, Box::pin(sink), Box::pin(stream)));
-        Client { tx: in_tx, rx: out_rx, task }
+        let stream = futures_util::stream::unfold(in_rx, |mut rx| async move {
+            rx.recv().await.map(|m| (m, rx))
+        });
+        let task = tokio::spawn(session::run(
+            relay.ctx.clone(),
+            None,
+            Box::pin(sink),
+            Box::pin(stream),
+        ));
+        Client {
+            tx: in_tx,
+            rx: out_rx,
+            task,
+        }
     }
 
     async fn ready(relay: &Relay) -> Client {
         let mut c = Client::connect(relay);
         c.json(json!({"type": "auth", "token": relay.secret}));
         match c.frame().await {
-            ServerFrame::Ready { protocol, token, window, .. } => {
-                assert_eq!((protocol.as_str(), token.as_str(), window), ("postwire.v1", "app", 4));
+            ServerFrame::Ready {
+                protocol,
+                token,
+                window,
+                ..
+            } => {
+                assert_eq!(
+                    (protocol.as_str(), token.as_str(), window),
+                    ("postwire.v1", "app", 4)
+                );
             }
             other => panic!("expected ready, got {other:?}"),
         }
@@ -88,7 +116,10 @@ impl Client {
     }
 
     async fn next(&mut self) -> WsOut {
-        tokio::time::timeout(Duration::from_secs(5), self.rx.recv()).await.expect("a frame in time").expect("open")
+        tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
+            .await
+            .expect("a frame in time")
+            .expect("open")
     }
 
     async fn frame(&mut self) -> ServerFrame {
@@ -115,7 +146,11 @@ const MSG: &[u8] = b"From: ana@example.com\r\nTo: bob@x.org\r\nSubject: hi\r\n\r
 
 fn pickup_files(relay: &Relay) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(relay.dir.path().join("pickup"))
-        .map(|d| d.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect())
+        .map(|d| {
+            d.map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -143,7 +178,11 @@ async fn a_submission_is_accepted_and_its_delivery_is_reported_per_recipient() {
     assert_eq!(delivered, ["bob@x.org", "carl@y.org"]);
     let files = pickup_files(&relay);
     assert_eq!(files.len(), 1);
-    assert_eq!(std::fs::read(&files[0]).unwrap(), MSG, "delivered byte for byte");
+    assert_eq!(
+        std::fs::read(&files[0]).unwrap(),
+        MSG,
+        "delivered byte for byte"
+    );
 }
 
 #[tokio::test]
@@ -152,7 +191,14 @@ async fn the_envelope_is_taken_from_the_headers_when_the_client_gives_none() {
     let mut c = Client::ready(&relay).await;
     c.json(json!({"type": "submit", "id": "m1", "size": MSG.len()}));
     c.tx.send(Ok(WsIn::Binary(MSG.to_vec()))).unwrap();
-    assert_eq!(c.frame().await, ServerFrame::Accepted { id: "m1".into(), duplicate: false, rcpt_to: vec!["bob@x.org".into()] });
+    assert_eq!(
+        c.frame().await,
+        ServerFrame::Accepted {
+            id: "m1".into(),
+            duplicate: false,
+            rcpt_to: vec!["bob@x.org".into()]
+        }
+    );
     assert!(matches!(c.frame().await, ServerFrame::Delivered { rcpt, .. } if rcpt == "bob@x.org"));
 }
 
@@ -162,7 +208,16 @@ async fn a_first_frame_that_is_not_auth_closes_with_auth_required() {
     let mut c = Client::connect(&relay);
     c.submit("m1", "ana@example.com", &["bob@x.org"], MSG);
     assert_eq!(c.closed_with().await, (Code::AuthRequired, 4401));
-    assert!(relay.ctx.spool.status(&crate::spool::Key { token: "app".into(), id: "m1".into() }).is_none());
+    assert!(
+        relay
+            .ctx
+            .spool
+            .status(&crate::spool::Key {
+                token: "app".into(),
+                id: "m1".into()
+            })
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -186,18 +241,58 @@ async fn each_bad_submission_gets_its_code_and_nothing_is_spooled_or_delivered()
     let mut c = Client::ready(&relay).await;
     let big = vec![b'x'; 1001];
     let cases: Vec<(&str, &str, Vec<&str>, &[u8], Code)> = vec![
-        ("big", "ana@example.com", vec!["bob@x.org"], &big, Code::TooLarge),
-        ("crlf", "ana@example.com\r\nRCPT TO:<evil@z.org>", vec!["bob@x.org"], MSG, Code::BadEnvelope),
-        ("lf", "ana@example.com", vec!["bob@x.org\nDATA"], MSG, Code::BadEnvelope),
-        ("addr", "ana@example.com", vec!["not an address"], MSG, Code::InvalidAddress),
+        (
+            "big",
+            "ana@example.com",
+            vec!["bob@x.org"],
+            &big,
+            Code::TooLarge,
+        ),
+        (
+            "crlf",
+            "ana@example.com\r\nRCPT TO:<evil@z.org>",
+            vec!["bob@x.org"],
+            MSG,
+            Code::BadEnvelope,
+        ),
+        (
+            "lf",
+            "ana@example.com",
+            vec!["bob@x.org\nDATA"],
+            MSG,
+            Code::BadEnvelope,
+        ),
+        (
+            "addr",
+            "ana@example.com",
+            vec!["not an address"],
+            MSG,
+            Code::InvalidAddress,
+        ),
         ("none", "ana@example.com", vec![], MSG, Code::InvalidAddress),
-        ("sender", "mallory@elsewhere.org", vec!["bob@x.org"], MSG, Code::SenderNotAllowed),
-        ("bad id!", "ana@example.com", vec!["bob@x.org"], MSG, Code::BadId),
+        (
+            "sender",
+            "mallory@elsewhere.org",
+            vec!["bob@x.org"],
+            MSG,
+            Code::SenderNotAllowed,
+        ),
+        (
+            "bad id!",
+            "ana@example.com",
+            vec!["bob@x.org"],
+            MSG,
+            Code::BadId,
+        ),
     ];
     for (id, from, to, bytes, code) in &cases {
         c.submit(id, from, to, bytes);
         match c.frame().await {
-            ServerFrame::Rejected { id: got, code: got_code, message } => {
+            ServerFrame::Rejected {
+                id: got,
+                code: got_code,
+                message,
+            } => {
                 assert_eq!((&got.as_str(), got_code), (id, *code), "{message}");
                 assert!(!message.is_empty());
             }
@@ -206,11 +301,27 @@ async fn each_bad_submission_gets_its_code_and_nothing_is_spooled_or_delivered()
     }
     // The session is still usable, and nothing bad reached the spool.
     c.submit("good", "ana@example.com", &["bob@x.org"], MSG);
-    assert_eq!(c.frame().await, ServerFrame::Accepted { id: "good".into(), duplicate: false, rcpt_to: vec!["bob@x.org".into()] });
+    assert_eq!(
+        c.frame().await,
+        ServerFrame::Accepted {
+            id: "good".into(),
+            duplicate: false,
+            rcpt_to: vec!["bob@x.org".into()]
+        }
+    );
     assert!(matches!(c.frame().await, ServerFrame::Delivered { .. }));
     assert_eq!(pickup_files(&relay).len(), 1);
     for (id, ..) in &cases {
-        assert!(relay.ctx.spool.status(&crate::spool::Key { token: "app".into(), id: id.to_string() }).is_none());
+        assert!(
+            relay
+                .ctx
+                .spool
+                .status(&crate::spool::Key {
+                    token: "app".into(),
+                    id: id.to_string()
+                })
+                .is_none()
+        );
     }
 }
 
@@ -220,7 +331,13 @@ async fn a_binary_frame_of_the_wrong_size_is_rejected() {
     let mut c = Client::ready(&relay).await;
     c.json(json!({"type": "submit", "id": "m1", "envelope": {"mailFrom": "ana@example.com", "rcptTo": ["b@x.org"]}, "size": 10}));
     c.tx.send(Ok(WsIn::Binary(MSG.to_vec()))).unwrap();
-    assert!(matches!(c.frame().await, ServerFrame::Rejected { code: Code::SizeMismatch, .. }));
+    assert!(matches!(
+        c.frame().await,
+        ServerFrame::Rejected {
+            code: Code::SizeMismatch,
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
@@ -232,27 +349,52 @@ async fn a_binary_frame_without_submit_is_a_protocol_error() {
 }
 
 #[tokio::test]
-async fn a_resubmitted_id_is_a_duplicate_and_is_delivered_once_and_status_answers_on_a_new_connection() {
+async fn a_resubmitted_id_is_a_duplicate_and_is_delivered_once_and_status_answers_on_a_new_connection()
+ {
     let relay = relay();
     let mut c = Client::ready(&relay).await;
     c.submit("m1", "ana@example.com", &["bob@x.org"], MSG);
-    assert_eq!(c.frame().await, ServerFrame::Accepted { id: "m1".into(), duplicate: false, rcpt_to: vec!["bob@x.org".into()] });
+    assert_eq!(
+        c.frame().await,
+        ServerFrame::Accepted {
+            id: "m1".into(),
+            duplicate: false,
+            rcpt_to: vec!["bob@x.org".into()]
+        }
+    );
     assert!(matches!(c.frame().await, ServerFrame::Delivered { .. }));
     drop(c);
 
     let mut c = Client::ready(&relay).await;
     c.submit("m1", "ana@example.com", &["bob@x.org"], MSG);
-    assert_eq!(c.frame().await, ServerFrame::Accepted { id: "m1".into(), duplicate: true, rcpt_to: vec!["bob@x.org".into()] });
+    assert_eq!(
+        c.frame().await,
+        ServerFrame::Accepted {
+            id: "m1".into(),
+            duplicate: true,
+            rcpt_to: vec!["bob@x.org".into()]
+        }
+    );
     c.json(json!({"type": "status", "id": "m1"}));
     match c.frame().await {
-        ServerFrame::Status { id, known, recipients } => {
+        ServerFrame::Status {
+            id,
+            known,
+            recipients,
+        } => {
             assert_eq!((id.as_str(), known), ("m1", true));
-            assert!(matches!(recipients[0].state, crate::spool::RcptState::Delivered { .. }));
+            assert!(matches!(
+                recipients[0].state,
+                crate::spool::RcptState::Delivered { .. }
+            ));
         }
         other => panic!("{other:?}"),
     }
     c.json(json!({"type": "status", "id": "never-sent"}));
-    assert!(matches!(c.frame().await, ServerFrame::Status { known: false, .. }));
+    assert!(matches!(
+        c.frame().await,
+        ServerFrame::Status { known: false, .. }
+    ));
     assert_eq!(pickup_files(&relay).len(), 1);
 }
 
@@ -298,7 +440,10 @@ async fn shutdown_answers_what_was_received_then_closes_with_going_away() {
             }
         }
     }
-    tokio::time::timeout(Duration::from_secs(2), c.task).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(2), c.task)
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]
@@ -306,5 +451,8 @@ async fn the_session_ends_when_the_client_goes_away() {
     let relay = relay();
     let c = Client::ready(&relay).await;
     c.tx.send(Ok(WsIn::Close)).unwrap();
-    tokio::time::timeout(Duration::from_secs(2), c.task).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(2), c.task)
+        .await
+        .unwrap()
+        .unwrap();
 }

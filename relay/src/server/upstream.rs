@@ -1,31 +1,49 @@
 //! Choosing the upstream from the settings: the pickup directory under the
 //! data directory when no SMTP server is configured (the embedded default),
-//! else the SMTP pool.
+//! else the SMTP pool with its N connections.
 
 use std::sync::Arc;
 
 use super::ServeError;
+use crate::cli::smtp_args::Destination;
 use crate::config::Settings;
-use crate::spool::deliver::{Deliver, PickupDeliver};
+use crate::pickup::Pickup;
+use crate::smtp::SmtpPool;
+use crate::spool::deliver::{Deliver, TransportDeliver};
 
-/// The deliverer the settings ask for.
+/// Parallel writers into a pickup directory.
+const PICKUP_WRITERS: usize = 2;
+
+/// The deliverer the settings ask for. The SMTP pool connects lazily, so
+/// that the relay starts (and accepts) while its upstream is down.
 pub fn from_settings(settings: &Settings) -> Result<Arc<dyn Deliver>, ServeError> {
-    match &settings.smtp {
-        None => {
-            let dir = settings.data_dir.join("pickup");
-            let p = PickupDeliver::new(&dir).map_err(|e| {
-                ServeError::Upstream(format!("cannot create {}: {e}", dir.display()))
-            })?;
+    match &settings.upstream {
+        Destination::Pickup(dir) => {
+            let p = Pickup::new(dir.clone()).map_err(|e| ServeError::Upstream(e.to_string()))?;
             tracing::info!(dir = %dir.display(),
-                "no SMTP upstream configured (--smtp / POSTWIRE_SMTP): delivering into the pickup directory");
+                "no SMTP upstream configured (--smtp / POSTWIRE_SMTP_URL): delivering into the pickup directory");
             eprintln!(
                 "postwire: no --smtp given; messages are delivered into {}",
                 dir.display()
             );
-            Ok(Arc::new(p))
+            Ok(Arc::new(TransportDeliver::new(
+                p,
+                PICKUP_WRITERS,
+                format!("pickup directory {}", dir.display()),
+            )))
         }
-        Some(_) => Err(ServeError::Upstream(
-            "SMTP delivery is not wired in yet".into(),
-        )),
+        Destination::Smtp(s) => {
+            let description = format!(
+                "smtp://{}:{} (security {:?}, {} connections{})",
+                s.host,
+                s.port,
+                s.security,
+                s.connections,
+                if s.username.is_some() { ", AUTH" } else { "" }
+            );
+            let n = s.connections;
+            let pool = SmtpPool::new(s.clone()).map_err(|e| ServeError::Upstream(e.to_string()))?;
+            Ok(Arc::new(TransportDeliver::new(pool, n, description)))
+        }
     }
 }

@@ -1,13 +1,14 @@
-//! The delivery side of the spool: the [`Deliver`] trait that an upstream
-//! (the SMTP pool, a pickup directory) implements, and [`PickupDeliver`], the
-//! embedded default that writes each message into a directory.
+//! The delivery side of the spool: the [`Deliver`] trait the runner calls,
+//! and [`TransportDeliver`], which adapts any [`Transport`] of the SMTP module
+//! (the SMTP pool, the pickup directory) by turning its [`DeliveryResult`]
+//! into one [`Outcome`] per recipient.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
 use super::{Lease, Outcome};
+use crate::smtp::{DeliveryResult, Envelope, SmtpError, Transport};
 
 /// Something that can take a leased message and say, per recipient, what
 /// became of it.
@@ -24,94 +25,133 @@ pub trait Deliver: Send + Sync + 'static {
     fn describe(&self) -> String;
 }
 
-impl<D: Deliver + ?Sized> Deliver for Arc<D> {
-    fn deliver<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Vec<(String, Outcome)>> {
-        (**self).deliver(lease)
-    }
-    fn concurrency(&self) -> usize {
-        (**self).concurrency()
-    }
-    fn describe(&self) -> String {
-        (**self).describe()
+/// A [`Transport`] as a [`Deliver`].
+#[derive(Debug)]
+pub struct TransportDeliver<T> {
+    transport: T,
+    concurrency: usize,
+    description: String,
+}
+
+impl<T: Transport + 'static> TransportDeliver<T> {
+    /// Wraps `transport`, allowing `concurrency` deliveries at once.
+    pub fn new(transport: T, concurrency: usize, description: impl Into<String>) -> Self {
+        TransportDeliver {
+            transport,
+            concurrency: concurrency.max(1),
+            description: description.into(),
+        }
     }
 }
 
-/// Delivers into a pickup directory: one `<token>-<id>.eml` file per message,
-/// written to a temporary name, fsynced and renamed, so that a reader of the
-/// directory never sees half a message.
-#[derive(Debug, Clone)]
-pub struct PickupDeliver {
-    dir: PathBuf,
-}
-
-impl PickupDeliver {
-    /// Creates the directory if needed.
-    pub fn new(dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        Ok(PickupDeliver {
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    /// The file name a message gets: token and id with every character
-    /// outside `[A-Za-z0-9._-]` replaced by `_`.
-    pub fn file_name(lease: &Lease) -> String {
-        let clean = |s: &str| -> String {
-            s.chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect()
-        };
-        format!("{}-{}.eml", clean(&lease.key.token), clean(&lease.key.id))
-    }
-
-    fn write(&self, lease: &Lease) -> std::io::Result<PathBuf> {
-        use std::io::Write;
-        let name = Self::file_name(lease);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        let path = self.dir.join(&name);
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&lease.bytes)?;
-        f.sync_data()?;
-        drop(f);
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(&self.dir)?.sync_all()?;
-        Ok(path)
-    }
-}
-
-impl Deliver for PickupDeliver {
-    fn deliver<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Vec<(String, Outcome)>> {
-        Box::pin(async move {
-            let this = self.clone();
-            let lease_c = lease.clone();
-            let result = tokio::task::spawn_blocking(move || this.write(&lease_c)).await;
-            let outcome = match result {
-                Ok(Ok(path)) => Outcome::Delivered(format!("written to {}", path.display())),
-                Ok(Err(e)) => {
-                    Outcome::Transient(format!("cannot write to the pickup directory: {e}"))
-                }
-                Err(e) => Outcome::Transient(format!("pickup writer stopped: {e}")),
-            };
-            lease
-                .envelope
+/// One outcome per recipient of `envelope` from a transport's result.
+pub fn outcomes(envelope: &Envelope, result: DeliveryResult) -> Vec<(String, Outcome)> {
+    match result {
+        Ok(report) => report
+            .recipients
+            .iter()
+            .map(|r| {
+                let outcome = if r.is_accepted() {
+                    Outcome::Delivered(report.reply.to_string())
+                } else if r.reply.is_transient() {
+                    Outcome::Transient(r.reply.to_string())
+                } else {
+                    Outcome::Permanent(r.reply.to_string())
+                };
+                (r.recipient.clone(), outcome)
+            })
+            .collect(),
+        Err(SmtpError::AllRecipientsRejected { recipients }) => recipients
+            .iter()
+            .map(|r| {
+                let o = if r.reply.is_transient() {
+                    Outcome::Transient(r.reply.to_string())
+                } else {
+                    Outcome::Permanent(r.reply.to_string())
+                };
+                (r.recipient.clone(), o)
+            })
+            .collect(),
+        Err(e) => {
+            let text = e.to_string();
+            let transient = e.is_transient();
+            envelope
                 .rcpt_to
                 .iter()
-                .map(|r| (r.clone(), outcome.clone()))
+                .map(|r| {
+                    let o = if transient {
+                        Outcome::Transient(text.clone())
+                    } else {
+                        Outcome::Permanent(text.clone())
+                    };
+                    (r.clone(), o)
+                })
                 .collect()
+        }
+    }
+}
+
+impl<T: Transport + 'static> Deliver for TransportDeliver<T> {
+    fn deliver<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Vec<(String, Outcome)>> {
+        Box::pin(async move {
+            let envelope = Envelope {
+                mail_from: lease.envelope.mail_from.clone(),
+                rcpt_to: lease.envelope.rcpt_to.clone(),
+            };
+            let bytes: Arc<[u8]> = Arc::from(lease.bytes.as_slice());
+            let result = self.transport.send_bytes(envelope.clone(), bytes).await;
+            outcomes(&envelope, result)
         })
     }
 
     fn concurrency(&self) -> usize {
-        2
+        self.concurrency
     }
 
     fn describe(&self) -> String {
-        format!("pickup directory {}", self.dir.display())
+        self.description.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smtp::{DeliveryReport, RecipientStatus, SmtpReply};
+
+    fn env() -> Envelope {
+        Envelope {
+            mail_from: "a@x.org".into(),
+            rcpt_to: vec!["ok@y.org".into(), "later@y.org".into(), "no@y.org".into()],
+        }
+    }
+
+    #[test]
+    fn a_report_gives_each_recipient_its_own_outcome() {
+        let rs = |r: &str, code| RecipientStatus {
+            recipient: r.into(),
+            reply: SmtpReply::new(code, "x"),
+        };
+        let report = DeliveryReport {
+            recipients: vec![
+                rs("ok@y.org", 250),
+                rs("later@y.org", 451),
+                rs("no@y.org", 550),
+            ],
+            reply: SmtpReply::new(250, "2.0.0 queued"),
+            bytes: 10,
+        };
+        let o = outcomes(&env(), Ok(report));
+        assert!(
+            matches!(&o[0], (r, Outcome::Delivered(t)) if r == "ok@y.org" && t.contains("queued"))
+        );
+        assert!(matches!(&o[1], (r, Outcome::Transient(_)) if r == "later@y.org"));
+        assert!(matches!(&o[2], (r, Outcome::Permanent(_)) if r == "no@y.org"));
+    }
+
+    #[test]
+    fn a_connection_error_defers_every_recipient() {
+        let o = outcomes(&env(), Err(SmtpError::PoolClosed));
+        assert_eq!(o.len(), 3);
+        assert!(o.iter().all(|(_, o)| matches!(o, Outcome::Transient(_))));
     }
 }

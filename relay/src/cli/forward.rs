@@ -1,0 +1,68 @@
+//! `postwire forward MSG.eml --from A --to B [--to C]`: sends a saved message
+//! byte for byte to new recipients through a new envelope, streaming it from
+//! disk (memory does not grow with the file).
+
+use std::path::PathBuf;
+
+use crate::smtp::{Content, Envelope};
+
+use super::{
+    CliError,
+    smtp_args::{Delivery, SmtpArgs, runtime},
+};
+
+/// Forward a saved message, unchanged, to new recipients.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The message file (RFC 5322, e.g. .eml); sent exactly as it is.
+    #[arg(value_name = "MSG")]
+    pub message: PathBuf,
+    /// Envelope sender (MAIL FROM).
+    #[arg(long, value_name = "ADDR")]
+    pub from: String,
+    /// Envelope recipient (RCPT TO); repeat for more.
+    #[arg(long, value_name = "ADDR", required = true)]
+    pub to: Vec<String>,
+    /// Where to deliver.
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
+}
+
+/// Runs `postwire forward`.
+pub fn run(args: Args) -> Result<(), CliError> {
+    let envelope = Envelope::new(&args.from, &args.to)?;
+    let meta =
+        std::fs::metadata(&args.message).map_err(|e| format!("{}: {e}", args.message.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", args.message.display()).into());
+    }
+    let destination = args.smtp.destination()?;
+    runtime()?.block_on(async {
+        let delivery = Delivery::open(destination).await?;
+        let result = delivery
+            .deliver(envelope, Content::File(args.message.clone()))
+            .await;
+        delivery.close().await;
+        let report = result?;
+        let refused: Vec<_> = report.rejected().collect();
+        #[allow(clippy::print_stdout)]
+        {
+            println!(
+                "{}: forwarded {} bytes to {} of {} recipient(s): {}",
+                args.message.display(),
+                report.bytes,
+                report.accepted().count(),
+                report.recipients.len(),
+                report.reply
+            );
+        }
+        for r in &refused {
+            eprintln!("postwire: {}: refused: {}", r.recipient, r.reply);
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} recipient(s) refused", refused.len()).into())
+        }
+    })
+}

@@ -1,0 +1,282 @@
+//! `postwire send FILE...` and `postwire send --bulk DIR`: sends spec JSON
+//! (`.json`, built with core) or finished messages (`.eml` and anything else,
+//! sent byte for byte) over SMTP or into a pickup directory. The envelope
+//! comes from the message (Sender/From, To+Cc+Bcc) unless `--from`/`--to` say
+//! otherwise. `--bulk` spreads a folder over the connections with a progress
+//! bar and prints a summary.
+
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use postwire_core::{
+    build::{BuildOptions, build},
+    spec::from_json,
+};
+
+use crate::smtp::{BulkProgress, Content, DeliveryResult, Envelope, Outgoing};
+
+use super::{
+    CliError,
+    smtp_args::{Delivery, SmtpArgs, runtime},
+};
+
+/// Send messages (spec JSON or .eml files) over SMTP or into a pickup directory.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Messages to send: spec JSON (*.json) or RFC 5322 messages (*.eml, any other name).
+    #[arg(value_name = "FILE", required_unless_present = "bulk")]
+    pub files: Vec<PathBuf>,
+    /// Send every *.eml and *.json file in DIR, spread over the connections.
+    #[arg(long, value_name = "DIR", conflicts_with = "files")]
+    pub bulk: Option<PathBuf>,
+    /// Envelope sender (MAIL FROM) instead of the message's Sender or From.
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<String>,
+    /// Envelope recipient (RCPT TO) instead of the message's To, Cc and Bcc; repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub to: Vec<String>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Where to deliver.
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
+}
+
+/// A message ready to go, or why it is not.
+struct Prepared {
+    path: PathBuf,
+    message: Result<Outgoing, String>,
+}
+
+/// Runs `postwire send`.
+pub fn run(args: Args) -> Result<(), CliError> {
+    let files = match &args.bulk {
+        Some(dir) => bulk_files(dir)?,
+        None => args.files.clone(),
+    };
+    if files.is_empty() {
+        return Err("nothing to send".into());
+    }
+    let destination = args.smtp.destination()?;
+    let prepared: Vec<Prepared> = files
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| Prepared {
+            message: prepare(&path, i as u64, args.from.as_deref(), &args.to),
+            path,
+        })
+        .collect();
+
+    runtime()?.block_on(async {
+        let delivery = Delivery::open(destination).await?;
+        let start = Instant::now();
+        let ready: Vec<Outgoing> = prepared
+            .iter()
+            .filter_map(|p| p.message.as_ref().ok().cloned())
+            .collect();
+        let mut progress = Progress::new(ready.len(), args.bulk.is_some() && !args.quiet);
+        let results = delivery.send_bulk(ready, |p| progress.update(p)).await;
+        progress.finish();
+        let elapsed = start.elapsed();
+        let connections = delivery.connections();
+        delivery.close().await;
+        summarize(
+            &prepared,
+            results,
+            args.bulk.is_some(),
+            elapsed.as_secs_f64(),
+            connections,
+        )
+    })
+}
+
+/// The *.eml and *.json files of a folder, sorted; says how many others it skipped.
+fn bulk_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("--bulk {}: {e}", dir.display()))?;
+    let mut files = Vec::new();
+    let mut skipped = 0usize;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("--bulk {}: {e}", dir.display()))?
+            .path();
+        let wanted = path.is_file()
+            && !path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            && path
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("eml") || x.eq_ignore_ascii_case("json"));
+        if wanted {
+            files.push(path);
+        } else {
+            skipped += 1;
+        }
+    }
+    files.sort();
+    if skipped > 0 {
+        eprintln!(
+            "postwire: --bulk {}: skipping {skipped} entr{} that are not *.eml or *.json files",
+            dir.display(),
+            if skipped == 1 { "y" } else { "ies" }
+        );
+    }
+    Ok(files)
+}
+
+/// Reads one file into a message and its envelope.
+fn prepare(path: &Path, index: u64, from: Option<&str>, to: &[String]) -> Result<Outgoing, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let is_json = path
+        .extension()
+        .is_some_and(|x| x.eq_ignore_ascii_case("json"));
+    let (message, derived) = if is_json {
+        let text = String::from_utf8(bytes).map_err(|_| "spec JSON is not UTF-8".to_string())?;
+        let spec = from_json(&text).map_err(|e| e.to_string())?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            ^ (u64::from(std::process::id()) << 32)
+            ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let message = build(&spec, &BuildOptions { now, seed }).map_err(|e| e.to_string())?;
+        let envelope = Envelope::of_spec(&spec).map_err(|e| e.to_string());
+        (message, envelope)
+    } else {
+        let envelope = Envelope::of_message(&bytes).map_err(|e| e.to_string());
+        (bytes, envelope)
+    };
+    let envelope = match (from, to.is_empty()) {
+        (Some(from), false) => Envelope::new(from, to).map_err(|e| e.to_string())?,
+        (None, false) => {
+            let sender = derived.map_err(|e| format!("{e} (give --from)"))?.mail_from;
+            Envelope::new(&sender, to).map_err(|e| e.to_string())?
+        }
+        (Some(from), true) => {
+            let rcpts = derived.map_err(|e| format!("{e} (give --to)"))?.rcpt_to;
+            Envelope::new(from, &rcpts).map_err(|e| e.to_string())?
+        }
+        (None, true) => derived?,
+    };
+    Ok(Outgoing {
+        envelope,
+        content: Content::Bytes(Arc::from(message)),
+    })
+}
+
+/// A progress bar on a terminal, a line per tenth otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    plain: bool,
+    next_line: usize,
+}
+
+impl Progress {
+    fn new(total: usize, show: bool) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (show && tty).then(|| {
+            let bar = ProgressBar::new(total as u64);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Progress {
+            bar,
+            plain: show && !tty,
+            next_line: total.div_ceil(10).max(1),
+        }
+    }
+
+    fn update(&mut self, p: &BulkProgress) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.done as u64);
+            if p.failed > 0 {
+                bar.set_message(format!("{} failed", p.failed));
+            }
+        } else if self.plain && (p.done >= self.next_line || p.done == p.total) {
+            eprintln!("progress: {}/{} sent, {} failed", p.done, p.total, p.failed);
+            self.next_line = p.done + p.total.div_ceil(10).max(1);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn summarize(
+    prepared: &[Prepared],
+    results: Vec<DeliveryResult>,
+    bulk: bool,
+    seconds: f64,
+    connections: usize,
+) -> Result<(), CliError> {
+    let mut results = results.into_iter();
+    let (mut delivered, mut failed, mut accepted, mut refused) = (0usize, 0usize, 0usize, 0usize);
+    for p in prepared {
+        let name = p.path.display();
+        let result = match &p.message {
+            Err(e) => Err(e.clone()),
+            Ok(_) => match results.next() {
+                Some(Ok(report)) => Ok(report),
+                Some(Err(e)) => Err(e.to_string()),
+                None => Err("no result".to_string()),
+            },
+        };
+        match result {
+            Ok(report) => {
+                delivered += 1;
+                accepted += report.accepted().count();
+                for r in report.rejected() {
+                    refused += 1;
+                    eprintln!("postwire: {name}: {} refused: {}", r.recipient, r.reply);
+                }
+                if !bulk {
+                    println!(
+                        "{name}: {} ({} of {} recipient(s) accepted)",
+                        report.reply,
+                        report.accepted().count(),
+                        report.recipients.len()
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("postwire: {name}: {e}");
+            }
+        }
+    }
+    let total = prepared.len();
+    if bulk || total > 1 {
+        let rate = if seconds > 0.0 {
+            delivered as f64 / seconds
+        } else {
+            0.0
+        };
+        println!(
+            "delivered {delivered} of {total} messages ({accepted} recipients accepted, \
+             {refused} refused), {failed} failed, in {seconds:.2} s ({rate:.0} messages/s \
+             over {connections} connection(s))"
+        );
+    }
+    match (failed, refused) {
+        (0, 0) => Ok(()),
+        (0, r) => Err(format!("{r} recipient(s) refused").into()),
+        (f, _) => Err(format!("{f} of {total} message(s) failed").into()),
+    }
+}

@@ -1,0 +1,433 @@
+//! One SMTP session that we own from the TCP socket up: connect (TCP_NODELAY),
+//! implicit TLS or STARTTLS, EHLO, AUTH, then any number of mail transactions
+//! with a reply per recipient. lettre speaks the protocol (commands, replies,
+//! TLS upgrade, SASL); this module decides what to send, enforces the security
+//! policy and puts a timeout on every wait.
+//!
+//! After an error the connection is either still in a clean state (the server
+//! refused a command and `RSET` succeeded) or it is marked broken and must be
+//! dropped: a timed-out lettre future leaves the session in an unknown state.
+
+use std::{str::FromStr, sync::Arc, time::Instant};
+
+use lettre::{
+    Address,
+    transport::smtp::{
+        authentication::{Credentials, Mechanism},
+        client::{AsyncSmtpConnection, Certificate, TlsParameters},
+        commands::{Mail, Rcpt, Rset},
+        extension::{ClientId, Extension, MailBodyParameter, MailParameter},
+    },
+};
+use postwire_core::envelope::Envelope;
+use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use tokio::{net::TcpStream, time::timeout};
+
+use super::{
+    content::Content,
+    error::{SmtpError, Stage},
+    reply::{DeliveryReport, RecipientStatus, SmtpReply},
+    settings::{AuthMechanism, Security, SettingsError, SmtpSettings},
+    wire::{AbortSwitch, Wire},
+};
+
+/// Settings resolved once per pool: TLS configurations, credentials, EHLO name.
+pub(crate) struct Client {
+    pub(crate) settings: SmtpSettings,
+    server: String,
+    client_id: ClientId,
+    starttls: TlsParameters,
+    implicit_tls: tokio_rustls::TlsConnector,
+    server_name: ServerName<'static>,
+    credentials: Option<Credentials>,
+    mechanisms: Vec<Mechanism>,
+}
+
+impl Client {
+    /// Validates the settings and builds the TLS configurations (reads the CA file).
+    pub(crate) fn new(settings: SmtpSettings) -> Result<Self, SmtpError> {
+        settings.validate()?;
+        let server = format!("{}:{}", settings.host, settings.port);
+        let extra_roots = match &settings.ca_file {
+            Some(path) => read_ca_file(path)?,
+            None => Vec::new(),
+        };
+        let tls_error = |reason: String| SmtpError::Tls {
+            server: server.clone(),
+            reason,
+        };
+
+        let mut builder = TlsParameters::builder(settings.host.clone());
+        for der in &extra_roots {
+            let cert = Certificate::from_der(der.to_vec()).map_err(|e| tls_error(e.to_string()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let starttls = builder
+            .build_rustls()
+            .map_err(|e| tls_error(e.to_string()))?;
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for der in extra_roots {
+            roots.add(der).map_err(|e| tls_error(e.to_string()))?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls_error(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let server_name =
+            ServerName::try_from(settings.host.clone()).map_err(|_| SettingsError::Invalid {
+                what: "host",
+                value: settings.host.clone(),
+                expected: "a DNS name or IP address",
+            })?;
+
+        let client_id = match &settings.helo_name {
+            Some(name) => ClientId::Domain(name.clone()),
+            None => ClientId::default(),
+        };
+        let credentials = match (&settings.username, &settings.password) {
+            (Some(user), Some(password)) => {
+                Some(Credentials::new(user.clone(), password.expose().to_owned()))
+            }
+            _ => None,
+        };
+        let wanted = if settings.mechanisms.is_empty() {
+            vec![AuthMechanism::Plain, AuthMechanism::Login]
+        } else {
+            settings.mechanisms.clone()
+        };
+        Ok(Client {
+            server,
+            client_id,
+            starttls,
+            implicit_tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            server_name,
+            credentials,
+            mechanisms: wanted.into_iter().map(AuthMechanism::to_lettre).collect(),
+            settings,
+        })
+    }
+
+    /// `host:port` of the server.
+    pub(crate) fn server(&self) -> &str {
+        &self.server
+    }
+
+    async fn wait<T>(
+        &self,
+        stage: Stage,
+        fut: impl Future<Output = Result<T, lettre::transport::smtp::Error>>,
+    ) -> Result<T, SmtpError> {
+        match timeout(self.settings.timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(SmtpError::from_lettre(stage, &self.server, e)),
+            Err(_) => Err(SmtpError::Timeout {
+                stage,
+                after: self.settings.timeout,
+            }),
+        }
+    }
+}
+
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, SettingsError> {
+    let pem = std::fs::read(path).map_err(|e| SettingsError::CaFile {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SettingsError::CaFile {
+            path: path.to_owned(),
+            reason: format!("not a PEM certificate file: {e}"),
+        })?;
+    if certs.is_empty() {
+        return Err(SettingsError::CaFile {
+            path: path.to_owned(),
+            reason: "no CERTIFICATE block found".into(),
+        });
+    }
+    Ok(certs)
+}
+
+/// An open, greeted, secured and authenticated SMTP session.
+pub(crate) struct Connection {
+    conn: AsyncSmtpConnection,
+    abort: AbortSwitch,
+    broken: bool,
+    /// Messages delivered over this connection so far.
+    pub(crate) delivered: u64,
+    /// When the last transaction ended.
+    pub(crate) idle_since: Instant,
+}
+
+impl Connection {
+    /// Connects, secures and authenticates as the settings say.
+    pub(crate) async fn open(client: &Client) -> Result<Self, SmtpError> {
+        let s = &client.settings;
+        let tcp = match timeout(
+            s.connect_timeout,
+            TcpStream::connect((s.host.as_str(), s.port)),
+        )
+        .await
+        {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(source)) => {
+                return Err(SmtpError::Connect {
+                    server: client.server.clone(),
+                    source,
+                });
+            }
+            Err(_) => {
+                return Err(SmtpError::Timeout {
+                    stage: Stage::Connect,
+                    after: s.connect_timeout,
+                });
+            }
+        };
+        tcp.set_nodelay(true).map_err(|source| SmtpError::Connect {
+            server: client.server.clone(),
+            source,
+        })?;
+        let peer = tcp.peer_addr().map_err(|source| SmtpError::Connect {
+            server: client.server.clone(),
+            source,
+        })?;
+        let abort = AbortSwitch::default();
+        let mut encrypted = false;
+        let wire = if s.security == Security::Tls {
+            let handshake = client.implicit_tls.connect(client.server_name.clone(), tcp);
+            let tls = match timeout(s.timeout, handshake).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) if super::error::tls_failure(&e).is_some() => {
+                    return Err(SmtpError::Tls {
+                        server: client.server.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+                Ok(Err(e)) => {
+                    return Err(SmtpError::ConnectionLost {
+                        stage: Stage::Tls,
+                        reason: e.to_string(),
+                    });
+                }
+                Err(_) => {
+                    return Err(SmtpError::Timeout {
+                        stage: Stage::Tls,
+                        after: s.timeout,
+                    });
+                }
+            };
+            encrypted = true;
+            Wire::tls(tls, peer, abort.clone())
+        } else {
+            Wire::plain(tcp, peer, abort.clone())
+        };
+
+        let mut conn = client
+            .wait(
+                Stage::Greeting,
+                AsyncSmtpConnection::connect_with_transport(Box::new(wire), &client.client_id),
+            )
+            .await?;
+
+        let offers_starttls = conn.server_info().supports_feature(Extension::StartTls);
+        let upgrade = match s.security {
+            Security::StartTls if !offers_starttls => {
+                return Err(SmtpError::StartTlsUnavailable {
+                    server: client.server.clone(),
+                });
+            }
+            Security::StartTls => true,
+            Security::Auto => offers_starttls,
+            Security::None | Security::Tls => false,
+        };
+        if upgrade {
+            client
+                .wait(
+                    Stage::StartTls,
+                    conn.starttls(client.starttls.clone(), &client.client_id),
+                )
+                .await?;
+            encrypted = true;
+        }
+
+        if let Some(credentials) = &client.credentials {
+            if !encrypted && !s.allow_plaintext_auth {
+                return Err(SmtpError::PlaintextAuthRefused {
+                    server: client.server.clone(),
+                });
+            }
+            if conn
+                .server_info()
+                .get_auth_mechanism(&client.mechanisms)
+                .is_none()
+            {
+                return Err(SmtpError::NoAuthMechanism {
+                    server: client.server.clone(),
+                    wanted: client
+                        .mechanisms
+                        .iter()
+                        .map(|m| m.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            match client
+                .wait(Stage::Auth, conn.auth(&client.mechanisms, credentials))
+                .await
+            {
+                Ok(_) => {}
+                Err(SmtpError::Rejected { reply, .. }) => {
+                    return Err(SmtpError::AuthFailed {
+                        user: s.username.clone().unwrap_or_default(),
+                        reply,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Connection {
+            conn,
+            abort,
+            broken: false,
+            delivered: 0,
+            idle_since: Instant::now(),
+        })
+    }
+
+    /// The connection cannot be used any more.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken || self.conn.has_broken()
+    }
+
+    /// Runs one mail transaction: MAIL FROM, RCPT TO per recipient, DATA, content.
+    pub(crate) async fn deliver(
+        &mut self,
+        client: &Client,
+        envelope: &Envelope,
+        content: &Content,
+    ) -> Result<DeliveryReport, SmtpError> {
+        let result = self.transaction(client, envelope, content).await;
+        self.idle_since = Instant::now();
+        match &result {
+            Ok(_) => self.delivered += 1,
+            Err(e) if e.reply().is_some() && !self.is_broken() => {
+                // The server refused a command: leave the transaction cleanly.
+                if client
+                    .wait(Stage::MailFrom, self.conn.command(Rset))
+                    .await
+                    .is_err()
+                {
+                    self.broken = true;
+                }
+            }
+            Err(_) => self.broken = true,
+        }
+        result
+    }
+
+    async fn transaction(
+        &mut self,
+        client: &Client,
+        envelope: &Envelope,
+        content: &Content,
+    ) -> Result<DeliveryReport, SmtpError> {
+        if envelope.rcpt_to.is_empty() {
+            return Err(SmtpError::NoRecipients);
+        }
+        let from = if envelope.mail_from.is_empty() {
+            None
+        } else {
+            Some(parse_address("sender", &envelope.mail_from)?)
+        };
+        let rcpts = envelope
+            .rcpt_to
+            .iter()
+            .map(|r| parse_address("recipient", r))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let info = self.conn.server_info();
+        let mut params = Vec::new();
+        if !envelope.mail_from.is_ascii() || envelope.rcpt_to.iter().any(|r| !r.is_ascii()) {
+            if !info.supports_feature(Extension::SmtpUtfEight) {
+                return Err(SmtpError::ExtensionMissing {
+                    what: "a non-ASCII envelope address",
+                    extension: "SMTPUTF8",
+                });
+            }
+            params.push(MailParameter::SmtpUtfEight);
+        }
+        match content.is_ascii() {
+            Some(true) => {}
+            Some(false) if !info.supports_feature(Extension::EightBitMime) => {
+                return Err(SmtpError::ExtensionMissing {
+                    what: "a message with 8-bit content",
+                    extension: "8BITMIME",
+                });
+            }
+            // Unknown (a file being streamed) or known 8-bit: declare it when we can.
+            _ => {
+                if info.supports_feature(Extension::EightBitMime) {
+                    params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+                }
+            }
+        }
+
+        client
+            .wait(Stage::MailFrom, self.conn.command(Mail::new(from, params)))
+            .await?;
+
+        let mut recipients = Vec::with_capacity(rcpts.len());
+        for (address, text) in rcpts.into_iter().zip(&envelope.rcpt_to) {
+            let reply = match client
+                .wait(Stage::RcptTo, self.conn.command(Rcpt::new(address, vec![])))
+                .await
+            {
+                Ok(response) => SmtpReply::from_response(&response),
+                Err(SmtpError::Rejected { reply, .. }) => reply,
+                Err(e) => return Err(e),
+            };
+            recipients.push(RecipientStatus {
+                recipient: text.clone(),
+                reply,
+            });
+        }
+        if !recipients.iter().any(RecipientStatus::is_accepted) {
+            return Err(SmtpError::AllRecipientsRejected { recipients });
+        }
+
+        client
+            .wait(
+                Stage::Data,
+                self.conn.command(lettre::transport::smtp::commands::Data),
+            )
+            .await?;
+
+        let (response, bytes) = content
+            .send(&mut self.conn, &self.abort, client.settings.timeout)
+            .await?;
+        Ok(DeliveryReport {
+            recipients,
+            reply: SmtpReply::from_response(&response),
+            bytes,
+        })
+    }
+
+    /// Says QUIT (bounded by the timeout) and closes.
+    pub(crate) async fn quit(mut self, client: &Client) {
+        if !self.is_broken() {
+            let _ = timeout(client.settings.timeout, self.conn.quit()).await;
+        }
+    }
+}
+
+fn parse_address(role: &'static str, address: &str) -> Result<Address, SmtpError> {
+    Address::from_str(address).map_err(|e| SmtpError::InvalidAddress {
+        role,
+        address: address.to_owned(),
+        reason: e.to_string(),
+    })
+}

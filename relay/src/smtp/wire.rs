@@ -1,0 +1,137 @@
+//! The byte stream under lettre's SMTP connection: a TCP socket we opened
+//! ourselves (with TCP_NODELAY, which lettre's own transports never set, so the
+//! small end-of-data write would wait for the peer's delayed ACK), optionally
+//! wrapped in implicit TLS, plus an abort switch.
+//!
+//! The abort switch exists because lettre always ends the DATA phase with
+//! `CRLF . CRLF` once the content iterator is exhausted: when reading a message
+//! file fails halfway, the iterator trips the switch and every later read or
+//! write of the stream fails, so the server never sees the end-of-data marker
+//! and drops the truncated message instead of delivering it.
+
+use std::{
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
+};
+
+use lettre::transport::smtp::client::AsyncTokioStream;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+};
+use tokio_rustls::client::TlsStream;
+
+/// Trips the stream's abort switch from outside the connection.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AbortSwitch(Arc<AtomicBool>);
+
+impl AbortSwitch {
+    /// Makes every further read and write of the stream fail.
+    pub(crate) fn trip(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn is_tripped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug)]
+enum Inner {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// A TCP or implicit-TLS stream with an [`AbortSwitch`].
+#[derive(Debug)]
+pub(crate) struct Wire {
+    inner: Inner,
+    peer: SocketAddr,
+    abort: AbortSwitch,
+}
+
+impl Wire {
+    pub(crate) fn plain(tcp: TcpStream, peer: SocketAddr, abort: AbortSwitch) -> Self {
+        Wire {
+            inner: Inner::Plain(tcp),
+            peer,
+            abort,
+        }
+    }
+
+    pub(crate) fn tls(tls: TlsStream<TcpStream>, peer: SocketAddr, abort: AbortSwitch) -> Self {
+        Wire {
+            inner: Inner::Tls(Box::new(tls)),
+            peer,
+            abort,
+        }
+    }
+
+    fn aborted() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "transaction aborted: the message source failed",
+        )
+    }
+}
+
+impl AsyncRead for Wire {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.abort.is_tripped() {
+            return Poll::Ready(Err(Self::aborted()));
+        }
+        match &mut self.inner {
+            Inner::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Wire {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.abort.is_tripped() {
+            return Poll::Ready(Err(Self::aborted()));
+        }
+        match &mut self.inner {
+            Inner::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.abort.is_tripped() {
+            return Poll::Ready(Err(Self::aborted()));
+        }
+        match &mut self.inner {
+            Inner::Plain(s) => Pin::new(s).poll_flush(cx),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.inner {
+            Inner::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+impl AsyncTokioStream for Wire {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.peer)
+    }
+}

@@ -1,0 +1,257 @@
+//! `postwire send` and `postwire forward` against the STARTTLS + AUTH test
+//! server (aiosmtpd, started here) and into a pickup directory.
+
+mod smtp_support;
+
+use std::{
+    path::Path,
+    process::{Command, Output},
+};
+
+use smtp_support::{PASSWORD, Pki, Server, USER, message, pki};
+
+fn postwire() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_postwire"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("POSTWIRE_SMTP") || k == "POSTWIRE_PICKUP_DIR" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// The server URL with the user and 8 connections; password and CA go by environment.
+fn configure(cmd: &mut Command, server: &Server, pki: &Pki) {
+    cmd.arg("--smtp")
+        .arg(format!(
+            "smtp://{}@localhost:{}?security=starttls&connections=8&timeout=20",
+            USER.replace('@', "%40"),
+            server.port
+        ))
+        .env("POSTWIRE_SMTP_PASSWORD", PASSWORD)
+        .env("POSTWIRE_SMTP_CA_FILE", &pki.ca);
+}
+
+fn run(cmd: &mut Command) -> (Output, String, String) {
+    let out = cmd.output().expect("run postwire");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+fn write_bulk(dir: &Path, n: usize) -> Vec<Vec<u8>> {
+    std::fs::create_dir_all(dir).unwrap();
+    (0..n)
+        .map(|i| {
+            let m = message(i, 10 * 1024);
+            std::fs::write(dir.join(format!("{i:05}.eml")), &m).unwrap();
+            m
+        })
+        .collect()
+}
+
+#[test]
+fn send_bulk_delivers_1000_messages_over_8_connections_with_progress_and_a_summary() {
+    let pki = pki();
+    let server = Server::start("secure", Some(&pki));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bulk");
+    let sent = write_bulk(&dir, 1000);
+    std::fs::write(dir.join("README.txt"), "not a message").unwrap();
+
+    let mut cmd = postwire();
+    cmd.arg("send").arg("--bulk").arg(&dir);
+    configure(&mut cmd, &server, &pki);
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.contains(
+            "delivered 1000 of 1000 messages (1000 recipients accepted, 0 refused), 0 failed"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("over 8 connection(s)"), "{stdout}");
+    assert!(
+        stderr.contains("progress: 100/1000 sent, 0 failed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("progress: 1000/1000 sent"), "{stderr}");
+    assert!(stderr.contains("skipping 1 entry"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD) && !stdout.contains(PASSWORD));
+
+    let got = server.messages();
+    assert_eq!(got.len(), 1000);
+    let mut received: Vec<Vec<u8>> = got.into_iter().map(|(_, m)| m).collect();
+    received.sort();
+    let mut expected = sent;
+    expected.sort();
+    assert!(
+        received == expected,
+        "the received messages differ from the files"
+    );
+    assert_eq!(server.peak_sessions(), 8);
+}
+
+#[test]
+fn send_takes_spec_json_and_eml_and_reports_per_message() {
+    let pki = pki();
+    let server = Server::start("secure", Some(&pki));
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("hello.json");
+    std::fs::write(
+        &json,
+        r#"{"from": "Ana <ana@example.com>", "to": ["bob@example.org"],
+            "bcc": ["hidden@example.net"], "subject": "Hola", "text": "hola\n"}"#,
+    )
+    .unwrap();
+    let eml = tmp.path().join("m.eml");
+    let m = message(1, 800);
+    std::fs::write(&eml, &m).unwrap();
+
+    let mut cmd = postwire();
+    cmd.arg("send").arg(&json).arg(&eml);
+    configure(&mut cmd, &server, &pki);
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("hello.json: 250 2.0.0 OK queued as"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(2 of 2 recipient(s) accepted)"),
+        "{stdout}"
+    );
+    let mut got = server.messages();
+    assert_eq!(got.len(), 2);
+    // Two connections may finish in either order: the spec's message has 2 recipients.
+    got.sort_by_key(|(env, _)| std::cmp::Reverse(env["rcptTo"].as_array().map_or(0, Vec::len)));
+    assert_eq!(got[0].0["mailFrom"], "ana@example.com");
+    assert_eq!(
+        got[0].0["rcptTo"],
+        serde_json::json!(["bob@example.org", "hidden@example.net"])
+    );
+    let text = String::from_utf8_lossy(&got[0].1);
+    assert!(text.contains("Subject: Hola"), "{text}");
+    assert!(
+        !text.contains("hidden@example.net"),
+        "Bcc leaked into the headers"
+    );
+    assert_eq!(got[1].0["rcptTo"], serde_json::json!(["bob@example.org"]));
+    assert_eq!(got[1].1, m);
+}
+
+#[test]
+fn forward_sends_the_file_unchanged_to_new_recipients() {
+    let pki = pki();
+    let server = Server::start("secure", Some(&pki));
+    let tmp = tempfile::tempdir().unwrap();
+    let eml = tmp.path().join("saved.eml");
+    let m = message(5, 300_000);
+    std::fs::write(&eml, &m).unwrap();
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+
+    let mut cmd = postwire();
+    cmd.arg("forward")
+        .arg(&eml)
+        .args([
+            "--from",
+            "ana@example.com",
+            "--to",
+            "x@example.net",
+            "--to",
+            "Y <y@example.net>",
+        ])
+        .arg("--smtp")
+        .arg(format!("smtp://localhost:{}", server.port))
+        .args(["--user", USER, "--security", "starttls"])
+        .arg("--password-file")
+        .arg(&pw)
+        .arg("--ca-file")
+        .arg(&pki.ca);
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("to 2 of 2 recipient(s): 250"), "{stdout}");
+    let got = server.messages();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0["mailFrom"], "ana@example.com");
+    assert_eq!(
+        got[0].0["rcptTo"],
+        serde_json::json!(["x@example.net", "y@example.net"])
+    );
+    assert_eq!(got[0].1, m);
+}
+
+#[test]
+fn a_wrong_password_fails_clearly_without_printing_it() {
+    let pki = pki();
+    let server = Server::start("secure", Some(&pki));
+    let tmp = tempfile::tempdir().unwrap();
+    let eml = tmp.path().join("m.eml");
+    std::fs::write(&eml, message(1, 100)).unwrap();
+    let mut cmd = postwire();
+    cmd.arg("send").arg(&eml);
+    configure(&mut cmd, &server, &pki);
+    cmd.env("POSTWIRE_SMTP_PASSWORD", "Wr0ngPassw0rd");
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("authentication as \"ana@example.com\" failed: 535"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Wr0ngPassw0rd") && !stdout.contains("Wr0ngPassw0rd"));
+    assert!(server.messages().is_empty());
+}
+
+#[test]
+fn the_password_is_not_a_command_line_option() {
+    let (out, _, stderr) = run(postwire().args(["send", "x.eml", "--password", "p"]));
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("unexpected argument '--password'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn pickup_dir_writes_eml_and_envelope_instead_of_smtp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eml = tmp.path().join("m.eml");
+    let m = message(3, 2_000);
+    std::fs::write(&eml, &m).unwrap();
+    let pickup = tmp.path().join("pickup");
+    let (out, stdout, stderr) = run(postwire()
+        .arg("forward")
+        .arg(&eml)
+        .args(["--from", "a@example.com", "--to", "b@example.org"])
+        .arg("--pickup-dir")
+        .arg(&pickup));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (out, stdout, stderr) = run(postwire()
+        .arg("send")
+        .arg(&eml)
+        .env("POSTWIRE_PICKUP_DIR", &pickup));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let mut emls: Vec<_> = std::fs::read_dir(&pickup)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    emls.sort();
+    assert_eq!(emls.len(), 2);
+    for p in &emls {
+        assert_eq!(std::fs::read(p).unwrap(), m);
+    }
+    let envelopes: Vec<serde_json::Value> = emls
+        .iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p.with_extension("json")).unwrap()).unwrap())
+        .collect();
+    assert!(
+        envelopes.contains(
+            &serde_json::json!({"mailFrom": "a@example.com", "rcptTo": ["b@example.org"]})
+        )
+    );
+    assert!(envelopes.contains(
+        &serde_json::json!({"mailFrom": "ana@example.com", "rcptTo": ["bob@example.org"]})
+    ));
+}

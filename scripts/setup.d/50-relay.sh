@@ -1,0 +1,14 @@
+# The relay (relay/src/server, relay/src/spool, wasm/js/relay-client.js): what
+# its end-to-end tests and benchmark need.
+# - Node's `ws` package in tests/e2e/node_modules (Node 20 has no global WebSocket).
+# - openssl, to make the test CA and server certificate of the STARTTLS test server.
+# - aiosmtpd (installed by 20-smtp.sh) runs relay/tests/smtp_support/smtpd.py.
+# Sourced by scripts/setup.sh (ROOT, POSTWIRE_VENV, log, apt_install, pip_install set).
+
+apt_install openssl
+pip_install "aiosmtpd>=1.4"
+
+if [ ! -f "$ROOT/tests/e2e/node_modules/ws/package.json" ]; then
+  log "npm install (tests/e2e: ws)"
+  (cd "$ROOT/tests/e2e" && npm install --no-audit --no-fund --silent)
+fi
