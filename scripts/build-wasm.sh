@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds the npm package `postwire` (wasm/) on a fresh machine, in one command:
+#
+#   scripts/build-wasm.sh
+#
+# 1. installs the wasm toolchain when missing (scripts/wasm-toolchain.sh:
+#    wasm32 target, wasm-bindgen-cli matching Cargo.lock, binaryen's wasm-opt);
+# 2. builds postwire-wasm for wasm32-unknown-unknown in release, tuned for size
+#    (opt-level z, fat LTO, one codegen unit, panic=abort) into target-wasm/;
+# 3. runs wasm-bindgen --target web into wasm/pkg/ (one .wasm shared by the Node
+#    entry, which instantiates it synchronously from the file, and the browser
+#    entry, which fetches it);
+# 4. shrinks the .wasm with wasm-opt -Oz (plus scripts/wasm-opt-fixup.mjs for a
+#    binaryen 108 bug) and prints its size, raw and gzipped.
+#
+# Environment:
+#   POSTWIRE_WASM_FEATURES  cargo features of postwire-wasm (default: none, i.e. no
+#                           encoding_rs: "full-encoding" adds ~127 KB gzipped, see docs/perf.md)
+#   POSTWIRE_WASM_DEBUG=1   debug build, no wasm-opt (faster, much bigger)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# shellcheck source=scripts/wasm-toolchain.sh
+source "$ROOT/scripts/wasm-toolchain.sh"
+
+features="${POSTWIRE_WASM_FEATURES-}"
+out="$ROOT/wasm/pkg"
+log() { printf '\033[1m[build-wasm]\033[0m %s\n' "$*" >&2; }
+
+profile=release
+if [ "${POSTWIRE_WASM_DEBUG:-}" = 1 ]; then
+  profile=debug
+  log "cargo build (debug, features: '${features}', mode: $WASM_MODE)"
+  wasm_cargo build --locked -p postwire-wasm --lib --no-default-features --features "$features"
+else
+  log "cargo build --release (size profile, features: '${features}', mode: $WASM_MODE)"
+  # The workspace's release profile is tuned for the server; these overrides
+  # apply to this build only.
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
+    CARGO_PROFILE_RELEASE_LTO=fat \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+    CARGO_PROFILE_RELEASE_PANIC=abort \
+    CARGO_PROFILE_RELEASE_DEBUG=false \
+    wasm_cargo build --locked -p postwire-wasm --lib --release --no-default-features --features "$features"
+fi
+
+wasm_in="$WASM_TARGET_DIR/wasm32-unknown-unknown/$profile/postwire_wasm.wasm"
+rm -rf "$out"
+mkdir -p "$out"
+log "wasm-bindgen --target web -> ${out#"$ROOT"/}"
+"$WASM_BINDGEN" --target web --out-dir "$out" --out-name postwire_wasm "$wasm_in"
+
+wasm="$out/postwire_wasm_bg.wasm"
+if [ "$profile" = release ]; then
+  log "wasm-opt -Oz"
+  # Rust enables these wasm features by default; binaryen must be told.
+  "$WASM_OPT" -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+    --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+    "$wasm" -o "$wasm.opt"
+  mv "$wasm.opt" "$wasm"
+  # binaryen 108 (Debian bookworm) exports the wrong table; repair and validate.
+  node "$ROOT/scripts/wasm-opt-fixup.mjs" "$wasm"
+fi
+
+raw=$(stat -c %s "$wasm")
+gz=$(gzip -9 -c "$wasm" | wc -c)
+log "$(printf '%s: %d bytes, %d bytes gzipped (-9)' "${wasm#"$ROOT"/}" "$raw" "$gz")"

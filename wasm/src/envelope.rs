@@ -1,0 +1,40 @@
+//! The SMTP envelope: `envelopeOf(specOrBytes)`, by core's rules (MAIL FROM
+//! from `sender` or `from`; RCPT TO from to + cc + bcc, de-duplicated).
+
+use wasm_bindgen::prelude::*;
+
+use postwire_core::Envelope;
+
+use crate::{errors::js, mime::bytes_from_js, spec};
+
+// Native builds see it only in the drift test; wasm builds embed it below.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) const TS_ENVELOPE: &str = r#"
+/** The SMTP envelope of a message: bare addresses. */
+export interface Envelope {
+  /** The reverse path (MAIL FROM). */
+  mailFrom: string;
+  /** The forward paths (RCPT TO), de-duplicated. */
+  rcptTo: string[];
+}
+"#;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_ENVELOPE_SECTION: &str = TS_ENVELOPE;
+
+/// The SMTP envelope of a spec, or of finished message bytes (from their headers).
+///
+/// Throws a `PostwireError` (`NO_SENDER`, `NO_RECIPIENTS`, `INVALID_SPEC`, `NOT_A_MESSAGE`, ...).
+#[wasm_bindgen(js_name = envelopeOf, unchecked_return_type = "Envelope")]
+pub fn envelope_of(
+    #[wasm_bindgen(js_name = specOrBytes, unchecked_param_type = "MessageSpec | Uint8Array")]
+    spec_or_bytes: JsValue,
+) -> Result<JsValue, JsValue> {
+    let envelope = if spec_or_bytes.is_instance_of::<js_sys::Uint8Array>() {
+        let bytes = bytes_from_js(&spec_or_bytes, "").map_err(js)?;
+        Envelope::of_message(&bytes).map_err(js)?
+    } else {
+        Envelope::of_spec(&spec::from_js(spec_or_bytes).map_err(js)?).map_err(js)?
+    };
+    spec::to_js(&envelope).map_err(js)
+}

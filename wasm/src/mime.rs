@@ -1,0 +1,47 @@
+//! Building and parsing messages: `buildEml` and `parseEml`.
+
+use wasm_bindgen::prelude::*;
+
+use crate::{
+    errors::{BindingError, js},
+    options, spec,
+};
+
+/// Builds the RFC 5322 bytes of a message (CRLF line ends; Bcc never appears).
+///
+/// Throws a `PostwireError` (`INVALID_SPEC`, `INVALID_OPTIONS`, `MISSING_FROM`,
+/// `INVALID_HEADER`, ...) naming the field in `path`.
+#[wasm_bindgen(js_name = buildEml, unchecked_return_type = "Uint8Array")]
+pub fn build_eml(
+    #[wasm_bindgen(unchecked_param_type = "MessageSpec")] spec: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "BuildOptions")] options: Option<JsValue>,
+) -> Result<Vec<u8>, JsValue> {
+    let spec = spec::from_js(spec).map_err(js)?;
+    let options = options::from_js(options).map_err(js)?;
+    postwire_core::build(&spec, &options).map_err(js)
+}
+
+/// Parses message bytes into a spec (lenient: best effort on broken input).
+///
+/// Throws a `PostwireError` (`INVALID_ARGUMENT` for a non-`Uint8Array`,
+/// `EMPTY_INPUT`, `NOT_A_MESSAGE`).
+#[wasm_bindgen(js_name = parseEml, unchecked_return_type = "MessageSpec")]
+pub fn parse_eml(
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: JsValue,
+) -> Result<JsValue, JsValue> {
+    let bytes = bytes_from_js(&bytes, "").map_err(js)?;
+    let spec = postwire_core::parse(&bytes).map_err(js)?;
+    spec::to_js(&spec).map_err(js)
+}
+
+/// The bytes of a `Uint8Array` (a Node.js `Buffer` is one), or an `INVALID_ARGUMENT` error.
+pub(crate) fn bytes_from_js(value: &JsValue, path: &str) -> Result<Vec<u8>, BindingError> {
+    match value.dyn_ref::<js_sys::Uint8Array>() {
+        Some(array) => Ok(array.to_vec()),
+        None => Err(BindingError::new(
+            "INVALID_ARGUMENT",
+            path,
+            "expected the message bytes as a Uint8Array",
+        )),
+    }
+}

@@ -1,0 +1,114 @@
+//! `BuildOptions` from JavaScript: `{ now?: Date | number, seed?: number | bigint }`.
+//! What is not given comes from the host (`Date.now()`, `crypto.getRandomValues`);
+//! fixing both makes `buildEml` byte-identical to `postwire build --now S --seed N`.
+
+use js_sys::{BigInt, Date, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue, prelude::wasm_bindgen};
+
+use postwire_core::BuildOptions;
+
+use crate::{errors::BindingError, host};
+
+// Native builds see it only in the drift test; wasm builds embed it below.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) const TS_OPTIONS: &str = r#"
+/**
+ * How `buildEml` fills in what the spec leaves open. Fix both for reproducible
+ * bytes (the same as `postwire build --now <seconds> --seed <seed>`).
+ */
+export interface BuildOptions {
+  /** The time used for `Date` when the spec has no `date`: a Date, or milliseconds since the epoch (as `Date.now()`). Default: now. */
+  now?: Date | number;
+  /** Seeds the message id (when the spec has none) and the MIME boundaries: an integer in 0..2^64-1. Default: from `crypto.getRandomValues`. */
+  seed?: number | bigint;
+}
+"#;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_OPTIONS_SECTION: &str = TS_OPTIONS;
+
+/// The keys a `BuildOptions` object may have (also checked against the TS interface).
+pub(crate) const OPTION_KEYS: &[&str] = &["now", "seed"];
+
+fn invalid(path: &str, message: impl Into<String>) -> BindingError {
+    BindingError::new("INVALID_OPTIONS", path, message)
+}
+
+/// Reads the options argument (`undefined`/`null` means all defaults).
+pub fn from_js(value: Option<JsValue>) -> Result<BuildOptions, BindingError> {
+    let value = value.filter(|v| !v.is_undefined() && !v.is_null());
+    let Some(value) = value else {
+        return Ok(BuildOptions {
+            now: host::now_unix_seconds(),
+            seed: host::random_seed()?,
+        });
+    };
+    if !value.is_object() {
+        return Err(invalid("", "options must be an object { now?, seed? }"));
+    }
+    for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !OPTION_KEYS.contains(&key.as_str()) {
+            return Err(invalid(
+                &key,
+                format!("unknown option `{key}`, expected one of `now`, `seed`"),
+            ));
+        }
+    }
+    let get = |k: &str| Reflect::get(&value, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    let now = match get("now") {
+        v if v.is_undefined() || v.is_null() => host::now_unix_seconds(),
+        v => now_from_js(&v)?,
+    };
+    let seed = match get("seed") {
+        v if v.is_undefined() || v.is_null() => host::random_seed()?,
+        v => seed_from_js(&v)?,
+    };
+    Ok(BuildOptions { now, seed })
+}
+
+/// Milliseconds since the epoch, from a Date or a number, as whole Unix seconds.
+fn now_from_js(v: &JsValue) -> Result<i64, BindingError> {
+    let millis = if let Some(d) = v.dyn_ref::<Date>() {
+        d.get_time()
+    } else if let Some(n) = v.as_f64() {
+        n
+    } else {
+        return Err(invalid(
+            "now",
+            "expected a Date or milliseconds since the epoch",
+        ));
+    };
+    // ±8.64e15 ms is the range of a JS Date.
+    if !millis.is_finite() || millis.abs() > 8.64e15 {
+        return Err(invalid(
+            "now",
+            "not a valid time (NaN, infinite or out of range)",
+        ));
+    }
+    Ok((millis / 1000.0).floor() as i64)
+}
+
+/// A u64 seed from a non-negative safe integer or a bigint below 2^64.
+fn seed_from_js(v: &JsValue) -> Result<u64, BindingError> {
+    if let Some(n) = v.as_f64() {
+        if n.fract() != 0.0 || !(0.0..=9_007_199_254_740_991.0).contains(&n) {
+            return Err(invalid(
+                "seed",
+                "a number seed must be a non-negative safe integer; use a bigint for larger seeds",
+            ));
+        }
+        return Ok(n as u64);
+    }
+    if let Some(b) = v.dyn_ref::<BigInt>() {
+        let text = b
+            .to_string(10)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default();
+        return text
+            .parse::<u64>()
+            .map_err(|_| invalid("seed", format!("bigint seed {text} is not in 0..2^64-1")));
+    }
+    Err(invalid("seed", "expected a number or a bigint"))
+}
