@@ -13,8 +13,11 @@ export default defineConfig({
     assetsInlineLimit: 0,
     rollupOptions: {
       // RelayClient imports Node's `ws` package only when there is no global
-      // WebSocket, which never happens in a browser: leave that import alone.
-      external: ['ws'],
+      // WebSocket, and the package's builder only when it is handed a spec
+      // instead of bytes: neither happens in this page (it always passes
+      // bytes, in a browser), so those two imports are left as they are.
+      external: (id, importer) =>
+        id === 'ws' || (id === '../index.js' && /[\\/]js[\\/]relay-client\.js$/.test(importer ?? '')),
       output: {
         entryFileNames: 'assets/[name].js',
         chunkFileNames: 'assets/[name].js',

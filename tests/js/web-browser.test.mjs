@@ -13,67 +13,35 @@
 // Screenshots go to tests/out/web/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { once } from 'node:events';
 import { ROOT, webRequire } from './web-helpers.mjs';
 
+process.env.POSTWIRE_VENV ??= path.join(ROOT, '.venv');
+process.env.POSTWIRE_BIN ??= path.join(ROOT, 'target/debug/postwire');
+// The relay's end-to-end harness starts the SMTP test server and the relay the
+// same way for both suites.
+const { startSmtpd, addToken, startRelay } = await import('../e2e/harness.mjs');
+
 const CHROMIUM = '/usr/bin/chromium';
-const BIN = process.env.POSTWIRE_BIN ?? path.join(ROOT, 'target/debug/postwire');
-const VENV = process.env.POSTWIRE_VENV ?? path.join(ROOT, '.venv');
-const PY = path.join(VENV, 'bin/python');
-const SMTPD = path.join(ROOT, 'relay/tests/smtp_support/smtpd.py');
+const BIN = process.env.POSTWIRE_BIN;
+const PY = path.join(process.env.POSTWIRE_VENV, 'bin/python');
 const JUDGE = path.join(ROOT, 'tests/js/web_judge.py');
 const OUT = path.join(ROOT, 'tests/out/web');
-const SMTP_USER = 'webtest';
-const SMTP_PASSWORD = 'web-secret-pw';
 const WAIT = 60_000;
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'postwire-web-browser-'));
-const children = [];
 let browser;
 let base;
+let smtpd;
+let relay;
 let smtpOut;
 const tokens = {};
 
-/** Starts a child process and resolves with the first stdout/stderr line matching `re`. */
-async function startChild(cmd, args, env, re, what) {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let log = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not start in time:\n${log}`)), WAIT);
-    const onData = (d) => {
-      log += d;
-      const m = re.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, match: m });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited with ${code}:\n${log}`));
-    });
-  });
-}
-
 function run(cmd, args, opts = {}) {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-}
-
-/** A CA and a certificate for 127.0.0.1/localhost, made with openssl. */
-function makePki(dir) {
-  const f = (n) => path.join(dir, n);
-  run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=postwire web test CA']);
-  run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('key.pem'), '-out', f('leaf.csr'), '-subj', '/CN=localhost']);
-  writeFileSync(f('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
-  run('openssl', ['x509', '-req', '-in', f('leaf.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('cert.pem'), '-days', '2', '-extfile', f('ext.cnf')]);
-  return { ca: f('ca.pem'), cert: f('cert.pem'), key: f('key.pem') };
 }
 
 /** Messages the SMTP server received: [{ name, envelope, bytes, file }], oldest first. */
@@ -137,8 +105,7 @@ before(async () => {
   mkdirSync(OUT, { recursive: true });
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh (installs Debian's chromium)`);
   assert.ok(existsSync(BIN), `postwire binary ${BIN} is missing: cargo build -p postwire-relay --bin postwire, or set POSTWIRE_BIN`);
-  assert.ok(existsSync(PY), `no Python venv at ${VENV}: run scripts/setup.sh`);
-  assert.ok(existsSync(SMTPD), `${SMTPD} is missing (the SMTP test server)`);
+  assert.ok(existsSync(PY), `no Python venv at ${process.env.POSTWIRE_VENV}: run scripts/setup.sh`);
   const { chromium } = webRequire('playwright-core');
 
   // The page, built the way scripts/build-web.sh builds it, into a temp folder.
@@ -146,37 +113,16 @@ before(async () => {
   run('bash', [path.join(ROOT, 'scripts/build-web.sh')], { env: { ...process.env, POSTWIRE_WEB_OUT: dist }, stdio: 'inherit' });
   assert.ok(existsSync(path.join(dist, 'index.html')), 'vite build made no index.html');
 
-  // The real SMTP test server: STARTTLS + AUTH required.
-  const pki = makePki(mkdtempSync(path.join(tmp, 'pki-')));
-  smtpOut = path.join(tmp, 'smtp-received');
-  const smtpd = await startChild(
-    PY,
-    [SMTPD, 'secure', smtpOut, '--user', SMTP_USER, '--password', SMTP_PASSWORD, '--cert', pki.cert, '--key', pki.key],
-    {},
-    /PORT (\d+)/,
-    'the SMTP test server',
-  );
-  const smtpPort = Number(smtpd.match[1]);
-
-  // The relay with three tokens.
+  // The real SMTP test server (STARTTLS + AUTH required) and the relay in
+  // front of it, serving the page from the build above; three tokens.
+  smtpd = await startSmtpd(mkdtempSync(path.join(tmp, 'smtp-')));
+  smtpOut = smtpd.out;
   const data = path.join(tmp, 'data');
-  const add = (name, ...extra) => run(BIN, ['token', 'add', name, '--data-dir', data, ...extra]).trim().split('\n').pop().trim();
-  tokens.web = add('web', '--allow-from', '@example.com');
-  tokens.other = add('other', '--allow-from', '@other.example');
-  tokens.small = add('small', '--allow-from', '@example.com', '--max-size', '4000');
-  const relay = await startChild(
-    BIN,
-    ['serve', '--listen', '127.0.0.1:0', '--data-dir', data, '--smtp', `smtp://${SMTP_USER}@127.0.0.1:${smtpPort}?security=starttls&connections=2`],
-    {
-      POSTWIRE_WEB_DIR: dist,
-      POSTWIRE_SMTP_PASSWORD: SMTP_PASSWORD,
-      POSTWIRE_SMTP_CA_FILE: pki.ca,
-      POSTWIRE_LOG: 'warn',
-    },
-    /listening on (127\.0\.0\.1:\d+)/,
-    'postwire serve',
-  );
-  base = `http://${relay.match[1]}/`;
+  tokens.web = addToken(data, 'web', ['@example.com']);
+  tokens.other = addToken(data, 'other', ['@other.example']);
+  tokens.small = addToken(data, 'small', ['@example.com'], ['--max-size', '4000']);
+  relay = await startRelay({ dataDir: data, smtpd, env: { POSTWIRE_WEB_DIR: dist, POSTWIRE_LOG: 'warn' } });
+  base = `${relay.http}/`;
 
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -186,13 +132,8 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  for (const c of children.reverse()) {
-    if (c.exitCode === null) {
-      c.kill('SIGTERM');
-      await Promise.race([once(c, 'exit'), new Promise((r) => setTimeout(r, 5000))]);
-      if (c.exitCode === null) c.kill('SIGKILL');
-    }
-  }
+  await relay?.kill('SIGTERM');
+  smtpd?.stop();
 });
 
 // A small PNG (1x1, red) for the pasted inline image.

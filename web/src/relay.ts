@@ -8,7 +8,7 @@
  * its instance, through its public `WebSocket` option.
  */
 
-import { RelayClient } from 'postwire';
+import * as postwire from 'postwire';
 
 /** SMTP envelope (JSON `mailFrom`, `rcptTo`). */
 export interface Envelope {
@@ -63,6 +63,21 @@ interface SentMessage {
   on(type: string, fn: (frame: DeliveryEvent) => void): () => void;
 }
 
+/** The part of the package's RelayClient that the page uses (wasm/js/relay-client.js). */
+interface Client {
+  connect(): Promise<unknown>;
+  on(type: string, fn: (frame: never) => void): () => void;
+  send(bytes: Uint8Array, options: { envelope?: Envelope; id?: string }): Promise<unknown>;
+  sendBulk(
+    items: Iterable<{ message: Uint8Array; envelope: Envelope; id: string }>,
+    options: { onProgress?: (p: { submitted: number; accepted: number; rejected: number }) => void },
+  ): Promise<unknown>;
+  close(): void;
+}
+
+type ClientCtor = new (url: string, options: { token: string; WebSocket: typeof WebSocket }) => Client;
+const RelayClient = (postwire as unknown as { RelayClient: ClientCtor }).RelayClient;
+
 /** One result of a bulk send, in input order. */
 export interface BulkResult {
   id: string;
@@ -74,12 +89,12 @@ export interface BulkResult {
 export class RelayConnection {
   readonly ready: Ready;
   private socket: { current: WebSocket | null };
-  private client: InstanceType<typeof RelayClient>;
+  private client: Client;
   private closed = false;
   /** Called when the connection ends for good. */
   onClose: ((e: RelayError) => void) | null = null;
 
-  private constructor(client: InstanceType<typeof RelayClient>, ready: Ready, socket: { current: WebSocket | null }) {
+  private constructor(client: Client, ready: Ready, socket: { current: WebSocket | null }) {
     this.client = client;
     this.ready = ready;
     this.socket = socket;
