@@ -82,6 +82,9 @@ pub enum BuildError {
         /// The field.
         path: String,
     },
+    /// The `calendar` appointment is invalid or breaks an iTIP rule (the message names the field).
+    #[error(transparent)]
+    Calendar(#[from] crate::ical::IcalError),
     /// Writing the bytes failed (cannot happen for an in-memory buffer).
     #[error("writing the message failed: {0}")]
     Write(String),
@@ -96,6 +99,7 @@ impl BuildError {
             | BuildError::ContentType { path, .. }
             | BuildError::Identifier { path, .. }
             | BuildError::ControlCharacter { path } => path,
+            BuildError::Calendar(_) => "calendar",
             BuildError::Write(_) => "",
         }
     }
@@ -131,6 +135,8 @@ pub fn is_managed_header(name: &str) -> bool {
 
 /// Builds the RFC 5322 bytes of `spec` (CRLF line ends, Bcc left out).
 pub fn build(spec: &MessageSpec, options: &BuildOptions) -> Result<Vec<u8>, BuildError> {
+    // ical: `calendar` -> text/calendar view + invite.ics (RFC 6047).
+    let spec = &*crate::ical::mime::expand(spec, options.now)?;
     let mut ids = IdSource::new(options.seed);
     let from = spec.from.as_ref().ok_or(BuildError::MissingFrom)?;
     let mut message = MessageBuilder::new().from(address(from));

@@ -12,6 +12,7 @@
 //! | [`build`] | spec -> RFC 5322 bytes (mail-builder) |
 //! | [`parse`] | RFC 5322 bytes -> spec (mail-parser) |
 //! | [`envelope`] | MAIL FROM / RCPT TO rules |
+//! | [`ical`] | iCalendar appointments, iTIP meeting requests |
 //! | [`reply`] | replies and forwards as new messages |
 //!
 //! ```
@@ -30,6 +31,7 @@ pub mod build;
 pub mod content_type;
 pub mod entropy;
 pub mod envelope;
+pub mod ical;
 pub mod parse;
 pub mod reply;
 pub mod spec;

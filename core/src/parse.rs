@@ -82,8 +82,12 @@ pub fn parse_with_warnings(bytes: &[u8]) -> Result<Parsed, ParseError> {
     walker.headers();
     walker.body(0, Container::Top);
     let Walker {
-        mut spec, warnings, ..
+        mut spec,
+        mut warnings,
+        ..
     } = walker;
+    // ical: text/calendar part -> `calendar` (RFC 6047).
+    crate::ical::mime::extract(&mut spec, &mut warnings);
     if spec.text.as_deref() == Some("") {
         spec.text = None;
     }

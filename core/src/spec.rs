@@ -73,6 +73,10 @@ pub struct MessageSpec {
     /// Where read receipts go (`Disposition-Notification-To`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disposition_notification_to: Vec<Mailbox>,
+    /// A meeting request, cancellation, reply or published event: built as
+    /// a `text/calendar` part (RFC 6047), read back from one. See [`crate::ical`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<crate::ical::Appointment>,
 }
 
 /// An alternative view of the body in another content type.

@@ -14,6 +14,8 @@ pub mod send;
 pub mod serve;
 pub mod smtp_args;
 pub mod token;
+pub mod ics;
+pub mod reply;
 
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
@@ -43,6 +45,10 @@ pub enum Command {
     Send(send::Args),
     /// Forward a saved message unchanged to new recipients.
     Forward(forward::Args),
+    /// Write a spec's appointment as .ics, or read an .ics file as JSON.
+    Ics(ics::Args),
+    /// Answer a meeting request (.eml): build the iTIP REPLY message.
+    Reply(reply::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -68,5 +74,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Token(args) => token::run(args),
         Command::Send(args) => send::run(args),
         Command::Forward(args) => forward::run(args),
+        Command::Ics(args) => ics::run(args),
+        Command::Reply(args) => reply::run(args),
     }
 }
