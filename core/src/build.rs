@@ -137,6 +137,10 @@ pub fn is_managed_header(name: &str) -> bool {
 pub fn build(spec: &MessageSpec, options: &BuildOptions) -> Result<Vec<u8>, BuildError> {
     // ical: `calendar` -> text/calendar view + invite.ics (RFC 6047).
     let spec = &*crate::ical::mime::expand(spec, options.now)?;
+    // TNEF (issue 7): `tnef: true` builds Outlook's shape around a winmail.dat.
+    if spec.tnef {
+        return crate::tnef::spec::build_tnef(spec, options);
+    }
     let mut ids = IdSource::new(options.seed);
     let from = spec.from.as_ref().ok_or(BuildError::MissingFrom)?;
     let mut message = MessageBuilder::new().from(address(from));

@@ -14,6 +14,7 @@
 //! | [`envelope`] | MAIL FROM / RCPT TO rules |
 //! | [`ical`] | iCalendar appointments, iTIP meeting requests |
 //! | [`reply`] | replies and forwards as new messages |
+//! | [`tnef`] | TNEF (winmail.dat): read, write, spec conversions |
 //!
 //! ```
 //! use postwire_core::{build::{build, BuildOptions}, parse::parse, spec::from_json};
@@ -35,6 +36,7 @@ pub mod ical;
 pub mod parse;
 pub mod reply;
 pub mod spec;
+pub mod tnef;
 
 pub use address::Mailbox;
 pub use build::{BuildError, BuildOptions, build};

@@ -86,6 +86,8 @@ pub fn parse_with_warnings(bytes: &[u8]) -> Result<Parsed, ParseError> {
         mut warnings,
         ..
     } = walker;
+    // TNEF (issue 7): surface winmail.dat's bodies and attachments, keep the raw file.
+    crate::tnef::spec::surface(&mut spec, &mut warnings);
     // ical: text/calendar part -> `calendar` (RFC 6047).
     crate::ical::mime::extract(&mut spec, &mut warnings);
     if spec.text.as_deref() == Some("") {

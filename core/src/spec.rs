@@ -77,6 +77,11 @@ pub struct MessageSpec {
     /// a `text/calendar` part (RFC 6047), read back from one. See [`crate::ical`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calendar: Option<crate::ical::Appointment>,
+    /// Send as TNEF (issue 7): a text/plain body plus an application/ms-tnef
+    /// winmail.dat carrying the whole message, the shape Outlook sends. Set by
+    /// `parse` when a message carries a winmail.dat. See `tnef::spec`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tnef: bool,
 }
 
 /// An alternative view of the body in another content type.

@@ -16,6 +16,7 @@ pub mod smtp_args;
 pub mod token;
 pub mod ics;
 pub mod reply;
+pub mod tnef;
 
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
@@ -49,6 +50,8 @@ pub enum Command {
     Ics(ics::Args),
     /// Answer a meeting request (.eml): build the iTIP REPLY message.
     Reply(reply::Args),
+    /// Decode or encode TNEF (winmail.dat).
+    Tnef(tnef::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -76,5 +79,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Forward(args) => forward::run(args),
         Command::Ics(args) => ics::run(args),
         Command::Reply(args) => reply::run(args),
+        Command::Tnef(args) => tnef::run(args),
     }
 }
