@@ -10,5 +10,6 @@ if [ ! -x "$ROOT/web/node_modules/.bin/vite" ] || [ ! -d "$ROOT/web/node_modules
   log "npm ci in web/"
   (cd "$ROOT/web" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
-# the browser tests' independent judge of the iCalendar part
-pip_install icalendar
+# the browser tests' independent judges (tests/js/web_judge.py) of the
+# iCalendar part and of winmail.dat (same versions as 40-ical.sh / 30-tnef.sh)
+pip_install "icalendar>=6,<7" tnefparse

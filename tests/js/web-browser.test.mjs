@@ -365,6 +365,48 @@ open(sys.argv[1], 'wb').write(m.as_bytes())
   await context.close();
 });
 
+test('"Send as TNEF" sends a winmail.dat that tnefparse reads, and a winmail.dat dropped on the page opens', async () => {
+  const { page, errors, context } = await newPage();
+  await signIn(page, tokens.web);
+  await page.getByText('Signed in as web').waitFor();
+  await page.getByLabel('From', { exact: true }).fill('Ann <ann@example.com>');
+  await addChips(page, 'To', ['olga@example.org']);
+  await page.getByLabel('Subject', { exact: true }).fill('Outlook style');
+  await page.getByRole('textbox', { name: 'Message' }).click();
+  await page.keyboard.type('Sent as TNEF.');
+  await page.getByLabel('Attachments', { exact: true }).setInputFiles({ name: 'sheet.csv', mimeType: 'text/csv', buffer: Buffer.from('a,b\n1,2\n') });
+  await page.getByLabel('Send as TNEF (winmail.dat)').check();
+  const before = received().length;
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.locator('#rcpt-table tr[data-rcpt="olga@example.org"] td.state[data-state=delivered]').waitFor({ timeout: WAIT });
+  const [msg] = await waitForMessages(before, 1);
+  const winmail = path.join(tmp, 'winmail.dat');
+  const j = JSON.parse(run(PY, [JUDGE, msg.file, winmail]));
+  const tnefPart = j.parts.find((p) => p.type === 'application/ms-tnef');
+  assert.ok(tnefPart, `an application/ms-tnef part: ${j.structure}`);
+  assert.equal(tnefPart.filename, 'winmail.dat');
+  assert.deepEqual(tnefPart.tnef.attachments, ['sheet.csv']);
+
+  // The winmail.dat alone, dropped on the page: decoded in the browser.
+  await page.getByRole('tab', { name: 'Open message' }).click();
+  const dt = await page.evaluateHandle((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const d = new DataTransfer();
+    d.items.add(new File([bytes], 'winmail.dat', { type: 'application/ms-tnef' }));
+    return d;
+  }, readFileSync(winmail).toString('base64'));
+  await page.dispatchEvent('#open-drop', 'drop', { dataTransfer: dt });
+  await page.getByRole('heading', { name: 'Outlook style' }).waitFor();
+  assert.equal(await page.locator('#open-error').textContent(), '');
+  const dl = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download sheet.csv' }).click();
+  assert.equal(readFileSync(await (await dl).path(), 'utf8'), 'a,b\n1,2\n');
+  assert.equal(await page.getByRole('button', { name: 'Forward unchanged' }).isDisabled(), true);
+  await shot(page, 'opened-winmail');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a bulk of 50 from a CSV: personalised messages, progress, and a results table to download', async () => {
   const { page, errors, context } = await newPage();
   await signIn(page, tokens.web);

@@ -1,8 +1,10 @@
 """Independent judge of messages the composer page sent (tests/js/web-browser.test.mjs).
 
-Reads one .eml with Python's own email package (and the iCalendar part with the
-`icalendar` package) and prints what the test checks, as JSON:
-  python web_judge.py FILE.eml
+Reads one .eml with Python's own email package (the iCalendar part with the
+`icalendar` package, a winmail.dat with `tnefparse`) and prints what the test
+checks, as JSON:
+  python web_judge.py FILE.eml [WINMAIL_OUT]
+With WINMAIL_OUT, the first application/ms-tnef part is also written there.
 Nothing of postwire is used here.
 """
 
@@ -13,9 +15,10 @@ from email import policy
 from email.parser import BytesParser
 
 import icalendar
+from tnefparse import TNEF
 
 
-def main(path):
+def main(path, winmail_out=None):
     with open(path, "rb") as f:
         raw = f.read()
     msg = BytesParser(policy=policy.default).parsebytes(raw)
@@ -58,6 +61,17 @@ def main(path):
                     "attendees": [str(a) for a in (ev.get("ATTENDEE") if isinstance(ev.get("ATTENDEE"), list) else [ev.get("ATTENDEE")] if ev.get("ATTENDEE") else [])],
                 })
             entry["calendar"] = {"method": str(cal.get("METHOD") or ""), "events": events}
+        if part.get_content_type() == "application/ms-tnef":
+            raw_tnef = part.get_payload(decode=True)
+            t = TNEF(raw_tnef)
+            entry["tnef"] = {
+                "attachments": sorted(a.long_filename() or a.name for a in t.attachments),
+                "subject": str(getattr(t, "subject", "") or ""),
+            }
+            if winmail_out:
+                with open(winmail_out, "wb") as f:
+                    f.write(raw_tnef)
+                winmail_out = None
         parts.append(entry)
     out = {
         "from": str(msg["From"] or ""),
@@ -76,4 +90,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)

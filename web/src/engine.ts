@@ -46,19 +46,21 @@ export function isTnef(bytes: Uint8Array): boolean {
 
 /**
  * Reads a winmail.dat into a spec. With no TNEF function in the package, the
- * file is wrapped as the application/ms-tnef part of a message and parsed:
- * the core's parser decodes a carried winmail.dat into the spec (`tnef:
- * true`, its bodies and attachments, the raw file kept last).
+ * file is carried as the only part of a minimal MIME message (no headers of
+ * its own, so that winmail.dat's subject, sender and recipients show) and
+ * parsed: the core's parser decodes a carried winmail.dat into the spec
+ * (`tnef: true`, its bodies and attachments, the raw file kept last).
  */
 export function parseTnef(bytes: Uint8Array): MessageSpec {
   const direct = (pkg.parseTnef ?? pkg.tnefToSpec) as ((b: Uint8Array) => unknown) | undefined;
   if (typeof direct === 'function') return direct(bytes) as MessageSpec;
-  const carrier = buildEml({
-    subject: 'winmail.dat',
-    text: '',
-    attachments: [{ filename: 'winmail.dat', contentType: 'application/ms-tnef', content: bytesToBase64(bytes) }],
-  });
-  const spec = parseEml(carrier);
+  const b64 = bytesToBase64(bytes).replace(/.{76}/g, '$&\r\n');
+  const carrier =
+    'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="postwire-tnef-carrier"\r\n\r\n' +
+    '--postwire-tnef-carrier\r\nContent-Type: application/ms-tnef; name="winmail.dat"\r\n' +
+    'Content-Disposition: attachment; filename="winmail.dat"\r\nContent-Transfer-Encoding: base64\r\n\r\n' +
+    `${b64}\r\n--postwire-tnef-carrier--\r\n`;
+  const spec = parseEml(new TextEncoder().encode(carrier));
   if (spec.tnef !== true) {
     throw new Error('This winmail.dat could not be decoded (not valid TNEF, or this build of postwire cannot read TNEF).');
   }
