@@ -177,3 +177,19 @@ test('the preview shows inline parts from their data, loads nothing remote and e
   const big = new Uint8Array(300 * 1024).fill(65);
   assert.match(preview.rawText(big), /… \(45056 more bytes; download the \.eml to see all\)$/);
 });
+
+test('an invitation is read from iCalendar text, folded lines and escapes included', async () => {
+  const inv = await importWebModule('invitation');
+  const ics = 'BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nSUMMARY:Plan\\, budget\r\n and more\r\n'
+    + 'DTSTART;TZID=Europe/Madrid:20261203T150000\r\nDTEND;TZID=Europe/Madrid:20261203T160000\r\nLOCATION:Room 9\r\n'
+    + 'ORGANIZER;CN="Eve O":mailto:eve@example.com\r\nATTENDEE;CN=Ann;RSVP=TRUE:mailto:ann@example.com\r\n'
+    + 'ATTENDEE:mailto:bob@example.org\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n';
+  assert.deepEqual(inv.readIcs(ics), {
+    method: 'REQUEST', summary: 'Plan, budgetand more', start: '2026-12-03 15:00', end: '2026-12-03 16:00',
+    timeZone: 'Europe/Madrid', location: 'Room 9', organizer: 'Eve O <eve@example.com>',
+    attendees: ['Ann <ann@example.com>', 'bob@example.org'],
+  });
+  assert.equal(inv.formatIcsTime('20261203T150000Z'), '2026-12-03 15:00 UTC');
+  assert.equal(inv.formatIcsTime('20261203'), '2026-12-03');
+  assert.equal(inv.readIcs('BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n'), null);
+});

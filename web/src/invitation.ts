@@ -19,6 +19,14 @@ export interface InvitationView {
   attendees: string[];
 }
 
+/** `20261203T150000Z` -> `2026-12-03 15:00 UTC`, `20261203T150000` -> `2026-12-03 15:00`, `20261203` -> `2026-12-03`. */
+export function formatIcsTime(v: string): string {
+  const m = /^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z?))?$/.exec(v.trim());
+  if (!m) return v;
+  const [, y, mo, d, h, mi, , z] = m;
+  return h === undefined ? `${y}-${mo}-${d}` : `${y}-${mo}-${d} ${h}:${mi}${z ? ' UTC' : ''}`;
+}
+
 function unescapeText(v: string): string {
   return v.replace(/\\n/gi, '\n').replace(/\\([,;\\])/g, '$1');
 }
@@ -52,8 +60,8 @@ export function readIcs(ics: string): InvitationView | null {
     switch (key) {
       case 'SUMMARY': v.summary = unescapeText(value); break;
       case 'LOCATION': v.location = unescapeText(value); break;
-      case 'DTSTART': v.start = value; if (tzid) v.timeZone = tzid; break;
-      case 'DTEND': v.end = value; break;
+      case 'DTSTART': v.start = formatIcsTime(value); if (tzid) v.timeZone = tzid; break;
+      case 'DTEND': v.end = formatIcsTime(value); break;
       case 'ORGANIZER': v.organizer = cn ? `${cn} <${mail}>` : mail; break;
       case 'ATTENDEE': v.attendees.push(cn ? `${cn} <${mail}>` : mail); break;
     }
@@ -66,8 +74,8 @@ export function fromCalendar(c: CalendarSpec): InvitationView {
   return {
     method: c.method,
     summary: c.summary,
-    start: c.start,
-    end: c.end,
+    start: c.start.replace('T', ' ').replace(/:00$/, ''),
+    end: (c.end ?? '').replace('T', ' ').replace(/:00$/, ''),
     timeZone: c.timeZone,
     location: c.location ?? '',
     organizer: c.organizer,

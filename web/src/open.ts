@@ -232,7 +232,8 @@ export class Opener {
       to: this.forwardTo.values(),
       subject: /^fwd?:/i.test(s.subject ?? '') ? s.subject : `Fwd: ${s.subject ?? ''}`,
       html: `<p><br></p><p>---------- Forwarded message ----------<br>${this.quoteHeader(s)}</p>${this.originalHtml(s)}`,
-      attachments: (s.attachments ?? []).filter((a) => !(a.inline && a.contentId)),
+      // A winmail.dat's content is already among the attachments: not the raw file again.
+      attachments: (s.attachments ?? []).filter((a) => !(a.inline && a.contentId) && !/^application\/(vnd\.)?ms-tnef/i.test(a.contentType)),
       inline: (s.attachments ?? []).filter((a) => a.inline && a.contentId),
     });
     this.showCompose();
