@@ -159,9 +159,13 @@ export class Composer {
     const errEl = byId('preview-error');
     const frame = byId<HTMLIFrameElement>('preview-frame');
     const size = byId('eml-size');
+    if (!this.from.value.trim()) {
+      errEl.textContent = 'Fill in From to see the message as it will be sent.';
+      return;
+    }
     let spec: MessageSpec;
     try {
-      spec = this.from.value.trim() ? this.spec(false) : { ...this.specWithoutFrom() };
+      spec = this.spec(false);
     } catch (e) {
       errEl.textContent = e instanceof Error ? e.message : String(e);
       return;
@@ -176,14 +180,6 @@ export class Composer {
     } catch (e) {
       errEl.textContent = `Cannot build the message: ${describeError(e)}`;
     }
-  }
-
-  private specWithoutFrom(): MessageSpec {
-    const html = this.editor.html();
-    return assembleSpec({
-      from: '', to: this.to.values(), cc: this.cc.values(), bcc: this.bcc.values(), subject: this.subject.value, html,
-      attachments: [...this.attachments.parts(), ...this.editor.inlineParts()], tnef: false,
-    });
   }
 
   /** Builds and sends the message, reporting each step and each recipient. */

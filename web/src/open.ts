@@ -41,9 +41,11 @@ export class Opener {
     // Dropping an .eml or winmail.dat anywhere outside the composer opens it.
     const drop = (e: DragEvent) => {
       const f = e.dataTransfer?.files?.[0];
-      if (!f || !/\.(eml|dat|msg)$/i.test(f.name) && !/rfc822|tnef/.test(f.type)) return;
+      if (!f) return;
+      // Never let the browser navigate away to a dropped file.
       e.preventDefault();
-      void this.open(f);
+      if (/\.(eml|dat)$/i.test(f.name) || /rfc822|tnef/.test(f.type)) void this.open(f);
+      else byId('open-error').textContent = `${f.name}: only .eml and winmail.dat files open here (drop attachments on the composer).`;
     };
     document.addEventListener('dragover', (e) => {
       if (e.dataTransfer?.types.includes('Files')) e.preventDefault();
