@@ -179,6 +179,28 @@ test('every control has a visible label or name, and the page loads without erro
   await context.close();
 });
 
+test('the token is kept for the tab only (sessionStorage): a reload stays signed in, Sign out forgets it', async () => {
+  const { page, errors, context } = await newPage();
+  await signIn(page, tokens.web);
+  await page.getByText('Signed in as web').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('postwire.token')), tokens.web);
+  assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
+  assert.equal(await page.getByLabel('Token', { exact: true }).inputValue(), '', 'the field is cleared after sign-in');
+  await page.reload();
+  await page.getByText('Signed in as web').waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByText('Signed out').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('postwire.token')), null);
+  // A new tab (a new browsing context) starts signed out.
+  const other = await context.browser().newContext();
+  const p2 = await other.newPage();
+  await p2.goto(base);
+  await p2.getByText('Not signed in').waitFor();
+  await other.close();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('compose with an attachment, an inline image and a meeting request; send; the SMTP server gets the right structure', async () => {
   const { page, errors, context } = await newPage();
   await signIn(page, tokens.web);
