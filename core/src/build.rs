@@ -245,6 +245,25 @@ fn bare_id<'a>(id: &'a str, path: &str) -> Result<&'a str, BuildError> {
     }
 }
 
+/// A Content-ID without its brackets. RFC 2392 wants `left@right`, but Apple
+/// Mail (and others) write bare UUIDs that every client resolves and that
+/// `parse` keeps, so any non-empty token that cannot break the header is taken.
+fn bare_cid<'a>(id: &'a str, path: &str) -> Result<&'a str, BuildError> {
+    let bare = id.trim().trim_start_matches('<').trim_end_matches('>');
+    let valid = !bare.is_empty()
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !"<>\"\\".contains(c));
+    if valid {
+        Ok(bare)
+    } else {
+        Err(BuildError::Identifier {
+            path: path.to_string(),
+            value: id.to_string(),
+        })
+    }
+}
+
 fn check_custom_header(i: usize, name: &str, value: &str) -> Result<(), BuildError> {
     let err = |reason: String| BuildError::Header {
         path: format!("headers[{i}]"),
@@ -283,8 +302,19 @@ fn multipart<'x>(
 fn text_part<'x>(essence: &'static str, text: &'x str) -> MimePart<'x> {
     MimePart::new(
         ContentType::new(essence).attribute("charset", "utf-8"),
-        BodyPart::Text(Cow::Borrowed(text)),
+        BodyPart::Text(canonical_text(text)),
     )
+}
+
+/// Text in MIME canonical form (RFC 2046 4.1.1): every line break CRLF. The
+/// builder converts line ends itself for 7bit and quoted-printable, but not
+/// before base64, so without this a base64 text part would carry bare LFs and
+/// a spec with CRLF bodies would give other bytes than the same spec with LF.
+fn canonical_text(text: &str) -> Cow<'_, str> {
+    if !text.contains(['\r', '\n']) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(crate::spec::normalise_newlines(text).replace('\n', "\r\n"))
 }
 
 fn media_type_header(media: &MediaType) -> ContentType<'static> {
@@ -348,7 +378,7 @@ fn alternate_part(i: usize, alt: &Alternate) -> Result<MimePart<'_>, BuildError>
     }
     Ok(MimePart::new(
         media_type_header(&media),
-        BodyPart::Text(Cow::Borrowed(alt.content.as_str())),
+        BodyPart::Text(canonical_text(&alt.content)),
     ))
 }
 
@@ -392,7 +422,7 @@ fn attachment_part(i: usize, a: &Attachment) -> Result<MimePart<'_>, BuildError>
     part.headers
         .push(("Content-Disposition".into(), disposition.into()));
     if let Some(cid) = &a.content_id {
-        part = part.cid(bare_id(cid, &format!("attachments[{i}].contentId"))?);
+        part = part.cid(bare_cid(cid, &format!("attachments[{i}].contentId"))?);
     }
     Ok(part)
 }
@@ -401,9 +431,20 @@ fn attachment_part(i: usize, a: &Attachment) -> Result<MimePart<'_>, BuildError>
 /// the original goes in unencoded (CRLF line ends); only a message that
 /// cannot travel as 8bit text (NUL bytes, lines over 998 octets) falls back to base64.
 fn message_rfc822_body<'x>(ct: ContentType<'x>, content: &'x [u8]) -> MimePart<'x> {
+    let Some(bytes) = rfc822_wire_form(content) else {
+        return MimePart::new(ct, BodyPart::Binary(Cow::Borrowed(content)));
+    };
+    let encoding = if bytes.is_ascii() { "7bit" } else { "8bit" };
+    MimePart::new(ct, BodyPart::Binary(Cow::Owned(bytes))).transfer_encoding(encoding)
+}
+
+/// The bytes a message/rfc822 attachment goes out as when it can travel
+/// unencoded (CRLF line ends, a final CRLF), or `None` when it cannot (NUL
+/// bytes, lines over 998 octets). [`MessageSpec::normalized`] uses it too.
+pub(crate) fn rfc822_wire_form(content: &[u8]) -> Option<Vec<u8>> {
     let fits_8bit = !content.contains(&0) && content.split(|&b| b == b'\n').all(|l| l.len() <= 998);
     if !fits_8bit {
-        return MimePart::new(ct, BodyPart::Binary(Cow::Borrowed(content)));
+        return None;
     }
     let mut bytes = Vec::with_capacity(content.len() + content.len() / 32 + 2);
     let mut prev = 0u8;
@@ -417,8 +458,7 @@ fn message_rfc822_body<'x>(ct: ContentType<'x>, content: &'x [u8]) -> MimePart<'
     if !bytes.ends_with(b"\r\n") {
         bytes.extend_from_slice(b"\r\n");
     }
-    let encoding = if bytes.is_ascii() { "7bit" } else { "8bit" };
-    MimePart::new(ct, BodyPart::Binary(Cow::Owned(bytes))).transfer_encoding(encoding)
+    Some(bytes)
 }
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ fn parser() -> MessageParser {
         .with_address_headers()
         .with_message_ids()
         .header_text(HeaderName::Subject)
-        .header_address(HeaderName::Other("Disposition-Notification-To".into()))
+        .header_address(HeaderName::DispositionNotificationTo)
         .default_header_text()
 }
 
@@ -80,7 +80,7 @@ pub fn parse_with_warnings(bytes: &[u8]) -> Result<Parsed, ParseError> {
         warnings: Vec::new(),
     };
     walker.headers();
-    walker.body(0, Container::Top);
+    walker.body(0, Container::Top, 0);
     let Walker {
         mut spec,
         mut warnings,
@@ -95,6 +95,9 @@ pub fn parse_with_warnings(bytes: &[u8]) -> Result<Parsed, ParseError> {
     }
     Ok(Parsed { spec, warnings })
 }
+
+/// How many multiparts deep the walk goes; deeper parts are skipped with a warning.
+const MAX_NESTING: usize = 100;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Container {
@@ -116,6 +119,11 @@ impl<'m, 'x> Walker<'m, 'x> {
         for header in &message.root_part().headers {
             let name = header.name.as_str();
             let lower = name.to_ascii_lowercase();
+            if !utf8_value(message, header) {
+                self.warnings.push(format!(
+                    "{name}: raw 8-bit bytes that are not UTF-8 (undeclared charset) replaced by U+FFFD"
+                ));
+            }
             match lower.as_str() {
                 "from" => self.spec.from = self.mailboxes(name, &header.value).into_iter().next(),
                 "sender" => {
@@ -168,7 +176,12 @@ impl<'m, 'x> Walker<'m, 'x> {
                     }
                 }
                 "mime-version" => {}
-                _ if lower.starts_with("content-") => {}
+                // The part headers build writes itself; other Content-* headers
+                // (Content-Language, Content-Class, ...) are kept like any other.
+                "content-type"
+                | "content-transfer-encoding"
+                | "content-disposition"
+                | "content-id" => {}
                 _ => self
                     .spec
                     .headers
@@ -222,8 +235,15 @@ impl<'m, 'x> Walker<'m, 'x> {
         message.parts.get(usize::try_from(id).ok()?)
     }
 
-    fn body(&mut self, id: u32, container: Container) {
+    fn body(&mut self, id: u32, container: Container, depth: usize) {
         let Some(part) = self.part(id) else { return };
+        if depth > MAX_NESTING {
+            // mail-parser reads any depth; walking it recursively would overflow the stack.
+            self.warnings.push(format!(
+                "part {id}: nested deeper than {MAX_NESTING} multiparts, skipped"
+            ));
+            return;
+        }
         let (essence, is_attachment) = classify(part);
         if part.is_encoding_problem {
             self.warnings.push(format!(
@@ -235,21 +255,25 @@ impl<'m, 'x> Walker<'m, 'x> {
             match essence.as_str() {
                 "multipart/alternative" => {
                     for child in children {
-                        self.body(child, Container::Alternative);
+                        self.body(child, Container::Alternative, depth + 1);
                     }
                 }
                 "multipart/related" => {
                     let mut children = children.into_iter();
                     if let Some(root) = children.next() {
-                        self.body(root, container);
+                        self.body(root, container, depth + 1);
                     }
                     for child in children {
-                        self.body(child, Container::Related);
+                        self.body(child, Container::Related, depth + 1);
                     }
                 }
                 _ => {
                     for (i, child) in children.into_iter().enumerate() {
-                        self.body(child, if i == 0 { container } else { Container::Mixed });
+                        self.body(
+                            child,
+                            if i == 0 { container } else { Container::Mixed },
+                            depth + 1,
+                        );
                     }
                 }
             }
@@ -264,8 +288,12 @@ impl<'m, 'x> Walker<'m, 'x> {
             (PartType::Html(html), "text/html") if body_slot && self.spec.html.is_none() => {
                 self.spec.html = Some(normalise_newlines(html));
             }
+            // A view: in an alternative, or the message's only body (a spec whose
+            // one view is an alternate, e.g. text/calendar) when it is not a file.
             (PartType::Text(text) | PartType::Html(text), _)
-                if container == Container::Alternative && !is_attachment =>
+                if !is_attachment
+                    && (container == Container::Alternative
+                        || (container == Container::Top && part.attachment_name().is_none())) =>
             {
                 let content_type = content_type_string(part, &["charset"]);
                 self.spec.alternates.push(Alternate {
@@ -279,12 +307,7 @@ impl<'m, 'x> Walker<'m, 'x> {
 
     fn attachment(&mut self, part: &MessagePart<'_>, container: Container) {
         let filename = part.attachment_name().map(str::to_string);
-        let content = match &part.body {
-            PartType::Message(_) | PartType::Text(_) | PartType::Html(_) => {
-                transfer_decoded(self.message, part)
-            }
-            other => other_bytes(other).to_vec(),
-        };
+        let content = transfer_decoded(self.message, part);
         let disposition = part
             .content_disposition()
             .map(|d| d.ctype().to_ascii_lowercase());
@@ -387,7 +410,13 @@ fn transfer_decoded(message: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
         .trim()
         .to_ascii_lowercase();
     let decoded: Option<Cow<'_, [u8]>> = match cte.as_str() {
-        "base64" => mail_parser::decoders::base64::base64_decode(body).map(Cow::Owned),
+        // Ours first: it also takes a final quantum without padding, which
+        // mail-parser's decoder drops (the attachment would lose its last bytes).
+        "base64" => std::str::from_utf8(body)
+            .ok()
+            .and_then(|s| crate::spec::base64_bytes::decode(s).ok())
+            .or_else(|| mail_parser::decoders::base64::base64_decode(body))
+            .map(Cow::Owned),
         "quoted-printable" => {
             mail_parser::decoders::quoted_printable::quoted_printable_decode(body).map(Cow::Owned)
         }
@@ -444,6 +473,16 @@ fn text_of(value: &HeaderValue<'_>) -> String {
         HeaderValue::ContentType(ct) => ct.ctype().to_string(),
         HeaderValue::Received(_) => String::new(),
     }
+}
+
+/// False when the header's raw value has 8-bit bytes that are not UTF-8.
+fn utf8_value(message: &Message<'_>, header: &mail_parser::Header<'_>) -> bool {
+    let start = usize::try_from(header.offset_start).unwrap_or(0);
+    let end = usize::try_from(header.offset_end).unwrap_or(0);
+    message
+        .raw_message
+        .get(start..end)
+        .is_none_or(|b| std::str::from_utf8(b).is_ok())
 }
 
 fn raw_header(message: &Message<'_>, header: &mail_parser::Header<'_>) -> String {

@@ -96,49 +96,55 @@ impl Pickup {
         &self.dir
     }
 
-    /// Writes one message and its envelope (blocking file I/O).
+    /// Writes one message and its envelope (blocking file I/O). On failure
+    /// nothing is left behind.
     pub fn write(&self, envelope: &Envelope, content: &Content) -> Result<PickedUp, PickupError> {
         let stem = self.unique_stem();
         let json = serde_json::to_vec_pretty(envelope).map_err(|e| PickupError::Write {
             path: self.dir.join(format!("{stem}.json")),
             source: io::Error::other(e),
         })?;
+        // Open the source first: a missing file must leave nothing behind.
+        let mut input = match content {
+            Content::File(src) => Some(File::open(src).map_err(|source| PickupError::Read {
+                path: src.clone(),
+                source,
+            })?),
+            Content::Bytes(_) => None,
+        };
         let envelope_path = self.write_atomic(&format!("{stem}.json"), |f| f.write_all(&json))?;
         let mut bytes = 0u64;
-        let message_path = match content {
-            Content::Bytes(b) => {
+        let mut read_error = None;
+        let written = self.write_atomic(&format!("{stem}.eml"), |f| match (content, &mut input) {
+            (Content::Bytes(b), _) => {
                 bytes = b.len() as u64;
-                self.write_atomic(&format!("{stem}.eml"), |f| f.write_all(b))?
+                f.write_all(b)
             }
-            Content::File(src) => {
-                let mut input = File::open(src).map_err(|source| PickupError::Read {
+            (Content::File(_), Some(input)) => match io::copy(input, f) {
+                Ok(n) => {
+                    bytes = n;
+                    Ok(())
+                }
+                Err(e) => {
+                    let kind = e.kind();
+                    read_error = Some(e);
+                    Err(io::Error::new(kind, "reading the message failed"))
+                }
+            },
+            (Content::File(_), None) => Err(io::Error::other("message source not open")),
+        });
+        let message_path = match (written, read_error, content) {
+            (Ok(p), _, _) => p,
+            (Err(_), Some(source), Content::File(src)) => {
+                let _ = fs::remove_file(&envelope_path);
+                return Err(PickupError::Read {
                     path: src.clone(),
                     source,
-                })?;
-                let mut read_error = None;
-                let written =
-                    self.write_atomic(&format!("{stem}.eml"), |f| match io::copy(&mut input, f) {
-                        Ok(n) => {
-                            bytes = n;
-                            Ok(())
-                        }
-                        Err(e) => {
-                            let kind = e.kind();
-                            read_error = Some(e);
-                            Err(io::Error::new(kind, "copy failed"))
-                        }
-                    });
-                match (written, read_error) {
-                    (Ok(p), _) => p,
-                    (Err(e), None) => return Err(e),
-                    (Err(_), Some(source)) => {
-                        let _ = fs::remove_file(&envelope_path);
-                        return Err(PickupError::Read {
-                            path: src.clone(),
-                            source,
-                        });
-                    }
-                }
+                });
+            }
+            (Err(e), _, _) => {
+                let _ = fs::remove_file(&envelope_path);
+                return Err(e);
             }
         };
         sync_dir(&self.dir).map_err(|source| PickupError::Write {

@@ -40,11 +40,11 @@ fn run(cmd: &mut Command) -> (Output, String, String) {
 }
 
 fn write_bulk(dir: &Path, n: usize) -> Vec<Vec<u8>> {
-    std::fs::create_dir_all(dir).unwrap();
+    std::fs::create_dir_all(dir).expect("bulk dir");
     (0..n)
         .map(|i| {
             let m = message(i, 10 * 1024);
-            std::fs::write(dir.join(format!("{i:05}.eml")), &m).unwrap();
+            std::fs::write(dir.join(format!("{i:05}.eml")), &m).expect("write message");
             m
         })
         .collect()

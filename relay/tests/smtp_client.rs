@@ -437,3 +437,124 @@ fn the_blocking_pool_sends_too() {
     pool.close();
     assert_eq!(server.messages()[0].1, msg);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_spec_is_built_and_sent_to_its_envelope() {
+    let pki = pki();
+    let server = Server::start("secure", Some(&pki));
+    let pool = SmtpPool::connect(secure_settings(&server, &pki, 1))
+        .await
+        .expect("connect");
+    let spec = postwire_core::spec::from_json(
+        r#"{"from": "Ana <ana@example.com>", "to": ["bob@example.org"], "cc": ["carl@example.org"],
+            "bcc": ["dora@example.net"], "subject": "spec", "text": "hello\n"}"#,
+    )
+    .expect("spec");
+    let options = postwire_core::build::BuildOptions {
+        now: 1_800_000_000,
+        seed: 7,
+    };
+    let report = pool.send_spec(&spec, &options).await.expect("send_spec");
+    assert_eq!(report.accepted().count(), 3);
+    pool.close().await;
+    let got = server.messages();
+    assert_eq!(
+        got[0].0["rcptTo"],
+        serde_json::json!(["bob@example.org", "carl@example.org", "dora@example.net"])
+    );
+    let built = postwire_core::build::build(&spec, &options).expect("build");
+    assert_eq!(got[0].1, built);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelining_server_gets_the_same_bytes_and_per_recipient_replies() {
+    let server = Server::start("pipelining", None);
+    let pool = SmtpPool::connect(raw_settings(&server, Duration::from_secs(10)))
+        .await
+        .expect("connect");
+    let m = message(1, 200_000);
+    let report = pool
+        .send(
+            &envelope(&[
+                "ok@example.org",
+                "tempfail@example.org",
+                "reject@example.org",
+                "ok2@example.org",
+            ]),
+            m.clone(),
+        )
+        .await
+        .expect("partly accepted");
+    let codes: Vec<u16> = report.recipients.iter().map(|r| r.reply.code).collect();
+    assert_eq!(codes, [250, 451, 550, 250]);
+    assert_eq!(report.reply.code, 250);
+
+    let err = pool
+        .send(
+            &envelope(&["tempfail@example.org", "reject@example.org"]),
+            message(2, 100),
+        )
+        .await
+        .expect_err("nobody accepted");
+    assert!(
+        matches!(err, SmtpError::AllRecipientsRejected { .. }),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+
+    let mut env = envelope(&["ok@example.org"]);
+    env.mail_from = "rejectfrom@example.com".into();
+    let err = pool
+        .send(&env, message(3, 100))
+        .await
+        .expect_err("sender refused");
+    assert!(
+        matches!(
+            err,
+            SmtpError::Rejected {
+                stage: Stage::MailFrom,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_permanent());
+
+    // Still in step: the next message goes through on the same session.
+    let last = message(4, 3_000);
+    pool.send(&envelope(&["ok@example.org"]), last.clone())
+        .await
+        .expect("send after refusals");
+    pool.close().await;
+    let got = server.messages();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[0].0["rcptTo"],
+        serde_json::json!(["ok@example.org", "ok2@example.org"])
+    );
+    assert_eq!(got[0].1, m);
+    assert_eq!(got[1].1, last);
+    assert_eq!(server.sessions(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_closed_while_idle_is_replaced_without_losing_the_message() {
+    let server = Server::start("one-per-session", None);
+    let pool = SmtpPool::connect(raw_settings(&server, Duration::from_secs(10)))
+        .await
+        .expect("connect");
+    let messages: Vec<Vec<u8>> = (0..3).map(|i| message(i, 1_000)).collect();
+    for m in &messages {
+        // Give the server's close time to arrive, as after an idle period.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let report = pool
+            .send(&envelope(&["bob@example.org"]), m.clone())
+            .await
+            .expect("sent despite the closed connection");
+        assert!(report.is_complete());
+    }
+    pool.close().await;
+    let got: Vec<Vec<u8>> = server.messages().into_iter().map(|(_, m)| m).collect();
+    assert_eq!(got, messages, "each message exactly once");
+    assert_eq!(server.sessions(), 3);
+}

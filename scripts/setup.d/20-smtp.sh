@@ -7,6 +7,8 @@
 # Sourced by scripts/setup.sh (ROOT, POSTWIRE_VENV, log, apt_install, pip_install set).
 
 pip_install "aiosmtpd>=1.4"
+# /usr/bin/time measures forward_file's peak RSS in the benchmark
+apt_install time
 
 POSTFIX_DIR="$ROOT/.tools/postfix"
 if [ ! -x "$POSTFIX_DIR/usr/sbin/smtp-sink" ]; then

@@ -9,19 +9,16 @@ use std::{
     io::IsTerminal,
     path::{Path, PathBuf},
     sync::Arc,
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::Instant,
 };
 
 use indicatif::{ProgressBar, ProgressStyle};
-use postwire_core::{
-    build::{BuildOptions, build},
-    spec::from_json,
-};
+use postwire_core::{build::build, spec::from_json};
 
 use crate::smtp::{BulkProgress, Content, DeliveryResult, Envelope, Outgoing};
 
 use super::{
-    CliError,
+    CliError, io,
     smtp_args::{Delivery, SmtpArgs, runtime},
 };
 
@@ -66,9 +63,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let destination = args.smtp.destination()?;
     let prepared: Vec<Prepared> = files
         .into_iter()
-        .enumerate()
-        .map(|(i, path)| Prepared {
-            message: prepare(&path, i as u64, args.from.as_deref(), &args.to),
+        .map(|path| Prepared {
+            message: prepare(&path, args.from.as_deref(), &args.to),
             path,
         })
         .collect();
@@ -130,47 +126,55 @@ fn bulk_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
 }
 
 /// Reads one file into a message and its envelope.
-fn prepare(path: &Path, index: u64, from: Option<&str>, to: &[String]) -> Result<Outgoing, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+fn prepare(path: &Path, from: Option<&str>, to: &[String]) -> Result<Outgoing, String> {
     let is_json = path
         .extension()
         .is_some_and(|x| x.eq_ignore_ascii_case("json"));
+    // The envelope is derived from the message only when --from/--to do not give all of it.
+    let need_derived = from.is_none() || to.is_empty();
+    let bytes = if is_json || need_derived {
+        std::fs::read(path).map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
+    };
     let (message, derived) = if is_json {
         let text = String::from_utf8(bytes).map_err(|_| "spec JSON is not UTF-8".to_string())?;
         let spec = from_json(&text).map_err(|e| e.to_string())?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
-            ^ (u64::from(std::process::id()) << 32)
-            ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let message = build(&spec, &BuildOptions { now, seed }).map_err(|e| e.to_string())?;
-        let envelope = Envelope::of_spec(&spec).map_err(|e| e.to_string());
+        let message = build(&spec, &io::build_options(None, None)).map_err(|e| e.to_string())?;
+        let envelope = need_derived.then(|| Envelope::of_spec(&spec).map_err(|e| e.to_string()));
         (message, envelope)
     } else {
-        let envelope = Envelope::of_message(&bytes).map_err(|e| e.to_string());
-        (bytes, envelope)
+        let envelope =
+            need_derived.then(|| Envelope::of_message(&bytes).map_err(|e| e.to_string()));
+        (Vec::new(), envelope)
+    };
+    let derived = || {
+        derived
+            .clone()
+            .unwrap_or_else(|| Err("no envelope".to_string()))
     };
     let envelope = match (from, to.is_empty()) {
         (Some(from), false) => Envelope::new(from, to).map_err(|e| e.to_string())?,
         (None, false) => {
-            let sender = derived.map_err(|e| format!("{e} (give --from)"))?.mail_from;
+            let sender = derived()
+                .map_err(|e| format!("{e} (give --from)"))?
+                .mail_from;
             Envelope::new(&sender, to).map_err(|e| e.to_string())?
         }
         (Some(from), true) => {
-            let rcpts = derived.map_err(|e| format!("{e} (give --to)"))?.rcpt_to;
+            let rcpts = derived().map_err(|e| format!("{e} (give --to)"))?.rcpt_to;
             Envelope::new(from, &rcpts).map_err(|e| e.to_string())?
         }
-        (None, true) => derived?,
+        (None, true) => derived()?,
     };
-    Ok(Outgoing {
-        envelope,
-        content: Content::Bytes(Arc::from(message)),
-    })
+    // A finished message stays on disk until its worker sends it, so a bulk
+    // folder costs memory per connection, not per message.
+    let content = if is_json {
+        Content::Bytes(Arc::from(message))
+    } else {
+        Content::File(path.to_owned())
+    };
+    Ok(Outgoing { envelope, content })
 }
 
 /// A progress bar on a terminal, a line per tenth otherwise.
@@ -186,7 +190,7 @@ impl Progress {
         let bar = (show && tty).then(|| {
             let bar = ProgressBar::new(total as u64);
             if let Ok(style) = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} {msg}",
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
             ) {
                 bar.set_style(style);
             }
@@ -202,9 +206,13 @@ impl Progress {
     fn update(&mut self, p: &BulkProgress) {
         if let Some(bar) = &self.bar {
             bar.set_position(p.done as u64);
-            if p.failed > 0 {
-                bar.set_message(format!("{} failed", p.failed));
-            }
+            let seconds = bar.elapsed().as_secs_f64();
+            let rate = if seconds > 0.0 {
+                p.done as f64 / seconds
+            } else {
+                0.0
+            };
+            bar.set_message(format!("{rate:.0} msg/s, {} failed", p.failed));
         } else if self.plain && (p.done >= self.next_line || p.done == p.total) {
             eprintln!("progress: {}/{} sent, {} failed", p.done, p.total, p.failed);
             self.next_line = p.done + p.total.div_ceil(10).max(1);

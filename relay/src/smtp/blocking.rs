@@ -38,6 +38,15 @@ impl BlockingSmtpPool {
         self.runtime.block_on(self.pool.send(envelope, message))
     }
 
+    /// See [`SmtpPool::send_spec`].
+    pub fn send_spec(
+        &self,
+        spec: &postwire_core::spec::MessageSpec,
+        options: &postwire_core::build::BuildOptions,
+    ) -> DeliveryResult {
+        self.runtime.block_on(self.pool.send_spec(spec, options))
+    }
+
     /// See [`SmtpPool::send_bulk`].
     pub fn send_bulk(
         &self,

@@ -8,14 +8,14 @@
 //! refused a command and `RSET` succeeded) or it is marked broken and must be
 //! dropped: a timed-out lettre future leaves the session in an unknown state.
 
-use std::{str::FromStr, sync::Arc, time::Instant};
+use std::{str::FromStr, sync::Arc};
 
 use lettre::{
     Address,
     transport::smtp::{
         authentication::{Credentials, Mechanism},
         client::{AsyncSmtpConnection, Certificate, TlsParameters},
-        commands::{Mail, Rcpt, Rset},
+        commands::{Data, Ehlo, Mail, Rcpt, Rset},
         extension::{ClientId, Extension, MailBodyParameter, MailParameter},
     },
 };
@@ -157,10 +157,8 @@ pub(crate) struct Connection {
     conn: AsyncSmtpConnection,
     abort: AbortSwitch,
     broken: bool,
-    /// Messages delivered over this connection so far.
-    pub(crate) delivered: u64,
-    /// When the last transaction ended.
-    pub(crate) idle_since: Instant,
+    /// The server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write.
+    pipelining: bool,
 }
 
 impl Connection {
@@ -254,10 +252,25 @@ impl Connection {
             encrypted = true;
         }
 
+        // lettre keeps only the extensions it knows; ask again for PIPELINING.
+        // (Before AUTH: an EHLO after AUTH may reset the authentication.)
+        let ehlo = client
+            .wait(
+                Stage::Greeting,
+                conn.command(Ehlo::new(client.client_id.clone())),
+            )
+            .await?;
+        let pipelining = ehlo.message().any(|line| {
+            line.split_ascii_whitespace()
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case("PIPELINING"))
+        });
+
         if let Some(credentials) = &client.credentials {
             if !encrypted && !s.allow_plaintext_auth {
                 return Err(SmtpError::PlaintextAuthRefused {
                     server: client.server.clone(),
+                    security: s.security,
                 });
             }
             if conn
@@ -293,8 +306,7 @@ impl Connection {
             conn,
             abort,
             broken: false,
-            delivered: 0,
-            idle_since: Instant::now(),
+            pipelining,
         })
     }
 
@@ -311,9 +323,14 @@ impl Connection {
         content: &Content,
     ) -> Result<DeliveryReport, SmtpError> {
         let result = self.transaction(client, envelope, content).await;
-        self.idle_since = Instant::now();
         match &result {
-            Ok(_) => self.delivered += 1,
+            Ok(_) => {}
+            // Refused before anything was sent: the session is untouched.
+            Err(
+                SmtpError::InvalidAddress { .. }
+                | SmtpError::NoRecipients
+                | SmtpError::ExtensionMissing { .. },
+            ) => {}
             Err(e) if e.reply().is_some() && !self.is_broken() => {
                 // The server refused a command: leave the transaction cleanly.
                 if client
@@ -376,35 +393,14 @@ impl Connection {
             }
         }
 
-        client
-            .wait(Stage::MailFrom, self.conn.command(Mail::new(from, params)))
-            .await?;
-
-        let mut recipients = Vec::with_capacity(rcpts.len());
-        for (address, text) in rcpts.into_iter().zip(&envelope.rcpt_to) {
-            let reply = match client
-                .wait(Stage::RcptTo, self.conn.command(Rcpt::new(address, vec![])))
-                .await
-            {
-                Ok(response) => SmtpReply::from_response(&response),
-                Err(SmtpError::Rejected { reply, .. }) => reply,
-                Err(e) => return Err(e),
-            };
-            recipients.push(RecipientStatus {
-                recipient: text.clone(),
-                reply,
-            });
-        }
-        if !recipients.iter().any(RecipientStatus::is_accepted) {
-            return Err(SmtpError::AllRecipientsRejected { recipients });
-        }
-
-        client
-            .wait(
-                Stage::Data,
-                self.conn.command(lettre::transport::smtp::commands::Data),
-            )
-            .await?;
+        let mail = Mail::new(from, params);
+        let recipients = if self.pipelining {
+            self.pipelined_envelope(client, mail, rcpts, &envelope.rcpt_to)
+                .await?
+        } else {
+            self.stepwise_envelope(client, mail, rcpts, &envelope.rcpt_to)
+                .await?
+        };
 
         let (response, bytes) = content
             .send(&mut self.conn, &self.abort, client.settings.timeout)
@@ -414,6 +410,88 @@ impl Connection {
             reply: SmtpReply::from_response(&response),
             bytes,
         })
+    }
+
+    /// MAIL FROM, RCPT TO per recipient and DATA, each awaiting its reply.
+    async fn stepwise_envelope(
+        &mut self,
+        client: &Client,
+        mail: Mail,
+        rcpts: Vec<Address>,
+        names: &[String],
+    ) -> Result<Vec<RecipientStatus>, SmtpError> {
+        client
+            .wait(Stage::MailFrom, self.conn.command(mail))
+            .await?;
+        let mut recipients = Vec::with_capacity(rcpts.len());
+        for (address, name) in rcpts.into_iter().zip(names) {
+            let reply = match client
+                .wait(Stage::RcptTo, self.conn.command(Rcpt::new(address, vec![])))
+                .await
+            {
+                Ok(response) => SmtpReply::from_response(&response),
+                Err(SmtpError::Rejected { reply, .. }) => reply,
+                Err(e) => return Err(e),
+            };
+            recipients.push(RecipientStatus {
+                recipient: name.clone(),
+                reply,
+            });
+        }
+        if !recipients.iter().any(RecipientStatus::is_accepted) {
+            return Err(SmtpError::AllRecipientsRejected { recipients });
+        }
+        client.wait(Stage::Data, self.conn.command(Data)).await?;
+        Ok(recipients)
+    }
+
+    /// MAIL FROM, every RCPT TO and DATA in one write (RFC 2920), then every
+    /// reply in order. All replies are read even after a refusal, so the
+    /// session stays in step; should the server accept DATA without a valid
+    /// sender or recipient, the connection is dropped mid-DATA (the server
+    /// then discards the empty transaction).
+    async fn pipelined_envelope(
+        &mut self,
+        client: &Client,
+        mail: Mail,
+        rcpts: Vec<Address>,
+        names: &[String],
+    ) -> Result<Vec<RecipientStatus>, SmtpError> {
+        let mut batch = mail.to_string();
+        for address in rcpts {
+            batch.push_str(&Rcpt::new(address, vec![]).to_string());
+        }
+        batch.push_str(&Data.to_string());
+
+        let mail_result = client.wait(Stage::MailFrom, self.conn.command(batch)).await;
+        if let Err(e) = &mail_result
+            && e.reply().is_none()
+        {
+            return mail_result.map(|_| Vec::new());
+        }
+        let mut recipients = Vec::with_capacity(names.len());
+        for name in names {
+            let reply = match client.wait(Stage::RcptTo, self.conn.read_response()).await {
+                Ok(response) => SmtpReply::from_response(&response),
+                Err(SmtpError::Rejected { reply, .. }) => reply,
+                Err(e) => return Err(e),
+            };
+            recipients.push(RecipientStatus {
+                recipient: name.clone(),
+                reply,
+            });
+        }
+        let data_result = client.wait(Stage::Data, self.conn.read_response()).await;
+        let refused = mail_result.is_err() || !recipients.iter().any(RecipientStatus::is_accepted);
+        if refused && data_result.is_ok() {
+            self.broken = true;
+        }
+        mail_result?;
+        if !recipients.iter().any(RecipientStatus::is_accepted) {
+            return Err(SmtpError::AllRecipientsRejected { recipients });
+        }
+        data_result?;
+        Ok(recipients)
     }
 
     /// Says QUIT (bounded by the timeout) and closes.

@@ -31,12 +31,16 @@ use super::{
 /// Size of the chunks handed to the connection.
 const CHUNK: usize = 64 * 1024;
 
+/// Files up to this size are read whole instead of streamed.
+const SMALL_FILE: u64 = 1024 * 1024;
+
 /// The message content of one transaction.
 #[derive(Debug, Clone)]
 pub enum Content {
     /// The whole message in memory.
     Bytes(Arc<[u8]>),
-    /// A message file, read while it is sent (never loaded whole).
+    /// A message file, read while it is sent: files above 1 MiB are streamed
+    /// in 64 KiB chunks, never loaded whole.
     File(PathBuf),
 }
 
@@ -69,6 +73,23 @@ impl Content {
                 Ok((response, bytes.len() as u64))
             }
             Content::File(path) => {
+                // A small file is read whole and sent like bytes. The read is
+                // synchronous: a page-cache read of at most 1 MiB costs less
+                // than handing it to a blocking thread.
+                let read_error = |source| SmtpError::MessageFile {
+                    path: path.clone(),
+                    source,
+                };
+                let len = std::fs::metadata(path).map_err(read_error)?.len();
+                if len <= SMALL_FILE {
+                    let bytes = std::fs::read(path).map_err(read_error)?;
+                    let chunks = Tracked {
+                        inner: strip_final_crlf(&bytes).chunks(CHUNK),
+                        progress: progress.clone(),
+                    };
+                    let response = watch(conn.message_iter(chunks), &progress, limit).await?;
+                    return Ok((response, bytes.len() as u64));
+                }
                 let file = std::fs::File::open(path).map_err(|source| SmtpError::MessageFile {
                     path: path.clone(),
                     source,
@@ -78,6 +99,7 @@ impl Content {
                 let chunks = Tracked {
                     inner: FileChunks {
                         file,
+                        expected: Some(len),
                         carry: Vec::new(),
                         abort: abort.clone(),
                         failure: failure.clone(),
@@ -193,8 +215,11 @@ async fn watch(
 /// Reads a file in chunks, holding back its last two bytes so that a final
 /// CRLF can be dropped. On a read error it records the error and trips the
 /// abort switch, so the truncated message is never terminated and delivered.
-struct FileChunks {
-    file: std::fs::File,
+struct FileChunks<R> {
+    file: R,
+    /// The file's size when sending began; reaching the end elsewhere means
+    /// it changed underneath us and is treated like a read error.
+    expected: Option<u64>,
     carry: Vec<u8>,
     abort: AbortSwitch,
     failure: Arc<Mutex<Option<std::io::Error>>>,
@@ -202,7 +227,17 @@ struct FileChunks {
     finished: bool,
 }
 
-impl Iterator for FileChunks {
+impl<R: Read> FileChunks<R> {
+    fn fail(&mut self, error: std::io::Error) {
+        self.finished = true;
+        self.abort.trip();
+        if let Ok(mut slot) = self.failure.lock() {
+            *slot = Some(error);
+        }
+    }
+}
+
+impl<R: Read> Iterator for FileChunks<R> {
     type Item = Vec<u8>;
 
     fn next(&mut self) -> Option<Vec<u8>> {
@@ -216,6 +251,17 @@ impl Iterator for FileChunks {
             };
             match read {
                 Ok(0) => {
+                    let total = self.total.load(Ordering::SeqCst);
+                    if let Some(expected) = self.expected.filter(|&e| e != total) {
+                        self.fail(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            format!(
+                                "the file changed while it was sent: {expected} bytes \
+                                 expected, {total} read"
+                            ),
+                        ));
+                        return None;
+                    }
                     self.finished = true;
                     data.truncate(start);
                     return (!data.is_empty() && data != b"\r\n").then_some(data);
@@ -233,13 +279,7 @@ impl Iterator for FileChunks {
                     data.truncate(start);
                     self.carry = data;
                 }
-                Err(e) => {
-                    self.finished = true;
-                    self.abort.trip();
-                    if let Ok(mut slot) = self.failure.lock() {
-                        *slot = Some(e);
-                    }
-                }
+                Err(e) => self.fail(e),
             }
         }
         None
@@ -257,6 +297,7 @@ mod tests {
         std::io::Seek::rewind(&mut file).unwrap();
         let it = FileChunks {
             file,
+            expected: None,
             carry: Vec::new(),
             abort: AbortSwitch::default(),
             failure: Arc::default(),
@@ -264,6 +305,61 @@ mod tests {
             finished: false,
         };
         it.flatten().collect()
+    }
+
+    /// Gives `ok` bytes of 'a', then fails.
+    struct Failing {
+        ok: usize,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.ok == 0 {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.ok);
+            buf[..n].fill(b'a');
+            self.ok -= n;
+            Ok(n)
+        }
+    }
+
+    fn chunks_with(file: impl Read, expected: Option<u64>) -> (usize, AbortSwitch, Option<String>) {
+        let abort = AbortSwitch::default();
+        let failure = Arc::new(Mutex::new(None));
+        let it = FileChunks {
+            file,
+            expected,
+            carry: Vec::new(),
+            abort: abort.clone(),
+            failure: failure.clone(),
+            total: Arc::default(),
+            finished: false,
+        };
+        let n = it.map(|c| c.len()).sum();
+        let err = failure
+            .lock()
+            .unwrap()
+            .take()
+            .map(|e: std::io::Error| e.to_string());
+        (n, abort, err)
+    }
+
+    #[test]
+    fn a_read_error_mid_file_trips_the_abort_switch() {
+        let (sent, abort, err) = chunks_with(Failing { ok: 200_000 }, Some(1_000_000));
+        assert!(sent < 200_000);
+        assert!(abort.is_tripped());
+        assert_eq!(err.as_deref(), Some("disk on fire"));
+    }
+
+    #[test]
+    fn a_file_that_shrank_while_sending_trips_the_abort_switch() {
+        let (_, abort, err) = chunks_with(&[b'x'; 100_000][..], Some(150_000));
+        assert!(abort.is_tripped());
+        assert!(err.unwrap().contains("150000 bytes expected, 100000 read"));
+        let (sent, abort, err) = chunks_with(&[b'x'; 100_000][..], Some(100_000));
+        assert_eq!((sent, abort.is_tripped(), err), (100_000, false, None));
     }
 
     #[test]

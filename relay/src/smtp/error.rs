@@ -7,7 +7,7 @@ use std::{fmt, path::PathBuf, time::Duration};
 
 use super::{
     reply::{RecipientStatus, SmtpReply},
-    settings::SettingsError,
+    settings::{Security, SettingsError},
 };
 
 /// The step of the SMTP session at which something failed.
@@ -85,11 +85,14 @@ pub enum SmtpError {
     /// Credentials would have gone over an unencrypted connection; refused.
     #[error(
         "refusing to send the password to {server} over an unencrypted connection \
-         (the server offered no STARTTLS; use security=tls, or allow_plaintext_auth)"
+         (security={security}{}; use security=starttls or tls, or allow_plaintext_auth)",
+        if *security == Security::Auto { " and the server offers no STARTTLS" } else { "" }
     )]
     PlaintextAuthRefused {
         /// `host:port`.
         server: String,
+        /// The security mode in force.
+        security: Security,
     },
     /// The server offers none of the configured AUTH mechanisms, or no AUTH at all.
     #[error("{server} offers no usable AUTH mechanism (wanted {wanted})")]
@@ -158,6 +161,9 @@ pub enum SmtpError {
     /// The forward envelope could not be made from the addresses given.
     #[error("envelope: {0}")]
     Envelope(#[from] postwire_core::envelope::EnvelopeError),
+    /// The message spec could not be built into a message.
+    #[error("build: {0}")]
+    Build(#[from] postwire_core::build::BuildError),
     /// The envelope has no recipient.
     #[error("the envelope has no recipient")]
     NoRecipients,
@@ -299,10 +305,12 @@ pub(crate) fn tls_failure<'a>(
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return Some(tls);
-            }
+        if let Some(tls) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
         }
         next = e.source();
     }

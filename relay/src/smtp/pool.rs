@@ -4,13 +4,17 @@
 //! open, however many messages are queued.
 //!
 //! A worker connects lazily on its first job and reconnects after a broken
-//! session. When a reused connection turns out dead at `MAIL FROM` (the server
-//! closed it while idle), the job is retried once on a fresh connection: no
-//! content was sent, so it cannot be delivered twice.
+//! session. When a reused connection turns out dead before the server took
+//! `DATA` (typically closed by the server while idle), the job is retried once
+//! on a fresh connection: no content was sent, so it cannot be delivered twice.
 
 use std::sync::Arc;
 
-use postwire_core::envelope::Envelope;
+use postwire_core::{
+    build::{BuildOptions, build},
+    envelope::Envelope,
+    spec::MessageSpec,
+};
 use tokio::{
     sync::{Mutex, mpsc, oneshot},
     task::JoinHandle,
@@ -105,6 +109,8 @@ impl SmtpPool {
 
     /// Starts the workers without connecting; every worker connects on its
     /// first message. For a relay that must start while its upstream is down.
+    /// Checks the settings and reads the CA file; must be called inside a
+    /// tokio runtime (the workers are spawned on it).
     pub fn new(settings: SmtpSettings) -> Result<Self, SmtpError> {
         let client = Arc::new(Client::new(settings)?);
         Ok(Self::start(client, None))
@@ -142,6 +148,16 @@ impl SmtpPool {
             .await
     }
 
+    /// Builds a message spec (core's `build`, with the given clock and seed) and
+    /// sends it to its envelope (Sender or From; To, Cc and Bcc; Bcc is not in
+    /// the built headers).
+    pub async fn send_spec(&self, spec: &MessageSpec, options: &BuildOptions) -> DeliveryResult {
+        let envelope = Envelope::of_spec(spec)?;
+        let message = build(spec, options)?;
+        self.send_content(envelope, Content::Bytes(message.into()))
+            .await
+    }
+
     /// Sends one message from memory or streamed from a file.
     pub async fn send_content(&self, envelope: Envelope, content: Content) -> DeliveryResult {
         let (tx, rx) = oneshot::channel();
@@ -176,10 +192,12 @@ impl SmtpPool {
                     content: m.content,
                     reply: ReplyTo::Bulk(i, res_tx.clone()),
                 };
-                if let Err(mpsc::error::SendError(job)) = self.jobs.send(job).await {
-                    if let ReplyTo::Bulk(i, tx) = job.reply {
-                        let _ = tx.send((i, Err(SmtpError::PoolClosed)));
-                    }
+                if let Err(mpsc::error::SendError(Job {
+                    reply: ReplyTo::Bulk(i, tx),
+                    ..
+                })) = self.jobs.send(job).await
+                {
+                    let _ = tx.send((i, Err(SmtpError::PoolClosed)));
                 }
             }
         };
@@ -271,14 +289,17 @@ async fn deliver(
     }
 }
 
-/// The connection was found dead (or closing) at the first command of the
-/// transaction, before any content went out.
+/// The connection was found dead (or closing) before the server accepted
+/// `DATA`: no content went out, so the message cannot have been delivered and
+/// is safe to send again on a fresh connection.
 fn died_before_content(e: &SmtpError) -> bool {
+    let before_content =
+        |stage: &Stage| matches!(stage, Stage::MailFrom | Stage::RcptTo | Stage::Data);
     match e {
         SmtpError::ConnectionLost { stage, .. } | SmtpError::Protocol { stage, .. } => {
-            *stage == Stage::MailFrom
+            before_content(stage)
         }
-        SmtpError::Rejected { stage, reply } => *stage == Stage::MailFrom && reply.code == 421,
+        SmtpError::Rejected { stage, reply } => before_content(stage) && reply.code == 421,
         _ => false,
     }
 }

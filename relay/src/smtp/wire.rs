@@ -37,7 +37,7 @@ impl AbortSwitch {
         self.0.store(true, Ordering::SeqCst);
     }
 
-    fn is_tripped(&self) -> bool {
+    pub(crate) fn is_tripped(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
 }
@@ -133,5 +133,30 @@ impl AsyncWrite for Wire {
 impl AsyncTokioStream for Wire {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.peer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_tripped_switch_fails_every_read_and_write() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let abort = AbortSwitch::default();
+        let mut wire = Wire::plain(client, addr, abort.clone());
+        wire.write_all(b"before\r\n").await.unwrap();
+        let mut buf = [0u8; 8];
+        server.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"before\r\n");
+        abort.trip();
+        let err = wire.write_all(b"\r\n.\r\n").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted);
+        assert!(wire.flush().await.is_err());
+        assert!(wire.read(&mut buf).await.is_err());
     }
 }

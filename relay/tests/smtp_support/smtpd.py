@@ -17,6 +17,10 @@ Modes:
   hang-reply  raw: reads the whole message, never answers the end of data.
   stall-read  raw: after 354 stops reading the socket.
   silent      raw: accepts and never sends a greeting.
+  pipelining  raw: a small server that offers PIPELINING (aiosmtpd does not) and
+              stores messages like the others; no TLS, no AUTH.
+  one-per-session  like pipelining, but closes the connection (without a word)
+              after each accepted message, as a server ending an idle session.
 
 Recipients starting with "tempfail" get 451 4.3.0, with "reject" 550 5.1.1;
 a sender starting with "tempdata" gets 452 4.3.1 at the end of data.
@@ -125,14 +129,17 @@ class CountingSMTP(SMTP):
 
 
 class Raw(asyncio.Protocol):
-    """A misbehaving server for the failure modes."""
+    """A misbehaving server for the failure modes, or a small pipelining one."""
 
     def __init__(self, mode, stats):
         self.mode = mode
         self.stats = stats
         self.buf = b""
         self.in_data = False
+        self.data = bytearray()
         self.data_bytes = 0
+        self.mail_from = None
+        self.rcpts = []
 
     def connection_made(self, transport):
         self.t = transport
@@ -143,27 +150,76 @@ class Raw(asyncio.Protocol):
     def connection_lost(self, exc):
         self.stats.closed()
 
+    def end_of_data(self):
+        # self.data ends with CRLF "." CRLF; the message is what comes before the "."
+        body = bytes(self.data[:-3])
+        if body.startswith(b".\r\n"):
+            body = body[3:]
+        lines = body.split(b"\r\n")
+        body = b"\r\n".join(l[1:] if l.startswith(b".") else l for l in lines)
+        n = self.stats.save(self.mail_from, self.rcpts, body)
+        self.t.write(b"250 2.0.0 OK queued as %06d\r\n" % n)
+        if self.mode == "one-per-session":
+            self.t.close()
+        self.in_data = False
+        self.data = bytearray()
+        self.mail_from, self.rcpts = None, []
+
     def data_received(self, data):
         if self.in_data:
             self.data_bytes += len(data)
             if self.mode == "drop-data" and self.data_bytes >= 100:
                 self.t.close()
-            return
+                return
+            if self.mode not in ("pipelining", "one-per-session"):
+                return
+            self.data += data
+            if self.data.endswith(b"\r\n.\r\n") or self.data == b".\r\n":
+                rest = b""
+                self.end_of_data()
+                data = rest
+            else:
+                return
         self.buf += data
         while b"\r\n" in self.buf and not self.in_data:
             line, self.buf = self.buf.split(b"\r\n", 1)
             verb = line[:4].upper()
+            arg = line.split(b":", 1)[1].strip().strip(b"<>").decode() if b":" in line else ""
             if verb in (b"EHLO", b"HELO"):
-                self.t.write(b"250-raw.test\r\n250-8BITMIME\r\n250 SIZE 1000000000\r\n")
-            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                extra = b"250-PIPELINING\r\n" if self.mode in ("pipelining", "one-per-session") else b""
+                self.t.write(b"250-raw.test\r\n" + extra + b"250-8BITMIME\r\n250 SIZE 1000000000\r\n")
+            elif verb == b"MAIL" and self.mode in ("pipelining", "one-per-session"):
+                if arg.startswith("rejectfrom"):
+                    self.t.write(b"550 5.7.1 sender refused\r\n")
+                else:
+                    self.mail_from = arg
+                    self.t.write(b"250 2.1.0 OK\r\n")
+            elif verb == b"RCPT" and self.mode in ("pipelining", "one-per-session"):
+                if self.mail_from is None:
+                    self.t.write(b"503 5.5.1 need MAIL first\r\n")
+                elif arg.startswith("tempfail"):
+                    self.t.write(b"451 4.3.0 <%s>: try again later\r\n" % arg.encode())
+                elif arg.startswith("reject"):
+                    self.t.write(b"550 5.1.1 <%s>: no such user\r\n" % arg.encode())
+                else:
+                    self.rcpts.append(arg)
+                    self.t.write(b"250 2.1.5 OK\r\n")
+            elif verb == b"RSET":
+                self.mail_from, self.rcpts = None, []
+                self.t.write(b"250 2.0.0 OK\r\n")
+            elif verb in (b"MAIL", b"RCPT", b"NOOP"):
                 self.t.write(b"250 2.0.0 OK\r\n")
             elif verb == b"DATA":
+                if self.mode in ("pipelining", "one-per-session") and not self.rcpts:
+                    self.t.write(b"554 5.5.1 no valid recipients\r\n")
+                    continue
                 self.t.write(b"354 go ahead\r\n")
                 self.in_data = True
                 if self.mode == "stall-read":
                     self.t.pause_reading()
-                self.data_received(self.buf)
-                self.buf = b""
+                rest, self.buf = self.buf, b""
+                if rest:
+                    self.data_received(rest)
             elif verb == b"QUIT":
                 self.t.write(b"221 bye\r\n")
                 self.t.close()
@@ -217,7 +273,7 @@ async def main():
         server = await loop.create_server(
             lambda: CountingSMTP(handler, **kwargs), "127.0.0.1", 0, ssl=tls
         )
-    elif mode in ("drop-data", "hang-reply", "stall-read", "silent"):
+    elif mode in ("drop-data", "hang-reply", "stall-read", "silent", "pipelining", "one-per-session"):
         server = await loop.create_server(lambda: Raw(mode, stats), "127.0.0.1", 0)
     else:
         sys.exit("unknown mode " + mode)
