@@ -49,6 +49,13 @@ pub struct ServeFlags {
     /// How long shutdown waits for sessions and deliveries in flight [default: 30s].
     #[arg(long, env = "POSTWIRE_SHUTDOWN_GRACE", value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
+    /// Serve TLS with this PEM certificate chain (with --tls-key); otherwise plain
+    /// HTTP, for a relay behind a TLS-terminating proxy.
+    #[arg(long, env = "POSTWIRE_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "POSTWIRE_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "POSTWIRE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -69,6 +76,8 @@ struct FileConfig {
     retry_max: Option<String>,
     max_age: Option<String>,
     shutdown_grace: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// The resolved settings of the relay.
@@ -95,6 +104,8 @@ pub struct Settings {
     pub max_age: Duration,
     /// Shutdown grace period.
     pub shutdown_grace: Duration,
+    /// TLS certificate chain and key files, if the relay serves TLS itself.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Errors in the settings.
@@ -128,6 +139,9 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
+    /// Only one of the TLS certificate and key is given.
+    #[error("TLS needs both tls_cert and tls_key")]
+    TlsPair,
     /// The upstream settings are invalid.
     #[error("upstream: {0}")]
     Upstream(String),
@@ -215,7 +229,13 @@ impl Settings {
                 .destination()
                 .map_err(|e| ConfigError::Upstream(e.to_string()))?
         };
+        let tls = match (flags.tls_cert.or(file.tls_cert), flags.tls_key.or(file.tls_key)) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => return Err(ConfigError::TlsPair),
+        };
         Ok(Settings {
+            tls,
             listen: flags
                 .listen
                 .or(file.listen)

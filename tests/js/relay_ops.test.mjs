@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, test } from 'node:test';
 
-import { WebSocket, addToken, message, messageIdOf, startRelay, startSmtpd, tmpdir } from '../e2e/harness.mjs';
+import { WebSocket, addToken, makeCerts, message, messageIdOf, startRelay, startSmtpd, tmpdir } from '../e2e/harness.mjs';
 import { RelayClient } from '../../wasm/js/relay-client.js';
 
 const cleanups = [];
@@ -83,4 +83,44 @@ test('SIGTERM stops the relay cleanly and what was not delivered stays spooled f
   const deadline = Date.now() + 30000;
   while (smtpd.received().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(smtpd.received().map(messageIdOf).sort(), ['term-0', 'term-1', 'term-2']);
+});
+
+test('the Node.js example of docs/relay.md sends a message that lands in the pickup directory', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { ROOT } = await import('../e2e/harness.mjs');
+  const dir = tmpdir('example');
+  const dataDir = path.join(dir, 'data');
+  const token = addToken(dataDir, 'demo');
+  const relay = await startRelay({ dataDir });
+  cleanups.push(() => relay.kill());
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'tests/e2e/send-example.mjs'), relay.url], {
+    env: { ...process.env, POSTWIRE_TOKEN: token },
+    encoding: 'utf8',
+    timeout: 30000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /bob@example\.org: delivered/);
+  const emls = fs.readdirSync(path.join(dataDir, 'pickup')).filter((f) => f.endsWith('.eml'));
+  assert.equal(emls.length, 1);
+  assert.match(fs.readFileSync(path.join(dataDir, 'pickup', emls[0]), 'utf8'), /Hello Bob\./);
+});
+
+test('with --tls-cert and --tls-key the relay serves wss:// and plain ws:// no longer connects', async () => {
+  const dir = tmpdir('tls');
+  const certs = makeCerts(dir);
+  const dataDir = path.join(dir, 'data');
+  const token = addToken(dataDir, 'app');
+  const relay = await startRelay({ dataDir, args: ['--tls-cert', certs.cert, '--tls-key', certs.key] });
+  cleanups.push(() => relay.kill());
+  assert.match(relay.log(), /endpoint wss:\/\//);
+  const wss = relay.url.replace('ws://', 'wss://');
+  const c = new RelayClient(wss, { token, WebSocket, webSocketOptions: { ca: fs.readFileSync(certs.ca) } });
+  cleanups.push(() => c.close());
+  const msg = await c.send(message('tls-1'));
+  assert.equal((await msg.done)[0].state, 'delivered');
+  // Without the test CA the certificate is not trusted, and plain ws:// is not spoken.
+  const untrusted = new RelayClient(wss, { token, WebSocket });
+  await assert.rejects(untrusted.send(message('tls-2')), (e) => e.code === 'connection_failed');
+  const plain = new RelayClient(relay.url, { token, WebSocket });
+  await assert.rejects(plain.send(message('tls-3')), (e) => e.code === 'connection_failed');
 });

@@ -55,6 +55,25 @@ export function envelopeOfSpec(spec) {
   return { mailFrom: bareAddress(from), rcptTo };
 }
 
+/**
+ * The postwire package this file ships in, loaded on first use so that a
+ * client sending only bytes never loads the WebAssembly module: its Node
+ * entry under Node.js, its browser entry elsewhere (the same module instance
+ * a page that imported `postwire` already has).
+ */
+let packagePromise = null;
+function loadPackage() {
+  if (!packagePromise) {
+    const isNode = typeof process !== 'undefined' && Boolean(process.versions?.node);
+    const entry = isNode ? '../node.js' : '../browser.js';
+    packagePromise = import(/* @vite-ignore */ entry).catch((e) => {
+      packagePromise = null;
+      throw new RelayError('no_builder', `cannot build a spec: pass { build } or use the postwire package (${e.message})`);
+    });
+  }
+  return packagePromise;
+}
+
 function newId() {
   if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
@@ -385,17 +404,12 @@ export class RelayClient extends Emitter {
     if (bytesOrSpec instanceof ArrayBuffer) return { bytes: new Uint8Array(bytesOrSpec), envelope: options.envelope };
     if (typeof bytesOrSpec === 'string') return { bytes: new TextEncoder().encode(bytesOrSpec), envelope: options.envelope };
     if (bytesOrSpec && typeof bytesOrSpec === 'object') {
-      let build = this._build;
-      if (!build) {
-        try {
-          const pkg = await import('../index.js');
-          build = pkg.buildEml;
-        } catch (e) {
-          throw new RelayError('no_builder', `cannot build a spec: pass { build } or use the postwire package (${e.message})`);
-        }
+      if (this._build) {
+        const bytes = await this._build(bytesOrSpec);
+        return { bytes, envelope: options.envelope ?? envelopeOfSpec(bytesOrSpec) };
       }
-      const bytes = await build(bytesOrSpec);
-      return { bytes, envelope: options.envelope ?? envelopeOfSpec(bytesOrSpec) };
+      const pkg = await loadPackage();
+      return { bytes: pkg.buildEml(bytesOrSpec), envelope: options.envelope ?? pkg.envelopeOf(bytesOrSpec) };
     }
     throw new RelayError('bad_input', 'send() takes a Uint8Array, a string or a message spec');
   }

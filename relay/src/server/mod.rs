@@ -10,6 +10,7 @@ pub mod limits;
 pub mod metrics;
 pub mod protocol;
 pub mod session;
+pub mod tls;
 #[cfg(test)]
 mod tests;
 pub mod upstream;
@@ -46,6 +47,9 @@ pub enum ServeError {
         /// The error.
         source: std::io::Error,
     },
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The async runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
@@ -133,11 +137,16 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         addr: settings.listen.clone(),
         source,
     })?;
-    tracing::info!(listen = %local, data_dir = %settings.data_dir.display(), upstream = %deliver.describe(),
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    tracing::info!(listen = %local, tls = tls.is_some(), data_dir = %settings.data_dir.display(), upstream = %deliver.describe(),
         connections = deliver.concurrency(), "postwire relay started");
     // Printed for scripts that start the relay on port 0.
     eprintln!(
-        "postwire relay listening on {local}, delivering to {}",
+        "postwire relay listening on {local}, delivering to {} (endpoint {scheme}://{local}/v1/submit)",
         deliver.describe()
     );
 
@@ -146,12 +155,22 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     tracing::info!("{}", crate::web_assets::describe(web_dir.as_deref()));
     let app = app::router(state).merge(crate::web_assets::router(web_dir));
     let grace = settings.shutdown_grace;
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let stop = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: no new connections; finishing what is in flight");
         let _ = shutdown_tx.send(true);
-    });
-    server.await.map_err(|source| ServeError::Listen {
+    };
+    let served = match tls {
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config).map_err(|source| ServeError::Listen {
+                addr: settings.listen.clone(),
+                source,
+            })?;
+            axum::serve(listener, app).with_graceful_shutdown(stop).await
+        }
+        None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
+    };
+    served.map_err(|source| ServeError::Listen {
         addr: settings.listen.clone(),
         source,
     })?;

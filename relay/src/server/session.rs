@@ -273,13 +273,18 @@ where
     let window = Arc::new(Semaphore::new(ctx.window));
     let mut shutdown = ctx.shutdown.clone();
     let mut pending: Option<PendingSubmit> = None;
+    // Once the shutdown sender is gone it can never say `true`: stop watching it.
+    let mut watching_shutdown = true;
     let shutting_down = loop {
         if *shutdown.borrow() {
             break true;
         }
         let frame = tokio::select! {
             biased;
-            _ = shutdown.changed() => continue,
+            changed = shutdown.changed(), if watching_shutdown => {
+                watching_shutdown = changed.is_ok();
+                continue;
+            }
             f = stream.next() => f,
         };
         match frame {

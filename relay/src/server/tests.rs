@@ -142,6 +142,9 @@ impl Client {
     }
 }
 
+/// id, mailFrom, rcptTo, bytes, expected code.
+type Case<'a> = (&'a str, &'a str, Vec<&'a str>, &'a [u8], Code);
+
 const MSG: &[u8] = b"From: ana@example.com\r\nTo: bob@x.org\r\nSubject: hi\r\n\r\nhello\r\n";
 
 fn pickup_files(relay: &Relay) -> Vec<std::path::PathBuf> {
@@ -240,7 +243,7 @@ async fn each_bad_submission_gets_its_code_and_nothing_is_spooled_or_delivered()
     let relay = relay();
     let mut c = Client::ready(&relay).await;
     let big = vec![b'x'; 1001];
-    let cases: Vec<(&str, &str, Vec<&str>, &[u8], Code)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "big",
             "ana@example.com",

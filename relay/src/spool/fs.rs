@@ -80,10 +80,10 @@ impl State {
     }
 }
 
-enum Job {
-    Accept(Submission, oneshot::Sender<Result<Accepted, SpoolError>>),
-    Settle(Settle, oneshot::Sender<Result<(), SpoolError>>),
-}
+/// A message to store, and where to answer.
+type AcceptJob = (Submission, oneshot::Sender<Result<Accepted, SpoolError>>);
+/// An outcome to record, and where to answer.
+type SettleJob = (Settle, oneshot::Sender<Result<(), SpoolError>>);
 
 struct Inner {
     batches: PathBuf,
@@ -127,7 +127,8 @@ fn batch_name(n: u64) -> String {
 #[derive(Clone)]
 pub struct FsSpool {
     inner: Arc<Inner>,
-    tx: mpsc::Sender<Job>,
+    accepts: mpsc::Sender<AcceptJob>,
+    settles: mpsc::Sender<SettleJob>,
 }
 
 impl std::fmt::Debug for FsSpool {
@@ -194,13 +195,25 @@ impl FsSpool {
         });
         let state = recover(&inner, dir)?;
         *inner.lock() = state;
-        let (tx, rx) = mpsc::channel();
+        // Two writers, so that recording outcomes never waits behind storing
+        // new messages (and the other way round): each commits its own file.
+        let (accepts, rx) = mpsc::channel::<AcceptJob>();
         let writer = Arc::clone(&inner);
         std::thread::Builder::new()
-            .name("spool-writer".into())
-            .spawn(move || write_loop(&writer, &rx))
-            .map_err(io_err("starting the writer thread for", dir))?;
-        Ok(FsSpool { inner, tx })
+            .name("spool-batches".into())
+            .spawn(move || {
+                group_loop(&rx, |job| job.0.bytes.len(), writer.opts.max_batch_bytes, |g| {
+                    commit_accepts(&writer, g)
+                })
+            })
+            .map_err(io_err("starting the batch writer thread for", dir))?;
+        let (settles, rx) = mpsc::channel::<SettleJob>();
+        let writer = Arc::clone(&inner);
+        std::thread::Builder::new()
+            .name("spool-journal".into())
+            .spawn(move || group_loop(&rx, |_| 0, usize::MAX, |g| commit_settles(&writer, g)))
+            .map_err(io_err("starting the journal writer thread for", dir))?;
+        Ok(FsSpool { inner, accepts, settles })
     }
 }
 
@@ -211,8 +224,8 @@ impl Spool for FsSpool {
                 return Ok(Accepted::Duplicate);
             }
             let (tx, rx) = oneshot::channel();
-            self.tx
-                .send(Job::Accept(sub, tx))
+            self.accepts
+                .send((sub, tx))
                 .map_err(|_| SpoolError::Closed)?;
             rx.await.map_err(|_| SpoolError::Closed)?
         })
@@ -252,8 +265,8 @@ impl Spool for FsSpool {
         Box::pin(async move {
             let settle = self.plan_settle(&lease, outcomes)?;
             let (tx, rx) = oneshot::channel();
-            self.tx
-                .send(Job::Settle(settle, tx))
+            self.settles
+                .send((settle, tx))
                 .map_err(|_| SpoolError::Closed)?;
             rx.await.map_err(|_| SpoolError::Closed)?
         })
@@ -396,33 +409,28 @@ impl FsSpool {
     }
 }
 
-/// The writer thread: takes jobs in groups and commits each group with as
-/// few fsyncs as possible.
-fn write_loop(inner: &Inner, rx: &mpsc::Receiver<Job>) {
+/// A writer thread: takes every job queued while it was busy (up to
+/// `max_bytes` as measured by `size`, and [`MAX_GROUP`] jobs) and commits them
+/// as one group, with as few fsyncs as possible.
+fn group_loop<J>(
+    rx: &mpsc::Receiver<J>,
+    size: impl Fn(&J) -> usize,
+    max_bytes: usize,
+    mut commit: impl FnMut(Vec<J>),
+) {
     while let Ok(first) = rx.recv() {
-        let mut accepts = Vec::new();
-        let mut settles = Vec::new();
-        let mut bytes = 0usize;
-        let mut next = Some(first);
-        while let Some(job) = next.take() {
-            match job {
-                Job::Accept(sub, tx) => {
-                    bytes += sub.bytes.len();
-                    accepts.push((sub, tx));
+        let mut bytes = size(&first);
+        let mut group = vec![first];
+        while bytes < max_bytes && group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => {
+                    bytes += size(&job);
+                    group.push(job);
                 }
-                Job::Settle(s, tx) => settles.push((s, tx)),
+                Err(_) => break,
             }
-            if bytes >= inner.opts.max_batch_bytes || accepts.len() + settles.len() >= MAX_GROUP {
-                break;
-            }
-            next = rx.try_recv().ok();
         }
-        if !accepts.is_empty() {
-            commit_accepts(inner, accepts);
-        }
-        if !settles.is_empty() {
-            commit_settles(inner, settles);
-        }
+        commit(group);
     }
 }
 

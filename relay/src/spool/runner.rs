@@ -1,7 +1,10 @@
 //! The delivery runner: N workers that lease due messages from a [`Spool`],
-//! hand them to a [`Deliver`] and settle the outcome. Shutdown: once the
-//! spool is closed, workers finish the attempt in hand and stop; everything
-//! not attempted stays spooled.
+//! hand them to a [`Deliver`] and settle the outcome. A worker does not wait
+//! for the outcome's fsync before taking the next message (the message stays
+//! leased until its outcome is recorded, so nothing is sent twice for it).
+//! Shutdown: once the spool is closed, workers finish the attempt in hand,
+//! wait for their outcomes to be recorded, and stop; everything not attempted
+//! stays spooled.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,16 +28,22 @@ pub fn start(
         let deliver = Arc::clone(&deliver);
         let metrics = Arc::clone(&metrics);
         set.spawn(async move {
+            let mut settling = JoinSet::new();
             while let Some(lease) = spool.next().await {
                 let started = Instant::now();
                 let outcomes = deliver.deliver(&lease).await;
                 metrics.delivery_latency.observe(started.elapsed());
                 let key = lease.key.clone();
-                if let Err(e) = spool.settle(lease, outcomes).await {
-                    tracing::error!(worker, id = %key.id, token = %key.token, error = %e,
-                        "cannot settle a delivery attempt; it will be retried");
-                }
+                let spool = Arc::clone(&spool);
+                settling.spawn(async move {
+                    if let Err(e) = spool.settle(lease, outcomes).await {
+                        tracing::error!(worker, id = %key.id, token = %key.token, error = %e,
+                            "cannot settle a delivery attempt; it will be retried");
+                    }
+                });
+                while settling.try_join_next().is_some() {}
             }
+            while settling.join_next().await.is_some() {}
         });
     }
     set

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Relay benchmark (figures in docs/perf.md, section "Relay").
+#   bash bench/relay/run.sh              # COUNT=10000 SIZE=10240 CONNECTIONS=8 ROUNDS=3
+# Side by side in one run, into the same Postfix smtp-sink (security none, no AUTH):
+#  1. postwire relay: bench/relay/load.mjs opens CONNECTIONS WebSockets and keeps
+#     each window full; every message is fsynced (group commit) before its
+#     `accepted`; the relay delivers over 8 SMTP connections. Accept latency is
+#     measured by the client (submit written -> accepted read); end to end is
+#     first submit -> last `delivered` event (the sink's 250).
+#  2. Postfix relaying: smtp-source -s CONNECTIONS -> postfix smtpd (queue on the
+#     same disk) -> smtp -> smtp-sink; end to end is smtp-source's start -> the
+#     queue empty again.
+# Postfix comes from Debian's .deb unpacked into .tools/postfix by scripts/setup.sh
+# (no package installed, no system daemon started): this script writes a private
+# main.cf/master.cf and runs `master` in the foreground for the duration of the run.
+# Needs root (Postfix's master), and creates the postfix user and postdrop group if missing.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="$ROOT/bench/relay"
+COUNT="${COUNT:-10000}"
+SIZE="${SIZE:-10240}"
+CONNECTIONS="${CONNECTIONS:-8}"
+ROUNDS="${ROUNDS:-3}"
+POSTFIX="$ROOT/.tools/postfix"
+PFLIB="$POSTFIX/usr/lib/postfix"
+
+[ -x "$POSTFIX/usr/sbin/smtp-sink" ] || { echo "no smtp-sink: run scripts/setup.sh first" >&2; exit 1; }
+[ -f "$ROOT/tests/e2e/node_modules/ws/package.json" ] || { echo "no ws package: run scripts/setup.sh first" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "Postfix's master needs root" >&2; exit 1; }
+ONLY="${ONLY:-}"   # postwire or postfix: run one side only (to debug the setup)
+[ "$ONLY" = postfix ] || (cd "$ROOT" && cargo build --release -q -p postwire-relay --bin postwire)
+BIN="$ROOT/target/release/postwire"
+
+# The work directory is on the repository's disk, not a tmpfs: fsync must be real.
+WORK="$(mktemp -d -p "$ROOT/target" bench-relay.XXXXXX)"
+chmod 755 "$WORK"   # Postfix's daemons run as the postfix user and must reach the queue
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+
+SINK_PORT="$(free_port)"
+LD_LIBRARY_PATH="$PFLIB" "$POSTFIX/usr/sbin/smtp-sink" -u nobody 127.0.0.1:"$SINK_PORT" 1024 &
+PIDS+=($!)
+sleep 0.3
+
+# ---- postwire relay ----------------------------------------------------------
+relay_round() {
+  local data="$WORK/relay-$1"
+  local token
+  token="$("$BIN" token add bench --data-dir "$data" --allow-from @example.com 2>/dev/null)"
+  POSTWIRE_LOG=warn "$BIN" serve --listen 127.0.0.1:0 --data-dir "$data" \
+    --smtp "smtp://127.0.0.1:$SINK_PORT?security=none&connections=8" 2>"$WORK/relay-$1.log" &
+  local pid=$!
+  local port=""
+  for _ in $(seq 100); do
+    port="$(sed -n 's/^postwire relay listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$WORK/relay-$1.log")"
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { cat "$WORK/relay-$1.log" >&2; exit 1; }
+  node "$HERE/load.mjs" "ws://127.0.0.1:$port/v1/submit" "$token" "$COUNT" "$SIZE" "$CONNECTIONS"
+  kill -TERM "$pid"
+  wait "$pid"
+}
+
+# ---- Postfix -----------------------------------------------------------------
+getent group postdrop >/dev/null || groupadd --system postdrop
+id postfix >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin postfix
+
+postfix_setup() {
+  local pf="$WORK/postfix" port="$1"
+  mkdir -p "$pf/etc" "$pf/data"
+  cp "$POSTFIX/usr/share/postfix/dynamicmaps.cf" "$POSTFIX/etc/postfix/postfix-files" "$pf/etc/"
+  cat >"$pf/etc/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $pf/spool
+data_directory = $pf/data
+daemon_directory = $PFLIB/sbin
+command_directory = $POSTFIX/usr/sbin
+shlib_directory = $PFLIB
+meta_directory = $pf/etc
+mail_owner = postfix
+setgid_group = postdrop
+import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH=$PFLIB
+myhostname = bench.localdomain
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:$SINK_PORT
+smtpd_relay_restrictions = permit_mynetworks, reject
+alias_maps =
+alias_database =
+local_recipient_maps =
+smtp_tls_security_level = none
+smtpd_tls_security_level = none
+smtp_destination_concurrency_limit = $CONNECTIONS
+default_process_limit = 100
+biff = no
+EOF
+  cat >"$pf/etc/master.cf" <<EOF
+127.0.0.1:$port inet n - n - - smtpd
+pickup    unix n - n 60 1 pickup
+cleanup   unix n - n - 0 cleanup
+qmgr      unix n - n 300 1 qmgr
+rewrite   unix - - n - - trivial-rewrite
+bounce    unix - - n - 0 bounce
+defer     unix - - n - 0 bounce
+trace     unix - - n - 0 bounce
+verify    unix - - n - 1 verify
+flush     unix n - n 1000? 0 flush
+proxymap  unix - - n - - proxymap
+smtp      unix - - n - - smtp
+relay     unix - - n - - smtp
+showq     unix n - n - - showq
+error     unix - - n - - error
+retry     unix - - n - - error
+discard   unix - - n - - discard
+anvil     unix - - n - 1 anvil
+scache    unix - - n - 1 scache
+EOF
+  local d
+  for d in active bounce corrupt defer deferred flush hold incoming private saved trace; do
+    mkdir -p "$pf/spool/$d"; chown postfix "$pf/spool/$d"; chmod 700 "$pf/spool/$d"
+  done
+  mkdir -p "$pf/spool/maildrop" "$pf/spool/public" "$pf/spool/pid"
+  chown postfix:postdrop "$pf/spool/maildrop" "$pf/spool/public"
+  chmod 730 "$pf/spool/maildrop"; chmod 710 "$pf/spool/public"
+  chown postfix "$pf/data"
+}
+
+queue_files() { find "$WORK/postfix/spool/incoming" "$WORK/postfix/spool/active" "$WORK/postfix/spool/deferred" -type f | wc -l; }
+
+postfix_round() {
+  local port
+  port="$(free_port)"
+  rm -rf "$WORK/postfix"
+  postfix_setup "$port"
+  MAIL_CONFIG="$WORK/postfix/etc" LD_LIBRARY_PATH="$PFLIB" "$PFLIB/sbin/master" -c "$WORK/postfix/etc" -d &
+  local pid=$!
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  local t0 t1 t2
+  t0=$(now)
+  LD_LIBRARY_PATH="$PFLIB" "$POSTFIX/usr/sbin/smtp-source" -s "$CONNECTIONS" -m "$COUNT" -l "$SIZE" \
+    -f a@example.com -t b@example.org 127.0.0.1:"$port"
+  t1=$(now)
+  local waited=0
+  while [ "$(queue_files)" -gt 0 ]; do
+    sleep 0.02
+    waited=$((waited + 1))
+    [ "$waited" -lt 30000 ] || { echo "postfix did not empty its queue in 10 minutes" >&2; exit 1; }
+  done
+  t2=$(now)
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  python3 -c "import json,sys; c=$COUNT; print(json.dumps({'accepted_per_s': round(c/($t1-$t0)), 'end_to_end_per_s': round(c/($t2-$t0))}))"
+}
+
+echo "$COUNT messages of $SIZE bytes over $CONNECTIONS connections, $ROUNDS rounds; $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq "$ROUNDS"); do
+  [ "$ONLY" = postfix ] || echo "postwire round $r: $(relay_round "$r")"
+  [ "$ONLY" = postwire ] || echo "postfix  round $r: $(postfix_round)"
+done
