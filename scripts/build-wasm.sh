@@ -5,8 +5,8 @@
 #
 # 1. installs the wasm toolchain when missing (scripts/wasm-toolchain.sh:
 #    wasm32 target, wasm-bindgen-cli matching Cargo.lock, binaryen's wasm-opt);
-# 2. builds postwire-wasm for wasm32-unknown-unknown in release, tuned for size
-#    (opt-level z, fat LTO, one codegen unit, panic=abort) into target-wasm/;
+# 2. builds postwire-wasm for wasm32-unknown-unknown in release, tuned for size and speed
+#    (opt-level 3, fat LTO, one codegen unit, panic=abort; wasm-opt -Oz) into target-wasm/;
 # 3. runs wasm-bindgen --target web into wasm/pkg/ (one .wasm shared by the Node
 #    entry, which instantiates it synchronously from the file, and the browser
 #    entry, which fetches it);
@@ -16,6 +16,8 @@
 # Environment:
 #   POSTWIRE_WASM_FEATURES  cargo features of postwire-wasm (default: none, i.e. no
 #                           encoding_rs: "full-encoding" adds ~127 KB gzipped, see docs/perf.md)
+#   POSTWIRE_WASM_OPT_LEVEL rustc opt-level of the release build (default 3: within the
+#                           300 KB gzip budget and faster than z or s; see docs/perf.md)
 #   POSTWIRE_WASM_DEBUG=1   debug build, no wasm-opt (faster, much bigger)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,10 +36,10 @@ if [ "${POSTWIRE_WASM_DEBUG:-}" = 1 ]; then
   log "cargo build (debug, features: '${features}', mode: $WASM_MODE)"
   wasm_cargo build --locked -p postwire-wasm --lib --no-default-features --features "$features"
 else
-  log "cargo build --release (size profile, features: '${features}', mode: $WASM_MODE)"
+  log "cargo build --release (opt-level ${POSTWIRE_WASM_OPT_LEVEL:-3}, features: '${features}', mode: $WASM_MODE)"
   # The workspace's release profile is tuned for the server; these overrides
   # apply to this build only.
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
+  CARGO_PROFILE_RELEASE_OPT_LEVEL="${POSTWIRE_WASM_OPT_LEVEL:-3}" \
     CARGO_PROFILE_RELEASE_LTO=fat \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
     CARGO_PROFILE_RELEASE_PANIC=abort \

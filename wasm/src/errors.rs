@@ -8,8 +8,9 @@ use wasm_bindgen::{JsCast, JsValue, prelude::wasm_bindgen};
 
 use postwire_core::{BuildError, ParseError, envelope::EnvelopeError};
 
-// Native builds see it only in the drift test; wasm builds embed it below.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+// Read by the typescript_custom_section below (which rustc does not count as a
+// use) and by the drift test.
+#[allow(dead_code)]
 pub(crate) const TS_ERRORS: &str = r#"
 /** The stable codes of the errors that postwire functions throw. */
 export type ErrorCode =

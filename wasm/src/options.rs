@@ -9,8 +9,9 @@ use postwire_core::BuildOptions;
 
 use crate::{errors::BindingError, host};
 
-// Native builds see it only in the drift test; wasm builds embed it below.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+// Read by the typescript_custom_section below (which rustc does not count as a
+// use) and by the drift test.
+#[allow(dead_code)]
 pub(crate) const TS_OPTIONS: &str = r#"
 /**
  * How `buildEml` fills in what the spec leaves open. Fix both for reproducible
