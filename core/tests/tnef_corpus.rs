@@ -98,7 +98,8 @@ fn winmail_dat_has_the_properties_libytnef_checks() {
     assert_eq!(find(p, 0x1007), Some(&PropValue::Long(90)));
     let rtf = String::from_utf8_lossy(m.rtf.as_deref().unwrap_or_default()).into_owned();
     assert!(rtf.contains("\\pard Casdasdfasdfasd\\par"), "{rtf}");
-    assert_eq!(m.message_class.as_deref(), Some("IPM.Microsoft Mail.Note"));
+    // attMessageClass "IPM.Microsoft Mail.Note" is the legacy name of IPM.Note.
+    assert_eq!(m.message_class.as_deref(), Some("IPM.Note"));
     assert_eq!(m.attachments.len(), 2);
     assert_eq!(m.attachments[0].title.as_deref(), Some("ZAPPA_~2.JPG"));
     assert!(

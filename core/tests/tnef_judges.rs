@@ -140,7 +140,8 @@ fn ytnef_extracts_our_attachments_and_ytnefprint_reads_every_property() {
     for needle in [
         "Subject: Quarterly numbers",
         "Date Sent: Tuesday December 1, 2026 9:00:00 am",
-        "Message Class: IPM.Note",
+        "Message Class: IPM.Microsoft Mail.Note",
+        "[IPM.Note]",
         "PR_SENDER_EMAIL_ADDRESS",
         "[ana@example.com]",
         "PR_TNEF_CORRELATION_KEY",
@@ -239,4 +240,52 @@ fn done_criterion_build_with_tnef_true_unpacks_to_the_same_two_files() {
     let mut expected = spec.normalized();
     expected.message_id = back.message_id.clone();
     assert_eq!(back, expected);
+}
+
+#[test]
+fn perl_convert_tnef_reads_our_attachments_and_body_with_checksums_enforced() {
+    let m = sample(100 * 1024);
+    let dir = scratch("perl");
+    std::fs::write(
+        dir.join("winmail.dat"),
+        tnef::encode(&m).unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
+    let script = r#"
+        use Convert::TNEF;
+        my ($file, $dir) = @ARGV;
+        my $t = Convert::TNEF->read_in($file, {ignore_checksum => 0, output_to_core => 'ALL'})
+            or die "Convert::TNEF: $Convert::TNEF::errstr\n";
+        for my $a ($t->attachments) {
+            open(my $fh, '>:raw', "$dir/" . $a->longname) or die $!;
+            print $fh $a->data;
+            close $fh;
+        }
+        open(my $fh, '>:raw', "$dir/body.txt") or die $!;
+        print $fh $t->message->data('Body');
+        close $fh;
+        print $t->message->data('Subject'), "\n", $t->message->data('MessageClass'), "\n";
+    "#;
+    let printed = run(
+        "perl",
+        &["-e", script, "winmail.dat", out.to_str().unwrap_or(".")],
+        &dir,
+    );
+    assert_eq!(printed, "Quarterly numbers\0\nIPM.Microsoft Mail.Note\0\n");
+    let mut want = vec![
+        ("body.txt".to_owned(), codepage::encode_1252(TEXT)),
+        ("chart.png".to_owned(), m.attachments[1].data.clone()),
+        ("numbers.bin".to_owned(), m.attachments[0].data.clone()),
+    ];
+    want.sort();
+    assert!(
+        files(&out) == want,
+        "Convert::TNEF extracted {:?}",
+        files(&out)
+            .iter()
+            .map(|(n, d)| (n.clone(), d.len()))
+            .collect::<Vec<_>>()
+    );
 }

@@ -1,4 +1,5 @@
-# TNEF (winmail.dat) judges: Debian's `tnef` and `ytnef` tools, plus the
+# TNEF (winmail.dat) judges: Debian's `tnef` and `ytnef` tools, Perl's
+# Convert::TNEF (libconvert-tnef-perl), plus the
 # real-world winmail.dat files of libytnef's Debian source package (its
 # test-data/ folder with expected results), fetched with a private deb-src
 # list so the machine's own apt sources stay untouched.
@@ -6,7 +7,7 @@
 # Result: /usr/bin/{tnef,ytnef,ytnefprint} and
 #   $ROOT/target/tnef-testdata/test-data/  (POSTWIRE_TNEF_TESTDATA overrides)
 
-apt_install tnef ytnef-tools dpkg-dev xz-utils
+apt_install tnef ytnef-tools libconvert-tnef-perl dpkg-dev xz-utils
 
 TNEF_TESTDATA="${POSTWIRE_TNEF_TESTDATA:-$ROOT/target/tnef-testdata}"
 if [ ! -d "$TNEF_TESTDATA/test-data" ]; then
@@ -33,3 +34,13 @@ fi
 
 # PyPI's tnefparse: a third, independent TNEF reader for tests/py/test_tnef_cli.py.
 pip_install tnefparse
+
+# cargo-fuzz for core/tests/tnef_fuzz.rs (a short libFuzzer run of
+# fuzz/fuzz_targets/tnef_reader.rs). It needs the nightly toolchain that this
+# machine kind carries; it cannot be downloaded, so say so when it is absent.
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  log "no nightly Rust toolchain: core/tests/tnef_fuzz.rs will fail (cargo fuzz needs nightly)"
+elif ! cargo fuzz --version >/dev/null 2>&1; then
+  log "cargo install cargo-fuzz"
+  cargo install --locked -q cargo-fuzz
+fi

@@ -65,6 +65,50 @@ pub const ATT_ORIGINAL_MESSAGE_CLASS: u32 = 0x0007_0600;
 /// The TNEF version this writer announces (1.0).
 pub const TNEF_VERSION: u32 = 0x0001_0000;
 
+/// attMessageClass's legacy names for the MAPI message classes
+/// (PidTagMessageClass) that have one, as Outlook writes them.
+const LEGACY_CLASSES: &[(&str, &str)] = &[
+    ("IPM.Microsoft Mail.Note", "IPM.Note"),
+    ("IPM.Microsoft Mail.Read Receipt", "Report.IPM.Note.IPNRN"),
+    ("IPM.Microsoft Mail.Non-Delivery", "Report.IPM.Note.NDR"),
+    (
+        "IPM.Microsoft Schedule.MtgReq",
+        "IPM.Schedule.Meeting.Request",
+    ),
+    (
+        "IPM.Microsoft Schedule.MtgRespP",
+        "IPM.Schedule.Meeting.Resp.Pos",
+    ),
+    (
+        "IPM.Microsoft Schedule.MtgRespN",
+        "IPM.Schedule.Meeting.Resp.Neg",
+    ),
+    (
+        "IPM.Microsoft Schedule.MtgRespA",
+        "IPM.Schedule.Meeting.Resp.Tent",
+    ),
+    (
+        "IPM.Microsoft Schedule.MtgCncl",
+        "IPM.Schedule.Meeting.Canceled",
+    ),
+];
+
+/// The MAPI message class for an attMessageClass value (legacy names mapped).
+pub fn class_from_legacy(value: &str) -> &str {
+    LEGACY_CLASSES
+        .iter()
+        .find(|(legacy, _)| legacy.eq_ignore_ascii_case(value))
+        .map_or(value, |(_, mapi)| mapi)
+}
+
+/// The attMessageClass value for a MAPI message class (legacy name where there is one).
+pub fn class_to_legacy(class: &str) -> &str {
+    LEGACY_CLASSES
+        .iter()
+        .find(|(_, mapi)| mapi.eq_ignore_ascii_case(class))
+        .map_or(class, |(legacy, _)| legacy)
+}
+
 /// The name of an attribute id, for errors and listings.
 pub fn name(id: u32) -> &'static str {
     match id {

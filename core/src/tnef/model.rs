@@ -178,6 +178,8 @@ pub struct TnefAttachment {
     pub meta_file: Option<Vec<u8>>,
     /// The attachment's MAPI properties (attAttachment), as read.
     pub properties: Vec<MapiProperty>,
+    /// Attachment attributes this model has no field for, kept verbatim.
+    pub other_attributes: Vec<RawAttribute>,
 }
 
 impl TnefAttachment {

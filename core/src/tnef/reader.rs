@@ -103,6 +103,15 @@ fn u32_of(a: &Attr<'_>) -> Result<u32> {
     Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
+/// Attachment attributes that fill a field of [`TnefAttachment`].
+const ATTACHMENT_FIELDS: &[u32] = &[
+    att::ATT_ATTACH_TITLE,
+    att::ATT_ATTACH_DATA,
+    att::ATT_ATTACH_META_FILE,
+    att::ATT_ATTACH_CREATE_DATE,
+    att::ATT_ATTACH_MODIFY_DATE,
+];
+
 /// Which attachment-level attributes the current attachment already has, so
 /// that a repeat (or anything after attAttachment) starts the next one.
 #[derive(Default)]
@@ -147,7 +156,11 @@ fn interpret(legacy_key: u16, attrs: &[Attr<'_>], depth: usize) -> Result<TnefMe
                 current = Some((TnefAttachment::default(), Seen::default()));
             }
             if let Some((att_, seen)) = current.as_mut() {
-                seen.ids.push(a.id);
+                // Only the model's own attributes count for the repeat rule
+                // (a bounded list, whatever the input holds).
+                if ATTACHMENT_FIELDS.contains(&a.id) {
+                    seen.ids.push(a.id);
+                }
                 read_attachment_attr(att_, a, cp, depth)?;
                 if a.id == att::ATT_ATTACHMENT {
                     seen.closed = true;
@@ -158,7 +171,9 @@ fn interpret(legacy_key: u16, attrs: &[Attr<'_>], depth: usize) -> Result<TnefMe
         match a.id {
             att::ATT_TNEF_VERSION => m.version = Some(u32_of(a)?),
             att::ATT_OEM_CODEPAGE => {}
-            att::ATT_MESSAGE_CLASS => m.message_class = Some(text(a)),
+            att::ATT_MESSAGE_CLASS => {
+                m.message_class = Some(att::class_from_legacy(&text(a)).to_owned());
+            }
             att::ATT_SUBJECT => m.subject = Some(text(a)),
             att::ATT_MESSAGE_ID => m.message_id = Some(text(a)),
             att::ATT_BODY => att_body = Some(text(a)),
@@ -376,9 +391,12 @@ fn read_attachment_attr(x: &mut TnefAttachment, a: &Attr<'_>, cp: u32, depth: us
             let props = mapi::read_props(&mut Cursor::new(a.data, a.offset), cp)?;
             apply_attachment_props(x, props, a, depth)?;
         }
-        // Other attachment attributes (e.g. attAttachTransportFilename) carry
-        // nothing the model needs; their MAPI twins are in the properties.
-        _ => {}
+        // Others (e.g. attAttachTransportFilename) are kept verbatim.
+        _ => x.other_attributes.push(RawAttribute {
+            level: a.level,
+            id: a.id,
+            data: a.data.to_vec(),
+        }),
     }
     Ok(())
 }

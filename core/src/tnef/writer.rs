@@ -81,7 +81,13 @@ pub(crate) fn write(m: &TnefMessage) -> Result<Vec<u8>> {
     cp.extend_from_slice(&0u32.to_le_bytes());
     attribute(&mut out, msg, att::ATT_OEM_CODEPAGE, &cp)?;
     let class = m.message_class.as_deref().unwrap_or("IPM.Note");
-    attribute(&mut out, msg, att::ATT_MESSAGE_CLASS, &string8z(class))?;
+    let legacy_class = att::class_to_legacy(class);
+    attribute(
+        &mut out,
+        msg,
+        att::ATT_MESSAGE_CLASS,
+        &string8z(legacy_class),
+    )?;
     if let Some(from) = &m.from {
         let name = codepage::encode_1252(from.name.as_deref().unwrap_or(""));
         attribute(
@@ -317,6 +323,9 @@ fn write_attachment(out: &mut Vec<u8>, a: &TnefAttachment) -> Result<()> {
     }
     if let Some(meta) = &a.meta_file {
         attribute(out, lvl, att::ATT_ATTACH_META_FILE, meta)?;
+    }
+    for raw in &a.other_attributes {
+        attribute(out, lvl, raw.id, &raw.data)?;
     }
     let mut p = Vec::new();
     let method = if a.embedded.is_some() {
