@@ -23,6 +23,8 @@ interface Result {
   id: string;
   status: string;
   detail: string;
+  /** The relay accepted or refused it (or it never left the page). */
+  answered: boolean;
   cells: { status: HTMLElement; detail: HTMLElement };
 }
 
@@ -97,18 +99,27 @@ export class Bulk {
     this.running = true;
     this.sendBtn.disabled = true;
     byId<HTMLButtonElement>('bulk-download').disabled = true;
+    // Counters kept as rows change, so that a bulk of thousands stays cheap.
     let answered = 0;
+    const counts = new Map<string, number>();
+    const n = (k: string) => counts.get(k) ?? 0;
     const tally = () => {
-      const by = (s: string) => this.results.filter((r) => r.status === s).length;
-      count.textContent = `${answered} of ${t.rows.length} answered: ${by('accepted') + by('delivered') + by('deferred')} accepted, ${by('delivered')} delivered, ${by('rejected') + by('error')} not sent, ${by('failed')} failed`;
+      count.textContent = `${answered} of ${t.rows.length} answered: ${n('accepted') + n('delivered') + n('deferred') + n('failed')} accepted, ${n('delivered')} delivered, ${n('rejected') + n('error')} not sent, ${n('failed')} failed`;
       progress.value = answered;
     };
     const set = (r: Result, status: string, detail: string) => {
+      counts.set(r.status, n(r.status) - 1);
+      counts.set(status, n(status) + 1);
       r.status = status;
       r.detail = detail;
       r.cells.status.textContent = status;
       r.cells.status.dataset.state = status;
       r.cells.detail.textContent = detail;
+    };
+    const answer = (r: Result) => {
+      if (r.answered) return;
+      r.answered = true;
+      answered++;
     };
     const byId_ = new Map<string, Result>();
     const rows = t.rows;
@@ -120,11 +131,12 @@ export class Bulk {
         const status = h('td', { class: 'state', text: 'waiting' });
         const detail = h('td', {});
         body.append(h('tr', {}, h('td', { text: String(t.lines[i]) }), h('td', { text: rcpt }), status, detail));
-        const r: Result = { row: t.lines[i], rcpt, id: '', status: 'waiting', detail: '', cells: { status, detail } };
+        const r: Result = { row: t.lines[i], rcpt, id: '', status: 'waiting', detail: '', answered: false, cells: { status, detail } };
+        counts.set('waiting', n('waiting') + 1);
         this.results.push(r);
         if (!addr.ok) {
           set(r, 'error', `line ${t.lines[i]}: "${row[col]}" is not a valid address: ${addr.error}`);
-          answered++;
+          answer(r);
           tally();
           continue;
         }
@@ -145,7 +157,7 @@ export class Bulk {
           yield { message, envelope, id: r.id };
         } catch (e) {
           set(r, 'error', `cannot build: ${describeError(e)}`);
-          answered++;
+          answer(r);
           tally();
         }
       }
@@ -154,11 +166,13 @@ export class Bulk {
     try {
       const conn = await this.session.connection();
       const results = await conn.bulk(built.call(this), {
-        onAnswer: (id, ok, detail) => {
+        onAnswer: (id, err, duplicate) => {
           const r = byId_.get(id);
-          if (!r || (r.status !== 'sending' && r.status !== 'waiting')) return;
-          set(r, ok ? 'accepted' : 'rejected', ok ? detail : describeCode(detail.split(':')[0], detail.slice(detail.indexOf(':') + 2)));
-          answered++;
+          if (!r || r.answered) return;
+          answer(r);
+          // A delivery event may have come first: keep the later state.
+          if (err) set(r, 'rejected', describeCode(err.code, err.message));
+          else if (r.status === 'sending') set(r, 'accepted', duplicate ? 'already accepted before (not sent twice)' : 'stored by the relay');
           tally();
         },
         onEvent: (ev) => {
@@ -173,16 +187,21 @@ export class Bulk {
       // Anything the client could not submit at all (connection lost for good).
       for (const res of results) {
         const r = byId_.get(res.id);
-        if (r && !res.ok && r.status === 'sending') {
+        if (r && !res.ok && !r.answered) {
           const err = res.error ?? new RelayError('connection_closed', 'not answered');
+          answer(r);
           set(r, 'rejected', describeCode(err.code, err.message));
-          answered++;
         }
       }
     } catch (e) {
       const err = asRelayError(e);
       this.error.textContent = `Bulk stopped: ${describeCode(err.code, err.message)}`;
-      for (const r of this.results) if (r.status === 'sending' || r.status === 'waiting') set(r, 'error', describeCode(err.code, err.message));
+      for (const r of this.results) {
+        if (!r.answered) {
+          answer(r);
+          set(r, 'error', describeCode(err.code, err.message));
+        }
+      }
     }
     this.running = false;
     this.sendBtn.disabled = false;

@@ -181,22 +181,23 @@ export class RelayConnection {
 
   /**
    * Sends many messages with the window kept full (the client's sendBulk).
-   * `onAnswer` hears each accepted/rejected id, `onEvent` each later
-   * delivery event; resolves with one result per message, in order.
+   * `onAnswer` hears each id once answered (with the refusal, or null when
+   * accepted), `onEvent` each later delivery event; resolves with one result
+   * per message, in order.
    */
   async bulk(
     items: Iterable<{ message: Uint8Array; envelope: Envelope; id: string }>,
     on: {
-      onAnswer: (id: string, accepted: boolean, detail: string) => void;
+      onAnswer: (id: string, refusal: RelayError | null, duplicate: boolean) => void;
       onEvent: (e: DeliveryEvent) => void;
       onProgress?: (p: { submitted: number; accepted: number; rejected: number }) => void;
     },
   ): Promise<BulkResult[]> {
     const off = [
-      this.client.on('accepted', (f: { id: string; duplicate: boolean }) =>
-        on.onAnswer(f.id, true, f.duplicate ? 'already accepted before (not sent twice)' : 'stored by the relay'),
+      this.client.on('accepted', (f: { id: string; duplicate: boolean }) => on.onAnswer(f.id, null, f.duplicate)),
+      this.client.on('rejected', (f: { id: string; code: string; message: string }) =>
+        on.onAnswer(f.id, new RelayError(f.code, f.message), false),
       ),
-      this.client.on('rejected', (f: { id: string; code: string; message: string }) => on.onAnswer(f.id, false, `${f.code}: ${f.message}`)),
       ...['delivered', 'deferred', 'failed'].map((t) => this.client.on(t, (f: DeliveryEvent) => on.onEvent(f))),
     ];
     try {
