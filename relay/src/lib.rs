@@ -8,3 +8,4 @@ pub mod server;
 pub mod smtp;
 pub mod spool;
 pub mod token;
+pub mod web_assets;

@@ -150,7 +150,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         deliver.describe()
     );
 
-    let app = app::router(state);
+    // The composer page at / (web_assets; POSTWIRE_WEB_DIR serves it from a directory).
+    let web_dir = std::env::var_os(crate::web_assets::WEB_DIR_ENV).map(std::path::PathBuf::from);
+    tracing::info!("{}", crate::web_assets::describe(web_dir.as_deref()));
+    let app = app::router(state).merge(crate::web_assets::router(web_dir));
     let grace = settings.shutdown_grace;
     let stop = async move {
         shutdown_signal().await;

@@ -1,0 +1,512 @@
+// The composer page in a real browser (issue 8): headless Chromium from
+// Debian's `chromium` package driven by playwright-core (no browser download),
+// the page built by Vite and served by `postwire serve`, which delivers to the
+// real SMTP test server of the SMTP tests (relay/tests/smtp_support/smtpd.py,
+// aiosmtpd with STARTTLS + AUTH). What arrives is judged by Python's email and
+// icalendar packages (tests/js/web_judge.py), not by postwire.
+//
+//   node --test tests/js/web-browser.test.mjs
+//
+// Needs: scripts/setup.sh (chromium, web/node_modules, the venv with aiosmtpd
+// and icalendar) and the postwire binary (POSTWIRE_BIN, default
+// target/debug/postwire). Anything missing fails the test; nothing is skipped.
+// Screenshots go to tests/out/web/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ROOT, webRequire } from './web-helpers.mjs';
+
+process.env.POSTWIRE_VENV ??= path.join(ROOT, '.venv');
+process.env.POSTWIRE_BIN ??= path.join(ROOT, 'target/debug/postwire');
+// The relay's end-to-end harness starts the SMTP test server and the relay the
+// same way for both suites.
+const { startSmtpd, addToken, startRelay } = await import('../e2e/harness.mjs');
+
+const CHROMIUM = '/usr/bin/chromium';
+const BIN = process.env.POSTWIRE_BIN;
+const PY = path.join(process.env.POSTWIRE_VENV, 'bin/python');
+const JUDGE = path.join(ROOT, 'tests/js/web_judge.py');
+const OUT = path.join(ROOT, 'tests/out/web');
+const WAIT = 60_000;
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'postwire-web-browser-'));
+let browser;
+let base;
+let smtpd;
+let relay;
+let smtpOut;
+const tokens = {};
+
+function run(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+}
+
+/** Messages the SMTP server received: [{ name, envelope, bytes, file }], oldest first. */
+function received() {
+  if (!existsSync(smtpOut)) return [];
+  return readdirSync(smtpOut)
+    .filter((n) => n.endsWith('.eml'))
+    .sort()
+    .map((n) => {
+      const file = path.join(smtpOut, n);
+      return { name: n, file, bytes: readFileSync(file), envelope: JSON.parse(readFileSync(file.replace(/\.eml$/, '.json'), 'utf8')) };
+    });
+}
+
+/** Waits until the SMTP server has at least `n` messages more than `since`; returns the new ones. */
+async function waitForMessages(since, n) {
+  const deadline = Date.now() + WAIT;
+  for (;;) {
+    const all = received();
+    if (all.length >= since + n) return all.slice(since);
+    if (Date.now() > deadline) throw new Error(`the SMTP server got ${all.length - since} of ${n} messages`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function judge(file) {
+  return JSON.parse(run(PY, [JUDGE, file]));
+}
+
+/** A fresh page that records console errors and uncaught exceptions. */
+async function newPage() {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  await page.goto(base);
+  return { page, errors, context };
+}
+
+async function signIn(page, token) {
+  await page.getByLabel('Token', { exact: true }).fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+async function addChips(page, label, list) {
+  const input = page.getByLabel(label, { exact: true });
+  for (const a of list) {
+    await input.fill(a);
+    await input.press('Enter');
+  }
+}
+
+function shot(page, name) {
+  return page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  mkdirSync(OUT, { recursive: true });
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh (installs Debian's chromium)`);
+  assert.ok(existsSync(BIN), `postwire binary ${BIN} is missing: cargo build -p postwire-relay --bin postwire, or set POSTWIRE_BIN`);
+  assert.ok(existsSync(PY), `no Python venv at ${process.env.POSTWIRE_VENV}: run scripts/setup.sh`);
+  const { chromium } = webRequire('playwright-core');
+
+  // The page, built the way scripts/build-web.sh builds it, into a temp folder.
+  const dist = path.join(tmp, 'dist');
+  run('bash', [path.join(ROOT, 'scripts/build-web.sh')], { env: { ...process.env, POSTWIRE_WEB_OUT: dist }, stdio: 'inherit' });
+  assert.ok(existsSync(path.join(dist, 'index.html')), 'vite build made no index.html');
+
+  // The real SMTP test server (STARTTLS + AUTH required) and the relay in
+  // front of it, serving the page from the build above; three tokens.
+  smtpd = await startSmtpd(mkdtempSync(path.join(tmp, 'smtp-')));
+  smtpOut = smtpd.out;
+  const data = path.join(tmp, 'data');
+  tokens.web = addToken(data, 'web', ['@example.com']);
+  tokens.other = addToken(data, 'other', ['@other.example']);
+  tokens.small = addToken(data, 'small', ['@example.com'], ['--max-size', '4000']);
+  relay = await startRelay({ dataDir: data, smtpd, env: { POSTWIRE_WEB_DIR: dist, POSTWIRE_LOG: 'warn' } });
+  base = `${relay.http}/`;
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await relay?.kill('SIGTERM');
+  smtpd?.stop();
+});
+
+// A small PNG (1x1, red) for the pasted inline image.
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+test('every control has a visible label or name, and the page loads without errors', async () => {
+  const { page, errors, context } = await newPage();
+  const unnamed = await page.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('input, select, textarea, button, [contenteditable=true]')) {
+      if (el.closest('[hidden]') && !['meeting-fields'].some((id) => el.closest(`#${id}`))) continue;
+      const named =
+        (el.labels && el.labels.length > 0 && [...el.labels].some((l) => l.textContent.trim())) ||
+        el.getAttribute('aria-label') ||
+        (el.getAttribute('aria-labelledby') && document.getElementById(el.getAttribute('aria-labelledby'))?.textContent.trim()) ||
+        (el.tagName === 'BUTTON' && el.textContent.trim());
+      if (!named) out.push(el.outerHTML.slice(0, 120));
+    }
+    return out;
+  });
+  assert.deepEqual(unnamed, []);
+  for (const label of ['Token', 'From', 'To', 'Cc', 'Bcc', 'Subject', 'Attachments']) {
+    assert.equal(await page.getByLabel(label, { exact: true }).count(), 1, label);
+  }
+  assert.equal(await page.getByRole('button', { name: 'Send', exact: true }).count(), 1);
+  // Keyboard: a chip made with Enter and removed with its button, by keys only.
+  await page.getByLabel('To', { exact: true }).focus();
+  await page.keyboard.type('kb@example.org');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.locator('.chip').count(), 1);
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Remove kb@example.org from To');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.locator('.chip').count(), 0);
+  // Tabs move with the arrow keys.
+  await page.getByRole('tab', { name: 'Compose' }).focus();
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await page.getByRole('tab', { name: 'Open message' }).getAttribute('aria-selected'), 'true');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the token is kept for the tab only (sessionStorage): a reload stays signed in, Sign out forgets it', async () => {
+  const { page, errors, context } = await newPage();
+  await signIn(page, tokens.web);
+  await page.getByText('Signed in as web').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('postwire.token')), tokens.web);
+  assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
+  assert.equal(await page.getByLabel('Token', { exact: true }).inputValue(), '', 'the field is cleared after sign-in');
+  await page.reload();
+  await page.getByText('Signed in as web').waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByText('Signed out').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('postwire.token')), null);
+  // A new tab (a new browsing context) starts signed out.
+  const other = await context.browser().newContext();
+  const p2 = await other.newPage();
+  await p2.goto(base);
+  await p2.getByText('Not signed in').waitFor();
+  await other.close();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('compose with an attachment, an inline image and a meeting request; send; the SMTP server gets the right structure', async () => {
+  const { page, errors, context } = await newPage();
+  await signIn(page, tokens.web);
+  await page.getByText('Signed in as web').waitFor();
+  const subject = `Quarterly plan ${Date.now()}`;
+  await page.getByLabel('From', { exact: true }).fill('Ann Sender <ann@example.com>');
+  await addChips(page, 'To', ['bob@example.org']);
+  await addChips(page, 'Cc', ['Carl Ruiz <carl@example.net>']);
+  await addChips(page, 'Bcc', ['secret@example.org']);
+  await page.getByLabel('Subject', { exact: true }).fill(subject);
+  const editor = page.getByRole('textbox', { name: 'Message' });
+  await editor.click();
+  await page.keyboard.type('Hello Bob,');
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('here are the ');
+  await page.keyboard.press('Control+b');
+  await page.keyboard.type('bold words');
+  await page.keyboard.press('Control+b');
+  await page.keyboard.type(' and a picture: ');
+  // Paste an image: it becomes an inline Content-ID part.
+  await page.evaluate((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], 'image.png', { type: 'image/png' }));
+    document.getElementById('editor').dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+  }, PNG.toString('base64'));
+  await page.locator('#editor img').waitFor();
+  const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(30_000, 7), Buffer.from('\n%%EOF\n')]);
+  await page.getByLabel('Attachments', { exact: true }).setInputFiles({ name: 'plan.pdf', mimeType: 'application/pdf', buffer: pdf });
+  await page.getByText('plan.pdf').waitFor();
+  await page.getByLabel('Meeting request').check();
+  await page.getByLabel('Start', { exact: true }).fill('2026-12-01T10:00');
+  await page.getByLabel('End', { exact: true }).fill('2026-12-01T11:30');
+  await page.getByLabel('Time zone', { exact: true }).fill('Europe/Madrid');
+  await page.getByLabel('Location', { exact: true }).fill('Room 4');
+  await addChips(page, 'Attendees', ['bob@example.org', 'Carl Ruiz <carl@example.net>']);
+
+  // The preview: rendered, raw, and the size.
+  await page.getByText(/^Size: .*\(\d+ bytes\)$/).waitFor();
+  await page.waitForFunction(() => /bold words/.test(document.getElementById('raw-eml').value));
+  const frame = page.frameLocator('#preview-frame');
+  await frame.getByText('bold words').waitFor();
+  assert.equal(await frame.locator('img').evaluate((i) => i.naturalWidth), 1, 'the inline image shows in the preview');
+  assert.equal(await page.locator('#preview-error').textContent(), '');
+  await shot(page, 'compose');
+  await page.getByRole('button', { name: 'Raw .eml' }).click();
+  const raw = await page.locator('#raw-eml').inputValue();
+  assert.ok(/^Content-Type: multipart\//im.test(raw), 'the raw view shows a multipart message');
+  assert.ok(/^Content-Type: text\/calendar/im.test(raw), 'the raw view shows the text/calendar part');
+  await shot(page, 'compose-raw');
+
+  const before = received().length;
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  for (const r of ['bob@example.org', 'carl@example.net', 'secret@example.org']) {
+    await page.locator(`#rcpt-table tr[data-rcpt="${r}"] td.state[data-state=delivered]`).waitFor({ timeout: WAIT });
+  }
+  await page.getByText(/Done: 3 delivered, 0 failed/).waitFor();
+  assert.equal(await page.locator('#send-progress').evaluate((p) => p.value), 1);
+  await shot(page, 'sent');
+
+  const [msg] = await waitForMessages(before, 1);
+  assert.equal(msg.envelope.mailFrom, 'ann@example.com');
+  assert.deepEqual([...msg.envelope.rcptTo].sort(), ['bob@example.org', 'carl@example.net', 'secret@example.org']);
+  const j = judge(msg.file);
+  assert.deepEqual(j.defects, []);
+  assert.equal(j.subject, subject);
+  assert.match(j.from, /Ann Sender <ann@example\.com>/);
+  assert.match(j.to, /bob@example\.org/);
+  assert.match(j.cc, /Carl Ruiz <carl@example\.net>/);
+  assert.equal(j.bcc_header, false, 'Bcc must not be in the headers');
+  const plain = j.parts.find((p) => p.type === 'text/plain');
+  const html = j.parts.find((p) => p.type === 'text/html');
+  assert.ok(plain && html, `text and HTML alternatives: ${j.structure}`);
+  assert.ok(j.structure.includes('multipart/alternative'), j.structure.join(' '));
+  assert.match(plain.text, /Hello Bob,\s*\n\s*here are the bold words and a picture:/);
+  assert.match(html.text, /<(b|strong)>bold words<\/(b|strong)>/);
+  const att = j.parts.find((p) => p.filename === 'plan.pdf');
+  assert.ok(att, 'plan.pdf attached');
+  assert.equal(att.type, 'application/pdf');
+  assert.equal(att.disposition, 'attachment');
+  assert.equal(att.size, pdf.length);
+  assert.equal(att.hex, pdf.subarray(0, 64).toString('hex'));
+  const img = j.parts.find((p) => p.type === 'image/png');
+  assert.ok(img && img.cid, 'the pasted image is a part with a Content-ID');
+  assert.equal(img.size, PNG.length);
+  const cid = img.cid.replace(/^<|>$/g, '');
+  assert.ok(html.text.includes(`cid:${cid}`), 'the HTML refers to the inline image by cid');
+  assert.ok(j.structure.includes('multipart/related'), j.structure.join(' '));
+  const cal = j.parts.find((p) => p.type === 'text/calendar');
+  assert.ok(cal, `a text/calendar part: ${j.structure}`);
+  assert.equal(cal.calendar.method, 'REQUEST');
+  const [ev] = cal.calendar.events;
+  assert.equal(ev.summary, subject);
+  assert.equal(ev.location, 'Room 4');
+  assert.equal(ev.start_utc, '2026-12-01T09:00:00+00:00', `10:00 in Madrid: ${JSON.stringify(ev)}`);
+  assert.equal(ev.end_utc, '2026-12-01T10:30:00+00:00');
+  assert.match(ev.organizer, /mailto:ann@example\.com/i);
+  assert.deepEqual(ev.attendees.map((a) => a.toLowerCase()).sort(), ['mailto:bob@example.org', 'mailto:carl@example.net']);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('an .eml dropped on the page is shown, forwarded unchanged, and becomes a reply and a forward', async () => {
+  // The message to open, written by Python's email package (not by postwire).
+  const fixture = path.join(tmp, 'fixture.eml');
+  run(PY, ['-c', `
+import sys
+from email.message import EmailMessage
+from email import policy
+m = EmailMessage(policy=policy.SMTP)
+m['From'] = 'Eve Origin <eve@example.com>'
+m['To'] = 'ann@example.com'
+m['Subject'] = 'Budget review'
+m['Message-ID'] = '<budget-1@example.com>'
+m['Date'] = 'Tue, 01 Dec 2026 09:00:00 +0000'
+m.set_content('Please see the notes.\\n')
+m.add_alternative('<p>Please see the <b>notes</b>.</p>', subtype='html')
+m.add_attachment(b'line one\\nline two\\n', maintype='text', subtype='plain', filename='notes.txt')
+ics = 'BEGIN:VCALENDAR\\r\\nVERSION:2.0\\r\\nPRODID:-//judge//EN\\r\\nMETHOD:REQUEST\\r\\nBEGIN:VEVENT\\r\\nUID:b1@example.com\\r\\nDTSTAMP:20261120T100000Z\\r\\nDTSTART:20261203T150000Z\\r\\nDTEND:20261203T160000Z\\r\\nSUMMARY:Budget meeting\\r\\nLOCATION:Room 9\\r\\nORGANIZER;CN=Eve:mailto:eve@example.com\\r\\nATTENDEE;CN=Ann:mailto:ann@example.com\\r\\nEND:VEVENT\\r\\nEND:VCALENDAR\\r\\n'
+m.add_attachment(ics.encode(), maintype='text', subtype='calendar', filename='invite.ics')
+open(sys.argv[1], 'wb').write(m.as_bytes())
+`, fixture]);
+  const original = readFileSync(fixture);
+
+  const { page, errors, context } = await newPage();
+  await signIn(page, tokens.web);
+  await page.getByText('Signed in as web').waitFor();
+  await page.getByLabel('From', { exact: true }).fill('Ann <ann@example.com>');
+  await page.getByRole('tab', { name: 'Open message' }).click();
+  // Drag and drop the file onto the drop zone.
+  const dt = await page.evaluateHandle((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const d = new DataTransfer();
+    d.items.add(new File([bytes], 'budget.eml', { type: 'message/rfc822' }));
+    return d;
+  }, original.toString('base64'));
+  await page.dispatchEvent('#open-drop', 'drop', { dataTransfer: dt });
+  await page.getByRole('heading', { name: 'Budget review' }).waitFor();
+  assert.equal(await page.locator('#open-error').textContent(), '');
+  await page.locator('#opened-headers').getByText('Eve Origin <eve@example.com>').waitFor();
+  await page.frameLocator('#opened-frame').getByText('notes').first().waitFor();
+  const inv = page.locator('#opened-invitation');
+  await inv.getByText(/Budget meeting/).waitFor();
+  assert.match(await inv.textContent(), /Room 9/);
+  const dl = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download notes.txt' }).click();
+  const file = await (await dl).path();
+  assert.equal(readFileSync(file, 'utf8'), 'line one\nline two\n');
+  await shot(page, 'opened');
+
+  // Forward unchanged: the same bytes, a new envelope.
+  const before = received().length;
+  await addChips(page, 'Forward to', ['dora@example.org']);
+  await page.getByRole('button', { name: 'Forward unchanged' }).click();
+  await page.getByText('Forwarded unchanged: delivered to dora@example.org').waitFor({ timeout: WAIT });
+  const [fwd] = await waitForMessages(before, 1);
+  assert.deepEqual(fwd.envelope, { mailFrom: 'ann@example.com', rcptTo: ['dora@example.org'] });
+  assert.ok(fwd.bytes.equals(original), 'forwarded byte for byte');
+
+  // Reply: threading and the sender as recipient.
+  await page.getByRole('button', { name: 'Reply' }).click();
+  assert.equal(await page.getByLabel('Subject', { exact: true }).inputValue(), 'Re: Budget review');
+  await page.locator('#compose .chip', { hasText: 'Eve Origin <eve@example.com>' }).waitFor();
+  await page.getByRole('textbox', { name: 'Message' }).getByText('Please see the').waitFor();
+
+  // Forward as a new message: attachments carried over; send it and judge it.
+  await page.getByRole('tab', { name: 'Open message' }).click();
+  await page.getByRole('button', { name: 'Forward as new message' }).click();
+  assert.equal(await page.getByLabel('Subject', { exact: true }).inputValue(), 'Fwd: Budget review');
+  await page.locator('#attachment-list').getByText('notes.txt').waitFor();
+  await page.locator('#compose .chip', { hasText: 'dora@example.org' }).waitFor();
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.locator('#rcpt-table td.state[data-state=delivered]').waitFor({ timeout: WAIT });
+  const [asNew] = await waitForMessages(before + 1, 1);
+  const j = judge(asNew.file);
+  assert.equal(j.subject, 'Fwd: Budget review');
+  assert.deepEqual(asNew.envelope.rcptTo, ['dora@example.org']);
+  const notes = j.parts.find((p) => p.filename === 'notes.txt');
+  assert.ok(notes, `notes.txt carried over: ${JSON.stringify(j.parts.map((p) => p.filename))}`);
+  assert.equal(notes.text, 'line one\nline two\n');
+  assert.match(j.parts.find((p) => p.type === 'text/plain').text, /Forwarded message[\s\S]*Please see the notes/);
+  await shot(page, 'forward-as-new');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('"Send as TNEF" sends a winmail.dat that tnefparse reads, and a winmail.dat dropped on the page opens', async () => {
+  const { page, errors, context } = await newPage();
+  await signIn(page, tokens.web);
+  await page.getByText('Signed in as web').waitFor();
+  await page.getByLabel('From', { exact: true }).fill('Ann <ann@example.com>');
+  await addChips(page, 'To', ['olga@example.org']);
+  await page.getByLabel('Subject', { exact: true }).fill('Outlook style');
+  await page.getByRole('textbox', { name: 'Message' }).click();
+  await page.keyboard.type('Sent as TNEF.');
+  await page.getByLabel('Attachments', { exact: true }).setInputFiles({ name: 'sheet.csv', mimeType: 'text/csv', buffer: Buffer.from('a,b\n1,2\n') });
+  await page.getByLabel('Send as TNEF (winmail.dat)').check();
+  const before = received().length;
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.locator('#rcpt-table tr[data-rcpt="olga@example.org"] td.state[data-state=delivered]').waitFor({ timeout: WAIT });
+  const [msg] = await waitForMessages(before, 1);
+  const winmail = path.join(tmp, 'winmail.dat');
+  const j = JSON.parse(run(PY, [JUDGE, msg.file, winmail]));
+  const tnefPart = j.parts.find((p) => p.type === 'application/ms-tnef');
+  assert.ok(tnefPart, `an application/ms-tnef part: ${j.structure}`);
+  assert.equal(tnefPart.filename, 'winmail.dat');
+  assert.deepEqual(tnefPart.tnef.attachments, ['sheet.csv']);
+
+  // The winmail.dat alone, dropped on the page: decoded in the browser.
+  await page.getByRole('tab', { name: 'Open message' }).click();
+  const dt = await page.evaluateHandle((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const d = new DataTransfer();
+    d.items.add(new File([bytes], 'winmail.dat', { type: 'application/ms-tnef' }));
+    return d;
+  }, readFileSync(winmail).toString('base64'));
+  await page.dispatchEvent('#open-drop', 'drop', { dataTransfer: dt });
+  await page.getByRole('heading', { name: 'Outlook style' }).waitFor();
+  assert.equal(await page.locator('#open-error').textContent(), '');
+  const dl = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download sheet.csv' }).click();
+  assert.equal(readFileSync(await (await dl).path(), 'utf8'), 'a,b\n1,2\n');
+  assert.equal(await page.getByRole('button', { name: 'Forward unchanged' }).isDisabled(), true);
+  await shot(page, 'opened-winmail');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a bulk of 50 from a CSV: personalised messages, progress, and a results table to download', async () => {
+  const { page, errors, context } = await newPage();
+  await signIn(page, tokens.web);
+  await page.getByText('Signed in as web').waitFor();
+  await page.getByLabel('From', { exact: true }).fill('News <news@example.com>');
+  await page.getByLabel('Subject', { exact: true }).fill('Hello {{name}}');
+  await page.getByRole('textbox', { name: 'Message' }).click();
+  await page.keyboard.type('Your code is {{code}}.');
+  const rows = Array.from({ length: 50 }, (_, i) => {
+    const n = String(i + 1).padStart(2, '0');
+    return [`user${n}@example.org`, `User, No. ${n}`, `C-${n}${n}`];
+  });
+  const csvText = 'email,name,code\n' + rows.map(([e, n, c]) => `${e},"${n}",${c}`).join('\n') + '\n';
+  await page.getByRole('tab', { name: 'Bulk' }).click();
+  await page.getByLabel('Recipients CSV').setInputFiles({ name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from(csvText) });
+  await page.getByText('people.csv: 50 recipients; columns: email, name, code').waitFor();
+  assert.equal(await page.getByLabel('Email column').inputValue(), 'email');
+  const before = received().length;
+  await page.getByRole('button', { name: 'Send bulk' }).click();
+  await page.getByText(/^50 of 50 answered: 50 accepted, 50 delivered, 0 not sent, 0 failed$/).waitFor({ timeout: WAIT });
+  assert.equal(await page.locator('#bulk-progress').evaluate((p) => [p.value, p.max].join('/')), '50/50');
+  assert.equal(await page.locator('#bulk-table td.state[data-state=delivered]').count(), 50);
+  await shot(page, 'bulk');
+
+  const dl = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download results' }).click();
+  const resultsCsv = readFileSync(await (await dl).path(), 'utf8').trim().split(/\r\n/);
+  assert.equal(resultsCsv[0], 'row,recipient,id,status,detail');
+  assert.equal(resultsCsv.length, 51);
+  assert.ok(resultsCsv.slice(1).every((l) => /,delivered,/.test(l)), resultsCsv.slice(1, 3).join('\n'));
+
+  const got = await waitForMessages(before, 50);
+  assert.equal(got.length, 50);
+  const seen = new Map();
+  for (const m of got) {
+    assert.equal(m.envelope.rcptTo.length, 1);
+    seen.set(m.envelope.rcptTo[0], m);
+  }
+  for (const [email, name, code] of rows) {
+    const m = seen.get(email);
+    assert.ok(m, `message for ${email}`);
+    const j = judge(m.file);
+    assert.equal(j.subject, `Hello ${name}`);
+    assert.match(j.to, new RegExp(email.replace('.', '\\.')));
+    assert.match(j.parts.find((p) => p.type === 'text/plain').text, new RegExp(`Your code is ${code}\\.`));
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('every refusal shows a clear message and nothing is delivered', async () => {
+  const { page, errors, context } = await newPage();
+  const before = received().length;
+  // Unknown token.
+  await signIn(page, 'pw_not_a_real_token');
+  await page.getByText(/Sign-in failed: The relay does not know this token.*\(unauthorized/).waitFor();
+  // A sender the token may not use.
+  await signIn(page, tokens.other);
+  await page.getByText('Signed in as other').waitFor();
+  await page.getByLabel('From', { exact: true }).fill('Ann <ann@example.com>');
+  await addChips(page, 'To', ['bob@example.org']);
+  await page.getByLabel('Subject', { exact: true }).fill('not allowed');
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.getByText(/Not sent: This token may not send from this From address.*\(sender_not_allowed/).waitFor();
+  // Too large for the token.
+  await signIn(page, tokens.small);
+  await page.getByText('Signed in as small').waitFor();
+  await page.getByLabel('Attachments', { exact: true }).setInputFiles({ name: 'big.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(10_000, 1) });
+  await page.getByText('big.bin').waitFor();
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.getByText(/Not sent: The message is larger than this token may send.*\(too_large/).waitFor();
+  // An invalid address never leaves the page.
+  await addChips(page, 'Cc', ['not-an-address']);
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.getByText('Cc: "not-an-address" is not a valid address: the address has no @').first().waitFor();
+  await shot(page, 'refusals');
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(received().length, before, 'nothing was delivered');
+  assert.deepEqual(errors, []);
+  await context.close();
+});

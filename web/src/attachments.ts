@@ -1,0 +1,111 @@
+/**
+ * Attachments: the file picker and drag and drop onto the composer, a list
+ * with sizes and remove buttons, and the spec attachments they become.
+ */
+
+import { bytesToBase64 } from './base64';
+import { fileBytes, formatSize, h } from './dom';
+import type { SpecAttachment } from './spec';
+
+/** One attached file. */
+interface Item {
+  filename: string;
+  contentType: string;
+  size: number;
+  base64: string;
+}
+
+/** The attachments list bound to its picker, drop zone and list element. */
+export class Attachments {
+  private items: Item[] = [];
+  private listeners: (() => void)[] = [];
+  private list: HTMLElement;
+
+  constructor(picker: HTMLInputElement, dropZone: HTMLElement, list: HTMLElement) {
+    this.list = list;
+    picker.addEventListener('change', () => {
+      void this.addFiles(Array.from(picker.files ?? [])).then(() => (picker.value = ''));
+    });
+    dropZone.addEventListener('dragover', (e) => {
+      if (e.dataTransfer?.types.includes('Files')) {
+        e.preventDefault();
+        dropZone.classList.add('dragging');
+      }
+    });
+    dropZone.addEventListener('dragleave', () => dropZone.classList.remove('dragging'));
+    dropZone.addEventListener('drop', (e) => {
+      dropZone.classList.remove('dragging');
+      const files = Array.from(e.dataTransfer?.files ?? []);
+      if (files.length) {
+        e.preventDefault();
+        void this.addFiles(files);
+      }
+    });
+  }
+
+  /** Called whenever the list changes. */
+  onChange(cb: () => void): void {
+    this.listeners.push(cb);
+  }
+
+  /** Adds files. */
+  async addFiles(files: File[]): Promise<void> {
+    for (const f of files) {
+      const bytes = await fileBytes(f);
+      this.items.push({
+        filename: f.name || 'attachment',
+        contentType: f.type || 'application/octet-stream',
+        size: bytes.length,
+        base64: bytesToBase64(bytes),
+      });
+    }
+    this.render();
+  }
+
+  /** Adds parts that are already base64 (forward as a new message). */
+  addParts(parts: SpecAttachment[]): void {
+    for (const p of parts) {
+      this.items.push({
+        filename: p.filename ?? 'attachment',
+        contentType: p.contentType,
+        size: Math.floor((p.content.replace(/\s+/g, '').length * 3) / 4),
+        base64: p.content,
+      });
+    }
+    this.render();
+  }
+
+  /** Removes every attachment. */
+  clear(): void {
+    this.items = [];
+    this.render();
+  }
+
+  /** The attachments of the spec. */
+  parts(): SpecAttachment[] {
+    return this.items.map((i) => ({ filename: i.filename, contentType: i.contentType, content: i.base64 }));
+  }
+
+  private render(): void {
+    this.list.replaceChildren(
+      ...this.items.map((it, idx) =>
+        h(
+          'li',
+          {},
+          h('span', { class: 'att-name', text: it.filename }),
+          h('span', { class: 'att-meta', text: ` ${it.contentType}, ${formatSize(it.size)} ` }),
+          h('button', {
+            type: 'button',
+            'aria-label': `Remove attachment ${it.filename}`,
+            text: 'Remove',
+            onclick: () => {
+              this.items.splice(idx, 1);
+              this.render();
+            },
+          }),
+        ),
+      ),
+    );
+    for (const l of this.listeners) l();
+  }
+}

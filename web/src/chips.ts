@@ -1,0 +1,127 @@
+/**
+ * Address chips: an input that turns each typed or pasted address into a
+ * chip, valid or marked invalid with the reason (address.ts). Enter, comma,
+ * semicolon, Tab and leaving the field commit what was typed; Backspace in an
+ * empty field removes the last chip; each chip has a remove button.
+ */
+
+import { parseAddressList, type ParsedAddress } from './address';
+import { h } from './dom';
+
+/** A chips field bound to an `<input>` inside a `.chips` container. */
+export class ChipInput {
+  readonly input: HTMLInputElement;
+  readonly label: string;
+  private box: HTMLElement;
+  private error: HTMLElement;
+  private items: ParsedAddress[] = [];
+  private listeners: (() => void)[] = [];
+
+  constructor(input: HTMLInputElement, label: string) {
+    this.input = input;
+    this.label = label;
+    const box = input.parentElement;
+    if (!box) throw new Error(`#${input.id} has no chips container`);
+    this.box = box;
+    this.error = h('div', { class: 'field-error', id: `${input.id}-error`, 'aria-live': 'polite' });
+    box.after(this.error);
+    input.setAttribute('aria-describedby', this.error.id);
+    input.addEventListener('keydown', (e) => this.key(e));
+    input.addEventListener('blur', () => this.commit());
+    input.addEventListener('paste', (e) => {
+      const text = e.clipboardData?.getData('text/plain');
+      if (text && /[,;\n]/.test(text)) {
+        e.preventDefault();
+        this.add(this.input.value + text);
+        this.input.value = '';
+      }
+    });
+    box.addEventListener('click', (e) => {
+      if (e.target === box) input.focus();
+    });
+  }
+
+  /** Called whenever the chips change. */
+  onChange(cb: () => void): void {
+    this.listeners.push(cb);
+  }
+
+  /** The valid addresses, in RFC 5322 form; commits pending typing first. */
+  values(): string[] {
+    this.commit();
+    return this.items.flatMap((p) => (p.ok ? [p.text] : []));
+  }
+
+  /** The entries that are not valid addresses. */
+  invalid(): { input: string; error: string }[] {
+    this.commit();
+    return this.items.flatMap((p) => (p.ok ? [] : [{ input: p.input, error: p.error }]));
+  }
+
+  /** Replaces every chip. */
+  set(list: string[]): void {
+    this.items = parseAddressList(list.join(', '));
+    this.input.value = '';
+    this.render();
+  }
+
+  /** Adds the addresses of a typed or pasted list. */
+  add(text: string): void {
+    const parsed = parseAddressList(text);
+    if (!parsed.length) return;
+    this.items.push(...parsed);
+    this.render();
+  }
+
+  private commit(): void {
+    if (this.input.value.trim()) {
+      const text = this.input.value;
+      this.input.value = '';
+      this.add(text);
+    }
+  }
+
+  private key(e: KeyboardEvent): void {
+    if (e.key === 'Enter' || e.key === ',' || e.key === ';' || (e.key === 'Tab' && this.input.value.trim())) {
+      if (e.key !== 'Tab' || !e.shiftKey) {
+        if (e.key !== 'Tab') e.preventDefault();
+        this.commit();
+      }
+    } else if (e.key === 'Backspace' && this.input.value === '' && this.items.length) {
+      this.items.pop();
+      this.render();
+    }
+  }
+
+  private render(): void {
+    for (const c of Array.from(this.box.querySelectorAll('.chip'))) c.remove();
+    this.items.forEach((p, i) => {
+      const text = p.ok ? p.text : p.input;
+      const chip = h(
+        'span',
+        {
+          class: p.ok ? 'chip' : 'chip invalid',
+          title: p.ok ? p.email : `Not a valid address: ${p.error}`,
+          'data-valid': p.ok ? 'true' : 'false',
+        },
+        text,
+        h('button', {
+          type: 'button',
+          class: 'chip-remove',
+          'aria-label': `Remove ${text} from ${this.label}`,
+          text: '×',
+          onclick: () => {
+            this.items.splice(i, 1);
+            this.render();
+            this.input.focus();
+          },
+        }),
+      );
+      this.box.insertBefore(chip, this.input);
+    });
+    const bad = this.items.filter((p): p is Extract<ParsedAddress, { ok: false }> => !p.ok);
+    this.error.textContent = bad.map((b) => `${this.label}: "${b.input}" is not valid: ${b.error}`).join('\n');
+    this.input.setAttribute('aria-invalid', bad.length ? 'true' : 'false');
+    for (const l of this.listeners) l();
+  }
+}

@@ -1,0 +1,321 @@
+/**
+ * The composer: From, To/Cc/Bcc chips, Subject, the editor, attachments, the
+ * meeting-request panel and the TNEF switch; the live preview (rendered and
+ * raw, with the size); and Send, with upload progress and a status per
+ * recipient as the relay's events arrive.
+ */
+
+import { parseAddress } from './address';
+import { Attachments } from './attachments';
+import { CalendarPanel } from './calendar-panel';
+import { CalendarError } from './calendar';
+import { ChipInput } from './chips';
+import { describeCode } from './codes';
+import { byId, download, formatSize, h, randomId, say } from './dom';
+import { Editor } from './editor';
+import { buildEml, describeError, envelopeOf } from './engine';
+import { htmlToText } from './html-text';
+import { previewDocument, rawText } from './preview';
+import { asRelayError, type DeliveryEvent } from './relay';
+import type { Session } from './session';
+import { assembleSpec, type ComposerState, type MessageSpec, type SpecAttachment } from './spec';
+
+/** A field that stops the message from being built, named for the person. */
+export class ComposeError extends Error {
+  /** The control to focus. */
+  readonly control: HTMLElement | null;
+  constructor(message: string, control: HTMLElement | null) {
+    super(message);
+    this.name = 'ComposeError';
+    this.control = control;
+  }
+}
+
+/** What a reply or forward puts into the composer. */
+export interface Draft {
+  to?: string[];
+  cc?: string[];
+  subject?: string;
+  html?: string;
+  attachments?: SpecAttachment[];
+  inline?: SpecAttachment[];
+  inReplyTo?: string;
+  references?: string[];
+}
+
+/** The composer and its preview. */
+export class Composer {
+  readonly from = byId<HTMLInputElement>('from');
+  readonly to = new ChipInput(byId<HTMLInputElement>('to'), 'To');
+  readonly cc = new ChipInput(byId<HTMLInputElement>('cc'), 'Cc');
+  readonly bcc = new ChipInput(byId<HTMLInputElement>('bcc'), 'Bcc');
+  readonly subject = byId<HTMLInputElement>('subject');
+  readonly editor = new Editor(byId('editor'), byId('toolbar'));
+  readonly attachments = new Attachments(byId<HTMLInputElement>('attachments'), byId('compose'), byId('attachment-list'));
+  readonly calendar = new CalendarPanel();
+  readonly tnef = byId<HTMLInputElement>('tnef');
+  private threading: { inReplyTo?: string; references?: string[] } = {};
+  private lastEml: Uint8Array | null = null;
+  private previewTimer = 0;
+  private sending = false;
+
+  constructor(private session: Session) {
+    const later = () => this.schedulePreview();
+    for (const c of [this.to, this.cc, this.bcc, this.calendar.attendees]) c.onChange(later);
+    this.editor.onChange(later);
+    this.attachments.onChange(later);
+    byId('compose').addEventListener('input', later);
+    byId('compose').addEventListener('change', later);
+    this.from.addEventListener('blur', () => this.checkFrom());
+    byId<HTMLFormElement>('compose').addEventListener('submit', (e) => {
+      e.preventDefault();
+      void this.send();
+    });
+    byId('new-message').addEventListener('click', () => this.load({}));
+    const rendered = byId('show-rendered');
+    const raw = byId('show-raw');
+    const show = (r: boolean) => {
+      rendered.setAttribute('aria-pressed', String(!r));
+      raw.setAttribute('aria-pressed', String(r));
+      byId('preview-frame').hidden = r;
+      byId('raw-eml').hidden = !r;
+    };
+    rendered.addEventListener('click', () => show(false));
+    raw.addEventListener('click', () => show(true));
+    byId('download-eml').addEventListener('click', () => {
+      this.updatePreview();
+      if (this.lastEml) download(`${(this.subject.value || 'message').replace(/[^\w.-]+/g, '_').slice(0, 60)}.eml`, this.lastEml, 'message/rfc822');
+    });
+    this.schedulePreview();
+  }
+
+  private checkFrom(): string | null {
+    const err = byId('from-error');
+    const v = this.from.value.trim();
+    if (!v) {
+      err.textContent = '';
+      this.from.removeAttribute('aria-invalid');
+      return null;
+    }
+    const p = parseAddress(v);
+    err.textContent = p.ok ? '' : `From: ${p.error}`;
+    this.from.setAttribute('aria-invalid', String(!p.ok));
+    return p.ok ? p.text : null;
+  }
+
+  /** The composer's fields; throws ComposeError naming the first problem. */
+  state(requireRecipients: boolean): ComposerState {
+    const fromText = this.from.value.trim();
+    if (!fromText) throw new ComposeError('From is empty: type your address, e.g. Ann <ann@example.com>', this.from);
+    const from = this.checkFrom();
+    if (!from) throw new ComposeError(`From is not a valid address: ${byId('from-error').textContent?.replace(/^From: /, '')}`, this.from);
+    for (const c of [this.to, this.cc, this.bcc]) {
+      const bad = c.invalid();
+      if (bad.length) throw new ComposeError(`${c.label}: "${bad[0].input}" is not a valid address: ${bad[0].error}`, c.input);
+    }
+    const to = this.to.values();
+    const cc = this.cc.values();
+    const bcc = this.bcc.values();
+    if (requireRecipients && to.length + cc.length + bcc.length === 0) {
+      throw new ComposeError('Add at least one recipient in To, Cc or Bcc', this.to.input);
+    }
+    const html = this.editor.html();
+    let calendar;
+    try {
+      calendar = this.calendar.value(from, this.subject.value, htmlToText(html).trim());
+    } catch (e) {
+      if (e instanceof CalendarError) {
+        const id = { start: 'start', end: 'end', timeZone: 'tz', attendees: 'attendees', organizer: 'from' }[e.field] ?? 'meeting';
+        throw new ComposeError(e.message, document.getElementById(id));
+      }
+      throw e;
+    }
+    return {
+      from,
+      to,
+      cc,
+      bcc,
+      subject: this.subject.value,
+      html,
+      attachments: [...this.attachments.parts(), ...this.editor.inlineParts()],
+      calendar,
+      tnef: this.tnef.checked,
+      ...this.threading,
+    };
+  }
+
+  /** The spec of the message as it stands. */
+  spec(requireRecipients = true): MessageSpec {
+    return assembleSpec(this.state(requireRecipients));
+  }
+
+  private schedulePreview(): void {
+    clearTimeout(this.previewTimer);
+    this.previewTimer = window.setTimeout(() => this.updatePreview(), 250);
+  }
+
+  /** Rebuilds the preview now. */
+  updatePreview(): void {
+    const errEl = byId('preview-error');
+    const frame = byId<HTMLIFrameElement>('preview-frame');
+    const size = byId('eml-size');
+    if (!this.from.value.trim()) {
+      errEl.textContent = 'Fill in From to see the message as it will be sent.';
+      return;
+    }
+    let spec: MessageSpec;
+    try {
+      spec = this.spec(false);
+    } catch (e) {
+      errEl.textContent = e instanceof Error ? e.message : String(e);
+      return;
+    }
+    try {
+      const bytes = buildEml(spec);
+      this.lastEml = bytes;
+      errEl.textContent = '';
+      frame.srcdoc = previewDocument(spec);
+      byId<HTMLTextAreaElement>('raw-eml').value = rawText(bytes);
+      size.textContent = `Size: ${formatSize(bytes.length)} (${bytes.length} bytes)`;
+    } catch (e) {
+      errEl.textContent = `Cannot build the message: ${describeError(e)}`;
+    }
+  }
+
+  /** Builds and sends the message, reporting each step and each recipient. */
+  async send(): Promise<void> {
+    if (this.sending) return;
+    const status = byId('send-status');
+    const progress = byId<HTMLProgressElement>('send-progress');
+    byId<HTMLTableElement>('rcpt-table').hidden = true;
+    progress.value = 0;
+    let spec: MessageSpec;
+    try {
+      spec = this.spec(true);
+    } catch (e) {
+      say(status, e instanceof Error ? e.message : String(e), 'error');
+      if (e instanceof ComposeError) e.control?.focus();
+      return;
+    }
+    let bytes: Uint8Array;
+    let envelope;
+    try {
+      bytes = buildEml(spec);
+      envelope = envelopeOf(spec);
+    } catch (e) {
+      say(status, `Cannot build the message: ${describeError(e)}`, 'error');
+      return;
+    }
+    this.sending = true;
+    const sendBtn = byId<HTMLButtonElement>('send');
+    sendBtn.disabled = true;
+    progress.value = 0;
+    const table = new RecipientTable(byId<HTMLTableElement>('rcpt-table'), envelope.rcptTo);
+    try {
+      say(status, 'Connecting to the relay…');
+      const conn = await this.session.connection();
+      say(status, `Uploading ${formatSize(bytes.length)}…`);
+      const id = `web-${randomId()}`;
+      const { duplicate: dup } = await conn.submit(id, bytes, envelope, {
+        onUpload: (f) => {
+          progress.value = f;
+        },
+        onEvent: (ev) => table.event(ev),
+      });
+      progress.value = 1;
+      table.accepted();
+      say(status, dup ? 'The relay already had this message; it will not be sent twice.' : 'Accepted by the relay (stored safely). Delivering…', 'ok');
+      table.onAllSettled = (counts) =>
+        say(status, `Done: ${counts.delivered} delivered, ${counts.failed} failed.`, counts.failed ? 'error' : 'ok');
+    } catch (e) {
+      const err = asRelayError(e);
+      table.rejected(describeCode(err.code, err.message));
+      say(status, `Not sent: ${describeCode(err.code, err.message)}`, 'error');
+    } finally {
+      this.sending = false;
+      sendBtn.disabled = false;
+    }
+  }
+
+  /** Replaces the composer's content with a draft (reply, forward, new message). */
+  load(d: Draft): void {
+    this.to.set(d.to ?? []);
+    this.cc.set(d.cc ?? []);
+    this.bcc.set([]);
+    this.subject.value = d.subject ?? '';
+    this.attachments.clear();
+    if (d.attachments?.length) this.attachments.addParts(d.attachments);
+    this.editor.setHtml(
+      d.html ?? '<p><br></p>',
+      (d.inline ?? []).flatMap((p) =>
+        p.contentId ? [{ cid: p.contentId.replace(/^<|>$/g, ''), filename: p.filename ?? 'image', contentType: p.contentType, base64: p.content }] : [],
+      ),
+    );
+    this.calendar.enabled.checked = false;
+    this.calendar.enabled.dispatchEvent(new Event('change'));
+    this.calendar.reset();
+    this.tnef.checked = false;
+    this.threading = { inReplyTo: d.inReplyTo, references: d.references };
+    byId('send-status').textContent = '';
+    byId<HTMLTableElement>('rcpt-table').hidden = true;
+    this.schedulePreview();
+  }
+}
+
+type State = 'sending' | 'queued' | 'delivered' | 'deferred' | 'failed' | 'rejected';
+
+/** The per-recipient status table of one send. */
+class RecipientTable {
+  private rows = new Map<string, { state: State; status: HTMLElement; detail: HTMLElement }>();
+  onAllSettled: ((c: { delivered: number; failed: number }) => void) | null = null;
+
+  constructor(table: HTMLTableElement, rcpts: string[]) {
+    const body = table.tBodies[0];
+    body.replaceChildren();
+    for (const r of rcpts) {
+      const status = h('td', { class: 'state', 'data-state': 'sending', text: 'sending' });
+      const detail = h('td', {});
+      body.append(h('tr', { 'data-rcpt': r }, h('td', { text: r }), status, detail));
+      this.rows.set(r.toLowerCase(), { state: 'sending', status, detail });
+    }
+    table.hidden = false;
+  }
+
+  private set(rcpt: string, state: State, detail: string): void {
+    const row = this.rows.get(rcpt.toLowerCase());
+    if (!row) return;
+    row.state = state;
+    row.status.textContent = state;
+    row.status.dataset.state = state;
+    row.detail.textContent = detail;
+  }
+
+  accepted(): void {
+    for (const [r, row] of this.rows) if (row.state === 'sending') this.set(r, 'queued', 'accepted by the relay');
+    this.check();
+  }
+
+  rejected(why: string): void {
+    for (const [r] of this.rows) this.set(r, 'rejected', why);
+  }
+
+  event(e: DeliveryEvent): void {
+    if (e.type === 'delivered') this.set(e.rcpt, 'delivered', e.response);
+    else if (e.type === 'failed') this.set(e.rcpt, 'failed', e.reason);
+    else {
+      const when = e.retryAt ? `, retry at ${new Date(e.retryAt).toLocaleTimeString()}` : '';
+      this.set(e.rcpt, 'deferred', `${e.reason} (attempt ${e.attempts}${when})`);
+    }
+    this.check();
+  }
+
+  private check(): void {
+    const states = [...this.rows.values()].map((r) => r.state);
+    if (states.every((s) => s === 'delivered' || s === 'failed')) {
+      this.onAllSettled?.({
+        delivered: states.filter((s) => s === 'delivered').length,
+        failed: states.filter((s) => s === 'failed').length,
+      });
+    }
+  }
+}
