@@ -228,33 +228,31 @@ fn address_list(list: &[Mailbox]) -> Address<'_> {
 
 /// A message id without its brackets, validated as `left@right`.
 fn bare_id<'a>(id: &'a str, path: &str) -> Result<&'a str, BuildError> {
-    let bare = id.trim().trim_start_matches('<').trim_end_matches('>');
-    let valid = bare
-        .split_once('@')
-        .is_some_and(|(l, r)| !l.is_empty() && !r.is_empty())
-        && bare
-            .chars()
-            .all(|c| c.is_ascii_graphic() && !"<>\"\\".contains(c));
-    if valid {
-        Ok(bare)
-    } else {
-        Err(BuildError::Identifier {
-            path: path.to_string(),
-            value: id.to_string(),
-        })
-    }
+    bare_identifier(id, path, true)
 }
 
 /// A Content-ID without its brackets. RFC 2392 wants `left@right`, but Apple
 /// Mail (and others) write bare UUIDs that every client resolves and that
 /// `parse` keeps, so any non-empty token that cannot break the header is taken.
 fn bare_cid<'a>(id: &'a str, path: &str) -> Result<&'a str, BuildError> {
+    bare_identifier(id, path, false)
+}
+
+/// `id` without angle brackets: printable ASCII that cannot break the
+/// header, and `left@right` when `need_at`.
+fn bare_identifier<'a>(id: &'a str, path: &str, need_at: bool) -> Result<&'a str, BuildError> {
     let bare = id.trim().trim_start_matches('<').trim_end_matches('>');
-    let valid = !bare.is_empty()
+    let shape_ok = if need_at {
+        bare.split_once('@')
+            .is_some_and(|(l, r)| !l.is_empty() && !r.is_empty())
+    } else {
+        !bare.is_empty()
+    };
+    if shape_ok
         && bare
             .chars()
-            .all(|c| c.is_ascii_graphic() && !"<>\"\\".contains(c));
-    if valid {
+            .all(|c| c.is_ascii_graphic() && !"<>\"\\".contains(c))
+    {
         Ok(bare)
     } else {
         Err(BuildError::Identifier {
