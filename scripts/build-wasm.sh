@@ -18,6 +18,7 @@
 #                           encoding_rs: "full-encoding" adds ~127 KB gzipped, see docs/perf.md)
 #   POSTWIRE_WASM_OPT_LEVEL rustc opt-level of the release build (default z, the smallest;
 #                           3 is ~40 KB gzipped bigger and faster on big messages; docs/perf.md)
+#   POSTWIRE_WASM_OPT_FLAGS wasm-opt's optimisation flags (default: -Oz)
 #   POSTWIRE_WASM_DEBUG=1   debug build, no wasm-opt (faster, much bigger)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,15 +37,13 @@ if [ "${POSTWIRE_WASM_DEBUG:-}" = 1 ]; then
   log "cargo build (debug, features: '${features}', mode: $WASM_MODE)"
   wasm_cargo build --locked -p postwire-wasm --lib --no-default-features --features "$features"
 else
-  log "cargo build --release (opt-level ${POSTWIRE_WASM_OPT_LEVEL:-z}, features: '${features}', mode: $WASM_MODE)"
-  # The workspace's release profile is tuned for the server; these overrides
-  # apply to this build only.
-  CARGO_PROFILE_RELEASE_OPT_LEVEL="${POSTWIRE_WASM_OPT_LEVEL:-z}" \
-    CARGO_PROFILE_RELEASE_LTO=fat \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
-    CARGO_PROFILE_RELEASE_PANIC=abort \
-    CARGO_PROFILE_RELEASE_DEBUG=false \
-    wasm_cargo build --locked -p postwire-wasm --lib --release --no-default-features --features "$features"
+  profile=wasm
+  log "cargo build --profile wasm (${POSTWIRE_WASM_OPT_LEVEL:+opt-level $POSTWIRE_WASM_OPT_LEVEL, }features: '${features}', mode: $WASM_MODE)"
+  # The profile `wasm` of the root Cargo.toml (opt-level z, with opt-level 3 for
+  # the crates on the hot path; fat LTO, one codegen unit, panic=abort) leaves the
+  # server's release profile alone. POSTWIRE_WASM_OPT_LEVEL overrides the base level.
+  if [ -n "${POSTWIRE_WASM_OPT_LEVEL:-}" ]; then export CARGO_PROFILE_WASM_OPT_LEVEL="$POSTWIRE_WASM_OPT_LEVEL"; fi
+  wasm_cargo build --locked -p postwire-wasm --lib --profile wasm --no-default-features --features "$features"
 fi
 
 wasm_in="$WASM_TARGET_DIR/wasm32-unknown-unknown/$profile/postwire_wasm.wasm"
@@ -54,10 +53,12 @@ log "wasm-bindgen --target web -> ${out#"$ROOT"/}"
 "$WASM_BINDGEN" --target web --out-dir "$out" --out-name postwire_wasm "$wasm_in"
 
 wasm="$out/postwire_wasm_bg.wasm"
-if [ "$profile" = release ]; then
-  log "wasm-opt -Oz"
+if [ "$profile" = wasm ]; then
+  # shellcheck disable=SC2206 # word splitting wanted: a list of flags
+  opt_flags=(${POSTWIRE_WASM_OPT_FLAGS:--Oz})
+  log "wasm-opt ${opt_flags[*]}"
   # Rust enables these wasm features by default; binaryen must be told.
-  "$WASM_OPT" -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+  "$WASM_OPT" "${opt_flags[@]}" --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
     --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
     "$wasm" -o "$wasm.opt"
   mv "$wasm.opt" "$wasm"
