@@ -5,8 +5,9 @@
 #
 # 1. installs the wasm toolchain when missing (scripts/wasm-toolchain.sh:
 #    wasm32 target, wasm-bindgen-cli matching Cargo.lock, binaryen's wasm-opt);
-# 2. builds postwire-wasm for wasm32-unknown-unknown in release, tuned for size and speed
-#    (opt-level z, fat LTO, one codegen unit, panic=abort; wasm-opt -Oz) into target-wasm/;
+# 2. builds postwire-wasm for wasm32-unknown-unknown with the cargo profile `wasm`
+#    (root Cargo.toml: opt-level z, 3 for the hot crates, s for postwire-core; fat LTO,
+#    one codegen unit, panic=abort) into target-wasm/;
 # 3. runs wasm-bindgen --target web into wasm/pkg/ (one .wasm shared by the Node
 #    entry, which instantiates it synchronously from the file, and the browser
 #    entry, which fetches it);
@@ -16,8 +17,9 @@
 # Environment:
 #   POSTWIRE_WASM_FEATURES  cargo features of postwire-wasm (default: none, i.e. no
 #                           encoding_rs: "full-encoding" adds ~127 KB gzipped, see docs/perf.md)
-#   POSTWIRE_WASM_OPT_LEVEL rustc opt-level of the release build (default z, the smallest;
-#                           3 is ~40 KB gzipped bigger and faster on big messages; docs/perf.md)
+#   POSTWIRE_WASM_OPT_LEVEL base opt-level of the profile `wasm` (default: the profile's z;
+#                           the per-crate levels of [profile.wasm.package.*] still apply)
+#   POSTWIRE_WASM_OPT_FLAGS wasm-opt's optimisation flags (default: -Oz)
 #   POSTWIRE_WASM_DEBUG=1   debug build, no wasm-opt (faster, much bigger)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,15 +38,13 @@ if [ "${POSTWIRE_WASM_DEBUG:-}" = 1 ]; then
   log "cargo build (debug, features: '${features}', mode: $WASM_MODE)"
   wasm_cargo build --locked -p postwire-wasm --lib --no-default-features --features "$features"
 else
-  log "cargo build --release (opt-level ${POSTWIRE_WASM_OPT_LEVEL:-z}, features: '${features}', mode: $WASM_MODE)"
-  # The workspace's release profile is tuned for the server; these overrides
-  # apply to this build only.
-  CARGO_PROFILE_RELEASE_OPT_LEVEL="${POSTWIRE_WASM_OPT_LEVEL:-z}" \
-    CARGO_PROFILE_RELEASE_LTO=fat \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
-    CARGO_PROFILE_RELEASE_PANIC=abort \
-    CARGO_PROFILE_RELEASE_DEBUG=false \
-    wasm_cargo build --locked -p postwire-wasm --lib --release --no-default-features --features "$features"
+  profile=wasm
+  log "cargo build --profile wasm (${POSTWIRE_WASM_OPT_LEVEL:+opt-level $POSTWIRE_WASM_OPT_LEVEL, }features: '${features}', mode: $WASM_MODE)"
+  # The profile `wasm` of the root Cargo.toml (opt-level z, with opt-level 3 for
+  # the crates on the hot path and s for postwire-core; fat LTO, one codegen unit, panic=abort) leaves the
+  # server's release profile alone. POSTWIRE_WASM_OPT_LEVEL overrides the base level.
+  if [ -n "${POSTWIRE_WASM_OPT_LEVEL:-}" ]; then export CARGO_PROFILE_WASM_OPT_LEVEL="$POSTWIRE_WASM_OPT_LEVEL"; fi
+  wasm_cargo build --locked -p postwire-wasm --lib --profile wasm --no-default-features --features "$features"
 fi
 
 wasm_in="$WASM_TARGET_DIR/wasm32-unknown-unknown/$profile/postwire_wasm.wasm"
@@ -54,10 +54,12 @@ log "wasm-bindgen --target web -> ${out#"$ROOT"/}"
 "$WASM_BINDGEN" --target web --out-dir "$out" --out-name postwire_wasm "$wasm_in"
 
 wasm="$out/postwire_wasm_bg.wasm"
-if [ "$profile" = release ]; then
-  log "wasm-opt -Oz"
+if [ "$profile" = wasm ]; then
+  # shellcheck disable=SC2206 # word splitting wanted: a list of flags
+  opt_flags=(${POSTWIRE_WASM_OPT_FLAGS:--Oz})
+  log "wasm-opt ${opt_flags[*]}"
   # Rust enables these wasm features by default; binaryen must be told.
-  "$WASM_OPT" -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+  "$WASM_OPT" "${opt_flags[@]}" --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
     --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
     "$wasm" -o "$wasm.opt"
   mv "$wasm.opt" "$wasm"
