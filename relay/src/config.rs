@@ -66,6 +66,10 @@ pub struct ServeFlags {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+    /// Serve the composer page from this directory (a `vite build` output)
+    /// instead of the copy embedded in the binary.
+    #[arg(long, env = "POSTWIRE_WEB_DIR", value_name = "DIR")]
+    pub web_dir: Option<PathBuf>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "POSTWIRE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -88,6 +92,7 @@ struct FileConfig {
     shutdown_grace: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    web_dir: Option<PathBuf>,
 }
 
 /// The resolved settings of the relay.
@@ -116,6 +121,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// TLS certificate chain and key files, if the relay serves TLS itself.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Directory to serve the composer page from; `None`: the embedded copy.
+    pub web_dir: Option<PathBuf>,
 }
 
 /// Errors in the settings.
@@ -249,6 +256,7 @@ impl Settings {
         };
         Ok(Settings {
             tls,
+            web_dir: flags.web_dir.or(file.web_dir),
             listen: flags
                 .listen
                 .or(file.listen)

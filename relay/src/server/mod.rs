@@ -150,8 +150,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         deliver.describe()
     );
 
-    // The composer page at / (web_assets; POSTWIRE_WEB_DIR serves it from a directory).
-    let web_dir = std::env::var_os(crate::web_assets::WEB_DIR_ENV).map(std::path::PathBuf::from);
+    // The composer page at / (web_assets; --web-dir / POSTWIRE_WEB_DIR serves it from a directory).
+    let web_dir = settings.web_dir.clone();
     tracing::info!("{}", crate::web_assets::describe(web_dir.as_deref()));
     let app = app::router(state).merge(crate::web_assets::router(web_dir));
     let grace = settings.shutdown_grace;
