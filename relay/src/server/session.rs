@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::stream::FusedStream;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
@@ -106,13 +107,41 @@ pub async fn run<Si, St, E>(
         let _ = sink.close().await;
     });
     ctx.metrics.inc(&ctx.metrics.sessions);
+    // Notes whether the client already closed (Close frame, error or end of
+    // stream), so that the closing handshake below waits only when it did not.
+    let client_done = std::sync::atomic::AtomicBool::new(false);
+    let mut stream = (&mut stream)
+        .inspect(|item| {
+            if matches!(item, Ok(WsIn::Close) | Err(_)) {
+                client_done.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .fuse();
     let _ = session(&ctx, pre_auth, &out, &mut stream).await;
     ctx.metrics
         .sessions
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     drop(out);
     let _ = writer.await;
+    // Closing handshake (RFC 6455 7.1.1): read and discard what the client
+    // still sends until its Close or the end of the stream, for a short while,
+    // so that unread frames do not turn our Close into a TCP reset (which the
+    // client would see as code 1006 instead of ours).
+    if client_done.load(std::sync::atomic::Ordering::Relaxed) || stream.is_terminated() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_DRAIN, async {
+        while let Some(item) = stream.next().await {
+            if matches!(item, Ok(WsIn::Close) | Err(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
+
+/// How long a closing session waits for the client's Close frame.
+const CLOSE_DRAIN: Duration = Duration::from_millis(500);
 
 async fn fatal(out: &mpsc::Sender<WsOut>, code: Code, message: impl Into<String>) {
     let message = message.into();
