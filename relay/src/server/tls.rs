@@ -96,6 +96,10 @@ impl TlsListener {
                         continue;
                     }
                 };
+                // See serve(): small frames must not wait behind Nagle.
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+                }
                 let acceptor = acceptor.clone();
                 let ready = tx.clone();
                 tokio::spawn(async move {
