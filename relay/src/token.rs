@@ -5,6 +5,14 @@
 //! A secret is `pw_` followed by 43 base64url characters (32 random bytes),
 //! so a plain SHA-256 suffices: there is nothing to brute-force, and a fast
 //! hash keeps authentication cheap.
+//!
+//! [`add`] and [`remove`] write the file atomically (temporary file, fsync,
+//! rename, directory fsync), so a running relay that reloads it
+//! (`server::live_tokens`) sees either the old or the new file, never half
+//! of one. [`remove`] edits the document in place (toml_edit): comments and
+//! the other tokens stay exactly as they were. [`list`] and
+//! [`TokenSummary`] show tokens without their secrets (never stored) and
+//! with only a short prefix of their hashes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -97,12 +105,20 @@ pub enum TokenError {
     /// The system's random source failed.
     #[error("cannot generate a secret: {0}")]
     Random(String),
+    /// No token of that name exists.
+    #[error("no token named {0:?}")]
+    Unknown(String),
+    /// Two tokens in the file have the same name.
+    #[error("two tokens are named {0:?} in the token file; names must be unique")]
+    DuplicateName(String),
 }
 
 /// The tokens of a relay, indexed by the hash of their secret.
 #[derive(Debug, Default, Clone)]
 pub struct TokenStore {
     by_hash: HashMap<String, TokenRecord>,
+    /// Name to hash (names are unique).
+    by_name: HashMap<String, String>,
 }
 
 fn hash_secret(secret: &str) -> String {
@@ -142,13 +158,28 @@ fn path_of(data_dir: &Path) -> PathBuf {
     data_dir.join(TOKENS_FILE)
 }
 
-fn read_file(path: &Path) -> Result<TokenFile, TokenError> {
+/// A TOML error as `line L, column C: message`, without the source line
+/// that `toml`'s own rendering quotes (it could show a hash in a log).
+fn syntax_error(path: &Path, text: &str, e: &toml::de::Error) -> TokenError {
+    let message = match e.span().and_then(|span| text.get(..span.start)) {
+        Some(before) => {
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("line {line}, column {column}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    };
+    TokenError::Syntax {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// The text of the token file; a missing file is empty.
+fn read_text(path: &Path) -> Result<String, TokenError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| TokenError::Syntax {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TokenFile::default()),
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         Err(source) => Err(TokenError::Io {
             path: path.to_path_buf(),
             source,
@@ -156,20 +187,65 @@ fn read_file(path: &Path) -> Result<TokenFile, TokenError> {
     }
 }
 
+fn parse_file(path: &Path, text: &str) -> Result<TokenFile, TokenError> {
+    toml::from_str(text).map_err(|e| syntax_error(path, text, &e))
+}
+
+fn read_file(path: &Path) -> Result<TokenFile, TokenError> {
+    parse_file(path, &read_text(path)?)
+}
+
+/// Writes the token file atomically (temporary file, fsync, rename,
+/// directory fsync).
+fn write_text(data_dir: &Path, text: &str) -> Result<(), TokenError> {
+    let io = |source| TokenError::Io {
+        path: path_of(data_dir),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(io)?;
+    crate::spool::disk::Disk::publish(
+        &crate::spool::disk::StdDisk::default(),
+        data_dir,
+        TOKENS_FILE,
+        text.as_bytes(),
+    )
+    .map_err(io)
+}
+
+/// Checks every record (hash shape, unique names) and normalises the hash
+/// to lower case.
+fn validated(file: TokenFile) -> Result<Vec<TokenRecord>, TokenError> {
+    let mut names = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(file.token.len());
+    for mut t in file.token {
+        let hex = t.hash.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(TokenError::BadHash(t.name));
+        }
+        if !names.insert(t.name.clone()) {
+            return Err(TokenError::DuplicateName(t.name));
+        }
+        t.hash = t.hash.to_ascii_lowercase();
+        out.push(t);
+    }
+    Ok(out)
+}
+
 impl TokenStore {
     /// Loads `<data-dir>/tokens.toml`; a missing file is an empty store.
     pub fn load(data_dir: &Path) -> Result<Self, TokenError> {
-        let path = path_of(data_dir);
-        let file = read_file(&path)?;
-        let mut by_hash = HashMap::new();
-        for t in file.token {
-            let hex = t.hash.strip_prefix("sha256:").unwrap_or("");
-            if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(TokenError::BadHash(t.name));
-            }
-            by_hash.insert(t.hash.to_ascii_lowercase(), t);
+        let records = validated(read_file(&path_of(data_dir))?)?;
+        let mut store = TokenStore::default();
+        for t in records {
+            store.by_name.insert(t.name.clone(), t.hash.clone());
+            store.by_hash.insert(t.hash.clone(), t);
         }
-        Ok(TokenStore { by_hash })
+        Ok(store)
+    }
+
+    /// The token of this name, if any.
+    pub fn get(&self, name: &str) -> Option<&TokenRecord> {
+        self.by_name.get(name).and_then(|h| self.by_hash.get(h))
     }
 
     /// Number of tokens.
@@ -225,19 +301,103 @@ pub fn add(
         path: path.clone(),
         message: e.to_string(),
     })?;
-    let io = |source| TokenError::Io {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(data_dir).map_err(io)?;
-    crate::spool::disk::Disk::publish(
-        &crate::spool::disk::StdDisk::default(),
-        data_dir,
-        TOKENS_FILE,
-        text.as_bytes(),
-    )
-    .map_err(io)?;
+    write_text(data_dir, &text)?;
     Ok(secret)
+}
+
+/// The tokens of `<data-dir>/tokens.toml` in file order (an empty list when
+/// the file is missing), checked as the relay checks them.
+pub fn list(data_dir: &Path) -> Result<Vec<TokenRecord>, TokenError> {
+    validated(read_file(&path_of(data_dir))?)
+}
+
+/// Removes the token `name` from `<data-dir>/tokens.toml` (written
+/// atomically) and returns its record. Everything else in the file,
+/// comments included, stays as it was.
+pub fn remove(data_dir: &Path, name: &str) -> Result<TokenRecord, TokenError> {
+    let path = path_of(data_dir);
+    let text = read_text(&path)?;
+    let records = validated(parse_file(&path, &text)?)?;
+    let Some(removed) = records.into_iter().find(|t| t.name == name) else {
+        return Err(TokenError::Unknown(name.to_string()));
+    };
+    let syntax = |message: String| TokenError::Syntax {
+        path: path.clone(),
+        message,
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| syntax(e.message().to_string()))?;
+    let named = |t: &dyn toml_edit::TableLike| t.get("name").and_then(|v| v.as_str()) == Some(name);
+    let entry = doc
+        .get_mut("token")
+        .ok_or_else(|| syntax("no token table".into()))?;
+    if let Some(tables) = entry.as_array_of_tables_mut() {
+        tables.retain(|t| !named(t));
+    } else if let Some(array) = entry.as_array_mut() {
+        array.retain(|v| !v.as_inline_table().is_some_and(|t| named(t)));
+    } else {
+        return Err(syntax(
+            "`token` is neither [[token]] tables nor an array".into(),
+        ));
+    }
+    let new_text = doc.to_string();
+    // The edit must leave exactly the other tokens, as the relay will read them.
+    let left = validated(parse_file(&path, &new_text)?)?;
+    if left.iter().any(|t| t.name == name) {
+        return Err(syntax(format!("token {name:?} could not be removed")));
+    }
+    write_text(data_dir, &new_text)?;
+    Ok(removed)
+}
+
+/// A token as `postwire token list` shows it: no secret (none is stored)
+/// and only the first 8 hex digits of its hash. Serialises as
+/// `{"name","allowFrom","maxSize","ratePerMinute","hashPrefix"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenSummary {
+    /// Name of the token.
+    pub name: String,
+    /// Allowed envelope senders.
+    pub allow_from: Vec<String>,
+    /// Largest message, in bytes.
+    pub max_size: u64,
+    /// Most messages per minute.
+    pub rate_per_minute: u32,
+    /// `sha256:` and the first 8 hex digits of the hash, then `…`.
+    pub hash_prefix: String,
+}
+
+impl From<&TokenRecord> for TokenSummary {
+    fn from(t: &TokenRecord) -> Self {
+        let hex = t.hash.strip_prefix("sha256:").unwrap_or(&t.hash);
+        let short: String = hex.chars().take(8).collect();
+        TokenSummary {
+            name: t.name.clone(),
+            allow_from: t.allow_from.clone(),
+            max_size: t.max_size,
+            rate_per_minute: t.rate_per_minute,
+            hash_prefix: format!("sha256:{short}\u{2026}"),
+        }
+    }
+}
+
+impl std::fmt::Display for TokenSummary {
+    /// One line: `NAME  allow-from=A,B  max-size=N  rate=N/min  sha256:1a2b3c4d…`
+    /// (`allow-from=none` when the token may use no sender).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let allow = if self.allow_from.is_empty() {
+            "none".to_string()
+        } else {
+            self.allow_from.join(",")
+        };
+        write!(
+            f,
+            "{}  allow-from={allow}  max-size={}  rate={}/min  {}",
+            self.name, self.max_size, self.rate_per_minute, self.hash_prefix
+        )
+    }
 }
 
 #[cfg(test)]
@@ -273,6 +433,195 @@ mod tests {
         assert!(!t.may_send_as("bob@a.example"));
         assert!(!t.may_send_as("x@evilb.example"));
         assert!(!t.may_send_as("x@sub.b.example"));
+    }
+
+    /// Three tokens in a file that also holds an operator's comments.
+    fn three_tokens(dir: &Path) -> (String, String, String, String) {
+        let a = add(dir, "a", &["@a.example".into()], 10, 1).unwrap();
+        let b = add(dir, "b", &["@b.example".into()], 20, 2).unwrap();
+        let c = add(dir, "c", &["@c.example".into()], 30, 3).unwrap();
+        let path = dir.join(TOKENS_FILE);
+        let text = format!(
+            "# relay tokens, see docs/relay.md\n{}",
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .replace("name = \"c\"", "name = \"c\" # the CI job")
+        );
+        std::fs::write(&path, &text).unwrap();
+        (text, a, b, c)
+    }
+
+    #[test]
+    fn remove_takes_out_only_that_token_and_leaves_the_rest_of_the_file_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let (before, a, b, c) = three_tokens(dir.path());
+        let removed = remove(dir.path(), "b").unwrap();
+        assert_eq!((removed.name.as_str(), removed.max_size), ("b", 20));
+        let after = std::fs::read_to_string(dir.path().join(TOKENS_FILE)).unwrap();
+        let start = before.find("[[token]]\nname = \"b\"").unwrap();
+        let end = start + before[start + 1..].find("[[token]]").unwrap() + 1;
+        let expected = format!("{}{}", &before[..start], &before[end..]);
+        assert_eq!(after, expected);
+        assert!(after.contains("# relay tokens, see docs/relay.md"));
+        assert!(after.contains("# the CI job"));
+
+        let store = TokenStore::load(dir.path()).unwrap();
+        assert_eq!(store.len(), 2);
+        assert!(store.authenticate(&b).is_none());
+        assert!(store.get("b").is_none());
+        assert_eq!(store.authenticate(&a).map(|t| t.max_size), Some(10));
+        assert_eq!(store.authenticate(&c).map(|t| t.rate_per_minute), Some(3));
+        assert_eq!(
+            store.get("c").map(|t| t.allow_from.clone()),
+            Some(vec!["@c.example".to_string()])
+        );
+    }
+
+    #[test]
+    fn removing_an_unknown_name_is_an_error_and_the_file_is_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let (before, ..) = three_tokens(dir.path());
+        let err = remove(dir.path(), "nope").unwrap_err();
+        assert!(
+            matches!(&err, TokenError::Unknown(n) if n == "nope"),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "no token named \"nope\"");
+        let after = std::fs::read_to_string(dir.path().join(TOKENS_FILE)).unwrap();
+        assert_eq!(after, before);
+        // A name is matched whole, never as a prefix.
+        assert!(matches!(
+            remove(dir.path(), ""),
+            Err(TokenError::Unknown(_))
+        ));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            remove(empty.path(), "a"),
+            Err(TokenError::Unknown(_))
+        ));
+    }
+
+    #[test]
+    fn removing_every_token_leaves_a_valid_empty_file() {
+        let dir = tempfile::tempdir().unwrap();
+        three_tokens(dir.path());
+        for n in ["c", "a", "b"] {
+            remove(dir.path(), n).unwrap();
+        }
+        assert!(TokenStore::load(dir.path()).unwrap().is_empty());
+        assert!(list(dir.path()).unwrap().is_empty());
+        let secret = add(dir.path(), "again", &["@x.example".into()], 1, 1).unwrap();
+        assert!(
+            TokenStore::load(dir.path())
+                .unwrap()
+                .authenticate(&secret)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn remove_also_edits_tokens_written_as_an_inline_array() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let text = format!(
+            "token = [\n  {{ name = \"x\", hash = \"{}\", allow_from = [], max_size = 1, rate_per_minute = 1 }},\n  {{ name = \"y\", hash = \"{}\", allow_from = [], max_size = 2, rate_per_minute = 2 }},\n]\n",
+            h('a'),
+            h('b')
+        );
+        std::fs::write(dir.path().join(TOKENS_FILE), text).unwrap();
+        remove(dir.path(), "x").unwrap();
+        let left = list(dir.path()).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!((left[0].name.as_str(), left[0].max_size), ("y", 2));
+    }
+
+    #[test]
+    fn list_shows_each_token_in_file_order_with_a_hash_prefix_and_never_the_whole_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, _, b, _) = three_tokens(dir.path());
+        add(dir.path(), "nobody", &[], 5, 6).unwrap();
+        let records = list(dir.path()).unwrap();
+        let names: Vec<_> = records.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "nobody"]);
+        let full = hash_secret(&b);
+        let summary = TokenSummary::from(&records[1]);
+        assert_eq!(summary.hash_prefix, format!("{}\u{2026}", &full[..15]));
+        assert_eq!(
+            summary.to_string(),
+            format!(
+                "b  allow-from=@b.example  max-size=20  rate=2/min  {}",
+                summary.hash_prefix
+            )
+        );
+        assert_eq!(
+            TokenSummary::from(&records[3]).to_string(),
+            format!(
+                "nobody  allow-from=none  max-size=5  rate=6/min  {}",
+                TokenSummary::from(&records[3]).hash_prefix
+            )
+        );
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "name": "b",
+                "allowFrom": ["@b.example"],
+                "maxSize": 20,
+                "ratePerMinute": 2,
+                "hashPrefix": summary.hash_prefix,
+            })
+        );
+        for r in &records {
+            let line = TokenSummary::from(r).to_string();
+            let json = serde_json::to_string(&TokenSummary::from(r)).unwrap();
+            assert!(!line.contains(&r.hash) && !json.contains(&r.hash));
+            assert!(!line.contains(&r.hash[7..40]));
+        }
+    }
+
+    #[test]
+    fn a_file_with_two_tokens_of_one_name_or_a_bad_hash_is_refused_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = format!("sha256:{}", "a".repeat(64));
+        let rec = |name: &str, hash: &str| {
+            format!(
+                "[[token]]\nname = \"{name}\"\nhash = \"{hash}\"\nallow_from = []\nmax_size = 1\nrate_per_minute = 1\n\n"
+            )
+        };
+        let path = dir.path().join(TOKENS_FILE);
+        std::fs::write(
+            &path,
+            format!(
+                "{}{}",
+                rec("x", &h),
+                rec("x", &format!("sha256:{}", "b".repeat(64)))
+            ),
+        )
+        .unwrap();
+        assert!(
+            matches!(TokenStore::load(dir.path()), Err(TokenError::DuplicateName(n)) if n == "x")
+        );
+        std::fs::write(&path, rec("x", "sha256:abc")).unwrap();
+        assert!(matches!(TokenStore::load(dir.path()), Err(TokenError::BadHash(n)) if n == "x"));
+        assert!(matches!(list(dir.path()), Err(TokenError::BadHash(_))));
+    }
+
+    #[test]
+    fn a_syntax_error_names_file_line_and_column_without_quoting_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_looking = "sha256:0123456789abcdef";
+        std::fs::write(
+            dir.path().join(TOKENS_FILE),
+            format!("[[token]]\nname = \"x\"\nhash = \"{secret_looking}\n"),
+        )
+        .unwrap();
+        let err = TokenStore::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&dir.path().join(TOKENS_FILE).display().to_string()),
+            "{err}"
+        );
+        assert!(err.contains("line 3, column"), "{err}");
+        assert!(!err.contains(secret_looking), "{err}");
     }
 
     #[test]
