@@ -103,6 +103,7 @@ fn bearer(headers: &HeaderMap, state: &AppState) -> Result<Option<TokenRecord>, 
     state
         .session
         .tokens
+        .current()
         .authenticate(secret.trim())
         .cloned()
         .map(Some)

@@ -1,18 +1,22 @@
 //! The relay server: the axum application with the `postwire.v1` WebSocket
 //! endpoint, `/healthz` and `/metrics`, and [`serve`], which wires the spool,
-//! the delivery runner and the HTTP listener together and shuts them down in
+//! the delivery runner, the token reloader ([`live_tokens`]) and the HTTP
+//! listener together and shuts them down in
 //! order on SIGTERM or Ctrl-C: stop accepting connections, let sessions
 //! answer what they have received, let delivery attempts in flight finish,
 //! leave the rest spooled.
 
 pub mod app;
 pub mod limits;
+pub mod live_tokens;
 pub mod metrics;
 pub mod protocol;
 pub mod session;
 #[cfg(test)]
 mod tests;
 pub mod tls;
+#[cfg(test)]
+mod token_reload_tests;
 pub mod upstream;
 pub mod validate;
 
@@ -25,7 +29,7 @@ use tokio::sync::watch;
 use crate::config::Settings;
 use crate::spool::deliver::Deliver;
 use crate::spool::{FsSpool, Spool, SpoolError, SpoolOptions};
-use crate::token::{TokenError, TokenStore};
+use crate::token::TokenError;
 
 /// Errors that stop the relay from starting or running.
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +90,8 @@ async fn shutdown_signal() {
 
 /// Runs the relay until SIGTERM or Ctrl-C.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
-    let tokens = TokenStore::load(&settings.data_dir)?;
-    if tokens.is_empty() {
+    let tokens = Arc::new(live_tokens::LiveTokens::load(&settings.data_dir)?);
+    if tokens.current().is_empty() {
         tracing::warn!(data_dir = %settings.data_dir.display(),
             "no tokens: every submission will be refused; add one with `postwire token add NAME --data-dir DIR --allow-from ADDRESS`");
     }
@@ -115,7 +119,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let state = app::AppState {
         session: session::SessionContext {
             spool: Arc::clone(&spool),
-            tokens: Arc::new(tokens),
+            tokens: Arc::clone(&tokens),
             limits: Arc::new(limits::RateLimits::default()),
             metrics,
             window: settings.window,
@@ -155,6 +159,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let web_dir = settings.web_dir.clone();
     tracing::info!("{}", crate::web_assets::describe(web_dir.as_deref()));
     let app = app::router(state).merge(crate::web_assets::router(web_dir));
+    // Tokens reload on SIGHUP and when tokens.toml changes (live_tokens).
+    let token_reloader = live_tokens::spawn(tokens, live_tokens::POLL_INTERVAL);
     let grace = settings.shutdown_grace;
     let stop = async move {
         shutdown_signal().await;
@@ -216,6 +222,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         );
     }
     counter.abort();
+    token_reloader.abort();
     let depth = spool.depth();
     tracing::info!(
         queued = depth.queued,

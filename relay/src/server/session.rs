@@ -5,6 +5,12 @@
 //! Tasks: the reader (this function) parses frames and submits; a writer
 //! task owns the sink; an event task forwards delivery events of the ids this
 //! session submitted or asked about. When the reader ends, the others end.
+//!
+//! A session keeps the token record it authenticated with and looks it up
+//! again by name in the current set ([`LiveTokens`]) at every `submit`: gone
+//! or with another hash, the session answers what it already received and
+//! closes with `unauthorized` "the token was revoked"; with other limits or
+//! senders, later submissions use the new record.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -15,11 +21,12 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
 use super::limits::RateLimits;
+use super::live_tokens::LiveTokens;
 use super::metrics::Metrics;
 use super::protocol::{ClientFrame, Code, PROTOCOL, ServerFrame};
 use super::validate::{self, Refusal};
 use crate::spool::{Accepted, Envelope, EventKind, Key, MessageMeta, Spool, Submission};
-use crate::token::{TokenRecord, TokenStore};
+use crate::token::TokenRecord;
 
 /// A frame from the client, transport-neutral.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +53,8 @@ pub enum WsOut {
 pub struct SessionContext {
     /// Where messages go.
     pub spool: Arc<dyn Spool>,
-    /// Who may submit.
-    pub tokens: Arc<TokenStore>,
+    /// Who may submit, reloaded while the relay runs.
+    pub tokens: Arc<LiveTokens>,
     /// Per-token rate limits.
     pub limits: Arc<RateLimits>,
     /// Counters.
@@ -185,7 +192,7 @@ where
         return None;
     };
     match serde_json::from_str::<ClientFrame>(&t) {
-        Ok(ClientFrame::Auth { token }) => match ctx.tokens.authenticate(&token) {
+        Ok(ClientFrame::Auth { token }) => match ctx.tokens.current().authenticate(&token) {
             Some(t) => Some(t.clone()),
             None => {
                 tracing::info!("refused a connection with an unknown token");
@@ -277,7 +284,7 @@ where
     St: Stream<Item = Result<WsIn, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let token = match pre_auth {
+    let mut token = match pre_auth {
         Some(t) => t,
         None => authenticate(ctx, stream, out).await?,
     };
@@ -305,9 +312,9 @@ where
     let mut pending: Option<PendingSubmit> = None;
     // Once the shutdown sender is gone it can never say `true`: stop watching it.
     let mut watching_shutdown = true;
-    let shutting_down = loop {
+    let ending = loop {
         if *shutdown.borrow() {
-            break true;
+            break End::ShuttingDown;
         }
         let frame = tokio::select! {
             biased;
@@ -318,10 +325,10 @@ where
             f = stream.next() => f,
         };
         match frame {
-            None | Some(Ok(WsIn::Close)) => break false,
+            None | Some(Ok(WsIn::Close)) => break End::Closed,
             Some(Err(e)) => {
                 tracing::debug!(token = %token.name, error = %e, "session read error");
-                break false;
+                break End::Closed;
             }
             Some(Ok(WsIn::Text(t))) => {
                 if let Some(p) = &pending {
@@ -331,18 +338,29 @@ where
                         format!("expected the binary frame of submit {:?}", p.id),
                     )
                     .await;
-                    break false;
+                    break End::Closed;
                 }
                 match serde_json::from_str::<ClientFrame>(&t) {
                     Err(e) => {
                         fatal(out, Code::Protocol, format!("bad frame: {e}")).await;
-                        break false;
+                        break End::Closed;
                     }
                     Ok(ClientFrame::Auth { .. }) => {
                         fatal(out, Code::Protocol, "already authenticated").await;
-                        break false;
+                        break End::Closed;
                     }
                     Ok(ClientFrame::Submit { id, envelope, size }) => {
+                        match recheck(ctx, &token) {
+                            Recheck::Same => {}
+                            Recheck::Changed(t) => {
+                                tracing::debug!(token = %t.name, "the token's limits or senders changed");
+                                token = t;
+                            }
+                            Recheck::Revoked => {
+                                tracing::info!(token = %token.name, "closing a session: its token was revoked");
+                                break End::Revoked;
+                            }
+                        }
                         let refusal = validate::id(&id)
                             .and_then(|()| validate::size(size, &token))
                             .err();
@@ -368,7 +386,7 @@ where
                             recipients: recipients.unwrap_or_default(),
                         };
                         if out.send(text(&frame)).await.is_err() {
-                            break false;
+                            break End::Closed;
                         }
                     }
                 }
@@ -381,7 +399,7 @@ where
                         "a binary frame without a submit frame before it",
                     )
                     .await;
-                    break false;
+                    break End::Closed;
                 };
                 let received = Instant::now();
                 match check(ctx, &token, &p, &bytes, received) {
@@ -389,12 +407,12 @@ where
                         ctx.metrics.inc(&ctx.metrics.rejected);
                         tracing::info!(token = %token.name, id = %p.id, code = ?r.code, "submission rejected");
                         if out.send(text(&reject(&p.id, r))).await.is_err() {
-                            break false;
+                            break End::Closed;
                         }
                     }
                     Ok(envelope) => {
                         let Ok(permit) = Arc::clone(&window).acquire_owned().await else {
-                            break false;
+                            break End::Closed;
                         };
                         if let Ok(mut w) = watched.lock() {
                             w.insert(p.id.clone());
@@ -448,15 +466,51 @@ where
     let _ = window
         .acquire_many(u32::try_from(ctx.window).unwrap_or(u32::MAX))
         .await;
-    if shutting_down {
-        fatal(
-            out,
-            Code::ShuttingDown,
-            "the relay is shutting down; reconnect later",
-        )
-        .await;
+    match ending {
+        End::Closed => {}
+        End::ShuttingDown => {
+            fatal(
+                out,
+                Code::ShuttingDown,
+                "the relay is shutting down; reconnect later",
+            )
+            .await;
+        }
+        End::Revoked => fatal(out, Code::Unauthorized, REVOKED).await,
     }
     Some(())
+}
+
+/// Message of the close that ends a session whose token was revoked.
+pub const REVOKED: &str = "the token was revoked";
+
+/// Why the read loop of a session ended.
+enum End {
+    /// The client left, or a fatal error was already sent.
+    Closed,
+    /// The relay is shutting down.
+    ShuttingDown,
+    /// The session's token was removed or its secret replaced.
+    Revoked,
+}
+
+/// The session's token as the current set has it.
+enum Recheck {
+    /// Unchanged.
+    Same,
+    /// Same name and secret, other limits or senders.
+    Changed(TokenRecord),
+    /// Removed, or its secret (hash) replaced.
+    Revoked,
+}
+
+fn recheck(ctx: &SessionContext, held: &TokenRecord) -> Recheck {
+    let store = ctx.tokens.current();
+    match store.get(&held.name) {
+        Some(now) if now == held => Recheck::Same,
+        Some(now) if now.hash == held.hash => Recheck::Changed(now.clone()),
+        _ => Recheck::Revoked,
+    }
 }
 
 /// Every check of a complete submission, cheapest first.

@@ -8,13 +8,14 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use super::limits::RateLimits;
+use super::live_tokens::LiveTokens;
 use super::metrics::Metrics;
 use super::protocol::{Code, ServerFrame};
 use super::session::{self, SessionContext, WsIn, WsOut};
 use crate::pickup::Pickup;
 use crate::spool::deliver::{Deliver, TransportDeliver};
 use crate::spool::{FsSpool, Spool, SpoolOptions};
-use crate::token::{self, TokenStore};
+use crate::token;
 
 struct Relay {
     dir: tempfile::TempDir,
@@ -36,7 +37,7 @@ fn relay_with(rate: u32) -> Relay {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let ctx = SessionContext {
         spool,
-        tokens: Arc::new(TokenStore::load(dir.path()).unwrap()),
+        tokens: Arc::new(LiveTokens::load(dir.path()).unwrap()),
         limits: Arc::new(RateLimits::default()),
         metrics,
         window: 4,

@@ -1,0 +1,268 @@
+//! The relay's current token set while it runs: [`LiveTokens`] holds an
+//! `Arc<TokenStore>` behind a lock; the upgrade handler and sessions read it
+//! on every authentication and every `submit`, and a reload replaces it
+//! whole. [`spawn`] starts the task that reloads `<data-dir>/tokens.toml`
+//!
+//! - on SIGHUP (unix), and
+//! - when the file changes: it compares the file's metadata (modification
+//!   and change time, length, inode) with what it last loaded, every
+//!   [`POLL_INTERVAL`].
+//!
+//! A reload that fails (unreadable file, bad TOML, bad hash, two tokens of
+//! one name) keeps the previous set and logs an error naming the file and
+//! the problem; it is tried again when the file changes again or on SIGHUP.
+//! A successful reload logs the number of tokens, never a secret or a hash.
+//! A missing file is an empty set, as at start.
+//!
+//! Polling rather than inotify (the `notify` crate): one `stat` a second
+//! costs nothing, needs no dependency and also sees changes on bind mounts
+//! and network volumes, where inotify events do not arrive. `postwire token
+//! add/remove` replace the file by rename, so a reload never sees half a
+//! file; for hand edits that write in place, a change is read again after a
+//! short settling pause, and a half-written file fails to parse and keeps the
+//! previous set until the next change.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
+
+use crate::token::{TOKENS_FILE, TokenError, TokenStore};
+
+/// How often the task looks at the token file's metadata.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a change must hold still before it is read.
+const SETTLE: Duration = Duration::from_millis(50);
+
+/// What the file looked like when it was last read (or tried).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stamp {
+    /// No file: an empty set.
+    Missing,
+    /// `stat` failed otherwise.
+    Unreadable(std::io::ErrorKind),
+    /// The file's metadata.
+    Present {
+        modified: Option<SystemTime>,
+        len: u64,
+        /// Inode and change time (unix); a rename always changes the inode.
+        inode: u64,
+        changed: (i64, i64),
+    },
+}
+
+fn stamp(path: &Path) -> Stamp {
+    match std::fs::metadata(path) {
+        Ok(m) => {
+            #[cfg(unix)]
+            let (inode, changed) = {
+                use std::os::unix::fs::MetadataExt as _;
+                (m.ino(), (m.ctime(), m.ctime_nsec()))
+            };
+            #[cfg(not(unix))]
+            let (inode, changed) = (0, (0, 0));
+            Stamp::Present {
+                modified: m.modified().ok(),
+                len: m.len(),
+                inode,
+                changed,
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Stamp::Missing,
+        Err(e) => Stamp::Unreadable(e.kind()),
+    }
+}
+
+/// Counters of reloads, for operators and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadStatus {
+    /// Reloads that replaced the set.
+    pub reloads: u64,
+    /// Reloads that failed and kept the previous set.
+    pub failures: u64,
+    /// The error of the last reload, if it failed.
+    pub last_error: Option<String>,
+}
+
+/// The current tokens of a running relay; see the module doc.
+#[derive(Debug)]
+pub struct LiveTokens {
+    data_dir: PathBuf,
+    current: RwLock<Arc<TokenStore>>,
+    /// The file as last read, and the counters.
+    seen: Mutex<(Stamp, ReloadStatus)>,
+}
+
+impl LiveTokens {
+    /// Loads `<data-dir>/tokens.toml` (a missing file is an empty set).
+    pub fn load(data_dir: &Path) -> Result<Self, TokenError> {
+        let path = data_dir.join(TOKENS_FILE);
+        let before = stamp(&path);
+        let store = TokenStore::load(data_dir)?;
+        Ok(LiveTokens {
+            data_dir: data_dir.to_path_buf(),
+            current: RwLock::new(Arc::new(store)),
+            seen: Mutex::new((before, ReloadStatus::default())),
+        })
+    }
+
+    /// The token file.
+    pub fn path(&self) -> PathBuf {
+        self.data_dir.join(TOKENS_FILE)
+    }
+
+    /// The current set; hold it only briefly (a reload replaces it).
+    pub fn current(&self) -> Arc<TokenStore> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The reload counters.
+    pub fn status(&self) -> ReloadStatus {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1
+            .clone()
+    }
+
+    /// Reads the file again and, if it is valid, makes it the current set
+    /// and returns its number of tokens; otherwise keeps the previous set.
+    /// Either way the outcome is logged; `why` says what triggered it.
+    pub fn reload(&self, why: &str) -> Result<usize, TokenError> {
+        let path = self.path();
+        // Taken before reading: a change during the read is seen next time.
+        let before = stamp(&path);
+        let loaded = TokenStore::load(&self.data_dir);
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.0 = before;
+        match loaded {
+            Ok(store) => {
+                let n = store.len();
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(store);
+                seen.1.reloads += 1;
+                seen.1.last_error = None;
+                tracing::info!(file = %path.display(), tokens = n, trigger = why, "tokens reloaded");
+                if n == 0 {
+                    tracing::warn!(file = %path.display(), "no tokens: every submission will be refused");
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                seen.1.failures += 1;
+                seen.1.last_error = Some(e.to_string());
+                let kept = self.current().len();
+                tracing::error!(file = %path.display(), error = %e, trigger = why, kept,
+                    "cannot reload the tokens; keeping the previous set");
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether the file differs from what was last read.
+    fn changed(&self) -> Option<Stamp> {
+        let now = stamp(&self.path());
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        (seen.0 != now).then_some(now)
+    }
+
+    /// One poll: reloads when the file changed and then held still for
+    /// [`SETTLE`].
+    async fn poll(&self) {
+        let Some(first) = self.changed() else {
+            return;
+        };
+        tokio::time::sleep(SETTLE).await;
+        if stamp(&self.path()) == first {
+            // The outcome is logged inside.
+            let _ = self.reload("file change");
+        }
+    }
+}
+
+/// Starts the task that reloads `live` on SIGHUP and when its file changes
+/// (looked at every `poll`). Call it inside a tokio runtime; the SIGHUP
+/// handler is in place when this returns, so a SIGHUP sent afterwards never
+/// ends the process. Abort the task to stop it.
+pub fn spawn(live: Arc<LiveTokens>, poll: Duration) -> tokio::task::JoinHandle<()> {
+    #[cfg(unix)]
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; tokens reload only when their file changes");
+            None
+        }
+    };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            #[cfg(unix)]
+            let hangup = async {
+                match hup.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hangup = std::future::pending::<Option<()>>();
+            tokio::select! {
+                _ = tick.tick() => live.poll().await,
+                got = hangup => match got {
+                    // The outcome is logged inside.
+                    Some(()) => { let _ = live.reload("SIGHUP"); }
+                    None => {
+                        #[cfg(unix)]
+                        { hup = None; }
+                    }
+                },
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token;
+
+    #[test]
+    fn a_failed_reload_keeps_the_previous_set_and_says_which_file_and_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = token::add(dir.path(), "app", &["@example.com".into()], 1, 1).unwrap();
+        let live = LiveTokens::load(dir.path()).unwrap();
+        std::fs::write(live.path(), "[[token]]\nname = \"app\"\nhash = 42\n").unwrap();
+        let err = live.reload("test").unwrap_err().to_string();
+        assert!(err.contains(&live.path().display().to_string()), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(live.current().authenticate(&secret).is_some());
+        let status = live.status();
+        assert_eq!((status.reloads, status.failures), (0, 1));
+        assert_eq!(status.last_error, Some(err));
+
+        std::fs::remove_file(live.path()).unwrap();
+        assert_eq!(
+            live.reload("test").unwrap(),
+            0,
+            "a missing file is an empty set"
+        );
+        assert!(live.current().authenticate(&secret).is_none());
+        assert_eq!(live.status().last_error, None);
+    }
+
+    #[test]
+    fn a_change_is_noticed_once_and_an_untouched_file_is_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        token::add(dir.path(), "a", &[], 1, 1).unwrap();
+        let live = LiveTokens::load(dir.path()).unwrap();
+        assert!(live.changed().is_none());
+        token::add(dir.path(), "b", &[], 1, 1).unwrap();
+        assert!(live.changed().is_some());
+        assert_eq!(live.reload("test").unwrap(), 2);
+        assert!(live.changed().is_none());
+        // A failed read is not retried until the file changes again.
+        std::fs::write(live.path(), "not toml").unwrap();
+        assert!(live.changed().is_some());
+        assert!(live.reload("test").is_err());
+        assert!(live.changed().is_none());
+    }
+}
