@@ -100,8 +100,13 @@ pub enum TokenError {
     )]
     BadAllowFrom(String),
     /// A stored hash is not `sha256:` and 64 hex digits.
-    #[error("token {0:?} has an invalid hash in the token file")]
-    BadHash(String),
+    #[error("{path}: token {name:?} has an invalid hash (expected sha256: and 64 hex digits)")]
+    BadHash {
+        /// The file.
+        path: PathBuf,
+        /// The token's name.
+        name: String,
+    },
     /// The system's random source failed.
     #[error("cannot generate a secret: {0}")]
     Random(String),
@@ -109,8 +114,13 @@ pub enum TokenError {
     #[error("no token named {0:?}")]
     Unknown(String),
     /// Two tokens in the file have the same name.
-    #[error("two tokens are named {0:?} in the token file; names must be unique")]
-    DuplicateName(String),
+    #[error("{path}: two tokens are named {name:?}; names must be unique")]
+    DuplicateName {
+        /// The file.
+        path: PathBuf,
+        /// The name used twice.
+        name: String,
+    },
 }
 
 /// The tokens of a relay, indexed by the hash of their secret.
@@ -214,16 +224,22 @@ fn write_text(data_dir: &Path, text: &str) -> Result<(), TokenError> {
 
 /// Checks every record (hash shape, unique names) and normalises the hash
 /// to lower case.
-fn validated(file: TokenFile) -> Result<Vec<TokenRecord>, TokenError> {
+fn validated(path: &Path, file: TokenFile) -> Result<Vec<TokenRecord>, TokenError> {
     let mut names = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(file.token.len());
     for mut t in file.token {
         let hex = t.hash.strip_prefix("sha256:").unwrap_or("");
         if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(TokenError::BadHash(t.name));
+            return Err(TokenError::BadHash {
+                path: path.to_path_buf(),
+                name: t.name,
+            });
         }
         if !names.insert(t.name.clone()) {
-            return Err(TokenError::DuplicateName(t.name));
+            return Err(TokenError::DuplicateName {
+                path: path.to_path_buf(),
+                name: t.name,
+            });
         }
         t.hash = t.hash.to_ascii_lowercase();
         out.push(t);
@@ -234,7 +250,8 @@ fn validated(file: TokenFile) -> Result<Vec<TokenRecord>, TokenError> {
 impl TokenStore {
     /// Loads `<data-dir>/tokens.toml`; a missing file is an empty store.
     pub fn load(data_dir: &Path) -> Result<Self, TokenError> {
-        let records = validated(read_file(&path_of(data_dir))?)?;
+        let path = path_of(data_dir);
+        let records = validated(&path, read_file(&path)?)?;
         let mut store = TokenStore::default();
         for t in records {
             store.by_name.insert(t.name.clone(), t.hash.clone());
@@ -308,7 +325,8 @@ pub fn add(
 /// The tokens of `<data-dir>/tokens.toml` in file order (an empty list when
 /// the file is missing), checked as the relay checks them.
 pub fn list(data_dir: &Path) -> Result<Vec<TokenRecord>, TokenError> {
-    validated(read_file(&path_of(data_dir))?)
+    let path = path_of(data_dir);
+    validated(&path, read_file(&path)?)
 }
 
 /// Removes the token `name` from `<data-dir>/tokens.toml` (written
@@ -317,7 +335,7 @@ pub fn list(data_dir: &Path) -> Result<Vec<TokenRecord>, TokenError> {
 pub fn remove(data_dir: &Path, name: &str) -> Result<TokenRecord, TokenError> {
     let path = path_of(data_dir);
     let text = read_text(&path)?;
-    let records = validated(parse_file(&path, &text)?)?;
+    let records = validated(&path, parse_file(&path, &text)?)?;
     let Some(removed) = records.into_iter().find(|t| t.name == name) else {
         return Err(TokenError::Unknown(name.to_string()));
     };
@@ -343,7 +361,7 @@ pub fn remove(data_dir: &Path, name: &str) -> Result<TokenRecord, TokenError> {
     }
     let new_text = doc.to_string();
     // The edit must leave exactly the other tokens, as the relay will read them.
-    let left = validated(parse_file(&path, &new_text)?)?;
+    let left = validated(&path, parse_file(&path, &new_text)?)?;
     if left.iter().any(|t| t.name == name) {
         return Err(syntax(format!("token {name:?} could not be removed")));
     }
@@ -599,11 +617,13 @@ mod tests {
         )
         .unwrap();
         assert!(
-            matches!(TokenStore::load(dir.path()), Err(TokenError::DuplicateName(n)) if n == "x")
+            matches!(TokenStore::load(dir.path()), Err(TokenError::DuplicateName { name, .. }) if name == "x")
         );
         std::fs::write(&path, rec("x", "sha256:abc")).unwrap();
-        assert!(matches!(TokenStore::load(dir.path()), Err(TokenError::BadHash(n)) if n == "x"));
-        assert!(matches!(list(dir.path()), Err(TokenError::BadHash(_))));
+        assert!(
+            matches!(TokenStore::load(dir.path()), Err(TokenError::BadHash { name, .. }) if name == "x")
+        );
+        assert!(matches!(list(dir.path()), Err(TokenError::BadHash { .. })));
     }
 
     #[test]

@@ -193,7 +193,8 @@ pub fn spawn(live: Arc<LiveTokens>, poll: Duration) -> tokio::task::JoinHandle<(
         }
     };
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(poll);
+        // The set was just loaded: the first look is one period away.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             #[cfg(unix)]

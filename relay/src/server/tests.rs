@@ -17,15 +17,17 @@ use crate::spool::deliver::{Deliver, TransportDeliver};
 use crate::spool::{FsSpool, Spool, SpoolOptions};
 use crate::token;
 
-struct Relay {
-    dir: tempfile::TempDir,
-    ctx: SessionContext,
-    secret: String,
+/// A relay's parts without the HTTP server: token "app" (senders
+/// `@example.com`, 1000 bytes, `rate` per minute) in a temporary data dir.
+pub(super) struct Relay {
+    pub(super) dir: tempfile::TempDir,
+    pub(super) ctx: SessionContext,
+    pub(super) secret: String,
     shutdown: watch::Sender<bool>,
     _runner: tokio::task::JoinSet<()>,
 }
 
-fn relay_with(rate: u32) -> Relay {
+pub(super) fn relay_with(rate: u32) -> Relay {
     let dir = tempfile::tempdir().unwrap();
     let secret = token::add(dir.path(), "app", &["@example.com".into()], 1000, rate).unwrap();
     let spool: Arc<dyn Spool> =
@@ -146,9 +148,10 @@ impl Client {
 /// id, mailFrom, rcptTo, bytes, expected code.
 type Case<'a> = (&'a str, &'a str, Vec<&'a str>, &'a [u8], Code);
 
-const MSG: &[u8] = b"From: ana@example.com\r\nTo: bob@x.org\r\nSubject: hi\r\n\r\nhello\r\n";
+pub(super) const MSG: &[u8] =
+    b"From: ana@example.com\r\nTo: bob@x.org\r\nSubject: hi\r\n\r\nhello\r\n";
 
-fn pickup_files(relay: &Relay) -> Vec<std::path::PathBuf> {
+pub(super) fn pickup_files(relay: &Relay) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(relay.dir.path().join("pickup"))
         .map(|d| {
             d.map(|e| e.unwrap().path())
