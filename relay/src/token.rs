@@ -175,14 +175,19 @@ fn syntax_error(path: &Path, text: &str, e: &toml::de::Error) -> TokenError {
         Some(before) => {
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-            format!("line {line}, column {column}: {}", e.message())
+            format!("line {line}, column {column}: {}", one_line(e.message()))
         }
-        None => e.message().to_string(),
+        None => one_line(e.message()),
     };
     TokenError::Syntax {
         path: path.to_path_buf(),
         message,
     }
+}
+
+/// A message on one line (a log line stays one line).
+fn one_line(message: &str) -> String {
+    message.trim().replace('\n', "; ")
 }
 
 /// The text of the token file; a missing file is empty.
@@ -642,6 +647,7 @@ mod tests {
         );
         assert!(err.contains("line 3, column"), "{err}");
         assert!(!err.contains(secret_looking), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
     }
 
     #[test]

@@ -132,6 +132,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             .saturating_add(64 << 10),
         upstream: Arc::new(deliver.describe()),
     };
+    // Tokens reload on SIGHUP and when tokens.toml changes (live_tokens). In
+    // place before the "listening" line, so a SIGHUP from then on never ends
+    // the process.
+    let token_reloader = live_tokens::spawn(tokens, live_tokens::POLL_INTERVAL);
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -159,8 +163,6 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let web_dir = settings.web_dir.clone();
     tracing::info!("{}", crate::web_assets::describe(web_dir.as_deref()));
     let app = app::router(state).merge(crate::web_assets::router(web_dir));
-    // Tokens reload on SIGHUP and when tokens.toml changes (live_tokens).
-    let token_reloader = live_tokens::spawn(tokens, live_tokens::POLL_INTERVAL);
     let grace = settings.shutdown_grace;
     let stop = async move {
         shutdown_signal().await;
