@@ -197,7 +197,7 @@ test('a running relay refuses a removed token without a restart, keeps its token
 
   // SIGHUP reloads (and does not end the relay).
   replaceFile(file, good);
-  await waitFor('the repaired file is reloaded', () => relay.log().match(/tokens reloaded/g)?.length === 2, 10000);
+  await waitFor('the repaired file is reloaded', () => (relay.log().match(/tokens reloaded/g)?.length ?? 0) >= 2, 10000);
   relay.proc.kill('SIGHUP');
   await waitFor('SIGHUP reloads the tokens', () => /tokens reloaded.*trigger="?SIGHUP/.test(relay.log()), 10000);
   const k2 = await session(relay.url, keep);
