@@ -495,8 +495,15 @@ fn retire(inner: &Inner, n: u64) {
         s.active.remove(&n);
         !s.batch_live.contains_key(&n)
     };
-    if unused && let Err(e) = inner.disk.remove(&path) {
-        tracing::warn!(path = %path.display(), error = %e, "cannot remove a finished segment");
+    if unused {
+        match inner.disk.remove(&path) {
+            // A segment taken but never written to (its group held only duplicates).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a finished segment");
+            }
+            Ok(()) => {}
+        }
     }
 }
 
