@@ -237,6 +237,7 @@ impl FsSpool {
                 let mut size = JournalSize {
                     len: journal_len,
                     compacted: journal_len,
+                    dirty: false,
                 };
                 group_loop(
                     &rx,
@@ -659,6 +660,8 @@ struct JournalSize {
     len: u64,
     /// Bytes right after the last compaction.
     compacted: u64,
+    /// An append failed: the file must be rewritten before the next one.
+    dirty: bool,
 }
 
 fn commit_settles(
@@ -673,15 +676,26 @@ fn commit_settles(
             encode_err = Some(e.to_string());
         }
     }
-    let result = match encode_err {
-        Some(e) => Err(SpoolError::Encode(e)),
-        None => inner
+    // After a failed append the journal's tail is unknown (a torn record
+    // there would hide every later one from recovery): it is rewritten from
+    // the index before anything more is appended.
+    let rewritten = if size.dirty {
+        compact_journal(inner, size)
+    } else {
+        Ok(())
+    };
+    let result = match (rewritten, encode_err) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(e)) => Err(SpoolError::Encode(e)),
+        (Ok(()), None) => inner
             .disk
             .append_sync(&inner.journal, &buf)
             .map_err(io_err("appending to", &inner.journal)),
     };
-    if result.is_ok() {
-        size.len += buf.len() as u64;
+    match &result {
+        Ok(()) => size.len += buf.len() as u64,
+        Err(SpoolError::Io { .. }) => size.dirty = true,
+        Err(_) => {}
     }
     let now = now_ms();
     let mut s = inner.lock();
@@ -784,8 +798,9 @@ fn commit_settles(
             .opts
             .journal_compact_bytes
             .max(size.compacted.saturating_mul(4))
+        && let Err(e) = compact_journal(inner, size)
     {
-        compact_journal(inner, size);
+        tracing::error!(error = %e, "cannot compact the journal; keeping it as it is");
     }
 }
 
@@ -794,7 +809,7 @@ fn commit_settles(
 /// index). Runs on the journal's writer thread, between two groups, so no
 /// append can interleave. The old journal stays in place until the new one
 /// is durable (written, fsynced, renamed, directory fsynced).
-fn compact_journal(inner: &Inner, size: &mut JournalSize) {
+fn compact_journal(inner: &Inner, size: &mut JournalSize) -> Result<(), SpoolError> {
     let now = now_ms();
     let snapshot = {
         let mut s = inner.lock();
@@ -804,30 +819,27 @@ fn compact_journal(inner: &Inner, size: &mut JournalSize) {
     let mut buf = Vec::new();
     for settle in &snapshot {
         if let Err(e) = record::encode_settle(&mut buf, settle) {
-            tracing::error!(error = %e, "cannot compact the journal; keeping it as it is");
+            // Not retried at every group: the next try is at four times the size.
             size.compacted = size.len;
-            return;
+            return Err(SpoolError::Encode(e.to_string()));
         }
     }
     let dir = inner.journal.parent().unwrap_or(Path::new("."));
-    match inner.disk.publish(dir, JOURNAL, &buf) {
-        Ok(()) => {
-            tracing::info!(
-                before = size.len,
-                after = buf.len(),
-                keys = snapshot.len(),
-                "journal compacted"
-            );
-            size.len = buf.len() as u64;
-            size.compacted = size.len;
-        }
-        Err(e) => {
-            // The old journal is intact (the new one never replaced it).
-            tracing::error!(error = %e, path = %inner.journal.display(),
-                "cannot compact the journal; keeping it as it is");
-            size.compacted = size.len;
-        }
+    if let Err(e) = inner.disk.publish(dir, JOURNAL, &buf) {
+        // The old journal is intact: the new one never replaced it.
+        size.compacted = size.len;
+        return Err(io_err("compacting", &inner.journal)(e));
     }
+    tracing::info!(
+        before = size.len,
+        after = buf.len(),
+        keys = snapshot.len(),
+        "journal rewritten"
+    );
+    size.len = buf.len() as u64;
+    size.compacted = size.len;
+    size.dirty = false;
+    Ok(())
 }
 
 /// Drops from the index the final messages whose retention has passed: their

@@ -28,7 +28,10 @@
 //!    moves on to a new segment.
 //! 3. Progress lives in the journal, an append-only log of checksummed
 //!    *settle* records, fsynced after each group of appends. A torn tail is
-//!    cut off at recovery; everything before it is valid.
+//!    cut off at recovery; everything before it is valid. After a failed
+//!    append the journal is rewritten from the index (temporary file, fsync,
+//!    rename, directory fsync) before anything more is appended, so that torn
+//!    bytes never sit in front of valid records.
 //! 4. A segment is deleted only when no writer appends to it any more and
 //!    every message in it has reached a final state *and* the journal
 //!    records saying so were fsynced.

@@ -722,6 +722,12 @@ impl Disk for FlakyDisk {
     }
     fn append_sync(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         if self.broken.load(Ordering::SeqCst) {
+            // A torn write: half the bytes reach the file, then the sync fails.
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            std::io::Write::write_all(&mut f, &bytes[..bytes.len() / 2])?;
             return Err(std::io::Error::other("injected fsync failure"));
         }
         self.real.append_sync(path, bytes)
@@ -770,7 +776,27 @@ async fn a_disk_that_cannot_sync_never_acknowledges_and_loses_no_delivery() {
     assert!(spool.settle(l.clone(), delivered(&l)).await.is_err());
     disk.broken.store(false, Ordering::SeqCst);
     // The outcome was not recorded, so the message comes back rather than vanishing.
-    assert_eq!(lease(&spool).await.key, key("m2"));
+    let again = lease(&spool).await;
+    assert_eq!(again.key, key("m2"));
+    // Recorded this time, after the torn bytes: the journal was rewritten
+    // first, so recovery reads past them and the message is not sent again.
+    spool
+        .settle(again.clone(), delivered(&again))
+        .await
+        .unwrap();
+    spool.accept(sub("m3", &["b@x.org"])).await.unwrap();
+    drop(spool);
+    let spool = open(dir.path(), opts());
+    assert!(matches!(
+        spool.status(&key("m2")).unwrap()[0].state,
+        RcptState::Delivered { .. }
+    ));
+    assert_eq!(
+        lease(&spool).await.key,
+        key("m3"),
+        "m3 is intact after the torn group"
+    );
+    no_lease_within(&spool, 100).await;
 }
 
 #[tokio::test]
