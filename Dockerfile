@@ -8,12 +8,25 @@
 #
 # Settings: POSTWIRE_* variables (see docs/relay.md), or a TOML file passed with --config.
 
+# Node.js 20 for the composer page's build (Debian bookworm's own is 18).
+FROM node:20-bookworm-slim AS node
+
+# 1. The npm package (wasm32, wasm-bindgen, wasm-opt) and the composer page
+#    (web/dist), then the relay binary, which embeds the page.
 FROM rust:1.95-bookworm AS build
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=node /usr/local/lib/node_modules /usr/local/lib/node_modules
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+ && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p postwire-relay --bin postwire \
+# scripts/build-web.sh builds the package first (scripts/build-wasm.sh adds the
+# wasm32 target with rustup and installs wasm-bindgen-cli and binaryen).
+RUN bash scripts/build-web.sh \
+ && cargo build --release --locked -p postwire-relay --bin postwire \
  && install -D target/release/postwire /out/postwire
 
+# 2. The runtime: the binary alone, as a non-root user, data on a volume.
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
@@ -27,7 +40,8 @@ ENV POSTWIRE_LISTEN=0.0.0.0:8025 \
     POSTWIRE_DATA_DIR=/data
 VOLUME ["/data"]
 EXPOSE 8025
-HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8025 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '\"status\":\"ok\"' <&3"]
+# bash, not sh: /dev/tcp is a bash feature (Debian's sh is dash).
+HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8025 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '\"status\":\"ok\"' <&3"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["postwire"]
 CMD ["serve"]

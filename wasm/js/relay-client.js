@@ -1,7 +1,8 @@
 // RelayClient: sends finished messages to a postwire relay over its
 // WebSocket protocol (postwire.v1, docs/protocol.md) and reports what became
-// of them. Works with the browser's WebSocket and in Node.js 20 (pass
-// `WebSocket` in the options, or install the optional `ws` package).
+// of them. Works with the browser's WebSocket and in Node.js 20, which has
+// none: there the package's own dependency `ws` is used (or pass `WebSocket`
+// in the options).
 //
 //   const client = new RelayClient('wss://relay.example/v1/submit', { token });
 //   const msg = await client.send(bytes, { envelope: { mailFrom, rcptTo } });
@@ -233,7 +234,7 @@ export class RelayClient extends Emitter {
     } catch {
       throw new RelayError(
         'no_websocket',
-        'no WebSocket available: pass { WebSocket } or install the "ws" package (Node.js 20)',
+        'no WebSocket available: pass { WebSocket }, or install the "ws" package (a dependency of postwire that is missing here)',
       );
     }
   }

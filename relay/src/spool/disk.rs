@@ -2,9 +2,11 @@
 //! inject failures (a disk that refuses to sync must never lead to an
 //! `accepted`). [`StdDisk`] is the real thing.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The file operations the spool needs, each one durable where it says so.
 pub trait Disk: Send + Sync + 'static {
@@ -13,8 +15,16 @@ pub trait Disk: Send + Sync + 'static {
     /// is fsynced.
     fn publish(&self, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()>;
 
-    /// Appends `bytes` to the file at `path` (created if missing) and fsyncs it.
+    /// Appends `bytes` to the file at `path` and makes them durable with one
+    /// `fdatasync`. A file that does not exist yet is created and its
+    /// directory fsynced before the first append, so that a durable append
+    /// is never to a file whose name could vanish. Appends to different files
+    /// may run in parallel; appends to one file come from one thread.
     fn append_sync(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
+
+    /// Forgets any handle kept open for appending to `path` (after an append
+    /// failed, or when a file is finished). The file itself stays.
+    fn close(&self, path: &Path);
 
     /// Reads a whole file.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
@@ -35,10 +45,35 @@ pub trait Disk: Send + Sync + 'static {
     fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
 }
 
-/// The real disk.
+/// The real disk. Keeps the files being appended to open between appends:
+/// opening per append costs more than the write itself.
 #[derive(Debug, Default)]
 pub struct StdDisk {
-    journal: std::sync::Mutex<Option<(PathBuf, File)>>,
+    open: Mutex<HashMap<PathBuf, Arc<File>>>,
+}
+
+impl StdDisk {
+    fn handles(&self) -> MutexGuard<'_, HashMap<PathBuf, Arc<File>>> {
+        // The map only caches handles; a panic elsewhere cannot leave it torn.
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget(&self, path: &Path) {
+        self.handles().remove(path);
+    }
+
+    /// The open handle of `path`, opening (and creating) it if needed.
+    fn append_handle(&self, path: &Path) -> io::Result<Arc<File>> {
+        if let Some(f) = self.handles().get(path) {
+            return Ok(Arc::clone(f));
+        }
+        let f = Arc::new(OpenOptions::new().create(true).append(true).open(path)?);
+        if let Some(dir) = path.parent() {
+            sync_dir(dir)?;
+        }
+        self.handles().insert(path.to_path_buf(), Arc::clone(&f));
+        Ok(f)
+    }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -47,6 +82,8 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 impl Disk for StdDisk {
     fn publish(&self, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+        // A handle on the file being replaced would append to the old inode.
+        self.forget(&dir.join(name));
         let tmp = dir.join(format!("{name}.tmp"));
         let mut f = OpenOptions::new()
             .write(true)
@@ -61,25 +98,20 @@ impl Disk for StdDisk {
     }
 
     fn append_sync(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        // Keeps the journal open between appends: opening per append costs
-        // more than the write itself.
-        let mut guard = self
-            .journal
-            .lock()
-            .map_err(|_| io::Error::other("journal lock poisoned"))?;
-        let reopen = !matches!(&*guard, Some((p, _)) if p == path);
-        if reopen {
-            let f = OpenOptions::new().create(true).append(true).open(path)?;
-            if let Some(dir) = path.parent() {
-                sync_dir(dir)?;
-            }
-            *guard = Some((path.to_path_buf(), f));
+        // The lock is held only to find the handle, never across the sync:
+        // writers of different files sync in parallel.
+        let f = self.append_handle(path)?;
+        let result = (&*f).write_all(bytes).and_then(|()| f.sync_data());
+        if result.is_err() {
+            // After a failed write or sync the file's state is unknown: the
+            // caller abandons it, and so does the cache.
+            self.forget(path);
         }
-        let Some((_, f)) = guard.as_mut() else {
-            return Err(io::Error::other("journal not open"));
-        };
-        f.write_all(bytes)?;
-        f.sync_data()
+        result
+    }
+
+    fn close(&self, path: &Path) {
+        self.forget(path);
     }
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
@@ -104,23 +136,21 @@ impl Disk for StdDisk {
     }
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        // Drop a cached handle: its position would be past the new end.
-        if let Ok(mut g) = self.journal.lock() {
-            *g = None;
-        }
+        // A cached handle would go on appending after bytes cut away.
+        self.forget(path);
         let f = OpenOptions::new().write(true).open(path)?;
         f.set_len(len)?;
         f.sync_all()
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
+        self.forget(path);
         fs::remove_file(path)
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        if let Ok(mut g) = self.journal.lock() {
-            *g = None;
-        }
+        self.forget(from);
+        self.forget(to);
         fs::rename(from, to)?;
         match to.parent() {
             Some(dir) => sync_dir(dir),

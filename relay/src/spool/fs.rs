@@ -3,7 +3,7 @@
 //! invariants and layout are in the parent module's documentation.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
@@ -23,7 +23,7 @@ const JOURNAL: &str = "journal.log";
 const BATCHES: &str = "batches";
 const CORRUPT: &str = "corrupt";
 const MAX_GROUP: usize = 4096;
-/// Threads writing batch files in parallel.
+/// Threads appending groups of messages in parallel, each to its own segment.
 const BATCH_WRITERS: usize = 2;
 
 /// Milliseconds since the Unix epoch, from the system clock.
@@ -68,8 +68,11 @@ struct State {
     /// rescheduled) are skipped when popped.
     heap: BinaryHeap<Reverse<(u64, u64, Key)>>,
     seq: u64,
-    /// Live (not final) messages per batch file.
+    /// Live (not final) messages per segment file.
     batch_live: HashMap<u64, usize>,
+    /// Segments a writer is appending to: never removed, even with no live
+    /// message, until the writer moves on.
+    active: HashSet<u64>,
     next_batch: u64,
     queued: usize,
     in_flight: usize,
@@ -198,7 +201,7 @@ impl FsSpool {
             closed: AtomicBool::new(false),
             _lock: lock,
         });
-        let state = recover(&inner, dir)?;
+        let (state, journal_len) = recover(&inner, dir)?;
         *inner.lock() = state;
         // Two writers, so that recording outcomes never waits behind storing
         // new messages (and the other way round): each commits its own file.
@@ -212,12 +215,16 @@ impl FsSpool {
             std::thread::Builder::new()
                 .name(format!("spool-batches-{i}"))
                 .spawn(move || {
+                    let mut segment = None;
                     group_loop(
                         &rx,
                         |job| job.0.bytes.len(),
                         writer.opts.max_batch_bytes,
-                        |g| commit_accepts(&writer, g),
-                    )
+                        |g| commit_accepts(&writer, &mut segment, g),
+                    );
+                    if let Some(seg) = segment {
+                        retire(&writer, seg.n);
+                    }
                 })
                 .map_err(io_err("starting a batch writer thread for", dir))?;
         }
@@ -226,7 +233,19 @@ impl FsSpool {
         let writer = Arc::clone(&inner);
         std::thread::Builder::new()
             .name("spool-journal".into())
-            .spawn(move || group_loop(&rx, |_| 0, usize::MAX, |g| commit_settles(&writer, g)))
+            .spawn(move || {
+                let mut size = JournalSize {
+                    len: journal_len,
+                    compacted: journal_len,
+                    dirty: false,
+                };
+                group_loop(
+                    &rx,
+                    |_| 0,
+                    usize::MAX,
+                    |g| commit_settles(&writer, &mut size, g),
+                )
+            })
             .map_err(io_err("starting the journal writer thread for", dir))?;
         Ok(FsSpool {
             inner,
@@ -459,17 +478,56 @@ fn group_loop<J>(
     }
 }
 
-fn commit_accepts(inner: &Inner, jobs: Vec<AcceptJob>) {
-    type Reply = oneshot::Sender<Result<Accepted, SpoolError>>;
-    // Under the lock: take a batch number, answer keys already stored, and
-    // reserve the others. A key another writer is committing right now waits
-    // for that commit: its duplicate is confirmed only once the original is
-    // durable (or fails with it).
-    let mut mine: Vec<(Submission, Reply)> = Vec::new();
-    let batch = {
+/// The segment a batch writer appends to.
+#[derive(Debug)]
+struct Segment {
+    n: u64,
+    /// Bytes in the file, all of them durable.
+    len: u64,
+}
+
+/// A writer is done with segment `n` (full, or its append failed): it becomes
+/// an ordinary closed segment, removed as soon as it holds no live message.
+fn retire(inner: &Inner, n: u64) {
+    let path = inner.batch_path(n);
+    inner.disk.close(&path);
+    let unused = {
         let mut s = inner.lock();
-        let n = s.next_batch;
-        s.next_batch += 1;
+        s.active.remove(&n);
+        !s.batch_live.contains_key(&n)
+    };
+    if unused {
+        match inner.disk.remove(&path) {
+            // A segment taken but never written to (its group held only duplicates).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a finished segment");
+            }
+            Ok(()) => {}
+        }
+    }
+}
+
+fn commit_accepts(inner: &Inner, segment: &mut Option<Segment>, jobs: Vec<AcceptJob>) {
+    type Reply = oneshot::Sender<Result<Accepted, SpoolError>>;
+    // A full segment is retired before the group, so that a group never
+    // straddles two files.
+    if let Some(seg) = segment.take_if(|seg| seg.len >= inner.opts.segment_bytes) {
+        retire(inner, seg.n);
+    }
+    // Under the lock: open a segment if needed, answer keys already stored,
+    // and reserve the others. A key another writer is committing right now
+    // waits for that commit: its duplicate is confirmed only once the
+    // original is durable (or fails with it).
+    let mut mine: Vec<(Submission, Reply)> = Vec::new();
+    {
+        let mut s = inner.lock();
+        if segment.is_none() {
+            let n = s.next_batch;
+            s.next_batch += 1;
+            s.active.insert(n);
+            *segment = Some(Segment { n, len: 0 });
+        }
         for (sub, tx) in jobs {
             if s.entries.contains_key(&sub.meta.key) {
                 let _ = tx.send(Ok(Accepted::Duplicate));
@@ -480,11 +538,15 @@ fn commit_accepts(inner: &Inner, jobs: Vec<AcceptJob>) {
                 mine.push((sub, tx));
             }
         }
-        n
+    }
+    let Some(seg) = segment.as_mut() else {
+        return;
     };
     if mine.is_empty() {
         return;
     }
+    let batch = seg.n;
+    let base = seg.len;
     let mut buf = Vec::new();
     let mut bodies: Vec<Result<Body, String>> = Vec::with_capacity(mine.len());
     for (sub, _) in &mine {
@@ -494,7 +556,7 @@ fn commit_accepts(inner: &Inner, jobs: Vec<AcceptJob>) {
                 let len = sub.bytes.len();
                 bodies.push(Ok(Body {
                     batch,
-                    offset: (buf.len() - len) as u64,
+                    offset: base + (buf.len() - len) as u64,
                     len,
                 }));
             }
@@ -505,16 +567,24 @@ fn commit_accepts(inner: &Inner, jobs: Vec<AcceptJob>) {
             }
         }
     }
+    // One append and one fdatasync for the whole group.
     let written = if bodies.iter().any(Result::is_ok) {
         inner
             .disk
-            .publish(&inner.batches, &batch_name(batch), &buf)
-            .map_err(io_err("writing", &inner.batch_path(batch)))
+            .append_sync(&inner.batch_path(batch), &buf)
+            .map_err(io_err("appending to", &inner.batch_path(batch)))
     } else {
         Ok(())
     };
-    if let Err(e) = &written {
-        tracing::error!(error = %e, batch, "group commit failed; nothing in it was acknowledged");
+    match &written {
+        Ok(()) => seg.len += buf.len() as u64,
+        Err(e) => {
+            tracing::error!(error = %e, segment = batch,
+                "group commit failed; nothing in it was acknowledged; moving on to a new segment");
+            // After a failed write or sync nothing is known of the file's
+            // tail: never append to it again.
+            *segment = None;
+        }
     }
     let now = now_ms();
     let mut s = inner.lock();
@@ -571,16 +641,34 @@ fn commit_accepts(inner: &Inner, jobs: Vec<AcceptJob>) {
         }
     }
     if stored > 0 {
-        s.batch_live.insert(batch, stored);
+        *s.batch_live.entry(batch).or_insert(0) += stored;
     }
     drop(s);
+    if written.is_err() {
+        retire(inner, batch);
+    }
     for (tx, a) in answers {
         let _ = tx.send(a);
     }
     inner.notify.notify_waiters();
 }
 
-fn commit_settles(inner: &Inner, jobs: Vec<(Settle, oneshot::Sender<Result<(), SpoolError>>)>) {
+/// Size of the journal, for deciding when to compact it.
+#[derive(Debug, Default)]
+struct JournalSize {
+    /// Bytes in the file now.
+    len: u64,
+    /// Bytes right after the last compaction.
+    compacted: u64,
+    /// An append failed: the file must be rewritten before the next one.
+    dirty: bool,
+}
+
+fn commit_settles(
+    inner: &Inner,
+    size: &mut JournalSize,
+    jobs: Vec<(Settle, oneshot::Sender<Result<(), SpoolError>>)>,
+) {
     let mut buf = Vec::new();
     let mut encode_err = None;
     for (settle, _) in &jobs {
@@ -588,13 +676,27 @@ fn commit_settles(inner: &Inner, jobs: Vec<(Settle, oneshot::Sender<Result<(), S
             encode_err = Some(e.to_string());
         }
     }
-    let result = match encode_err {
-        Some(e) => Err(SpoolError::Encode(e)),
-        None => inner
+    // After a failed append the journal's tail is unknown (a torn record
+    // there would hide every later one from recovery): it is rewritten from
+    // the index before anything more is appended.
+    let rewritten = if size.dirty {
+        compact_journal(inner, size)
+    } else {
+        Ok(())
+    };
+    let result = match (rewritten, encode_err) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(e)) => Err(SpoolError::Encode(e)),
+        (Ok(()), None) => inner
             .disk
             .append_sync(&inner.journal, &buf)
             .map_err(io_err("appending to", &inner.journal)),
     };
+    match &result {
+        Ok(()) => size.len += buf.len() as u64,
+        Err(SpoolError::Io { .. }) => size.dirty = true,
+        Err(_) => {}
+    }
     let now = now_ms();
     let mut s = inner.lock();
     if let Err(e) = result {
@@ -667,7 +769,9 @@ fn commit_settles(inner: &Inner, jobs: Vec<(Settle, oneshot::Sender<Result<(), S
                     *live = live.saturating_sub(1);
                     if *live == 0 {
                         s.batch_live.remove(&body.batch);
-                        to_delete.push(body.batch);
+                        if !s.active.contains(&body.batch) {
+                            to_delete.push(body.batch);
+                        }
                     }
                 }
             }
@@ -675,11 +779,11 @@ fn commit_settles(inner: &Inner, jobs: Vec<(Settle, oneshot::Sender<Result<(), S
         replies.push((tx, Ok(())));
     }
     drop(s);
-    // The journal says these batches are finished (fsynced above): remove them.
+    // The journal says these segments are finished (fsynced above): remove them.
     for batch in to_delete {
         let path = inner.batch_path(batch);
         if let Err(e) = inner.disk.remove(&path) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot remove a finished batch file");
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove a finished segment");
         }
     }
     for (tx, r) in replies {
@@ -689,10 +793,86 @@ fn commit_settles(inner: &Inner, jobs: Vec<(Settle, oneshot::Sender<Result<(), S
         let _ = inner.events.send(ev);
     }
     inner.notify.notify_waiters();
+    if size.len
+        >= inner
+            .opts
+            .journal_compact_bytes
+            .max(size.compacted.saturating_mul(4))
+        && let Err(e) = compact_journal(inner, size)
+    {
+        tracing::error!(error = %e, "cannot compact the journal; keeping it as it is");
+    }
+}
+
+/// Rewrites the journal while the relay runs: one record per known key, and
+/// final keys past the retention window forgotten (in the file and in the
+/// index). Runs on the journal's writer thread, between two groups, so no
+/// append can interleave. The old journal stays in place until the new one
+/// is durable (written, fsynced, renamed, directory fsynced).
+fn compact_journal(inner: &Inner, size: &mut JournalSize) -> Result<(), SpoolError> {
+    let now = now_ms();
+    let snapshot = {
+        let mut s = inner.lock();
+        forget_expired(&mut s, now, &inner.opts);
+        progress_records(&s, now)
+    };
+    let mut buf = Vec::new();
+    for settle in &snapshot {
+        if let Err(e) = record::encode_settle(&mut buf, settle) {
+            // Not retried at every group: the next try is at four times the size.
+            size.compacted = size.len;
+            return Err(SpoolError::Encode(e.to_string()));
+        }
+    }
+    let dir = inner.journal.parent().unwrap_or(Path::new("."));
+    if let Err(e) = inner.disk.publish(dir, JOURNAL, &buf) {
+        // The old journal is intact: the new one never replaced it.
+        size.compacted = size.len;
+        return Err(io_err("compacting", &inner.journal)(e));
+    }
+    tracing::info!(
+        before = size.len,
+        after = buf.len(),
+        keys = snapshot.len(),
+        "journal rewritten"
+    );
+    size.len = buf.len() as u64;
+    size.compacted = size.len;
+    size.dirty = false;
+    Ok(())
+}
+
+/// Drops from the index the final messages whose retention has passed: their
+/// ids are free again.
+fn forget_expired(s: &mut State, now: u64, opts: &SpoolOptions) {
+    let retain_ms = opts.retain.as_millis() as u64;
+    s.entries.retain(|_, e| {
+        !matches!(e.final_at_ms, Some(at) if e.is_final() && now.saturating_sub(at) > retain_ms)
+    });
+}
+
+/// One settle record per key that has any progress to remember, sorted by key.
+fn progress_records(s: &State, now: u64) -> Vec<Settle> {
+    let mut keys: Vec<&Key> = s.entries.keys().collect();
+    keys.sort();
+    keys.into_iter()
+        .filter_map(|key| {
+            let e = s.entries.get(key)?;
+            if e.rcpts.iter().all(|r| r.state == RcptState::Queued) {
+                return None;
+            }
+            Some(Settle {
+                key: key.clone(),
+                rcpts: e.rcpts.clone(),
+                at_ms: e.final_at_ms.unwrap_or(now),
+                done: e.is_final(),
+            })
+        })
+        .collect()
 }
 
 /// Reads the spool back after a restart (see "Recovery" in the module docs).
-fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
+fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
     let disk = &inner.disk;
     let now = now_ms();
     for p in disk
@@ -751,9 +931,9 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
         }
     }
 
-    // 2. The batch files.
+    // 2. The segments. Each is read up to its first bad record; what follows
+    //    is a torn group (a crash mid-append: never acknowledged) or damage.
     let mut state = State::default();
-    let mut to_salvage: Vec<(super::MessageMeta, Vec<u8>)> = Vec::new();
     let mut max_batch = 0u64;
     let files = disk
         .list(&inner.batches)
@@ -765,52 +945,14 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
             .and_then(|n| n.strip_suffix(".batch"))
             .and_then(|n| n.parse::<u64>().ok())
         else {
-            tracing::warn!(path = %path.display(), "ignoring a file that is not a batch");
+            tracing::warn!(path = %path.display(), "ignoring a file that is not a segment");
             continue;
         };
         max_batch = max_batch.max(n);
         let buf = disk.read(&path).map_err(io_err("reading", &path))?;
-        let mut pos = 0usize;
-        let mut good = Vec::new();
-        let mut damage = None;
-        while pos < buf.len() {
-            let parsed = record::decode(&buf[pos..]).and_then(|(rec, used)| {
-                if rec.kind != Kind::Message {
-                    return Err(RecordError::Payload(
-                        "a settle record in a batch file".into(),
-                    ));
-                }
-                let (meta, body_at) = record::decode_message(rec.payload)?;
-                Ok((
-                    meta,
-                    pos + record::HEADER_LEN + body_at,
-                    rec.payload.len() - body_at,
-                    used,
-                ))
-            });
-            match parsed {
-                Ok((meta, offset, len, used)) => {
-                    good.push((meta, offset, len));
-                    pos += used;
-                }
-                Err(e) => {
-                    damage = Some((pos, e));
-                    break;
-                }
-            }
-        }
-        if let Some((at, e)) = &damage {
-            tracing::error!(path = %path.display(), offset = at, bytes_lost = buf.len() - at, error = %e,
-                good_records = good.len(),
-                "damaged batch file: salvaging its good records and moving it to corrupt/");
-            for (meta, offset, len) in good.drain(..) {
-                let body = buf[offset..offset + len].to_vec();
-                to_salvage.push((meta, body));
-            }
-            let target = dir.join(CORRUPT).join(path.file_name().unwrap_or_default());
-            disk.rename(&path, &target)
-                .map_err(io_err("quarantining", &path))?;
-            continue;
+        let (good, end) = read_segment(&buf);
+        if end < buf.len() {
+            cut_segment_tail(inner, dir, &path, &buf, end)?;
         }
         let mut live = 0usize;
         for (meta, offset, len) in good {
@@ -835,38 +977,6 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
         }
     }
     state.next_batch = max_batch + 1;
-    if !to_salvage.is_empty() {
-        let n = state.next_batch;
-        state.next_batch += 1;
-        let mut buf = Vec::new();
-        let mut placed = Vec::new();
-        for (meta, body) in to_salvage {
-            record::encode_message(&mut buf, &meta, &body)
-                .map_err(|e| SpoolError::Encode(e.to_string()))?;
-            placed.push((meta, (buf.len() - body.len()) as u64, body.len()));
-        }
-        disk.publish(&inner.batches, &batch_name(n), &buf)
-            .map_err(io_err("writing", &inner.batch_path(n)))?;
-        let mut live = 0;
-        for (meta, offset, len) in placed {
-            if add_recovered(
-                &mut state,
-                &mut settled,
-                meta,
-                Some(Body {
-                    batch: n,
-                    offset,
-                    len,
-                }),
-                now,
-            ) {
-                live += 1;
-            }
-        }
-        if live > 0 {
-            state.batch_live.insert(n, live);
-        }
-    }
 
     // 3. Keys known only from the journal: final messages whose batch is gone.
     let retain_ms = inner.opts.retain.as_millis() as u64;
@@ -901,21 +1011,7 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
 
     // 4. Compact the journal: one record per key with any progress.
     let mut buf = Vec::new();
-    let mut keys: Vec<&Key> = state.entries.keys().collect();
-    keys.sort();
-    for key in keys {
-        let Some(e) = state.entries.get(key) else {
-            continue;
-        };
-        if e.rcpts.iter().all(|r| r.state == RcptState::Queued) {
-            continue;
-        }
-        let settle = Settle {
-            key: key.clone(),
-            rcpts: e.rcpts.clone(),
-            at_ms: e.final_at_ms.unwrap_or(now),
-            done: e.is_final(),
-        };
+    for settle in progress_records(&state, now) {
         record::encode_settle(&mut buf, &settle).map_err(|e| SpoolError::Encode(e.to_string()))?;
     }
     disk.publish(dir, JOURNAL, &buf)
@@ -925,7 +1021,79 @@ fn recover(inner: &Inner, dir: &Path) -> Result<State, SpoolError> {
         known = state.entries.len(),
         "spool recovered"
     );
-    Ok(state)
+    Ok((state, buf.len() as u64))
+}
+
+/// A message record found in a segment: its meta, and where its bytes are.
+type Found = (super::MessageMeta, usize, usize);
+
+/// Reads a segment's records up to the first one that does not decode.
+/// Returns them and the offset where the valid part ends.
+fn read_segment(buf: &[u8]) -> (Vec<Found>, usize) {
+    let mut pos = 0usize;
+    let mut good = Vec::new();
+    while pos < buf.len() {
+        let parsed = record::decode(&buf[pos..]).and_then(|(rec, used)| {
+            if rec.kind != Kind::Message {
+                return Err(RecordError::Payload("a settle record in a segment".into()));
+            }
+            let (meta, body_at) = record::decode_message(rec.payload)?;
+            Ok((
+                meta,
+                pos + record::HEADER_LEN + body_at,
+                rec.payload.len() - body_at,
+                used,
+            ))
+        });
+        match parsed {
+            Ok((meta, offset, len, used)) => {
+                good.push((meta, offset, len));
+                pos += used;
+            }
+            Err(_) => break,
+        }
+    }
+    (good, pos)
+}
+
+/// Cuts a segment at `end`, the end of its valid records. A crash in the
+/// middle of an append leaves a torn record or zeros there: that group was
+/// never acknowledged, and is dropped with a warning. Anything else is
+/// damage: the bytes are copied to `corrupt/` for the operator first, and
+/// the error is logged with the count of bytes lost.
+fn cut_segment_tail(
+    inner: &Inner,
+    dir: &Path,
+    path: &Path,
+    buf: &[u8],
+    end: usize,
+) -> Result<(), SpoolError> {
+    let tail = &buf[end..];
+    let torn = matches!(record::decode(tail), Err(RecordError::Truncated { .. }))
+        || tail.iter().all(|&b| b == 0);
+    if torn {
+        tracing::warn!(path = %path.display(), offset = end, bytes = tail.len(),
+            "segment ends in a torn group (crash mid-append, never acknowledged); cutting it off");
+    } else {
+        let name = format!(
+            "{}.tail-{end}",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("segment")
+        );
+        let error = record::decode(tail).err().map(|e| e.to_string());
+        tracing::error!(path = %path.display(), offset = end, bytes_lost = tail.len(),
+            error = error.as_deref().unwrap_or("unreadable record"), kept_in = %dir.join(CORRUPT).join(&name).display(),
+            "damaged segment: its records up to the damage are kept; the rest is moved to corrupt/");
+        inner
+            .disk
+            .publish(&dir.join(CORRUPT), &name, tail)
+            .map_err(io_err("quarantining", path))?;
+    }
+    inner
+        .disk
+        .truncate(path, end as u64)
+        .map_err(io_err("cutting", path))
 }
 
 /// Adds a message found in a batch file to the index, merged with what the

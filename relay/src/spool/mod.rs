@@ -4,35 +4,48 @@
 //! # Promise
 //!
 //! *Nothing acknowledged is ever lost.* [`Spool::accept`] resolves only after
-//! the message bytes and their envelope are on stable storage (file data
-//! fsynced, then renamed into place, then the directory fsynced). A message
-//! leaves the spool only after every recipient has a final outcome (delivered,
-//! or failed), and that outcome itself was fsynced first. Delivery is
-//! therefore *at least once*: a crash between an upstream's `250` and the
-//! fsync of that outcome sends the message again on restart (the "on the
-//! wire" case); nothing else is ever sent twice. A delivery worker starts its
-//! next message while the previous outcome is being fsynced, but never more
-//! than one: per upstream connection a crash re-sends at most two messages.
+//! the message bytes and their envelope are on stable storage: appended to a
+//! segment file and `fdatasync`ed. A message leaves the spool only after
+//! every recipient has a final outcome (delivered, or failed), and that
+//! outcome itself was fsynced first. Delivery is therefore *at least once*: a
+//! crash between an upstream's `250` and the fsync of that outcome sends the
+//! message again on restart (the "on the wire" case); nothing else is ever
+//! sent twice. A delivery worker starts its next message while the previous
+//! outcome is being fsynced, but never more than one: per upstream
+//! connection a crash re-sends at most two messages.
 //!
 //! # Invariants
 //!
-//! 1. A batch file is written whole under a temporary name, fsynced, renamed
-//!    to its final name, and the directory is fsynced. A batch file under its
-//!    final name is therefore complete unless the disk itself corrupted it;
-//!    every record carries a CRC-32 so that such damage is detected, never
-//!    delivered.
-//! 2. Batch files are immutable once published. Progress lives in the
-//!    journal, an append-only log of checksummed *settle* records, fsynced
-//!    after each group of appends. A torn tail (crash in mid-append) is cut
-//!    off at recovery; everything before it is valid.
-//! 3. A batch file is deleted only after every message in it has reached a
-//!    final state *and* the journal records saying so were fsynced.
-//! 4. The idempotency key of a message is `(token name, client id)`. While the
-//!    key is known (its batch is live, or its final settle record is within
+//! 1. Message records are only ever appended, one group at a time, each
+//!    group made durable by one `fdatasync` before any message in it is
+//!    acknowledged. A segment file is created (and its directory fsynced)
+//!    before its first append, so the name of a file holding an acknowledged
+//!    message cannot vanish in a crash. A crash mid-append leaves a torn group
+//!    at the end of a segment: recovery cuts it off. Every record carries a
+//!    CRC-32, so that torn or damaged bytes are detected, never delivered.
+//! 2. A writer never appends to a segment after an append or sync on it
+//!    failed (after a failed `fsync` nothing is known of the file's tail): it
+//!    moves on to a new segment.
+//! 3. Progress lives in the journal, an append-only log of checksummed
+//!    *settle* records, fsynced after each group of appends. A torn tail is
+//!    cut off at recovery; everything before it is valid. After a failed
+//!    append the journal is rewritten from the index (temporary file, fsync,
+//!    rename, directory fsync) before anything more is appended, so that torn
+//!    bytes never sit in front of valid records.
+//! 4. A segment is deleted only when no writer appends to it any more and
+//!    every message in it has reached a final state *and* the journal
+//!    records saying so were fsynced.
+//! 5. The idempotency key of a message is `(token name, client id)`. While the
+//!    key is known (its segment is live, or its final settle record is within
 //!    the retention window) a resubmission is answered from the index and
 //!    never stored or sent again.
-//! 5. Exactly one process owns a data directory: the spool holds an exclusive
+//! 6. Exactly one process owns a data directory: the spool holds an exclusive
 //!    lock on `spool/LOCK` while it is open.
+//!
+//! A group whose append reached the disk but whose `fdatasync` had not
+//! returned when the process died was never acknowledged, yet its complete
+//! records may be found at recovery: those messages are delivered (at least
+//! once), and a client that resubmits one is told it is a duplicate.
 //!
 //! # On-disk layout
 //!
@@ -40,14 +53,13 @@
 //! <data-dir>/spool/
 //!   LOCK                              exclusive lock of the owning process
 //!   journal.log                       settle records, append-only
-//!   batches/00000000000000000042.batch    one group commit of messages
-//!   batches/00000000000000000043.batch.tmp  being written (removed at recovery)
-//!   corrupt/                          batch files with damaged records, kept for the operator
+//!   batches/00000000000000000042.batch    a segment: groups of message records
+//!   corrupt/                          damaged segment tails, kept for the operator
 //! ```
 //!
 //! # Record format
 //!
-//! Batch files and the journal are both sequences of records (see
+//! Segments and the journal are both sequences of records (see
 //! [`record`]): a 16-byte header — magic `PWR1`, kind (u8), three zero bytes,
 //! payload length (u32 LE), CRC-32 (u32 LE) of kind, length and payload —
 //! then the payload. A *message* record's payload is a u32 LE length, a JSON
@@ -57,22 +69,31 @@
 //!
 //! # Group commit
 //!
-//! One writer thread owns the files. It takes every request queued while it
-//! was busy and commits them together: all pending messages go into one batch
-//! file (one data fsync, one directory fsync), all pending settle records into
-//! one journal append (one fsync). The cost of an fsync is shared by every
-//! message in the group, which is what lets the relay acknowledge thousands
-//! of messages per second with each one durable before its `accepted`.
+//! Writer threads own the files. A batch writer takes every submission queued
+//! while it was busy and appends them together to its own segment, with one
+//! `fdatasync` (no rename, no directory sync: one flush per group). Two batch
+//! writers run in parallel, each with its segment, so a group does not wait
+//! for the sync of the group before it. The journal writer does the same
+//! with settle records. The cost of a sync is shared by every message in the
+//! group, which is what lets the relay acknowledge thousands of messages per
+//! second with each one durable before its `accepted`. A segment takes no
+//! new group past [`SpoolOptions::segment_bytes`]; it is deleted once its
+//! last message is final, so one long-deferred message keeps its whole
+//! segment on disk until then.
 //!
 //! # Recovery
 //!
 //! On open: leftover `*.tmp` files are removed; the journal is read up to the
-//! first bad record and cut there; each batch file is read and checked; a
-//! batch with damaged records has its good records copied into a new batch
-//! and the file moved to `corrupt/` (logged with the count of records lost);
-//! messages whose recipients are not all final are queued for delivery at
-//! once; the journal is compacted (one record per known key, final keys
-//! older than the retention window dropped) and rewritten atomically.
+//! first bad record and cut there; each segment is read up to its first bad
+//! record and cut there (damage that is not a torn tail is copied to
+//! `corrupt/` first and logged with the bytes lost); messages whose
+//! recipients are not all final are queued for delivery at once; new groups
+//! go to new segments; the journal is compacted (one record per known key,
+//! final keys older than the retention window dropped) and rewritten
+//! atomically. The journal is compacted the same way while the relay runs,
+//! once it has grown past [`SpoolOptions::journal_compact_bytes`] (16 MiB)
+//! and four times its last compacted size;
+//! keys past their retention leave the index then.
 //!
 //! The spool sits behind the [`Spool`] trait so that a distributed queue can
 //! replace this filesystem implementation without touching the server.
@@ -257,8 +278,13 @@ pub struct SpoolOptions {
     pub max_age: Duration,
     /// How long a final message's key stays known for idempotency.
     pub retain: Duration,
-    /// Most bytes of messages one group commit writes into one batch file.
+    /// Most bytes of messages one group commit appends at once.
     pub max_batch_bytes: usize,
+    /// A segment file takes no new group once it holds this many bytes.
+    pub segment_bytes: u64,
+    /// The journal is compacted while running once it holds this many bytes
+    /// and four times its size after the last compaction.
+    pub journal_compact_bytes: u64,
 }
 
 impl Default for SpoolOptions {
@@ -269,6 +295,8 @@ impl Default for SpoolOptions {
             max_age: Duration::from_secs(2 * 24 * 3600),
             retain: Duration::from_secs(7 * 24 * 3600),
             max_batch_bytes: 8 << 20,
+            segment_bytes: 64 << 20,
+            journal_compact_bytes: 16 << 20,
         }
     }
 }

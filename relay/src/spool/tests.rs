@@ -157,22 +157,277 @@ async fn the_same_id_submitted_twice_at_once_is_stored_once() {
     no_lease_within(&spool, 100).await;
 }
 
+/// The real disk, counting durable appends and publishes.
+#[derive(Default)]
+struct CountingDisk {
+    real: StdDisk,
+    appends: std::sync::atomic::AtomicUsize,
+    publishes: std::sync::atomic::AtomicUsize,
+}
+
+impl Disk for CountingDisk {
+    fn publish(&self, dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.publishes.fetch_add(1, Ordering::SeqCst);
+        self.real.publish(dir, name, bytes)
+    }
+    fn append_sync(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        self.appends.fetch_add(1, Ordering::SeqCst);
+        self.real.append_sync(path, bytes)
+    }
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.real.read(path)
+    }
+    fn read_at(&self, path: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        self.real.read_at(path, offset, len)
+    }
+    fn truncate(&self, path: &Path, len: u64) -> std::io::Result<()> {
+        self.real.truncate(path, len)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        self.real.remove(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.real.rename(from, to)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        self.real.list(dir)
+    }
+    fn close(&self, path: &Path) {
+        self.real.close(path)
+    }
+}
+
 #[tokio::test]
-async fn many_concurrent_submissions_share_few_batch_files() {
+async fn many_concurrent_submissions_share_few_syncs_and_one_segment_per_writer() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = open(dir.path(), opts());
+    let disk = Arc::new(CountingDisk::default());
+    let spool = FsSpool::open_with_disk(dir.path(), opts(), disk.clone()).unwrap();
+    let publishes_at_open = disk.publishes.load(Ordering::SeqCst);
     let futs: Vec<_> = (0..500)
         .map(|i| spool.accept(sub(&format!("m{i}"), &["b@x.org"])))
         .collect();
     for r in futures_util::future::join_all(futs).await {
         assert_eq!(r.unwrap(), Accepted::Stored);
     }
+    let appends = disk.appends.load(Ordering::SeqCst);
+    assert!(
+        appends < 500,
+        "group commit should make several messages durable with one append and sync, got {appends}"
+    );
+    assert_eq!(
+        disk.publishes.load(Ordering::SeqCst),
+        publishes_at_open,
+        "accepting costs no rename and no directory sync"
+    );
     let files = batch_files(dir.path()).len();
     assert!(
-        files < 500,
-        "group commit should put several messages in one batch, got {files} files"
+        (1..=2).contains(&files),
+        "each writer appends to its own segment, got {files} files"
     );
     assert_eq!(spool.depth().queued, 500);
+}
+
+#[tokio::test]
+async fn full_segments_are_closed_and_removed_once_their_messages_are_final() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = SpoolOptions {
+        segment_bytes: 512,
+        ..opts()
+    };
+    let spool = open(dir.path(), small.clone());
+    for i in 0..40 {
+        spool
+            .accept(sub(&format!("m{i}"), &["b@x.org"]))
+            .await
+            .unwrap();
+    }
+    assert!(
+        batch_files(dir.path()).len() > 2,
+        "small segments fill up and new ones are opened"
+    );
+    // Deliver all but m39; every segment without a live message goes away,
+    // except the ones the writers still append to.
+    let mut kept = None;
+    for _ in 0..40 {
+        let l = lease(&spool).await;
+        if l.key == key("m39") {
+            kept = Some(l);
+            continue;
+        }
+        spool.settle(l.clone(), delivered(&l)).await.unwrap();
+    }
+    let kept = kept.expect("m39 was leased");
+    assert!(
+        batch_files(dir.path()).len() <= 3,
+        "finished segments are removed: {:?}",
+        batch_files(dir.path())
+    );
+    drop(spool);
+    let spool = open(dir.path(), small.clone());
+    assert_eq!(
+        lease(&spool).await.key,
+        kept.key,
+        "only the unfinished message comes back"
+    );
+    no_lease_within(&spool, 100).await;
+    assert_eq!(
+        batch_files(dir.path()).len(),
+        1,
+        "only m39's segment is left"
+    );
+    for i in 0..39 {
+        assert!(
+            matches!(
+                spool.status(&key(&format!("m{i}"))).unwrap()[0].state,
+                RcptState::Delivered { .. }
+            ),
+            "m{i} is remembered as delivered"
+        );
+    }
+}
+
+fn only_segment(dir: &Path) -> PathBuf {
+    let files = batch_files(dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn a_torn_group_at_the_end_of_a_segment_is_cut_off_and_the_acknowledged_ones_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    spool.accept(sub("m1", &["b@x.org"])).await.unwrap();
+    spool.accept(sub("m2", &["b@x.org"])).await.unwrap();
+    drop(spool);
+    // The process died while appending the next group: half a record, then nothing.
+    let mut segments = batch_files(dir.path());
+    segments.sort();
+    let before = segments.len();
+    let path = segments.remove(0);
+    let good_len = std::fs::metadata(&path).unwrap().len();
+    let mut torn = Vec::new();
+    let ghost = sub("ghost", &["b@x.org"]);
+    record::encode_message(&mut torn, &ghost.meta, &ghost.bytes).unwrap();
+    torn.truncate(torn.len() / 2);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &torn).unwrap();
+    drop(f);
+
+    let spool = open(dir.path(), opts());
+    let mut got = vec![lease(&spool).await.key.id, lease(&spool).await.key.id];
+    got.sort();
+    assert_eq!(got, ["m1", "m2"]);
+    no_lease_within(&spool, 100).await;
+    assert!(spool.status(&key("ghost")).is_none());
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        good_len,
+        "the torn bytes were cut off"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("corrupt"))
+            .unwrap()
+            .count(),
+        0,
+        "a torn tail is not damage"
+    );
+    // New groups go to a new segment; the old one is not appended to.
+    spool.accept(sub("m3", &["b@x.org"])).await.unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), good_len);
+    assert_eq!(batch_files(dir.path()).len(), before + 1);
+}
+
+#[tokio::test]
+async fn a_zero_filled_tail_after_a_crash_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    spool.accept(sub("m1", &["b@x.org"])).await.unwrap();
+    drop(spool);
+    // The file grew but its new blocks were never written (a crash between
+    // the size update and the data reaching the disk).
+    let path = only_segment(dir.path());
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len + 4096)
+        .unwrap();
+    let spool = open(dir.path(), opts());
+    assert_eq!(lease(&spool).await.key, key("m1"));
+    no_lease_within(&spool, 100).await;
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("corrupt"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_journal_is_compacted_while_running_and_expired_keys_are_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = SpoolOptions {
+        journal_compact_bytes: 4096,
+        retain: Duration::from_millis(50),
+        ..opts()
+    };
+    let spool = open(dir.path(), small.clone());
+    let journal = dir.path().join("journal.log");
+    let mut last = 0;
+    let mut shrank = 0;
+    for i in 0..200 {
+        spool
+            .accept(sub(&format!("m{i}"), &["b@x.org"]))
+            .await
+            .unwrap();
+        let l = lease(&spool).await;
+        spool.settle(l.clone(), delivered(&l)).await.unwrap();
+        let len = std::fs::metadata(&journal).unwrap().len();
+        if len < last {
+            shrank += 1;
+        }
+        last = len;
+    }
+    assert!(
+        shrank > 0,
+        "the journal was rewritten smaller while running (now {last} bytes)"
+    );
+    // Keys past their retention are free again; recent ones are still known.
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    spool.accept(sub("late", &["b@x.org"])).await.unwrap();
+    let l = lease(&spool).await;
+    spool.settle(l.clone(), delivered(&l)).await.unwrap();
+    let mut forgotten = false;
+    for i in 200..400 {
+        spool
+            .accept(sub(&format!("m{i}"), &["b@x.org"]))
+            .await
+            .unwrap();
+        let l = lease(&spool).await;
+        spool.settle(l.clone(), delivered(&l)).await.unwrap();
+        if spool.status(&key("m0")).is_none() {
+            forgotten = true;
+            break;
+        }
+    }
+    assert!(
+        forgotten,
+        "m0 left the index at a compaction after its retention"
+    );
+    // Every record of the compacted journal is valid, and a restart reads it.
+    let bytes = std::fs::read(&journal).unwrap();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        pos += record::decode(&bytes[pos..]).unwrap().1;
+    }
+    drop(spool);
+    let spool = open(dir.path(), small);
+    no_lease_within(&spool, 100).await;
 }
 
 #[tokio::test]
@@ -467,6 +722,12 @@ impl Disk for FlakyDisk {
     }
     fn append_sync(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         if self.broken.load(Ordering::SeqCst) {
+            // A torn write: half the bytes reach the file, then the sync fails.
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            std::io::Write::write_all(&mut f, &bytes[..bytes.len() / 2])?;
             return Err(std::io::Error::other("injected fsync failure"));
         }
         self.real.append_sync(path, bytes)
@@ -488,6 +749,9 @@ impl Disk for FlakyDisk {
     }
     fn list(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         self.real.list(dir)
+    }
+    fn close(&self, path: &Path) {
+        self.real.close(path)
     }
 }
 
@@ -512,7 +776,27 @@ async fn a_disk_that_cannot_sync_never_acknowledges_and_loses_no_delivery() {
     assert!(spool.settle(l.clone(), delivered(&l)).await.is_err());
     disk.broken.store(false, Ordering::SeqCst);
     // The outcome was not recorded, so the message comes back rather than vanishing.
-    assert_eq!(lease(&spool).await.key, key("m2"));
+    let again = lease(&spool).await;
+    assert_eq!(again.key, key("m2"));
+    // Recorded this time, after the torn bytes: the journal was rewritten
+    // first, so recovery reads past them and the message is not sent again.
+    spool
+        .settle(again.clone(), delivered(&again))
+        .await
+        .unwrap();
+    spool.accept(sub("m3", &["b@x.org"])).await.unwrap();
+    drop(spool);
+    let spool = open(dir.path(), opts());
+    assert!(matches!(
+        spool.status(&key("m2")).unwrap()[0].state,
+        RcptState::Delivered { .. }
+    ));
+    assert_eq!(
+        lease(&spool).await.key,
+        key("m3"),
+        "m3 is intact after the torn group"
+    );
+    no_lease_within(&spool, 100).await;
 }
 
 #[tokio::test]
