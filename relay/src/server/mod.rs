@@ -7,6 +7,7 @@
 //! leave the rest spooled.
 
 pub mod app;
+pub mod events;
 pub mod limits;
 pub mod live_tokens;
 pub mod metrics;
@@ -122,6 +123,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             tokens: Arc::clone(&tokens),
             limits: Arc::new(limits::RateLimits::default()),
             metrics,
+            events: events::EventRouter::start(Arc::clone(&spool)),
             window: settings.window,
             auth_timeout: Duration::from_secs(10),
             shutdown: shutdown_rx,

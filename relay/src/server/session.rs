@@ -12,14 +12,14 @@
 //! closes with `unauthorized` "the token was revoked"; with other limits or
 //! senders, later submissions use the new record.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::FusedStream;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
+use super::events::EventRouter;
 use super::limits::RateLimits;
 use super::live_tokens::LiveTokens;
 use super::metrics::Metrics;
@@ -59,6 +59,8 @@ pub struct SessionContext {
     pub limits: Arc<RateLimits>,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Delivers each delivery event to the sessions watching its message.
+    pub events: Arc<EventRouter>,
     /// Most unanswered submissions per connection.
     pub window: usize,
     /// How long to wait for the `auth` frame.
@@ -212,11 +214,9 @@ where
     }
 }
 
-/// Forwards the events of watched ids until the session ends.
+/// Forwards the events routed to this session until it ends.
 fn spawn_events(
-    mut events: broadcast::Receiver<crate::spool::Event>,
-    token: String,
-    watched: Arc<Mutex<HashSet<String>>>,
+    mut events: mpsc::Receiver<crate::spool::Event>,
     out: mpsc::Sender<WsOut>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -225,24 +225,7 @@ fn spawn_events(
                 ev = events.recv() => ev,
                 () = out.closed() => break,
             };
-            let ev = match ev {
-                Ok(ev) => ev,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(token = %token, missed = n, "a session fell behind on delivery events; clients can ask with status");
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => break,
-            };
-            if ev.key.token != token {
-                continue;
-            }
-            let watching = watched
-                .lock()
-                .map(|w| w.contains(&ev.key.id))
-                .unwrap_or(false);
-            if !watching {
-                continue;
-            }
+            let Some(ev) = ev else { break };
             let id = ev.key.id;
             let frame = match ev.kind {
                 EventKind::Delivered { response } => ServerFrame::Delivered {
@@ -288,14 +271,9 @@ where
         Some(t) => t,
         None => authenticate(ctx, stream, out).await?,
     };
-    let events = ctx.spool.subscribe();
-    let watched = Arc::new(Mutex::new(HashSet::new()));
-    let event_task = spawn_events(
-        events,
-        token.name.clone(),
-        Arc::clone(&watched),
-        out.clone(),
-    );
+    // Dropped when the session ends, and with it every route to this session.
+    let (watcher, events) = ctx.events.register();
+    let event_task = spawn_events(events, out.clone());
     let _guard = AbortOnDrop(event_task);
     out.send(text(&ServerFrame::Ready {
         protocol: PROTOCOL.to_string(),
@@ -376,9 +354,8 @@ where
                             token: token.name.clone(),
                             id: id.clone(),
                         };
-                        if let Ok(mut w) = watched.lock() {
-                            w.insert(id.clone());
-                        }
+                        // Watch first: an event after the status is not missed.
+                        watcher.watch(key.clone());
                         let recipients = ctx.spool.status(&key);
                         let frame = ServerFrame::Status {
                             id,
@@ -414,9 +391,10 @@ where
                         let Ok(permit) = Arc::clone(&window).acquire_owned().await else {
                             break End::Closed;
                         };
-                        if let Ok(mut w) = watched.lock() {
-                            w.insert(p.id.clone());
-                        }
+                        watcher.watch(Key {
+                            token: token.name.clone(),
+                            id: p.id.clone(),
+                        });
                         let sub = Submission {
                             meta: MessageMeta {
                                 key: Key {

@@ -37,11 +37,13 @@ pub(super) fn relay_with(rate: u32) -> Relay {
     let metrics = Arc::new(Metrics::default());
     let runner = crate::spool::runner::start(Arc::clone(&spool), deliver, Arc::clone(&metrics));
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let events = super::events::EventRouter::start(Arc::clone(&spool));
     let ctx = SessionContext {
         spool,
         tokens: Arc::new(LiveTokens::load(dir.path()).unwrap()),
         limits: Arc::new(RateLimits::default()),
         metrics,
+        events,
         window: 4,
         auth_timeout: Duration::from_millis(300),
         shutdown: shutdown_rx,

@@ -757,7 +757,14 @@ fn commit_settles(
                 key: settle.key.clone(),
                 rcpt: new.rcpt,
                 kind,
+                last: false,
             });
+        }
+        if retry_at.is_none()
+            && let Some(ev) = events.last_mut()
+            && ev.key == settle.key
+        {
+            ev.last = true;
         }
         s.in_flight = s.in_flight.saturating_sub(1);
         match retry_at {

@@ -215,6 +215,9 @@ pub struct Event {
     pub rcpt: String,
     /// What happened to it.
     pub kind: EventKind,
+    /// This is the last event the message will ever have: every recipient
+    /// is now final (set on the last event of the attempt that made it so).
+    pub last: bool,
 }
 
 /// What happened to one recipient in one delivery attempt.

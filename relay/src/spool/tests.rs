@@ -611,13 +611,13 @@ async fn transient_failures_are_retried_until_delivered() {
             matches!(ev.kind, EventKind::Deferred { attempts, .. } if attempts == attempt),
             "{ev:?}"
         );
+        assert!(!ev.last, "a deferred message has more events to come");
     }
     let l = lease(&spool).await;
     spool.settle(l.clone(), delivered(&l)).await.unwrap();
-    assert!(matches!(
-        events.recv().await.unwrap().kind,
-        EventKind::Delivered { .. }
-    ));
+    let ev = events.recv().await.unwrap();
+    assert!(matches!(ev.kind, EventKind::Delivered { .. }));
+    assert!(ev.last, "the delivery that makes the message final is its last event");
 }
 
 #[tokio::test]
@@ -830,4 +830,21 @@ async fn closing_the_spool_ends_waiting_workers_and_keeps_messages() {
     drop(spool);
     let spool = open(dir.path(), opts());
     assert_eq!(lease(&spool).await.key, key("m1"));
+}
+
+#[tokio::test]
+async fn only_the_last_event_of_the_attempt_that_finishes_a_message_is_marked_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path(), opts());
+    let mut events = spool.subscribe();
+    spool
+        .accept(sub("m1", &["a@x.org", "b@x.org"]))
+        .await
+        .unwrap();
+    let l = lease(&spool).await;
+    spool.settle(l.clone(), delivered(&l)).await.unwrap();
+    let first = events.recv().await.unwrap();
+    let second = events.recv().await.unwrap();
+    assert_eq!((first.rcpt.as_str(), first.last), ("a@x.org", false));
+    assert_eq!((second.rcpt.as_str(), second.last), ("b@x.org", true));
 }

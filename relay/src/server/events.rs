@@ -1,0 +1,318 @@
+//! Routes the spool's delivery events to the sessions that watch each
+//! message, so that an event wakes the sessions that asked for it and no
+//! other: with a thousand composer pages connected, one delivery is one
+//! wake-up, not a thousand.
+//!
+//! A session [`EventRouter::register`]s itself once and then
+//! [`Watcher::watch`]es each message it submits or asks about. One task
+//! reads the spool's broadcast and forwards each event to the watchers of its
+//! key. A route is dropped after the message's last event (every recipient
+//! delivered or failed: [`Event::last`]), and every route of a session when
+//! the session ends (its [`Watcher`] is dropped).
+//!
+//! Each session has a bounded queue: a session that stops reading loses
+//! events (logged), never the relay's memory; its client can ask with
+//! `status`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{broadcast, mpsc};
+
+use crate::spool::{Event, Key, Spool};
+
+/// Events a session may have queued before newer ones are dropped.
+const SESSION_QUEUE: usize = 4096;
+
+#[derive(Default)]
+struct Routes {
+    /// Sessions watching each message.
+    by_key: HashMap<Key, Vec<(u64, mpsc::Sender<Event>)>>,
+    /// Messages each session watches.
+    by_session: HashMap<u64, HashSet<Key>>,
+}
+
+/// The routing table and its dispatch task.
+pub struct EventRouter {
+    routes: Mutex<Routes>,
+    next_session: AtomicU64,
+}
+
+impl std::fmt::Debug for EventRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventRouter").finish_non_exhaustive()
+    }
+}
+
+impl EventRouter {
+    /// Starts routing the events of `spool`.
+    pub fn start(spool: Arc<dyn Spool>) -> Arc<Self> {
+        let router = Arc::new(EventRouter {
+            routes: Mutex::new(Routes::default()),
+            next_session: AtomicU64::new(1),
+        });
+        let events = spool.subscribe();
+        tokio::spawn(dispatch(Arc::downgrade(&router), events));
+        router
+    }
+
+    fn routes(&self) -> MutexGuard<'_, Routes> {
+        // Every update is a plain insert or remove: usable after a panic elsewhere.
+        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new session's handle and the queue its events arrive on.
+    pub fn register(self: &Arc<Self>) -> (Watcher, mpsc::Receiver<Event>) {
+        let (tx, rx) = mpsc::channel(SESSION_QUEUE);
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        self.routes().by_session.insert(id, HashSet::new());
+        (
+            Watcher {
+                router: Arc::clone(self),
+                id,
+                tx,
+            },
+            rx,
+        )
+    }
+
+    /// Number of messages with at least one watcher (for tests and metrics).
+    pub fn watched(&self) -> usize {
+        self.routes().by_key.len()
+    }
+
+    fn drop_key(routes: &mut Routes, key: &Key) {
+        if let Some(watchers) = routes.by_key.remove(key) {
+            for (session, _) in watchers {
+                if let Some(keys) = routes.by_session.get_mut(&session) {
+                    keys.remove(key);
+                }
+            }
+        }
+    }
+}
+
+/// A session's handle on the router; dropping it drops the session's routes.
+pub struct Watcher {
+    router: Arc<EventRouter>,
+    id: u64,
+    tx: mpsc::Sender<Event>,
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher").field("id", &self.id).finish()
+    }
+}
+
+impl Watcher {
+    /// From now on, the events of `key` reach this session.
+    pub fn watch(&self, key: Key) {
+        let mut routes = self.router.routes();
+        let Some(keys) = routes.by_session.get_mut(&self.id) else {
+            return;
+        };
+        if !keys.insert(key.clone()) {
+            return;
+        }
+        routes
+            .by_key
+            .entry(key)
+            .or_default()
+            .push((self.id, self.tx.clone()));
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let mut routes = self.router.routes();
+        let Some(keys) = routes.by_session.remove(&self.id) else {
+            return;
+        };
+        for key in keys {
+            if let Some(watchers) = routes.by_key.get_mut(&key) {
+                watchers.retain(|(s, _)| *s != self.id);
+                if watchers.is_empty() {
+                    routes.by_key.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+async fn dispatch(router: std::sync::Weak<EventRouter>, mut events: broadcast::Receiver<Event>) {
+    loop {
+        let ev = match events.recv().await {
+            Ok(ev) => ev,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    missed = n,
+                    "event routing fell behind; clients can ask with status"
+                );
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(router) = router.upgrade() else {
+            return;
+        };
+        let last = ev.last;
+        let mut routes = router.routes();
+        if let Some(watchers) = routes.by_key.get(&ev.key) {
+            for (session, tx) in watchers {
+                if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(ev.clone()) {
+                    tracing::warn!(
+                        session,
+                        id = %ev.key.id,
+                        "a session is not reading its events; dropped one (clients can ask with status)"
+                    );
+                }
+            }
+        }
+        if last {
+            EventRouter::drop_key(&mut routes, &ev.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spool::{
+        Accepted, Depth, EventKind, Lease, Outcome, RcptStatus, SpoolError, Submission,
+    };
+    use futures_util::future::BoxFuture;
+    use std::time::Duration;
+
+    /// A spool that only publishes the events a test sends.
+    struct Events(broadcast::Sender<Event>);
+
+    impl Spool for Events {
+        fn accept(&self, _: Submission) -> BoxFuture<'_, Result<Accepted, SpoolError>> {
+            Box::pin(async { Err(SpoolError::Closed) })
+        }
+        fn status(&self, _: &Key) -> Option<Vec<RcptStatus>> {
+            None
+        }
+        fn next(&self) -> BoxFuture<'_, Option<Lease>> {
+            Box::pin(async { None })
+        }
+        fn settle(
+            &self,
+            _: Lease,
+            _: Vec<(String, Outcome)>,
+        ) -> BoxFuture<'_, Result<(), SpoolError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn subscribe(&self) -> broadcast::Receiver<Event> {
+            self.0.subscribe()
+        }
+        fn depth(&self) -> Depth {
+            Depth::default()
+        }
+        fn close(&self) {}
+    }
+
+    fn key(id: &str) -> Key {
+        Key {
+            token: "t".into(),
+            id: id.into(),
+        }
+    }
+
+    fn delivered(id: &str, rcpt: &str, last: bool) -> Event {
+        Event {
+            key: key(id),
+            rcpt: rcpt.into(),
+            kind: EventKind::Delivered {
+                response: "250".into(),
+            },
+            last,
+        }
+    }
+
+    fn deferred(id: &str) -> Event {
+        Event {
+            key: key(id),
+            rcpt: "b@x.org".into(),
+            kind: EventKind::Deferred {
+                reason: "421".into(),
+                attempts: 1,
+                retry_at_ms: 0,
+            },
+            last: false,
+        }
+    }
+
+    fn router() -> (broadcast::Sender<Event>, Arc<EventRouter>) {
+        let (tx, _) = broadcast::channel(SESSION_QUEUE * 2 + 64);
+        let router = EventRouter::start(Arc::new(Events(tx.clone())));
+        (tx, router)
+    }
+
+    async fn recv(rx: &mut mpsc::Receiver<Event>) -> Event {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("an event arrives")
+            .expect("queue open")
+    }
+
+    /// Waits until the dispatcher has handled everything sent before this call.
+    async fn settled(tx: &broadcast::Sender<Event>, router: &Arc<EventRouter>) {
+        let (probe, mut rx) = router.register();
+        probe.watch(key("probe"));
+        tx.send(deferred("probe")).unwrap();
+        recv(&mut rx).await;
+    }
+
+    #[tokio::test]
+    async fn an_event_reaches_only_the_sessions_watching_its_message() {
+        let (tx, router) = router();
+        let (a, mut a_rx) = router.register();
+        let (b, mut b_rx) = router.register();
+        a.watch(key("m1"));
+        b.watch(key("m2"));
+        tx.send(deferred("m1")).unwrap();
+        tx.send(deferred("m2")).unwrap();
+        settled(&tx, &router).await;
+        assert_eq!(recv(&mut a_rx).await.key, key("m1"));
+        assert_eq!(recv(&mut b_rx).await.key, key("m2"));
+        assert!(a_rx.try_recv().is_err(), "a saw only m1");
+        assert!(b_rx.try_recv().is_err(), "b saw only m2");
+    }
+
+    #[tokio::test]
+    async fn a_route_ends_after_its_messages_last_event_or_with_its_session() {
+        let (tx, router) = router();
+        let (a, mut a_rx) = router.register();
+        a.watch(key("m1"));
+        a.watch(key("m2"));
+        assert_eq!(router.watched(), 2);
+        // m1 has two recipients: the first final event keeps the route, the last ends it.
+        tx.send(delivered("m1", "b@x.org", false)).unwrap();
+        tx.send(delivered("m1", "c@x.org", true)).unwrap();
+        settled(&tx, &router).await;
+        assert_eq!(recv(&mut a_rx).await.rcpt, "b@x.org");
+        assert_eq!(recv(&mut a_rx).await.rcpt, "c@x.org");
+        assert_eq!(router.watched(), 1, "only m2 is still routed");
+        drop(a);
+        assert_eq!(router.watched(), 0, "a session's routes end with it");
+    }
+
+    #[tokio::test]
+    async fn a_session_that_does_not_read_loses_events_not_memory() {
+        let (tx, router) = router();
+        let (a, mut a_rx) = router.register();
+        a.watch(key("m1"));
+        for _ in 0..SESSION_QUEUE + 10 {
+            tx.send(deferred("m1")).unwrap();
+        }
+        settled(&tx, &router).await;
+        let mut queued = 0;
+        while a_rx.try_recv().is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, SESSION_QUEUE, "the queue is bounded");
+    }
+}
