@@ -1063,6 +1063,14 @@ fn read_segment(buf: &[u8]) -> (Vec<Found>, usize) {
     (good, pos)
 }
 
+/// Whether the bytes after a segment's last valid record are what a crash in
+/// the middle of an append leaves: a record cut short, or zeros (the file grew
+/// but its new blocks were never written).
+fn is_torn(tail: &[u8]) -> bool {
+    matches!(record::decode(tail), Err(RecordError::Truncated { .. }))
+        || tail.iter().all(|&b| b == 0)
+}
+
 /// Cuts a segment at `end`, the end of its valid records. A crash in the
 /// middle of an append leaves a torn record or zeros there: that group was
 /// never acknowledged, and is dropped with a warning. Anything else is
@@ -1076,9 +1084,7 @@ fn cut_segment_tail(
     end: usize,
 ) -> Result<(), SpoolError> {
     let tail = &buf[end..];
-    let torn = matches!(record::decode(tail), Err(RecordError::Truncated { .. }))
-        || tail.iter().all(|&b| b == 0);
-    if torn {
+    if is_torn(tail) {
         tracing::warn!(path = %path.display(), offset = end, bytes = tail.len(),
             "segment ends in a torn group (crash mid-append, never acknowledged); cutting it off");
     } else {
@@ -1158,4 +1164,68 @@ fn add_recovered(
         state.schedule(key, now);
     }
     !is_final
+}
+
+#[cfg(test)]
+mod segment_tests {
+    use super::*;
+    use crate::spool::{Envelope, MessageMeta};
+
+    fn meta(id: &str) -> MessageMeta {
+        MessageMeta {
+            key: Key {
+                token: "t".into(),
+                id: id.into(),
+            },
+            envelope: Envelope {
+                mail_from: "a@example.com".into(),
+                rcpt_to: vec!["b@x.org".into()],
+            },
+            received_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_segment_cut_at_every_byte_reads_exactly_its_complete_records_and_the_rest_is_torn() {
+        let mut full = Vec::new();
+        let mut ends = Vec::new();
+        for i in 0..3 {
+            let body = format!("Subject: m{i}\r\n\r\nbody {i}\r\n");
+            record::encode_message(&mut full, &meta(&format!("m{i}")), body.as_bytes()).unwrap();
+            ends.push(full.len());
+        }
+        for cut in 0..=full.len() {
+            let (good, end) = read_segment(&full[..cut]);
+            let complete = ends.iter().filter(|&&e| e <= cut).count();
+            assert_eq!(good.len(), complete, "cut at {cut}");
+            assert_eq!(end, if complete == 0 { 0 } else { ends[complete - 1] });
+            for (i, (m, offset, len)) in good.iter().enumerate() {
+                assert_eq!(m.key.id, format!("m{i}"));
+                assert_eq!(
+                    &full[*offset..offset + len],
+                    format!("Subject: m{i}\r\n\r\nbody {i}\r\n").as_bytes()
+                );
+            }
+            assert!(
+                is_torn(&full[end..cut]),
+                "cut at {cut}: a cut record is a torn tail"
+            );
+        }
+    }
+
+    #[test]
+    fn zeros_are_torn_but_a_damaged_record_is_not() {
+        assert!(is_torn(&[0; 4096]));
+        let mut rec = Vec::new();
+        record::encode_message(&mut rec, &meta("m"), b"x").unwrap();
+        let n = rec.len();
+        rec[n - 1] ^= 1;
+        assert!(
+            !is_torn(&rec),
+            "a whole record with a bad checksum is damage"
+        );
+        let (good, end) = read_segment(&rec);
+        assert!(good.is_empty());
+        assert_eq!(end, 0);
+    }
 }
