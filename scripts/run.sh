@@ -35,7 +35,13 @@ mkdir -p "$data"
 allow=()
 IFS=',' read -r -a senders <<< "${POSTWIRE_ALLOW_FROM:-@example.com}"
 for s in "${senders[@]}"; do allow+=(--allow-from "$s"); done
-name="composer-$(date +%Y%m%d-%H%M%S)"
+# One token for the page, replaced at every start: the previous run's secret
+# stops working (token remove), so secrets do not pile up in tokens.toml.
+name="composer"
+if "$bin" token list --data-dir "$data" --json 2>/dev/null \
+  | python3 -c 'import json,sys; sys.exit(0 if any(t["name"] == sys.argv[1] for t in json.load(sys.stdin)) else 1)' "$name"; then
+  "$bin" token remove "$name" --data-dir "$data"
+fi
 token="$("$bin" token add "$name" --data-dir "$data" "${allow[@]}")"
 
 cat <<MSG
@@ -43,7 +49,7 @@ cat <<MSG
   postwire relay
   page:    http://$listen/
   token:   $token
-           (shown once; the relay keeps only its hash; a new one is made at every start)
+           (shown once; the relay keeps only its hash; a new one replaces it at every start)
   senders: ${POSTWIRE_ALLOW_FROM:-@example.com}
   mail:    ${POSTWIRE_SMTP_URL:-$data/pickup (no SMTP upstream configured)}
 
