@@ -303,6 +303,57 @@ test('compose with an attachment, an inline image and a meeting request; send; t
   await context.close();
 });
 
+test('files dropped on the composer become attachments, sent byte for byte', async () => {
+  const { page, errors, context } = await newPage();
+  await signIn(page, tokens.web);
+  await page.getByText('Signed in as web').waitFor();
+  const subject = `Dropped files ${Date.now()}`;
+  await page.getByLabel('From', { exact: true }).fill('Ann Sender <ann@example.com>');
+  await addChips(page, 'To', ['bob@example.org']);
+  await page.getByLabel('Subject', { exact: true }).fill(subject);
+  await page.getByRole('textbox', { name: 'Message' }).click();
+  await page.keyboard.type('Two files attached.');
+  // Two files dragged from the desktop and dropped on the composer (not on the editor).
+  const csv = Buffer.from('name,amount\nAnn,12\nBob,7\n');
+  const bin = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37) % 256));
+  const dt = await page.evaluateHandle(
+    ([a, b]) => {
+      const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const d = new DataTransfer();
+      d.items.add(new File([bytes(a)], 'totals.csv', { type: 'text/csv' }));
+      d.items.add(new File([bytes(b)], 'data.bin', { type: '' }));
+      return d;
+    },
+    [csv.toString('base64'), bin.toString('base64')],
+  );
+  await page.dispatchEvent('#compose', 'dragover', { dataTransfer: dt });
+  await page.dispatchEvent('#compose', 'drop', { dataTransfer: dt });
+  await page.locator('#attachment-list').getByText('totals.csv').waitFor();
+  await page.locator('#attachment-list').getByText('data.bin').waitFor();
+  // The preview is rebuilt with them.
+  await page.getByText(/^Size: .*\(\d+ bytes\)$/).waitFor();
+  await page.waitForFunction(() => /filename="?totals\.csv/.test(document.getElementById('raw-eml').value));
+  await shot(page, 'dropped-attachments');
+
+  const before = received().length;
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.locator('#rcpt-table tr[data-rcpt="bob@example.org"] td.state[data-state=delivered]').waitFor({ timeout: WAIT });
+  const [msg] = await waitForMessages(before, 1);
+  const j = judge(msg.file);
+  assert.deepEqual(j.defects, []);
+  assert.equal(j.subject, subject);
+  const got = Object.fromEntries(j.parts.filter((p) => p.filename).map((p) => [p.filename, p]));
+  assert.deepEqual(Object.keys(got).sort(), ['data.bin', 'totals.csv']);
+  assert.equal(got['totals.csv'].type, 'text/csv');
+  assert.equal(got['totals.csv'].size, csv.length);
+  assert.equal(got['totals.csv'].hex, csv.subarray(0, 64).toString('hex'));
+  assert.equal(got['data.bin'].type, 'application/octet-stream', 'a file with no type is sent as octet-stream');
+  assert.equal(got['data.bin'].size, bin.length);
+  assert.equal(got['data.bin'].hex, bin.subarray(0, 64).toString('hex'));
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('an .eml dropped on the page is shown, forwarded unchanged, and becomes a reply and a forward', async () => {
   // The message to open, written by Python's email package (not by postwire).
   const fixture = path.join(tmp, 'fixture.eml');

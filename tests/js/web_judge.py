@@ -33,10 +33,9 @@ def main(path, winmail_out=None):
         if not part.is_multipart():
             payload = part.get_payload(decode=True) or b""
             entry["size"] = len(payload)
+            entry["hex"] = payload[:64].hex()
             if part.get_content_maintype() == "text":
                 entry["text"] = payload.decode(part.get_content_charset() or "utf-8", "replace")
-            else:
-                entry["hex"] = payload[:64].hex()
         if part.get_content_type() == "text/calendar":
             entry["method_param"] = part.get_param("method")
             cal = icalendar.Calendar.from_ical(entry["text"])
