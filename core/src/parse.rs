@@ -16,6 +16,10 @@
 
 use std::borrow::Cow;
 
+mod legacy;
+
+pub use legacy::{LegacyDecoder, legacy_encoding};
+
 use mail_parser::{
     Address as ParsedAddress, HeaderName, HeaderValue, Message, MessageParser, MessagePart,
     MimeHeaders, PartType,
@@ -67,6 +71,17 @@ fn parser() -> MessageParser {
 
 /// Parses a message and reports what could not be kept.
 pub fn parse_with_warnings(bytes: &[u8]) -> Result<Parsed, ParseError> {
+    parse_inner(bytes, None)
+}
+
+/// As [`parse_with_warnings`], with a host decoder for the legacy multi-byte
+/// charsets (see [`legacy`]): used only when core is built without
+/// `full-encoding`; with it, mail-parser decodes them itself.
+pub fn parse_with_decoder(bytes: &[u8], decoder: &dyn LegacyDecoder) -> Result<Parsed, ParseError> {
+    parse_inner(bytes, (!cfg!(feature = "full-encoding")).then_some(decoder))
+}
+
+fn parse_inner(bytes: &[u8], legacy: Option<&dyn LegacyDecoder>) -> Result<Parsed, ParseError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
@@ -78,6 +93,7 @@ pub fn parse_with_warnings(bytes: &[u8]) -> Result<Parsed, ParseError> {
         message: &message,
         spec: MessageSpec::default(),
         warnings: Vec::new(),
+        legacy,
     };
     walker.headers();
     walker.body(0, Container::Top, 0);
@@ -111,6 +127,8 @@ struct Walker<'m, 'x> {
     message: &'m Message<'x>,
     spec: MessageSpec,
     warnings: Vec<String>,
+    /// The host's decoder of legacy multi-byte charsets (builds without `full-encoding`).
+    legacy: Option<&'m dyn LegacyDecoder>,
 }
 
 impl<'m, 'x> Walker<'m, 'x> {
@@ -124,44 +142,48 @@ impl<'m, 'x> Walker<'m, 'x> {
                     "{name}: raw 8-bit bytes that are not UTF-8 (undeclared charset) replaced by U+FFFD"
                 ));
             }
+            // A header with encoded words in a legacy charset, decoded by the
+            // host (builds without full-encoding), is read as plain text.
+            let legacy = self
+                .legacy_header(header, &lower)
+                .map(|text| HeaderValue::Text(Cow::Owned(text)));
+            let value = legacy.as_ref().unwrap_or(&header.value);
             match lower.as_str() {
-                "from" => self.spec.from = self.mailboxes(name, &header.value).into_iter().next(),
-                "sender" => {
-                    self.spec.sender = self.mailboxes(name, &header.value).into_iter().next()
-                }
+                "from" => self.spec.from = self.mailboxes(name, value).into_iter().next(),
+                "sender" => self.spec.sender = self.mailboxes(name, value).into_iter().next(),
                 "to" => {
-                    let list = self.mailboxes(name, &header.value);
+                    let list = self.mailboxes(name, value);
                     self.spec.to.extend(list);
                 }
                 "cc" => {
-                    let list = self.mailboxes(name, &header.value);
+                    let list = self.mailboxes(name, value);
                     self.spec.cc.extend(list);
                 }
                 "bcc" => {
-                    let list = self.mailboxes(name, &header.value);
+                    let list = self.mailboxes(name, value);
                     self.spec.bcc.extend(list);
                 }
                 "reply-to" => {
-                    let list = self.mailboxes(name, &header.value);
+                    let list = self.mailboxes(name, value);
                     self.spec.reply_to.extend(list);
                 }
                 "disposition-notification-to" => {
-                    let list = self.mailboxes(name, &header.value);
+                    let list = self.mailboxes(name, value);
                     self.spec.disposition_notification_to.extend(list);
                 }
-                "subject" => self.spec.subject = header.value.as_text().map(str::to_string),
-                "date" => match header.value.as_datetime() {
+                "subject" => self.spec.subject = value.as_text().map(str::to_string),
+                "date" => match value.as_datetime() {
                     Some(dt) if dt.is_valid() => self.spec.date = Some(Timestamp::from_parser(dt)),
                     _ => self.warnings.push(format!(
                         "Date: unreadable value skipped ({})",
                         raw_header(message, header)
                     )),
                 },
-                "message-id" => self.spec.message_id = first_id(&header.value),
-                "in-reply-to" => self.spec.in_reply_to = first_id(&header.value),
-                "references" => self.spec.references = all_ids(&header.value),
+                "message-id" => self.spec.message_id = first_id(value),
+                "in-reply-to" => self.spec.in_reply_to = first_id(value),
+                "references" => self.spec.references = all_ids(value),
                 "x-priority" => {
-                    let v = text_of(&header.value);
+                    let v = text_of(value);
                     match v.trim_start().chars().next() {
                         Some('1' | '2') => self.spec.priority = Priority::High,
                         Some('4' | '5') => self.spec.priority = Priority::Low,
@@ -169,7 +191,7 @@ impl<'m, 'x> Walker<'m, 'x> {
                     }
                 }
                 "importance" | "priority" => {
-                    match text_of(&header.value).trim().to_ascii_lowercase().as_str() {
+                    match text_of(value).trim().to_ascii_lowercase().as_str() {
                         "high" | "urgent" => self.spec.priority = Priority::High,
                         "low" | "non-urgent" => self.spec.priority = Priority::Low,
                         _ => {}
@@ -182,12 +204,50 @@ impl<'m, 'x> Walker<'m, 'x> {
                 | "content-transfer-encoding"
                 | "content-disposition"
                 | "content-id" => {}
-                _ => self
-                    .spec
-                    .headers
-                    .push((name.to_string(), text_of(&header.value))),
+                _ => self.spec.headers.push((name.to_string(), text_of(value))),
             }
         }
+    }
+
+    /// A header holding encoded words in a legacy multi-byte charset, decoded
+    /// by the host's decoder; `None` for every other header (and always with
+    /// `full-encoding`), which keeps mail-parser's reading.
+    fn legacy_header(&self, header: &mail_parser::Header<'_>, lower: &str) -> Option<String> {
+        let decoder = self.legacy?;
+        let address = match lower {
+            "from"
+            | "sender"
+            | "to"
+            | "cc"
+            | "bcc"
+            | "reply-to"
+            | "disposition-notification-to" => true,
+            "date"
+            | "message-id"
+            | "in-reply-to"
+            | "references"
+            | "x-priority"
+            | "importance"
+            | "priority"
+            | "mime-version"
+            | "content-type"
+            | "content-transfer-encoding"
+            | "content-disposition"
+            | "content-id" => return None,
+            _ => false,
+        };
+        legacy::decode_header(&raw_header(self.message, header), decoder, address)
+    }
+
+    /// The text of a body part in a legacy multi-byte charset, decoded by the
+    /// host's decoder (see [`legacy`]); `None` otherwise.
+    fn legacy_body(&self, part: &MessagePart<'_>) -> Option<String> {
+        let decoder = self.legacy?;
+        if !matches!(part.body, PartType::Text(_) | PartType::Html(_)) {
+            return None;
+        }
+        let encoding = legacy::legacy_encoding(part.content_type()?.attribute("charset")?)?;
+        decoder.decode(encoding, &transfer_decoded(self.message, part))
     }
 
     fn mailboxes(&mut self, header: &str, value: &HeaderValue<'_>) -> Vec<Mailbox> {
@@ -281,12 +341,14 @@ impl<'m, 'x> Walker<'m, 'x> {
         }
         let body_slot =
             matches!(container, Container::Top | Container::Alternative) && !is_attachment;
+        let legacy = self.legacy_body(part);
+        let text_of_part = |text: &str| normalise_newlines(legacy.as_deref().unwrap_or(text));
         match (&part.body, essence.as_str()) {
             (PartType::Text(text), "text/plain") if body_slot && self.spec.text.is_none() => {
-                self.spec.text = Some(normalise_newlines(text));
+                self.spec.text = Some(text_of_part(text));
             }
             (PartType::Html(html), "text/html") if body_slot && self.spec.html.is_none() => {
-                self.spec.html = Some(normalise_newlines(html));
+                self.spec.html = Some(text_of_part(html));
             }
             // A view: in an alternative, or the message's only body (a spec whose
             // one view is an alternate, e.g. text/calendar) when it is not a file.
@@ -298,7 +360,7 @@ impl<'m, 'x> Walker<'m, 'x> {
                 let content_type = content_type_string(part, &["charset"]);
                 self.spec.alternates.push(Alternate {
                     content_type,
-                    content: normalise_newlines(text),
+                    content: text_of_part(text),
                 });
             }
             _ => self.attachment(part, container),

@@ -30,8 +30,32 @@ pub fn parse_eml(
     #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: JsValue,
 ) -> Result<JsValue, JsValue> {
     let bytes = bytes_from_js(&bytes, "").map_err(js)?;
-    let spec = postwire_core::parse(&bytes).map_err(js)?;
-    spec::to_js(&spec).map_err(js)
+    let parsed = postwire_core::parse::parse_with_decoder(&bytes, &HostTextDecoder).map_err(js)?;
+    spec::to_js(&parsed.spec).map_err(js)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The host's `TextDecoder` (browsers and Node.js both have one).
+    type TextDecoder;
+
+    #[wasm_bindgen(constructor, catch)]
+    fn new(label: &str) -> Result<TextDecoder, JsValue>;
+
+    #[wasm_bindgen(method)]
+    fn decode(this: &TextDecoder, bytes: &[u8]) -> String;
+}
+
+/// The legacy multi-byte charsets through the host's `TextDecoder`: the npm
+/// build leaves encoding_rs's tables out (docs/npm.md), and every browser
+/// and Node.js carries the same WHATWG decoders already.
+struct HostTextDecoder;
+
+impl postwire_core::parse::LegacyDecoder for HostTextDecoder {
+    fn decode(&self, encoding: &str, bytes: &[u8]) -> Option<String> {
+        // An unknown label throws a RangeError: the caller keeps its lossy reading.
+        TextDecoder::new(encoding).ok().map(|d| d.decode(bytes))
+    }
 }
 
 /// The bytes of a `Uint8Array` (a Node.js `Buffer` is one), or an `INVALID_ARGUMENT` error.

@@ -14,7 +14,15 @@ import { packAndInstall } from './helpers.mjs';
 const CHROMIUM = '/usr/bin/chromium';
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 
-// The page's work: build with an attachment, parse back, envelope, one coded error.
+// A Shift_JIS message (subject, sender name and body), as Japanese mailers write them.
+const SJIS_B64 = Buffer.concat([
+  Buffer.from('From: =?shift_jis?B?jlKTY5G+mFk=?= <yamada@example.jp>\r\nSubject: =?shift_jis?B?gqiMqZDPguiCzIyP?=\r\n' +
+    'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=Shift_JIS\r\nContent-Transfer-Encoding: base64\r\n\r\n'),
+  Buffer.from(Buffer.from('grGC8YLJgr+CzYFBkKKKRYFC', 'base64').toString('base64') + '\r\n'),
+]).toString('base64');
+
+// The page's work: build with an attachment, parse back, envelope, one coded
+// error, and a message in a legacy charset.
 const PAGE_SCRIPT = (from) => `
 import { buildEml, parseEml, envelopeOf } from '${from}';
 try {
@@ -23,7 +31,10 @@ try {
   const spec = parseEml(eml);
   let code = null;
   try { buildEml({ to: ['bob'] }); } catch (e) { code = e.code + ' ' + e.path; }
-  window.__result = { spec, env: envelopeOf(eml), code, size: eml.length };
+  // Shift_JIS, which the npm build decodes through the browser's TextDecoder.
+  const sjis = Uint8Array.from(atob(${JSON.stringify(SJIS_B64)}), (c) => c.charCodeAt(0));
+  const legacy = parseEml(sjis);
+  window.__result = { spec, env: envelopeOf(eml), code, size: eml.length, legacy: [legacy.from, legacy.subject, legacy.text] };
 } catch (e) {
   window.__result = { failed: String(e && e.stack || e) };
 }
@@ -85,6 +96,7 @@ function check(result) {
   assert.equal(result.spec.attachments[0].content, 'AAECAw==');
   assert.deepEqual(result.env, { mailFrom: 'ana@example.com', rcptTo: ['bob@example.com'] });
   assert.equal(result.code, 'INVALID_SPEC to[0]');
+  assert.deepEqual(result.legacy, ['山田太郎 <yamada@example.jp>', 'お見積りの件', 'こんにちは、世界。']);
 }
 
 test('(c) plain <script type="module"> loads the installed package without a bundler', async () => {
