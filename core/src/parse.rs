@@ -144,34 +144,37 @@ impl<'m, 'x> Walker<'m, 'x> {
             }
             // A header with encoded words in a legacy charset, decoded by the
             // host (builds without full-encoding), is read as plain text.
-            let legacy = self
-                .legacy_header(header, &lower)
-                .map(|text| HeaderValue::Text(Cow::Owned(text)));
-            let value = legacy.as_ref().unwrap_or(&header.value);
+            let decoded = self.legacy_header(header, &lower);
+            let decoded = decoded.as_deref();
+            let value = &header.value;
             match lower.as_str() {
-                "from" => self.spec.from = self.mailboxes(name, value).into_iter().next(),
-                "sender" => self.spec.sender = self.mailboxes(name, value).into_iter().next(),
+                "from" => self.spec.from = self.mailboxes(name, value, decoded).into_iter().next(),
+                "sender" => {
+                    self.spec.sender = self.mailboxes(name, value, decoded).into_iter().next()
+                }
                 "to" => {
-                    let list = self.mailboxes(name, value);
+                    let list = self.mailboxes(name, value, decoded);
                     self.spec.to.extend(list);
                 }
                 "cc" => {
-                    let list = self.mailboxes(name, value);
+                    let list = self.mailboxes(name, value, decoded);
                     self.spec.cc.extend(list);
                 }
                 "bcc" => {
-                    let list = self.mailboxes(name, value);
+                    let list = self.mailboxes(name, value, decoded);
                     self.spec.bcc.extend(list);
                 }
                 "reply-to" => {
-                    let list = self.mailboxes(name, value);
+                    let list = self.mailboxes(name, value, decoded);
                     self.spec.reply_to.extend(list);
                 }
                 "disposition-notification-to" => {
-                    let list = self.mailboxes(name, value);
+                    let list = self.mailboxes(name, value, decoded);
                     self.spec.disposition_notification_to.extend(list);
                 }
-                "subject" => self.spec.subject = value.as_text().map(str::to_string),
+                "subject" => {
+                    self.spec.subject = decoded.or_else(|| value.as_text()).map(str::to_string);
+                }
                 "date" => match value.as_datetime() {
                     Some(dt) if dt.is_valid() => self.spec.date = Some(Timestamp::from_parser(dt)),
                     _ => self.warnings.push(format!(
@@ -204,9 +207,24 @@ impl<'m, 'x> Walker<'m, 'x> {
                 | "content-transfer-encoding"
                 | "content-disposition"
                 | "content-id" => {}
-                _ => self.spec.headers.push((name.to_string(), text_of(value))),
+                _ => self.spec.headers.push((
+                    name.to_string(),
+                    decoded.map_or_else(|| text_of(value), str::to_string),
+                )),
             }
         }
+    }
+
+    /// The mailboxes of an address list written as text.
+    fn mailboxes_in(&mut self, header: &str, text: &str) -> Vec<Mailbox> {
+        let mut out = Vec::new();
+        for item in split_address_list(text) {
+            match Mailbox::parse(item) {
+                Ok(m) => out.push(m),
+                Err(e) => self.warnings.push(format!("{header}: {e}; skipped")),
+            }
+        }
+        out
     }
 
     /// A header holding encoded words in a legacy multi-byte charset, decoded
@@ -250,23 +268,24 @@ impl<'m, 'x> Walker<'m, 'x> {
         decoder.decode(encoding, &transfer_decoded(self.message, part))
     }
 
-    fn mailboxes(&mut self, header: &str, value: &HeaderValue<'_>) -> Vec<Mailbox> {
+    /// The mailboxes of an address header; `decoded` is its text as the
+    /// host decoded it (legacy charsets), which takes the place of `value`.
+    fn mailboxes(
+        &mut self,
+        header: &str,
+        value: &HeaderValue<'_>,
+        decoded: Option<&str>,
+    ) -> Vec<Mailbox> {
+        if let Some(text) = decoded {
+            return self.mailboxes_in(header, text);
+        }
         let addrs: Vec<_> = match value {
             HeaderValue::Address(ParsedAddress::List(list)) => list.iter().collect(),
             HeaderValue::Address(ParsedAddress::Group(groups)) => {
                 groups.iter().flat_map(|g| g.addresses.iter()).collect()
             }
             HeaderValue::Empty => Vec::new(),
-            HeaderValue::Text(text) => {
-                let mut out = Vec::new();
-                for item in split_address_list(text) {
-                    match Mailbox::parse(item) {
-                        Ok(m) => out.push(m),
-                        Err(e) => self.warnings.push(format!("{header}: {e}; skipped")),
-                    }
-                }
-                return out;
-            }
+            HeaderValue::Text(text) => return self.mailboxes_in(header, text),
             other => {
                 self.warnings.push(format!(
                     "{header}: not an address list, skipped ({})",
@@ -459,6 +478,8 @@ fn other_bytes<'a>(body: &'a PartType<'_>) -> &'a [u8] {
 
 /// The part's bytes after transfer decoding only (no charset conversion), so a
 /// text attachment in any charset comes back byte for byte.
+// One copy for attachments and legacy-charset bodies (the browser module's size).
+#[inline(never)]
 fn transfer_decoded(message: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
     let raw = &message.raw_message;
     let start = usize::try_from(part.offset_body).unwrap_or(usize::MAX);

@@ -27,9 +27,11 @@ pub trait LegacyDecoder {
     fn decode(&self, encoding: &str, bytes: &[u8]) -> Option<String>;
 }
 
-/// Labels (lower case, `_` for `-`) that mail-parser maps to a multi-byte
-/// table, and the WHATWG name of that table. A table scanned in a loop
-/// rather than a `match`: a fraction of the code in the browser module.
+/// Labels (lower case, `_` for `-`) of the multi-byte charsets as mailers
+/// write them, and the WHATWG name of each. mail-parser knows a few more
+/// aliases (`csshiftjis`, `iso-ir-149`...); text in those keeps the lossy
+/// reading in the npm build. A table scanned in a loop rather than a
+/// `match`: a fraction of the code in the browser module.
 const LABELS: &[(&str, &str)] = &[
     ("shift_jis", "shift_jis"),
     ("sjis", "shift_jis"),
@@ -37,11 +39,8 @@ const LABELS: &[(&str, &str)] = &[
     ("ms_kanji", "shift_jis"),
     ("ms932", "shift_jis"),
     ("windows_31j", "shift_jis"),
-    ("csshiftjis", "shift_jis"),
     ("euc_jp", "euc-jp"),
     ("x_euc_jp", "euc-jp"),
-    ("cseucpkdfmtjapanese", "euc-jp"),
-    ("extended_unix_code_packed_format_for_japanese", "euc-jp"),
     ("iso_2022_jp", "iso-2022-jp"),
     ("csiso2022jp", "iso-2022-jp"),
     ("gbk", "gbk"),
@@ -49,30 +48,16 @@ const LABELS: &[(&str, &str)] = &[
     ("cp936", "gbk"),
     ("ms936", "gbk"),
     ("windows_936", "gbk"),
-    ("chinese", "gbk"),
-    ("csgbk", "gbk"),
-    ("csgb2312", "gbk"),
-    ("csiso58gb231280", "gbk"),
     ("gb_2312", "gbk"),
-    ("gb_2312_80", "gbk"),
-    ("iso_ir_58", "gbk"),
     ("gb18030", "gb18030"),
-    ("csgb18030", "gb18030"),
     ("gb2312", "gb18030"),
     ("big5", "big5"),
     ("big5_hkscs", "big5"),
     ("cn_big5", "big5"),
-    ("csbig5", "big5"),
     ("x_x_big5", "big5"),
     ("euc_kr", "euc-kr"),
-    ("cseuckr", "euc-kr"),
-    ("korean", "euc-kr"),
     ("ks_c_5601_1987", "euc-kr"),
-    ("ks_c_5601_1989", "euc-kr"),
     ("ksc5601", "euc-kr"),
-    ("ksc_5601", "euc-kr"),
-    ("iso_ir_149", "euc-kr"),
-    ("csksc56011987", "euc-kr"),
     ("windows_949", "euc-kr"),
 ];
 
@@ -80,14 +65,22 @@ const LABELS: &[(&str, &str)] = &[
 /// the labels mail-parser maps to those tables (case-insensitive, `-` and
 /// `_` alike).
 pub fn legacy_encoding(label: &str) -> Option<&'static str> {
+    let label = label.trim();
     let label = label
-        .trim()
-        .trim_matches('"')
-        .to_ascii_lowercase()
-        .replace('-', "_");
+        .strip_prefix('"')
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or(label)
+        .as_bytes();
+    // Compared in place (no lower-cased copy): the table is lower case with `_`.
+    let same = |l: &str| {
+        l.len() == label.len()
+            && l.bytes()
+                .zip(label.iter())
+                .all(|(a, &b)| a == b.to_ascii_lowercase() || (a == b'_' && b == b'-'))
+    };
     LABELS
         .iter()
-        .find(|(l, _)| *l == label)
+        .find(|(l, _)| same(l))
         .map(|(_, encoding)| *encoding)
 }
 
@@ -178,12 +171,11 @@ pub(super) fn decode_header(
     decoder: &dyn LegacyDecoder,
     address: bool,
 ) -> Option<String> {
-    let unfolded: String = raw.chars().filter(|&c| c != '\r' && c != '\n').collect();
     let mut has_legacy = false;
-    let mut out = String::with_capacity(unfolded.len());
+    let mut out = String::with_capacity(raw.len());
     let mut pending_space = String::new();
     let mut last_was_word = false;
-    let mut rest = unfolded.as_str();
+    let mut rest = raw;
     while !rest.is_empty() {
         if let Some((charset, bytes, used)) = encoded_word(rest) {
             has_legacy |= legacy_encoding(charset).is_some();
@@ -205,7 +197,9 @@ pub(super) fn decode_header(
         }
         let mut chars = rest.chars();
         let Some(c) = chars.next() else { break };
-        if c == ' ' || c == '\t' {
+        if c == '\r' || c == '\n' {
+            // Folding is undone: the line break goes, the white space after it stays.
+        } else if c == ' ' || c == '\t' {
             pending_space.push(c);
         } else {
             out.push_str(&pending_space);
