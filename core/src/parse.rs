@@ -148,6 +148,12 @@ impl<'m, 'x> Walker<'m, 'x> {
             let decoded = decoded.as_deref();
             let value = &header.value;
             match lower.as_str() {
+                // Fields RFC 5322 allows once: the first is kept, as Python's
+                // email package and most mail clients do.
+                "from" if self.spec.from.is_some() => self.repeated(name),
+                "subject" if self.spec.subject.is_some() => self.repeated(name),
+                "date" if self.spec.date.is_some() => self.repeated(name),
+                "message-id" if self.spec.message_id.is_some() => self.repeated(name),
                 "from" => self.spec.from = self.mailboxes(name, value, decoded).into_iter().next(),
                 "sender" => {
                     self.spec.sender = self.mailboxes(name, value, decoded).into_iter().next()
@@ -213,6 +219,11 @@ impl<'m, 'x> Walker<'m, 'x> {
                 )),
             }
         }
+    }
+
+    fn repeated(&mut self, name: &str) {
+        self.warnings
+            .push(format!("{name}: appears more than once; the first is kept"));
     }
 
     /// The mailboxes of an address list written as text.

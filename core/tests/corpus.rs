@@ -476,8 +476,15 @@ fn c17_broken_headers() {
         assert_eq!(from(p), "Broken Sender <broken@example.com>", "{label}");
         let to: Vec<&str> = p.spec.to.iter().map(|m| m.email.as_str()).collect();
         assert_eq!(to, ["good@example.org"], "{label}");
-        // Two Subject fields: the later one is kept (mail-parser's choice).
-        assert_eq!(subject(p), "second subject wins?", "{label}");
+        // Two Subject fields: the first is kept (as Python's email does), with a warning.
+        assert_eq!(subject(p), "first subject", "{label}");
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w == "Subject: appears more than once; the first is kept"),
+            "{label}: {:?}",
+            p.warnings
+        );
         assert_eq!(p.spec.date, None, "{label}");
         assert_eq!(
             p.spec.message_id.as_deref(),
