@@ -333,6 +333,10 @@ test('files dropped on the composer become attachments, sent byte for byte', asy
   // The preview is rebuilt with them.
   await page.getByText(/^Size: .*\(\d+ bytes\)$/).waitFor();
   await page.waitForFunction(() => /filename="?totals\.csv/.test(document.getElementById('raw-eml').value));
+  const listed = page.frameLocator('#preview-frame').locator('ul.attachments');
+  await listed.getByText('2 attachments:').waitFor();
+  await listed.getByText('totals.csv').waitFor();
+  await listed.getByText('data.bin').waitFor();
   await shot(page, 'dropped-attachments');
 
   const before = received().length;

@@ -172,6 +172,19 @@ test('the preview shows inline parts from their data, loads nothing remote and e
   assert.match(doc, /<img data-blocked-src="https:\/\/tracker\.example\/p\.gif">/);
   assert.match(doc, /<img data-blocked-src='cid:missing'>/);
   assert.match(doc, /Content-Security-Policy" content="default-src 'none'; img-src data:/);
+  assert.doesNotMatch(doc, /class="attachments"/, 'an image shown inline by cid is not listed again');
+  const withFiles = preview.previewDocument({
+    text: 'see attached',
+    attachments: [
+      { filename: 'q<1>.pdf', contentType: 'application/pdf', content: 'JVBERi0xLjQK', inline: false },
+      { filename: null, contentType: '', content: 'AAE=', inline: false },
+      { filename: 'logo.png', contentType: 'image/png', content: 'AAAA', inline: true, contentId: '<unused@x>' },
+    ],
+  });
+  assert.match(withFiles, /<li>3 attachments:<\/li>/);
+  assert.match(withFiles, /<li><b>q&lt;1&gt;\.pdf<\/b> <small>\(application\/pdf, 9 bytes\)<\/small><\/li>/);
+  assert.match(withFiles, /<li><b>attachment<\/b> <small>\(application\/octet-stream, 2 bytes\)<\/small><\/li>/);
+  assert.match(withFiles, /<li><b>logo\.png<\/b> /, 'an inline part the body does not show is listed');
   const text = preview.previewDocument({ text: '<b>not bold</b> & more' });
   assert.match(text, /&lt;b&gt;not bold&lt;\/b&gt; &amp; more/);
   const big = new Uint8Array(300 * 1024).fill(65);

@@ -1,7 +1,7 @@
 /**
  * The message preview: HTML (or text) rendered in a sandboxed frame with no
  * scripts and nothing remote (inline `cid:` images shown from their parts),
- * and the raw .eml with its size.
+ * the attachments listed under it, and the raw .eml with its size.
  */
 
 import { escapeHtml } from './template';
@@ -29,7 +29,32 @@ export function previewDocument(spec: MessageSpec): string {
   } else {
     body = `<pre style="white-space:pre-wrap;font:14px/1.4 monospace">${escapeHtml(spec.text ?? '')}</pre>`;
   }
-  return `<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${FRAME_CSP}"><style>body{font:15px/1.45 system-ui,sans-serif;margin:12px;color:#111;background:#fff}img{max-width:100%}blockquote{border-left:3px solid #ccc;margin-left:0;padding-left:10px;color:#444}</style></head><body>${body}</body></html>`;
+  return `<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${FRAME_CSP}"><style>body{font:15px/1.45 system-ui,sans-serif;margin:12px;color:#111;background:#fff}img{max-width:100%}blockquote{border-left:3px solid #ccc;margin-left:0;padding-left:10px;color:#444}.attachments{border-top:1px solid #ddd;margin-top:16px;padding:8px 0 0;list-style:none;color:#333;font-size:13px}</style></head><body>${body}${attachmentList(spec, cids)}</body></html>`;
+}
+
+/** Bytes of base64 content once decoded. */
+function decodedSize(b64: string): number {
+  const compact = b64.replace(/\s+/g, '');
+  const padding = compact.endsWith('==') ? 2 : compact.endsWith('=') ? 1 : 0;
+  return Math.max(0, Math.floor((compact.length * 3) / 4) - padding);
+}
+
+function humanSize(n: number): string {
+  if (n < 1024) return `${n} bytes`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / (1024 * 1024)).toFixed(2)} MB`;
+}
+
+/**
+ * The attachments a reader will see under the message, as mail clients list
+ * them: every part but the inline images the HTML shows by `cid:`.
+ */
+function attachmentList(spec: MessageSpec, shownInline: Map<string, string>): string {
+  const items = (spec.attachments ?? [])
+    .filter((a) => !(a.inline && a.contentId && spec.html && shownInline.has(a.contentId.replace(/^<|>$/g, ''))))
+    .map((a) => `<li><b>${escapeHtml(a.filename ?? 'attachment')}</b> <small>(${escapeHtml(a.contentType || 'application/octet-stream')}, ${humanSize(decodedSize(a.content))})</small></li>`);
+  const heading = items.length === 1 ? '1 attachment' : `${items.length} attachments`;
+  return items.length ? `<ul class="attachments" aria-label="Attachments"><li>${heading}:</li>${items.join('')}</ul>` : '';
 }
 
 /** The raw message as text for display (cut after RAW_LIMIT characters). */
