@@ -12,7 +12,11 @@
 //! parts of a `multipart/related` after its root and every part with an
 //! attachment disposition or a non-text type become `attachments` (their
 //! bytes exactly as transfer-decoded, never charset-converted). Headers the
-//! spec has no field for are kept in order in `headers`.
+//! spec has no field for are kept in order in `headers`. A From, Subject,
+//! Date or Message-ID that appears twice keeps its first value, as Python's
+//! email package does, with a warning. Without the `full-encoding` feature
+//! (the npm package), text in the legacy multi-byte charsets is decoded by
+//! the host through [`LegacyDecoder`] (see [`legacy`]).
 
 use std::borrow::Cow;
 
