@@ -16,7 +16,7 @@
 //! Date or Message-ID that appears twice keeps its first value, as Python's
 //! email package does, with a warning. Without the `full-encoding` feature
 //! (the npm package), text in the legacy multi-byte charsets is decoded by
-//! the host through [`LegacyDecoder`] (see [`legacy`]).
+//! the host through [`LegacyDecoder`] (see `parse/legacy.rs`).
 
 use std::borrow::Cow;
 
@@ -79,7 +79,7 @@ pub fn parse_with_warnings(bytes: &[u8]) -> Result<Parsed, ParseError> {
 }
 
 /// As [`parse_with_warnings`], with a host decoder for the legacy multi-byte
-/// charsets (see [`legacy`]): used only when core is built without
+/// charsets (see `parse/legacy.rs`): used only when core is built without
 /// `full-encoding`; with it, mail-parser decodes them itself.
 pub fn parse_with_decoder(bytes: &[u8], decoder: &dyn LegacyDecoder) -> Result<Parsed, ParseError> {
     parse_inner(bytes, (!cfg!(feature = "full-encoding")).then_some(decoder))
@@ -273,7 +273,7 @@ impl<'m, 'x> Walker<'m, 'x> {
     }
 
     /// The text of a body part in a legacy multi-byte charset, decoded by the
-    /// host's decoder (see [`legacy`]); `None` otherwise.
+    /// host's decoder (see `parse/legacy.rs`); `None` otherwise.
     fn legacy_body(&self, part: &MessagePart<'_>) -> Option<String> {
         let decoder = self.legacy?;
         if !matches!(part.body, PartType::Text(_) | PartType::Html(_)) {
