@@ -3,10 +3,12 @@
 # - Node's `ws` package in tests/e2e/node_modules (Node 20 has no global WebSocket).
 # - openssl, to make the test CA and server certificate of the STARTTLS test server.
 # - aiosmtpd (installed by 20-smtp.sh) runs relay/tests/smtp_support/smtpd.py.
+# - Python's `websockets`: the independent client of tests/py/test_relay_protocol.py.
 # Sourced by scripts/setup.sh (ROOT, POSTWIRE_VENV, log, apt_install, pip_install set).
 
 apt_install openssl
 pip_install "aiosmtpd>=1.4"
+pip_install "websockets>=13"
 
 if [ ! -f "$ROOT/tests/e2e/node_modules/ws/package.json" ]; then
   log "npm ci (tests/e2e: ws)"
