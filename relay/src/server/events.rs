@@ -124,6 +124,22 @@ impl Watcher {
     }
 }
 
+impl Watcher {
+    /// The events of `key` no longer reach this session.
+    pub fn unwatch(&self, key: &Key) {
+        let mut routes = self.router.routes();
+        if let Some(keys) = routes.by_session.get_mut(&self.id) {
+            keys.remove(key);
+        }
+        if let Some(watchers) = routes.by_key.get_mut(key) {
+            watchers.retain(|(s, _)| *s != self.id);
+            if watchers.is_empty() {
+                routes.by_key.remove(key);
+            }
+        }
+    }
+}
+
 impl Drop for Watcher {
     fn drop(&mut self) {
         let mut routes = self.router.routes();
@@ -296,6 +312,9 @@ mod tests {
         assert_eq!(recv(&mut a_rx).await.rcpt, "b@x.org");
         assert_eq!(recv(&mut a_rx).await.rcpt, "c@x.org");
         assert_eq!(router.watched(), 1, "only m2 is still routed");
+        a.watch(key("m3"));
+        a.unwatch(&key("m3"));
+        assert_eq!(router.watched(), 1, "an unwatched message has no route");
         drop(a);
         assert_eq!(router.watched(), 0, "a session's routes end with it");
     }

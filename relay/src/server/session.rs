@@ -357,6 +357,11 @@ where
                         // Watch first: an event after the status is not missed.
                         watcher.watch(key.clone());
                         let recipients = ctx.spool.status(&key);
+                        if recipients.is_none() {
+                            // Nothing will ever happen to an unknown id: no route
+                            // (asking about many ids must not grow the relay's memory).
+                            watcher.unwatch(&key);
+                        }
                         let frame = ServerFrame::Status {
                             id,
                             known: recipients.is_some(),

@@ -411,11 +411,17 @@ async fn a_resubmitted_id_is_a_duplicate_and_is_delivered_once_and_status_answer
         }
         other => panic!("{other:?}"),
     }
+    let routed = relay.ctx.events.watched();
     c.json(json!({"type": "status", "id": "never-sent"}));
     assert!(matches!(
         c.frame().await,
         ServerFrame::Status { known: false, .. }
     ));
+    assert_eq!(
+        relay.ctx.events.watched(),
+        routed,
+        "asking about an unknown id leaves no route behind"
+    );
     assert_eq!(pickup_files(&relay).len(), 1);
 }
 
