@@ -53,6 +53,9 @@ test('with no --smtp the relay says so and delivers into the pickup directory of
   assert.match(metrics, /^postwire_accepted_total 1$/m);
   assert.match(metrics, /^postwire_delivered_total 1$/m);
   assert.match(metrics, /^postwire_accept_latency_seconds_count 1$/m);
+  assert.match(metrics, /^postwire_events_dropped_total 0$/m);
+  assert.match(metrics, /^postwire_token_reloads_total \d+$/m);
+  assert.match(metrics, /^postwire_token_reload_failures_total 0$/m);
   assert.doesNotMatch(relay.log(), new RegExp(token), 'the token secret never appears in the log');
   assert.doesNotMatch(relay.log(), /message pickup-1/, 'message bodies never appear in the log');
 });

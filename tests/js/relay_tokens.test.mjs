@@ -194,6 +194,8 @@ test('a running relay refuses a removed token without a restart, keeps its token
   const k = await session(relay.url, keep, { bearer: true });
   assert.ok(k.ws, JSON.stringify(k.refused));
   assert.equal((await send(k, 'k1')).frame?.type, 'accepted');
+  const metrics = await (await fetch(relay.url.replace(/^ws/, 'http').replace('/v1/submit', '/metrics'))).text();
+  assert.match(metrics, /^postwire_token_reload_failures_total 1$/m, 'the failed reload is counted');
 
   // SIGHUP reloads (and does not end the relay).
   replaceFile(file, good);

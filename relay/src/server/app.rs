@@ -160,7 +160,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.session.metrics.render(state.session.spool.depth());
+    let text = state
+        .session
+        .metrics
+        .render(state.session.spool.depth(), &state.session.tokens.status());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{broadcast, mpsc};
 
+use super::metrics::Metrics;
 use crate::spool::{Event, Key, Spool};
 
 /// Events a session may have queued before newer ones are dropped.
@@ -46,14 +47,15 @@ impl std::fmt::Debug for EventRouter {
 }
 
 impl EventRouter {
-    /// Starts routing the events of `spool`.
-    pub fn start(spool: Arc<dyn Spool>) -> Arc<Self> {
+    /// Starts routing the events of `spool`; events dropped for a session
+    /// that does not read are counted in `metrics`.
+    pub fn start(spool: Arc<dyn Spool>, metrics: Arc<Metrics>) -> Arc<Self> {
         let router = Arc::new(EventRouter {
             routes: Mutex::new(Routes::default()),
             next_session: AtomicU64::new(1),
         });
         let events = spool.subscribe();
-        tokio::spawn(dispatch(Arc::downgrade(&router), events));
+        tokio::spawn(dispatch(Arc::downgrade(&router), events, metrics));
         router
     }
 
@@ -157,7 +159,11 @@ impl Drop for Watcher {
     }
 }
 
-async fn dispatch(router: std::sync::Weak<EventRouter>, mut events: broadcast::Receiver<Event>) {
+async fn dispatch(
+    router: std::sync::Weak<EventRouter>,
+    mut events: broadcast::Receiver<Event>,
+    metrics: Arc<Metrics>,
+) {
     loop {
         let ev = match events.recv().await {
             Ok(ev) => ev,
@@ -178,6 +184,7 @@ async fn dispatch(router: std::sync::Weak<EventRouter>, mut events: broadcast::R
         if let Some(watchers) = routes.by_key.get(&ev.key) {
             for (session, tx) in watchers {
                 if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(ev.clone()) {
+                    metrics.inc(&metrics.events_dropped);
                     tracing::warn!(
                         session,
                         id = %ev.key.id,
@@ -263,7 +270,7 @@ mod tests {
 
     fn router() -> (broadcast::Sender<Event>, Arc<EventRouter>) {
         let (tx, _) = broadcast::channel(SESSION_QUEUE * 2 + 64);
-        let router = EventRouter::start(Arc::new(Events(tx.clone())));
+        let router = EventRouter::start(Arc::new(Events(tx.clone())), Arc::new(Metrics::default()));
         (tx, router)
     }
 
@@ -321,7 +328,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_session_that_does_not_read_loses_events_not_memory() {
-        let (tx, router) = router();
+        let (tx, _) = broadcast::channel(SESSION_QUEUE * 2 + 64);
+        let metrics = Arc::new(Metrics::default());
+        let router = EventRouter::start(Arc::new(Events(tx.clone())), Arc::clone(&metrics));
         let (a, mut a_rx) = router.register();
         a.watch(key("m1"));
         for _ in 0..SESSION_QUEUE + 10 {
@@ -333,5 +342,10 @@ mod tests {
             queued += 1;
         }
         assert_eq!(queued, SESSION_QUEUE, "the queue is bounded");
+        assert_eq!(
+            metrics.events_dropped.load(Ordering::Relaxed),
+            10,
+            "every dropped event is counted for /metrics"
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::live_tokens::ReloadStatus;
 use crate::spool::Depth;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -65,6 +66,8 @@ pub struct Metrics {
     pub failed: AtomicU64,
     /// WebSocket sessions open now.
     pub sessions: AtomicU64,
+    /// Delivery events dropped for a session that was not reading them.
+    pub events_dropped: AtomicU64,
     /// From the `submit` frame's bytes received to `accepted` sent.
     pub accept_latency: Histogram,
     /// One delivery attempt.
@@ -78,7 +81,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self, depth: Depth) -> String {
+    pub fn render(&self, depth: Depth, tokens: &ReloadStatus) -> String {
         let mut out = String::new();
         let counters = [
             (
@@ -106,12 +109,31 @@ impl Metrics {
                 "Recipients failed for good.",
                 &self.failed,
             ),
+            (
+                "postwire_events_dropped_total",
+                "Delivery events dropped for sessions that were not reading them.",
+                &self.events_dropped,
+            ),
         ];
-        for (name, help, c) in counters {
+        let counters = counters
+            .into_iter()
+            .map(|(name, help, c)| (name, help, c.load(Ordering::Relaxed)))
+            .chain([
+                (
+                    "postwire_token_reloads_total",
+                    "Reloads of tokens.toml that replaced the token set.",
+                    tokens.reloads,
+                ),
+                (
+                    "postwire_token_reload_failures_total",
+                    "Reloads of tokens.toml that failed and kept the previous set.",
+                    tokens.failures,
+                ),
+            ]);
+        for (name, help, v) in counters {
             let _ = writeln!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                c.load(Ordering::Relaxed)
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
             );
         }
         let gauges = [

@@ -123,7 +123,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             tokens: Arc::clone(&tokens),
             limits: Arc::new(limits::RateLimits::default()),
             metrics,
-            events: events::EventRouter::start(Arc::clone(&spool)),
+            events: events::EventRouter::start(Arc::clone(&spool), Arc::clone(&metrics_handle)),
             window: settings.window,
             auth_timeout: Duration::from_secs(10),
             shutdown: shutdown_rx,

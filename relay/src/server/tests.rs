@@ -37,7 +37,7 @@ pub(super) fn relay_with(rate: u32) -> Relay {
     let metrics = Arc::new(Metrics::default());
     let runner = crate::spool::runner::start(Arc::clone(&spool), deliver, Arc::clone(&metrics));
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let events = super::events::EventRouter::start(Arc::clone(&spool));
+    let events = super::events::EventRouter::start(Arc::clone(&spool), Arc::clone(&metrics));
     let ctx = SessionContext {
         spool,
         tokens: Arc::new(LiveTokens::load(dir.path()).unwrap()),
