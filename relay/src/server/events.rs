@@ -34,6 +34,19 @@ struct Routes {
     by_session: HashMap<u64, HashSet<Key>>,
 }
 
+impl Routes {
+    /// Session `session` no longer watches `key` (the key's own entry goes
+    /// with its last watcher).
+    fn drop_route(&mut self, key: &Key, session: u64) {
+        if let Some(watchers) = self.by_key.get_mut(key) {
+            watchers.retain(|(s, _)| *s != session);
+            if watchers.is_empty() {
+                self.by_key.remove(key);
+            }
+        }
+    }
+}
+
 /// The routing table and its dispatch task.
 pub struct EventRouter {
     routes: Mutex<Routes>,
@@ -124,21 +137,14 @@ impl Watcher {
             .or_default()
             .push((self.id, self.tx.clone()));
     }
-}
 
-impl Watcher {
     /// The events of `key` no longer reach this session.
     pub fn unwatch(&self, key: &Key) {
         let mut routes = self.router.routes();
         if let Some(keys) = routes.by_session.get_mut(&self.id) {
             keys.remove(key);
         }
-        if let Some(watchers) = routes.by_key.get_mut(key) {
-            watchers.retain(|(s, _)| *s != self.id);
-            if watchers.is_empty() {
-                routes.by_key.remove(key);
-            }
-        }
+        routes.drop_route(key, self.id);
     }
 }
 
@@ -149,12 +155,7 @@ impl Drop for Watcher {
             return;
         };
         for key in keys {
-            if let Some(watchers) = routes.by_key.get_mut(&key) {
-                watchers.retain(|(s, _)| *s != self.id);
-                if watchers.is_empty() {
-                    routes.by_key.remove(&key);
-                }
-            }
+            routes.drop_route(&key, self.id);
         }
     }
 }

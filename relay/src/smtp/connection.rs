@@ -425,18 +425,10 @@ impl Connection {
             .await?;
         let mut recipients = Vec::with_capacity(rcpts.len());
         for (address, name) in rcpts.into_iter().zip(names) {
-            let reply = match client
+            let result = client
                 .wait(Stage::RcptTo, self.conn.command(Rcpt::new(address, vec![])))
-                .await
-            {
-                Ok(response) => SmtpReply::from_response(&response),
-                Err(SmtpError::Rejected { reply, .. }) => reply,
-                Err(e) => return Err(e),
-            };
-            recipients.push(RecipientStatus {
-                recipient: name.clone(),
-                reply,
-            });
+                .await;
+            recipients.push(recipient_status(name, result)?);
         }
         if !recipients.iter().any(RecipientStatus::is_accepted) {
             return Err(SmtpError::AllRecipientsRejected { recipients });
@@ -471,15 +463,8 @@ impl Connection {
         }
         let mut recipients = Vec::with_capacity(names.len());
         for name in names {
-            let reply = match client.wait(Stage::RcptTo, self.conn.read_response()).await {
-                Ok(response) => SmtpReply::from_response(&response),
-                Err(SmtpError::Rejected { reply, .. }) => reply,
-                Err(e) => return Err(e),
-            };
-            recipients.push(RecipientStatus {
-                recipient: name.clone(),
-                reply,
-            });
+            let result = client.wait(Stage::RcptTo, self.conn.read_response()).await;
+            recipients.push(recipient_status(name, result)?);
         }
         let data_result = client.wait(Stage::Data, self.conn.read_response()).await;
         let refused = mail_result.is_err() || !recipients.iter().any(RecipientStatus::is_accepted);
@@ -507,5 +492,22 @@ fn parse_address(role: &'static str, address: &str) -> Result<Address, SmtpError
         role,
         address: address.to_owned(),
         reason: e.to_string(),
+    })
+}
+
+/// A recipient's status from its RCPT TO reply: accepted or refused, both
+/// recorded; only a failure of the connection itself ends the transaction.
+fn recipient_status(
+    name: &str,
+    result: Result<lettre::transport::smtp::response::Response, SmtpError>,
+) -> Result<RecipientStatus, SmtpError> {
+    let reply = match result {
+        Ok(response) => SmtpReply::from_response(&response),
+        Err(SmtpError::Rejected { reply, .. }) => reply,
+        Err(e) => return Err(e),
+    };
+    Ok(RecipientStatus {
+        recipient: name.to_string(),
+        reply,
     })
 }

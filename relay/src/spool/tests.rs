@@ -157,50 +157,10 @@ async fn the_same_id_submitted_twice_at_once_is_stored_once() {
     no_lease_within(&spool, 100).await;
 }
 
-/// The real disk, counting durable appends and publishes.
-#[derive(Default)]
-struct CountingDisk {
-    real: StdDisk,
-    appends: std::sync::atomic::AtomicUsize,
-    publishes: std::sync::atomic::AtomicUsize,
-}
-
-impl Disk for CountingDisk {
-    fn publish(&self, dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-        self.publishes.fetch_add(1, Ordering::SeqCst);
-        self.real.publish(dir, name, bytes)
-    }
-    fn append_sync(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        self.appends.fetch_add(1, Ordering::SeqCst);
-        self.real.append_sync(path, bytes)
-    }
-    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        self.real.read(path)
-    }
-    fn read_at(&self, path: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
-        self.real.read_at(path, offset, len)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> std::io::Result<()> {
-        self.real.truncate(path, len)
-    }
-    fn remove(&self, path: &Path) -> std::io::Result<()> {
-        self.real.remove(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        self.real.rename(from, to)
-    }
-    fn list(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-        self.real.list(dir)
-    }
-    fn close(&self, path: &Path) {
-        self.real.close(path)
-    }
-}
-
 #[tokio::test]
 async fn many_concurrent_submissions_share_few_syncs_and_one_segment_per_writer() {
     let dir = tempfile::tempdir().unwrap();
-    let disk = Arc::new(CountingDisk::default());
+    let disk = Arc::new(TestDisk::default());
     let spool = FsSpool::open_with_disk(dir.path(), opts(), disk.clone()).unwrap();
     let publishes_at_open = disk.publishes.load(Ordering::SeqCst);
     let futs: Vec<_> = (0..500)
@@ -710,22 +670,27 @@ async fn a_recipient_the_upstream_did_not_report_is_deferred_not_dropped() {
     assert_eq!(l.envelope.rcpt_to, ["c@x.org"]);
 }
 
-/// A disk whose syncs fail while `broken` is set.
-struct FlakyDisk {
+/// The real disk, counting durable appends and publishes; while `broken` is
+/// set its syncs fail, and an append is torn (half its bytes reach the file).
+#[derive(Default)]
+struct TestDisk {
     real: StdDisk,
     broken: AtomicBool,
+    appends: std::sync::atomic::AtomicUsize,
+    publishes: std::sync::atomic::AtomicUsize,
 }
 
-impl Disk for FlakyDisk {
+impl Disk for TestDisk {
     fn publish(&self, dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.publishes.fetch_add(1, Ordering::SeqCst);
         if self.broken.load(Ordering::SeqCst) {
             return Err(std::io::Error::other("injected fsync failure"));
         }
         self.real.publish(dir, name, bytes)
     }
     fn append_sync(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        self.appends.fetch_add(1, Ordering::SeqCst);
         if self.broken.load(Ordering::SeqCst) {
-            // A torn write: half the bytes reach the file, then the sync fails.
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -761,10 +726,7 @@ impl Disk for FlakyDisk {
 #[tokio::test]
 async fn a_disk_that_cannot_sync_never_acknowledges_and_loses_no_delivery() {
     let dir = tempfile::tempdir().unwrap();
-    let disk = Arc::new(FlakyDisk {
-        real: StdDisk::default(),
-        broken: AtomicBool::new(false),
-    });
+    let disk = Arc::new(TestDisk::default());
     let spool = FsSpool::open_with_disk(dir.path(), opts(), disk.clone()).unwrap();
     disk.broken.store(true, Ordering::SeqCst);
     assert!(
