@@ -20,10 +20,10 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
  && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
 WORKDIR /src
 COPY . .
-# scripts/build-web.sh builds the package first (scripts/build-wasm.sh adds the
-# wasm32 target with rustup and installs wasm-bindgen-cli and binaryen).
-RUN bash scripts/build-web.sh \
- && cargo build --release --locked -p postwire-relay --bin postwire \
+# scripts/build-release.sh builds the package and the page first
+# (scripts/build-wasm.sh adds the wasm32 target with rustup and installs
+# wasm-bindgen-cli and binaryen), then the binary that embeds the page.
+RUN bash scripts/build-release.sh --locked \
  && install -D target/release/postwire /out/postwire
 
 # 2. The runtime: the binary alone, as a non-root user, data on a volume.

@@ -24,6 +24,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=scripts/lib/setup-helpers.sh
+source "$ROOT/scripts/lib/setup-helpers.sh"
 
 # shellcheck source=scripts/wasm-toolchain.sh
 source "$ROOT/scripts/wasm-toolchain.sh"

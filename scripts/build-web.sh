@@ -15,6 +15,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=scripts/lib/setup-helpers.sh
+source "$ROOT/scripts/lib/setup-helpers.sh"
 log() { printf '\033[1m[build-web]\033[0m %s\n' "$*" >&2; }
 
 command -v npm >/dev/null || { echo "build-web: npm is missing (apt-get install npm, or Node.js 20 with npm)" >&2; exit 1; }
@@ -29,6 +31,7 @@ if [ ! -x node_modules/.bin/vite ] || [ package-lock.json -nt node_modules/.pack
   || [ ! -e node_modules/postwire ]; then
   log "npm ci in web/"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+  setup_record npm web/node_modules
 fi
 log "tsc --noEmit"
 node_modules/.bin/tsc --noEmit -p .

@@ -12,22 +12,32 @@
 # (default 127.0.0.1:8025), POSTWIRE_ALLOW_FROM (senders the new token may use,
 # comma-separated addresses or @domains; default @example.com), and every
 # POSTWIRE_* variable of `postwire serve --help`.
+#
+# It does not need scripts/setup.sh to have run: what the build needs and
+# finds missing (Debian packages, the wasm32 target, wasm-bindgen-cli,
+# binaryen, npm packages) is installed here, and each install is logged.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-log() { printf '\033[1m[run]\033[0m %s\n' "$*" >&2; }
+PW_LOG_TAG=run
+# shellcheck source=scripts/lib/setup-helpers.sh
+source "$ROOT/scripts/lib/setup-helpers.sh"
 
 command -v cargo >/dev/null || { echo "run: cargo is missing: install Rust (rustup)" >&2; exit 1; }
+command -v python3 >/dev/null || apt_install python3
+command -v gzip >/dev/null || apt_install gzip
 if ! command -v npm >/dev/null; then
-  log "apt-get install nodejs npm"
-  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+  apt_install nodejs npm
 fi
 
-log "building the npm package and the composer page (scripts/build-web.sh)"
-bash scripts/build-web.sh
-log "cargo build --release -p postwire-relay"
-cargo build --release -p postwire-relay --bin postwire
+# The binary with the page: npm package, composer page, release build.
+bash scripts/build-release.sh
 bin="$ROOT/target/release/postwire"
+installed="$(setup_installed)"
+if [ -n "$installed" ]; then
+  log "installed for this run:"
+  printf '%s\n' "$installed" | sed 's/^/    /' >&2
+fi
 
 data="${POSTWIRE_DATA_DIR:-$ROOT/data}"
 listen="${POSTWIRE_LISTEN:-127.0.0.1:8025}"
@@ -55,4 +65,7 @@ cat <<MSG
 
 MSG
 export POSTWIRE_DATA_DIR="$data" POSTWIRE_LISTEN="$listen"
+# exec skips the EXIT trap: remove the set-up's state directory first.
+pw_setup_cleanup 2>/dev/null || true
+unset POSTWIRE_SETUP_STATE
 exec "$bin" serve

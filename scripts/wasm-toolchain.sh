@@ -36,20 +36,15 @@ _pw_wasm_toolchain() {
 
   _pw_log() { printf '\033[1m[wasm-toolchain]\033[0m %s\n' "$*" >&2; }
 
-  # apt_install comes from scripts/setup.sh when it sources us; standalone we bring our own.
-  if ! declare -F apt_install >/dev/null; then
-    apt_install() {
-      local missing=() p sudo=""
-      for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-      done
-      [ ${#missing[@]} -eq 0 ] && return 0
-      [ "$(id -u)" -eq 0 ] || sudo="sudo"
-      _pw_log "apt-get install ${missing[*]}"
-      DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    }
-  fi
+  # The shared install helpers (apt_install, log); sourced here, not inherited.
+  PW_LOG_TAG=wasm-toolchain
+  # shellcheck source=scripts/lib/setup-helpers.sh
+  source "$root/scripts/lib/setup-helpers.sh"
+  # Debian's compiler, cargo and linker (mode debian); overridable for tests.
+  DEB_RUSTC="${POSTWIRE_DEBIAN_RUSTC:-/usr/bin/rustc}"
+  DEB_CARGO="${POSTWIRE_DEBIAN_CARGO:-/usr/bin/cargo}"
+  WASM_LD="${POSTWIRE_WASM_LD:-/usr/lib/llvm-22/bin/wasm-ld}"
+  local rust_src="${POSTWIRE_DEBIAN_RUST_SRC:-/usr/lib/rustlib/src/rust/library}"
 
   # --- 1. the Rust target ---------------------------------------------------
   local mode="${POSTWIRE_WASM_MODE:-}"
@@ -70,8 +65,8 @@ _pw_wasm_toolchain() {
       ;;
     debian)
       apt_install rustc-web cargo-web rust-web-src lld-22
-      [ -x /usr/lib/llvm-22/bin/wasm-ld ] || { _pw_log "wasm-ld missing after installing lld-22"; return 1; }
-      [ -d /usr/lib/rustlib/src/rust/library ] || { _pw_log "std sources missing (rust-web-src)"; return 1; }
+      [ -x "$WASM_LD" ] || { _pw_log "wasm-ld missing after installing lld-22 ($WASM_LD)"; return 1; }
+      [ -d "$rust_src" ] || { _pw_log "std sources missing (rust-web-src: $rust_src)"; return 1; }
       ;;
     *)
       _pw_log "POSTWIRE_WASM_MODE must be rustup or debian, not '$mode'"
@@ -102,8 +97,9 @@ _pw_wasm_toolchain() {
     _pw_log "cargo install wasm-bindgen-cli --version $want --root $tools"
     # The host toolchain builds the CLI (it runs on this machine, not in wasm).
     cargo install -q wasm-bindgen-cli --version "$want" --root "$tools"
+    setup_record cargo "wasm-bindgen-cli $want"
   fi
-  export WASM_MODE WASM_TARGET_DIR WASM_BINDGEN WASM_OPT WASM_ROOT
+  export WASM_MODE WASM_TARGET_DIR WASM_BINDGEN WASM_OPT WASM_ROOT DEB_RUSTC DEB_CARGO WASM_LD
 }
 
 # wasm_cargo ARGS...: cargo for wasm32-unknown-unknown in the chosen mode.
@@ -117,9 +113,9 @@ wasm_cargo() {
         cargo "$sub" --target wasm32-unknown-unknown "$@"
       ;;
     debian)
-      RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$WASM_TARGET_DIR" \
-        RUSTFLAGS="-C linker=/usr/lib/llvm-22/bin/wasm-ld ${WASM_RUSTFLAGS:-}" \
-        /usr/bin/cargo "$sub" --target wasm32-unknown-unknown -Z build-std=std,panic_abort "$@"
+      RUSTC="$DEB_RUSTC" RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$WASM_TARGET_DIR" \
+        RUSTFLAGS="-C linker=$WASM_LD ${WASM_RUSTFLAGS:-}" \
+        "$DEB_CARGO" "$sub" --target wasm32-unknown-unknown -Z build-std=std,panic_abort "$@"
       ;;
   esac
 }
@@ -128,7 +124,7 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   _pw_wasm_toolchain
   if [ "${1:-}" = "--env" ]; then
     # Machine-readable, for `source`: KEY='value' lines.
-    for v in WASM_MODE WASM_TARGET_DIR WASM_BINDGEN WASM_OPT WASM_ROOT; do
+    for v in WASM_MODE WASM_TARGET_DIR WASM_BINDGEN WASM_OPT WASM_ROOT DEB_RUSTC DEB_CARGO WASM_LD; do
       printf "%s=%q\n" "$v" "${!v}"
     done
   else
@@ -141,5 +137,5 @@ else
   _pw_env="$(bash "${BASH_SOURCE[0]}" --env)" || return $?
   eval "$_pw_env"
   unset _pw_env
-  export WASM_MODE WASM_TARGET_DIR WASM_BINDGEN WASM_OPT WASM_ROOT
+  export WASM_MODE WASM_TARGET_DIR WASM_BINDGEN WASM_OPT WASM_ROOT DEB_RUSTC DEB_CARGO WASM_LD
 fi

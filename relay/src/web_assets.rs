@@ -29,7 +29,8 @@ pub const WEB_DIR_ENV: &str = "POSTWIRE_WEB_DIR";
 pub const NOT_BUILT_HTML: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <title>postwire composer: not built</title></head><body>\
 <h1>The composer page was not built into this binary</h1>\
-<p>Build it, then rebuild the relay: <code>scripts/build-web.sh &amp;&amp; cargo build -p postwire-relay</code>.</p>\
+<p>Build the binary with the page: <code>scripts/build-release.sh</code> \
+(or <code>scripts/build-web.sh</code>, then <code>cargo build -p postwire-relay</code>).</p>\
 <p>Or serve a built copy from a directory: <code>postwire serve --web-dir web/dist</code> \
 (or <code>POSTWIRE_WEB_DIR=web/dist</code>).</p></body></html>\n";
 

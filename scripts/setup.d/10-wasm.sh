@@ -9,5 +9,6 @@ apt_install chromium
 if [ ! -d "$ROOT/wasm/node_modules" ] || [ "$ROOT/wasm/package-lock.json" -nt "$ROOT/wasm/node_modules/.package-lock.json" ]; then
   log "npm ci (wasm/)"
   (cd "$ROOT/wasm" && npm ci --no-audit --no-fund --loglevel=error)
+  setup_record npm wasm/node_modules
 fi
 bash "$ROOT/scripts/build-wasm.sh"

@@ -16,10 +16,12 @@ if [ ! -x "$POSTFIX_DIR/usr/sbin/smtp-sink" ]; then
   # the .deb's shared libraries need these at run time
   apt_install libicu72 libssl3 libsasl2-2 libdb5.3 libnsl2 ca-certificates
   tmp="$(mktemp -d)"
+  apt_update_once
   (cd "$tmp" && apt-get download postfix >/dev/null)
   mkdir -p "$POSTFIX_DIR"
   dpkg-deb -x "$tmp"/postfix_*.deb "$POSTFIX_DIR"
   rm -rf "$tmp"
+  setup_record deb "postfix (unpacked into $POSTFIX_DIR)"
   out="$(LD_LIBRARY_PATH="$POSTFIX_DIR/usr/lib/postfix" "$POSTFIX_DIR/usr/sbin/smtp-sink" 2>&1 || true)"
   case "$out" in
     *usage*) ;;

@@ -29,6 +29,7 @@ if [ ! -d "$TNEF_TESTDATA/test-data" ]; then
   mkdir -p "$TNEF_TESTDATA"
   cp -r "$tnef_apt/src/libytnef/test-data" "$TNEF_TESTDATA/"
   rm -rf "$tnef_apt"
+  setup_record deb-src "libytnef test-data ($TNEF_TESTDATA)"
 fi
 [ -d "$TNEF_TESTDATA/test-data" ] || { log "libytnef test-data missing"; return 1; }
 
@@ -41,4 +42,5 @@ pip_install tnefparse
 if ! cargo fuzz --version >/dev/null 2>&1; then
   log "cargo install cargo-fuzz"
   cargo install --locked -q cargo-fuzz
+  setup_record cargo cargo-fuzz
 fi

@@ -13,4 +13,5 @@ pip_install "websockets>=13"
 if [ ! -f "$ROOT/tests/e2e/node_modules/ws/package.json" ]; then
   log "npm ci (tests/e2e: ws)"
   (cd "$ROOT/tests/e2e" && npm ci --no-audit --no-fund --silent)
+  setup_record npm tests/e2e/node_modules
 fi

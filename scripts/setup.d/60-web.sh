@@ -9,6 +9,7 @@ if [ ! -x "$ROOT/web/node_modules/.bin/vite" ] || [ ! -d "$ROOT/web/node_modules
   || [ "$ROOT/web/package-lock.json" -nt "$ROOT/web/node_modules/.package-lock.json" ]; then
   log "npm ci in web/"
   (cd "$ROOT/web" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+  setup_record npm web/node_modules
 fi
 # the browser tests' independent judges (tests/js/web_judge.py) of the
 # iCalendar part and of winmail.dat (same versions as 40-ical.sh / 30-tnef.sh)

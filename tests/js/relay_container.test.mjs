@@ -57,10 +57,13 @@ test('the runtime image runs as a non-root user with its data on a volume', () =
   assert.doesNotMatch(user[1], /^(root|0)(:|$)/, 'not root');
   assert.match(stage, /^VOLUME \["\/data"\]/m);
   assert.equal(runtimeEnv().POSTWIRE_DATA_DIR, '/data');
-  // The page is built into the binary: the build stage runs build-web.sh before cargo build.
+  // The page is built into the binary: the build stage runs scripts/build-release.sh,
+  // which builds web/dist (build-web.sh) before the release build embeds it.
   const build = dockerfile.slice(0, dockerfile.lastIndexOf('\nFROM '));
-  const web = build.indexOf('scripts/build-web.sh');
-  const cargo = build.indexOf('cargo build --release');
+  assert.match(build, /^RUN bash scripts\/build-release\.sh/m, 'the build stage uses the README build command');
+  const script = fs.readFileSync(path.join(ROOT, 'scripts/build-release.sh'), 'utf8');
+  const web = script.indexOf('bash scripts/build-web.sh');
+  const cargo = script.indexOf('cargo build --release');
   assert.ok(web > 0 && cargo > web, 'build-web.sh runs before the release build, so the page is embedded');
 });
 
