@@ -51,7 +51,9 @@ _pw_wasm_toolchain() {
   if [ -z "$mode" ]; then
     if command -v rustup >/dev/null 2>&1 &&
       { rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
-        timeout 120 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; }; then
+        { _pw_log "rustup target add wasm32-unknown-unknown"
+          timeout 120 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 &&
+            setup_record rustup "target wasm32-unknown-unknown"; }; }; then
       mode=rustup
     else
       _pw_log "rustup cannot provide wasm32-unknown-unknown; using Debian's rustc-web with build-std"
@@ -61,7 +63,7 @@ _pw_wasm_toolchain() {
   case "$mode" in
     rustup)
       rustup target list --installed | grep -qx wasm32-unknown-unknown ||
-        rustup target add wasm32-unknown-unknown
+        { rustup target add wasm32-unknown-unknown && setup_record rustup "target wasm32-unknown-unknown"; }
       ;;
     debian)
       apt_install rustc-web cargo-web rust-web-src lld-22

@@ -162,6 +162,32 @@ describe('refusals: a clear code and nothing delivered', () => {
     assert.equal(await rejectedCode(liar.send(message('big2', { size: 5000 }))), 'too_large');
   });
 
+  test('a message over the limit queued before ready is refused once, and the client goes on', async () => {
+    // A fresh client: send() is called before `ready` has told it maxSize.
+    const c = client(relay, token);
+    const rejected = [];
+    c.on('rejected', (f) => rejected.push(f.code));
+    assert.equal(await rejectedCode(c.send(message('early-big', { size: 5000 }))), 'too_large');
+    const ok = await c.send(message('after-big'), { envelope: { mailFrom: 'ana@example.com', rcptTo: ['bob@example.org'] } });
+    assert.equal(ok.duplicate, false);
+    assert.deepEqual(rejected, ['too_large']);
+  });
+
+  test('a submit announcing more than maxSize is refused before its bytes are sent', async () => {
+    const ws = new WebSocket(relay.url, ['postwire.v1']);
+    const frames = [];
+    const next = () => new Promise((r) => ws.once('message', (d) => r(JSON.parse(d.toString()))));
+    await new Promise((r) => ws.on('open', r));
+    ws.send(JSON.stringify({ type: 'auth', token }));
+    const ready = await next();
+    assert.equal(ready.type, 'ready');
+    // 200 MB announced; no binary frame is ever sent.
+    ws.send(JSON.stringify({ type: 'submit', id: 'huge', size: 200_000_000, envelope: { mailFrom: 'ana@example.com', rcptTo: ['bob@example.org'] } }));
+    frames.push(await next());
+    assert.deepEqual(frames.map((f) => [f.type, f.id, f.code]), [['rejected', 'huge', 'too_large']]);
+    ws.close();
+  });
+
   test('a wrong token is unauthorized', async () => {
     const c = client(relay, 'pw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
     assert.equal(await rejectedCode(c.send(message('wrong-token'))), 'unauthorized');

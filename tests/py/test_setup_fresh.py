@@ -271,6 +271,7 @@ def test_setup_from_nothing_installs_everything_once(tmp_path: Path) -> None:
     assert "update-private" in m.lines("apt.log")  # libytnef's deb-src list, kept apart
     # the wasm toolchain and the npm packages
     assert (m.fake / "rustup-wasm32").exists()
+    assert "rustup target wasm32-unknown-unknown" in proc.stderr
     assert any("wasm-bindgen-cli" in c for c in m.calls("cargo"))
     assert any("cargo-fuzz" in c for c in m.calls("cargo"))
     npm_dirs = {Path(p).name for p in (m.root / "wasm", m.root / "web", m.root / "tests/e2e") if (p / "node_modules").is_dir()}

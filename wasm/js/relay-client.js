@@ -341,6 +341,14 @@ export class RelayClient extends Emitter {
     if (!ws || !this._readyResolved()) return;
     while (this._inflight.size < this.window && this._queue.length > 0) {
       const e = this._queue.shift();
+      // maxSize is known only after `ready`: a message queued before it is
+      // checked here, and refused once, without uploading it.
+      if (e.bytes.byteLength > this.maxSize) {
+        const err = new RelayError('too_large', `message of ${e.bytes.byteLength} bytes exceeds the relay's limit of ${this.maxSize}`, e.id);
+        e.reject(err);
+        this._emit('rejected', { type: 'rejected', id: e.id, code: err.code, message: err.message });
+        continue;
+      }
       this._inflight.set(e.id, e);
       const submit = { type: 'submit', id: e.id, size: e.bytes.byteLength };
       if (e.envelope) submit.envelope = e.envelope;

@@ -90,6 +90,9 @@ struct PendingSubmit {
     envelope: Option<Envelope>,
     size: u64,
     refusal: Option<Refusal>,
+    /// The refusal was sent when the submit came; the binary frame, if the
+    /// client sends it, is dropped unanswered.
+    answered: bool,
 }
 
 /// Runs a session to its end. `pre_auth` is the token of an
@@ -309,6 +312,11 @@ where
                 break End::Closed;
             }
             Some(Ok(WsIn::Text(t))) => {
+                // A submit refused on its announcement was answered at once;
+                // the client may skip its binary frame and go on.
+                if pending.as_ref().is_some_and(|p| p.answered) {
+                    pending = None;
+                }
                 if let Some(p) = &pending {
                     fatal(
                         out,
@@ -342,11 +350,26 @@ where
                         let refusal = validate::id(&id)
                             .and_then(|()| validate::size(size, &token))
                             .err();
+                        // Refused on what it announces (too large, a bad id):
+                        // answered now, as SMTP's SIZE does, so that a client
+                        // need not upload 200 MB to learn it is too large.
+                        let answered = match &refusal {
+                            Some(r) => {
+                                ctx.metrics.inc(&ctx.metrics.rejected);
+                                tracing::info!(token = %token.name, id = %id, code = ?r.code, "submission rejected on its announcement");
+                                if out.send(text(&reject(&id, r.clone()))).await.is_err() {
+                                    break End::Closed;
+                                }
+                                true
+                            }
+                            None => false,
+                        };
                         pending = Some(PendingSubmit {
                             id,
                             envelope,
                             size,
                             refusal,
+                            answered,
                         });
                     }
                     Ok(ClientFrame::Status { id }) => {
@@ -383,6 +406,10 @@ where
                     .await;
                     break End::Closed;
                 };
+                if p.answered {
+                    // The bytes of a submit refused on its announcement: dropped.
+                    continue;
+                }
                 let received = Instant::now();
                 match check(ctx, &token, &p, &bytes, received) {
                     Err(r) => {

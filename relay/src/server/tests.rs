@@ -335,6 +335,28 @@ async fn each_bad_submission_gets_its_code_and_nothing_is_spooled_or_delivered()
 }
 
 #[tokio::test]
+async fn a_submit_announcing_too_much_is_refused_before_its_bytes() {
+    let relay = relay();
+    let mut c = Client::ready(&relay).await;
+    // 200 MB announced, no binary frame sent: the answer comes at once.
+    c.json(json!({"type": "submit", "id": "huge", "envelope": {"mailFrom": "ana@example.com", "rcptTo": ["bob@x.org"]}, "size": 200_000_000u64}));
+    match c.frame().await {
+        ServerFrame::Rejected { id, code, .. } => assert_eq!((id.as_str(), code), ("huge", Code::TooLarge)),
+        other => panic!("expected rejected, got {other:?}"),
+    }
+    // The client skips the bytes and goes on: the session takes the next submit.
+    c.submit("next", "ana@example.com", &["bob@x.org"], MSG);
+    assert!(matches!(c.frame().await, ServerFrame::Accepted { ref id, .. } if id == "next"));
+    assert!(matches!(c.frame().await, ServerFrame::Delivered { .. }));
+    // A client that sends the bytes anyway gets no second answer for them.
+    let big = vec![b'x'; 1001];
+    c.submit("big", "ana@example.com", &["bob@x.org"], &big);
+    assert!(matches!(c.frame().await, ServerFrame::Rejected { ref id, code: Code::TooLarge, .. } if id == "big"));
+    c.submit("after", "ana@example.com", &["bob@x.org"], MSG);
+    assert!(matches!(c.frame().await, ServerFrame::Accepted { ref id, .. } if id == "after"));
+}
+
+#[tokio::test]
 async fn a_binary_frame_of_the_wrong_size_is_rejected() {
     let relay = relay();
     let mut c = Client::ready(&relay).await;
