@@ -58,6 +58,7 @@ BASE_TAR="$CACHE/debian-bookworm-minbase.tar"
 BASE_IMAGE=localhost/debian:bookworm-slim
 IMAGE=localhost/postwire-relay:check
 CTR=postwire-check-relay
+CTR2=postwire-check-relay-8099
 VOL=postwire-check-data
 RUNROOT=/run/postwire-container-check
 mkdir -p "$CACHE"
@@ -106,7 +107,7 @@ cleanup() {
     log "relay log (last 30 lines):"
     pm logs --tail 30 "$CTR" 2>&1 | sed 's/^/    /' >&2
   fi
-  pm rm -f -t 0 "$CTR" >/dev/null 2>&1
+  pm rm -f -v -t 0 "$CTR" "$CTR2" >/dev/null 2>&1
   if [ "${POSTWIRE_CC_KEEP:-0}" != 1 ]; then
     pm volume rm -f "$VOL" >/dev/null 2>&1
     pm rmi -f "$IMAGE" >/dev/null 2>&1
@@ -127,7 +128,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Leftovers of a run that was killed.
-pm rm -f -t 0 "$CTR" >/dev/null 2>&1 || true
+pm rm -f -v -t 0 "$CTR" "$CTR2" >/dev/null 2>&1 || true
 pm volume rm -f "$VOL" >/dev/null 2>&1 || true
 pm rmi -f "$IMAGE" >/dev/null 2>&1 || true
 
@@ -253,15 +254,11 @@ body="$(curl -fsS --max-time 5 "http://$hostport/healthz")" || die "GET http://$
 printf '%s' "$body" | grep -q '"status":"ok"' || die "/healthz answered $body"
 step "GET http://$hostport/healthz (published port) -> $body"
 
+# shellcheck disable=SC2016  # expanded by the container's sh
 ids="$(pm exec "$CTR" sh -c 'echo "$(id -u):$(id -g)"')" || die "podman exec failed"
 [ "$ids" = 10001:10001 ] || die "the relay runs as uid:gid $ids, not 10001:10001"
 pm exec "$CTR" test -f /data/tokens.toml || die "/data/tokens.toml missing in the running relay's volume"
 step "relay runs as uid 10001 (postwire), tokens.toml on the volume"
-
-# Unhealthy when nothing answers: the check must be able to fail.
-if pm exec "$CTR" /bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/8026' >/dev/null 2>&1; then
-  die "a connect to a closed port succeeded: the HEALTHCHECK's /dev/tcp test proves nothing"
-fi
 
 # --- one message through the relay: the README's Node.js example --------------
 # tests/e2e/send-example.mjs as it is (its import of the client made absolute),
@@ -299,3 +296,22 @@ pm stop -t 40 "$CTR" >/dev/null 2>"$CACHE/stop.err" || { cat "$CACHE/stop.err" >
 code="$(pm inspect --format '{{.State.ExitCode}}' "$CTR")"
 [ "$code" = 0 ] || die "the relay exited with $code on SIGTERM"
 step "relay stopped on SIGTERM, exit code 0"
+
+# --- the HEALTHCHECK can fail -------------------------------------------------
+# A relay that is up but not on 8025 (POSTWIRE_LISTEN moved) must be reported
+# unhealthy: the check proves something only if it can fail.
+step "HEALTHCHECK against a relay listening on 8099 instead: must fail"
+pm run -d --name "$CTR2" --health-interval disable --network none \
+  -e POSTWIRE_LISTEN=127.0.0.1:8099 "$IMAGE" >/dev/null 2>"$CACHE/run.err" \
+  || { cat "$CACHE/run.err" >&2; die "podman run of the second relay failed"; }
+up=0
+for _ in $(seq 1 30); do
+  if pm exec "$CTR2" /bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/8099' >/dev/null 2>&1; then up=1; break; fi
+  sleep 1
+done
+[ "$up" = 1 ] || die "the second relay never listened on 127.0.0.1:8099"
+if pm healthcheck run "$CTR2" >/dev/null 2>&1; then
+  die "the HEALTHCHECK passed although nothing listens on 8025"
+fi
+status="$(pm inspect --format '{{.State.Health.Status}}' "$CTR2" 2>/dev/null || echo '?')"
+step "HEALTHCHECK failed as it should (health status: $status)"

@@ -22,6 +22,12 @@ use super::{
 const JOURNAL: &str = "journal.log";
 const BATCHES: &str = "batches";
 const CORRUPT: &str = "corrupt";
+/// A file of zeros kept beside the journal (`SpoolOptions::reserve_bytes`).
+/// When the disk is full, it is removed so that delivery outcomes can still
+/// be journaled: only then can finished segments be removed and their space
+/// come back. Without it a full disk never recovers (issue 18): the journal
+/// append fails, so nothing becomes final, so no segment is freed.
+const RESERVE: &str = "reserve";
 const MAX_GROUP: usize = 4096;
 /// Threads appending groups of messages in parallel, each to its own segment.
 const BATCH_WRITERS: usize = 2;
@@ -96,6 +102,10 @@ type SettleJob = (Settle, oneshot::Sender<Result<(), SpoolError>>);
 struct Inner {
     batches: PathBuf,
     journal: PathBuf,
+    /// The directory of the journal and the reserve file.
+    dir: PathBuf,
+    /// The reserve file is in place (see [`RESERVE`]).
+    reserve_held: AtomicBool,
     disk: Arc<dyn Disk>,
     opts: SpoolOptions,
     state: Mutex<State>,
@@ -193,6 +203,8 @@ impl FsSpool {
         let inner = Arc::new(Inner {
             batches,
             journal: dir.join(JOURNAL),
+            dir: dir.to_path_buf(),
+            reserve_held: AtomicBool::new(false),
             disk,
             opts,
             state: Mutex::new(State::default()),
@@ -203,6 +215,7 @@ impl FsSpool {
         });
         let (state, journal_len) = recover(&inner, dir)?;
         *inner.lock() = state;
+        take_reserve(&inner);
         // Two writers, so that recording outcomes never waits behind storing
         // new messages (and the other way round): each commits its own file.
         // Batch writers run in parallel: a group does not wait for the fsyncs
@@ -622,21 +635,17 @@ fn commit_accepts(inner: &Inner, segment: &mut Option<Segment>, jobs: Vec<Accept
                 stored += 1;
                 Ok(())
             }
-            (Err(e), _) => Err(format!("not stored: {e}")),
-            (Ok(()), Err(e)) => Err(format!("not stored: {e}")),
+            (Err(e), _) => Err(NotStored::Io(e.to_string())),
+            (Ok(()), Err(e)) => Err(NotStored::Encode(format!("not stored: {e}"))),
         };
         match ok {
             Ok(()) => {
                 answers.push((tx, Ok(Accepted::Stored)));
                 answers.extend(waiters.into_iter().map(|w| (w, Ok(Accepted::Duplicate))));
             }
-            Err(msg) => {
-                answers.push((tx, Err(SpoolError::Encode(msg.clone()))));
-                answers.extend(
-                    waiters
-                        .into_iter()
-                        .map(|w| (w, Err(SpoolError::Encode(msg.clone())))),
-                );
+            Err(why) => {
+                answers.push((tx, Err(why.to_error())));
+                answers.extend(waiters.into_iter().map(|w| (w, Err(why.to_error()))));
             }
         }
     }
@@ -651,6 +660,60 @@ fn commit_accepts(inner: &Inner, segment: &mut Option<Segment>, jobs: Vec<Accept
         let _ = tx.send(a);
     }
     inner.notify.notify_waiters();
+}
+
+/// Why a message of a group was not stored.
+#[derive(Debug, Clone)]
+enum NotStored {
+    /// The group's append or sync failed (a full disk, an I/O error).
+    Io(String),
+    /// Its record could not be encoded.
+    Encode(String),
+}
+
+impl NotStored {
+    fn to_error(&self) -> SpoolError {
+        match self {
+            NotStored::Io(e) => SpoolError::NotStored(e.clone()),
+            NotStored::Encode(e) => SpoolError::Encode(e.clone()),
+        }
+    }
+}
+
+/// Writes the reserve file if it is not in place. A disk too full for it is
+/// no error: the reserve is taken again once finished segments free space.
+fn take_reserve(inner: &Inner) {
+    if inner.opts.reserve_bytes == 0 || inner.reserve_held.load(Ordering::SeqCst) {
+        return;
+    }
+    let zeros = vec![0u8; usize::try_from(inner.opts.reserve_bytes).unwrap_or(usize::MAX).min(64 << 20)];
+    match inner.disk.publish(&inner.dir, RESERVE, &zeros) {
+        Ok(()) => inner.reserve_held.store(true, Ordering::SeqCst),
+        Err(e) => {
+            let _ = inner.disk.remove(&inner.dir.join(format!("{RESERVE}.tmp")));
+            tracing::warn!(error = %e, bytes = zeros.len(),
+                "cannot write the spool's disk reserve; will try again when space is freed");
+        }
+    }
+}
+
+/// Removes the reserve file so that a journal append can succeed on a full
+/// disk. True if there was one to remove.
+fn release_reserve(inner: &Inner) -> bool {
+    if !inner.reserve_held.swap(false, Ordering::SeqCst) {
+        return false;
+    }
+    match inner.disk.remove(&inner.dir.join(RESERVE)) {
+        Ok(()) => {
+            tracing::warn!(bytes = inner.opts.reserve_bytes,
+                "the spool's disk is full: released its reserve so that delivery outcomes can be recorded and space freed");
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot remove the spool's disk reserve");
+            false
+        }
+    }
 }
 
 /// Size of the journal, for deciding when to compact it.
@@ -676,26 +739,11 @@ fn commit_settles(
             encode_err = Some(e.to_string());
         }
     }
-    // After a failed append the journal's tail is unknown (a torn record
-    // there would hide every later one from recovery): it is rewritten from
-    // the index before anything more is appended.
-    let rewritten = if size.dirty {
-        compact_journal(inner, size)
-    } else {
-        Ok(())
-    };
-    let result = match (rewritten, encode_err) {
-        (Err(e), _) => Err(e),
-        (Ok(()), Some(e)) => Err(SpoolError::Encode(e)),
-        (Ok(()), None) => inner
-            .disk
-            .append_sync(&inner.journal, &buf)
-            .map_err(io_err("appending to", &inner.journal)),
-    };
-    match &result {
-        Ok(()) => size.len += buf.len() as u64,
-        Err(SpoolError::Io { .. }) => size.dirty = true,
-        Err(_) => {}
+    let mut result = append_settles(inner, size, &buf, encode_err.clone());
+    // A full disk: outcomes must still be recorded, or nothing ever becomes
+    // final and no segment is ever freed. Release the reserve and try again.
+    if matches!(result, Err(SpoolError::Io { .. })) && release_reserve(inner) {
+        result = append_settles(inner, size, &buf, encode_err);
     }
     let now = now_ms();
     let mut s = inner.lock();
@@ -787,11 +835,15 @@ fn commit_settles(
     }
     drop(s);
     // The journal says these segments are finished (fsynced above): remove them.
+    let freed = !to_delete.is_empty();
     for batch in to_delete {
         let path = inner.batch_path(batch);
         if let Err(e) = inner.disk.remove(&path) {
             tracing::warn!(path = %path.display(), error = %e, "cannot remove a finished segment");
         }
+    }
+    if freed {
+        take_reserve(inner);
     }
     for (tx, r) in replies {
         let _ = tx.send(r);
@@ -809,6 +861,37 @@ fn commit_settles(
     {
         tracing::error!(error = %e, "cannot compact the journal; keeping it as it is");
     }
+}
+
+/// One append of a group's settle records. After a failed append the
+/// journal's tail is unknown (a torn record there would hide every later one
+/// from recovery): it is rewritten from the index before anything more is
+/// appended.
+fn append_settles(
+    inner: &Inner,
+    size: &mut JournalSize,
+    buf: &[u8],
+    encode_err: Option<String>,
+) -> Result<(), SpoolError> {
+    let rewritten = if size.dirty {
+        compact_journal(inner, size)
+    } else {
+        Ok(())
+    };
+    let result = match (rewritten, encode_err) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(e)) => Err(SpoolError::Encode(e)),
+        (Ok(()), None) => inner
+            .disk
+            .append_sync(&inner.journal, buf)
+            .map_err(io_err("appending to", &inner.journal)),
+    };
+    match &result {
+        Ok(()) => size.len += buf.len() as u64,
+        Err(SpoolError::Io { .. }) => size.dirty = true,
+        Err(_) => {}
+    }
+    result
 }
 
 /// Rewrites the journal while the relay runs: one record per known key, and

@@ -288,6 +288,10 @@ pub struct SpoolOptions {
     /// The journal is compacted while running once it holds this many bytes
     /// and four times its size after the last compaction.
     pub journal_compact_bytes: u64,
+    /// Bytes of the reserve file kept in the data directory and released
+    /// when the disk is full, so that delivery outcomes can still be
+    /// recorded and finished segments removed (0: no reserve).
+    pub reserve_bytes: u64,
 }
 
 impl Default for SpoolOptions {
@@ -300,6 +304,7 @@ impl Default for SpoolOptions {
             max_batch_bytes: 8 << 20,
             segment_bytes: 64 << 20,
             journal_compact_bytes: 16 << 20,
+            reserve_bytes: 4 << 20,
         }
     }
 }
@@ -365,6 +370,10 @@ pub enum SpoolError {
     /// The spool's writer has stopped (after a fatal error or at shutdown).
     #[error("the spool is closed")]
     Closed,
+    /// The message could not be written durably (a full disk, an I/O
+    /// error); it was not acknowledged and may be submitted again.
+    #[error("message not stored: {0}")]
+    NotStored(String),
     /// A record could not be encoded (should not happen for valid input).
     #[error("cannot encode spool record: {0}")]
     Encode(String),

@@ -864,3 +864,137 @@ async fn a_segment_cut_in_a_header_in_a_payload_or_at_a_boundary_recovers_its_co
         );
     }
 }
+
+/// A disk of `quota` bytes: a write that would go past it fails with ENOSPC
+/// and writes nothing; removing a file gives its bytes back.
+struct FullDisk {
+    real: StdDisk,
+    quota: u64,
+    used: std::sync::Mutex<std::collections::HashMap<PathBuf, u64>>,
+}
+
+impl FullDisk {
+    fn new(quota: u64) -> Self {
+        FullDisk {
+            real: StdDisk::default(),
+            quota,
+            used: Default::default(),
+        }
+    }
+    fn total(&self) -> u64 {
+        self.used.lock().unwrap().values().sum()
+    }
+    /// Reserves `add` bytes for `path` (replacing `replace` bytes), or ENOSPC.
+    fn grow(&self, path: &Path, add: u64, replace: bool) -> std::io::Result<()> {
+        let mut used = self.used.lock().unwrap();
+        let old = used.get(path).copied().unwrap_or(0);
+        let total: u64 = used.values().sum();
+        let after = if replace { total - old + add } else { total + add };
+        if after > self.quota {
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        used.insert(path.to_path_buf(), if replace { add } else { old + add });
+        Ok(())
+    }
+}
+
+impl Disk for FullDisk {
+    fn publish(&self, dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.grow(&dir.join(name), bytes.len() as u64, true)?;
+        self.real.publish(dir, name, bytes)
+    }
+    fn append_sync(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        self.grow(path, bytes.len() as u64, false)?;
+        self.real.append_sync(path, bytes)
+    }
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.real.read(path)
+    }
+    fn read_at(&self, path: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        self.real.read_at(path, offset, len)
+    }
+    fn truncate(&self, path: &Path, len: u64) -> std::io::Result<()> {
+        self.used.lock().unwrap().insert(path.to_path_buf(), len);
+        self.real.truncate(path, len)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        self.used.lock().unwrap().remove(path);
+        self.real.remove(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        let mut used = self.used.lock().unwrap();
+        let n = used.remove(from).unwrap_or(0);
+        used.insert(to.to_path_buf(), n);
+        drop(used);
+        self.real.rename(from, to)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        self.real.list(dir)
+    }
+    fn close(&self, path: &Path) {
+        self.real.close(path)
+    }
+}
+
+fn sized(id: &str, size: usize) -> Submission {
+    let mut s = sub(id, &["b@x.org"]);
+    s.bytes.resize(size, b'x');
+    s
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_clearly_then_frees_space_as_messages_finish_and_accepts_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FullDisk::new(200 << 10));
+    let o = SpoolOptions {
+        segment_bytes: 40 << 10,
+        reserve_bytes: 16 << 10,
+        ..opts()
+    };
+    let spool = FsSpool::open_with_disk(dir.path(), o, disk.clone()).unwrap();
+    // Fill the disk: 10 KB messages, one at a time, until one is refused.
+    let mut stored = Vec::new();
+    let refusal = loop {
+        let id = format!("m{}", stored.len());
+        match spool.accept(sized(&id, 10 << 10)).await {
+            Ok(a) => {
+                assert_eq!(a, Accepted::Stored);
+                stored.push(id);
+            }
+            Err(e) => break e,
+        }
+        assert!(stored.len() < 100, "the quota never filled");
+    };
+    assert!(stored.len() >= 10, "only {} stored", stored.len());
+    // A clear, retryable refusal that says why; never "cannot encode".
+    assert!(matches!(refusal, SpoolError::NotStored(_)), "{refusal:?}");
+    assert!(refusal.to_string().contains("No space left"), "{refusal}");
+    // Deliver everything that was accepted: every outcome is recorded, even on
+    // the full disk (the reserve makes room for the journal).
+    for _ in 0..stored.len() {
+        let l = lease(&spool).await;
+        spool.settle(l.clone(), delivered(&l)).await.unwrap();
+    }
+    for id in &stored {
+        assert!(matches!(
+            spool.status(&key(id)).unwrap()[0].state,
+            RcptState::Delivered { .. }
+        ));
+    }
+    // The finished segments are gone and the space is back (the journal and
+    // the reserve, taken again, remain).
+    assert!(
+        batch_files(dir.path()).len() <= 2,
+        "finished segments left: {:?}",
+        batch_files(dir.path())
+    );
+    assert!(dir.path().join("reserve").exists(), "the reserve is taken again");
+    assert!(disk.total() < 120 << 10, "{} bytes still used", disk.total());
+    // Acceptance resumes by itself.
+    for i in 0..5 {
+        assert_eq!(
+            spool.accept(sized(&format!("again{i}"), 10 << 10)).await.unwrap(),
+            Accepted::Stored
+        );
+    }
+}
