@@ -15,7 +15,12 @@
 #   3. the relay started with the image's defaults becomes healthy through the
 #      image's own HEALTHCHECK (`podman healthcheck run`), runs as uid 10001,
 #      and answers GET /healthz on a port published on 127.0.0.1;
-#   4. it stops cleanly on SIGTERM (exit code 0).
+#   4. one message sent with the README's Node.js example
+#      (tests/e2e/send-example.mjs, skipped when node/npm are missing) is
+#      accepted and delivered into /data/pickup on the volume, as uid 10001;
+#   5. it stops cleanly on SIGTERM (exit code 0);
+#   6. the HEALTHCHECK fails (unhealthy) for a relay not listening on 8025.
+# About 2 minutes with an empty cache (debootstrap), 30-80 s after that.
 # Not built: the `node` and `build` stages (they need node:20-bookworm-slim and
 # rust:1.95-bookworm from a registry, and rustup's downloads); the binary
 # comes from the host instead.

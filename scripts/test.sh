@@ -36,6 +36,16 @@ if [ -n "$js_tests" ]; then
   node --test $js_tests || failed+=("node --test")
 fi
 
+step "fuzz: every target of fuzz/ for a bounded time (scripts/fuzz.sh)"
+bash scripts/fuzz.sh || failed+=("fuzz")
+
+if [ "$(id -u)" -eq 0 ]; then
+  step "container image: runtime stage built and run with podman (scripts/container-check.sh)"
+  POSTWIRE_BIN="$POSTWIRE_BIN" bash scripts/container-check.sh || failed+=("container check")
+else
+  echo "container check skipped: it needs root (rootful podman)"
+fi
+
 if [ ${#failed[@]} -gt 0 ]; then
   printf '\nFAILED: %s\n' "${failed[*]}" >&2
   exit 1
