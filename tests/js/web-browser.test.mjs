@@ -72,8 +72,8 @@ function judge(file) {
 }
 
 /** A fresh page that records console errors and uncaught exceptions. */
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
+async function newPage(options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true, ...options });
   const page = await context.newPage();
   const errors = [];
   page.on('console', (m) => {
@@ -299,6 +299,79 @@ test('compose with an attachment, an inline image and a meeting request; send; t
   assert.equal(ev.end_utc, '2026-12-01T10:30:00+00:00');
   assert.match(ev.organizer, /mailto:ann@example\.com/i);
   assert.deepEqual(ev.attendees.map((a) => a.toLowerCase()).sort(), ['mailto:bob@example.org', 'mailto:carl@example.net']);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a meeting request invites To (required) and Cc (optional), From organises, in the browser\'s zone from the next full hour', async () => {
+  const { page, errors, context } = await newPage({ timezoneId: 'America/New_York' });
+  await signIn(page, tokens.web);
+  await page.getByText('Signed in as web').waitFor();
+  await page.getByLabel('From', { exact: true }).fill('Ann Sender <ann@example.com>');
+  await addChips(page, 'To', ['bob@example.org', 'dora@example.org']);
+  await addChips(page, 'Cc', ['Carl Ruiz <carl@example.net>']);
+  const subject = `Planning ${Date.now()}`;
+  await page.getByLabel('Subject', { exact: true }).fill(subject);
+  await page.getByLabel('Meeting request').check();
+  // Invited without typing them again, To as required and Cc as optional.
+  const attendees = page.locator('#meeting-fields .chip');
+  await attendees.filter({ hasText: 'carl@example.net' }).waitFor();
+  assert.equal(await attendees.count(), 3);
+  const role = (email) => page.getByLabel(`${email}: required or optional`);
+  assert.equal(await role('bob@example.org').inputValue(), 'REQ-PARTICIPANT');
+  assert.equal(await role('dora@example.org').inputValue(), 'REQ-PARTICIPANT');
+  assert.equal(await role('carl@example.net').inputValue(), 'OPT-PARTICIPANT');
+  assert.match(await page.locator('#organizer').textContent(), /Ann Sender <ann@example\.com>/);
+  // The browser's own zone, and the next full hour for an hour.
+  assert.equal(await page.getByLabel('Time zone', { exact: true }).inputValue(), 'America/New_York');
+  const start = await page.getByLabel('Start', { exact: true }).inputValue();
+  const end = await page.getByLabel('End', { exact: true }).inputValue();
+  const { next, prev } = await page.evaluate(() => {
+    const f = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}T${String(d.getHours()).padStart(2, '0')}:00`;
+    const d = new Date();
+    d.setMinutes(0, 0, 0);
+    const prev = f(d);
+    d.setHours(d.getHours() + 1);
+    return { next: f(d), prev };
+  });
+  assert.ok(start === next || start === prev, `start ${start} is the next full hour (${next}; ${prev} when the hour just turned)`);
+  assert.equal(Date.parse(`${end}:00Z`) - Date.parse(`${start}:00Z`), 3_600_000, `end ${end} is an hour after ${start}`);
+  // Editable: dora uninvited (she stays in To), carl made required, eve typed in as optional,
+  // and a Cc added later (fay) follows as optional.
+  await page.getByRole('button', { name: 'Remove dora@example.org from Attendees' }).click();
+  await role('carl@example.net').selectOption('REQ-PARTICIPANT');
+  await addChips(page, 'Attendees', ['eve@example.org']);
+  await role('eve@example.org').selectOption('OPT-PARTICIPANT');
+  await addChips(page, 'Cc', ['fay@example.com']);
+  await attendees.filter({ hasText: 'fay@example.com' }).waitFor();
+  assert.equal(await role('fay@example.com').inputValue(), 'OPT-PARTICIPANT');
+  assert.equal(await attendees.filter({ hasText: 'dora@example.org' }).count(), 0, 'a removed attendee is not invited again');
+  await page.waitForFunction(() => /fay@example\.com/i.test(document.getElementById('raw-eml').value), null, { timeout: 5000 }).catch(async (e) => {
+    throw new Error(`${e.message}\n${await page.locator('#preview-error').textContent()}\n${await page.locator('#raw-eml').inputValue()}`);
+  });
+  assert.equal(await page.locator('#preview-error').textContent(), '');
+  await shot(page, 'meeting');
+
+  const before = received().length;
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.getByText(/Done: 4 delivered, 0 failed/).waitFor({ timeout: WAIT });
+  const [msg] = await waitForMessages(before, 1);
+  assert.deepEqual([...msg.envelope.rcptTo].sort(), ['bob@example.org', 'carl@example.net', 'dora@example.org', 'fay@example.com']);
+  const j = judge(msg.file);
+  const cal = j.parts.find((p) => p.type === 'text/calendar');
+  assert.ok(cal, `a text/calendar part: ${j.structure}`);
+  const [ev] = cal.calendar.events;
+  assert.deepEqual(ev.attendee_roles, {
+    'bob@example.org': 'REQ-PARTICIPANT',
+    'carl@example.net': 'REQ-PARTICIPANT',
+    'eve@example.org': 'OPT-PARTICIPANT',
+    'fay@example.com': 'OPT-PARTICIPANT',
+  });
+  assert.match(ev.organizer, /mailto:ann@example\.com/i);
+  assert.equal(ev.tzid, 'America/New_York');
+  assert.equal(ev.start.slice(0, 16), start);
+  assert.equal(ev.end.slice(0, 16), end);
+  assert.equal(ev.summary, subject);
   assert.deepEqual(errors, []);
   await context.close();
 });

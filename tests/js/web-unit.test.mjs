@@ -117,6 +117,16 @@ test('the spec has HTML with a text alternative, and drops inline parts the HTML
   assert.deepEqual(blank, { text: '', tnef: true });
 });
 
+test('a meeting attendee can be optional; the default meeting is the next full hour, for an hour', () => {
+  const c = calendar.buildCalendar({
+    start: '2026-12-01T10:00', end: '2026-12-01T11:00', timeZone: 'UTC', location: '', summary: 'x', description: '',
+    attendees: ['Bob <bob@x.org>', 'carl@y.org'], roles: { 'carl@y.org': 'OPT-PARTICIPANT' }, organizer: 'ann@x.org', uid: 'u',
+  });
+  assert.deepEqual(c.attendees.map((a) => a.role), ['REQ-PARTICIPANT', 'OPT-PARTICIPANT']);
+  assert.deepEqual(calendar.defaultMeetingTimes(new Date(2026, 11, 1, 9, 41, 7)), { start: '2026-12-01T10:00', end: '2026-12-01T11:00' });
+  assert.deepEqual(calendar.defaultMeetingTimes(new Date(2026, 11, 31, 23, 0, 0)), { start: '2027-01-01T00:00', end: '2027-01-01T01:00' });
+});
+
 test('the meeting panel gives spec.calendar, and names the field that is wrong', () => {
   const fields = {
     start: '2026-12-01T10:00', end: '2026-12-01T11:30', timeZone: 'Europe/Madrid', location: 'Room 4',

@@ -52,7 +52,7 @@ export class Composer {
   readonly subject = byId<HTMLInputElement>('subject');
   readonly editor = new Editor(byId('editor'), byId('toolbar'));
   readonly attachments = new Attachments(byId<HTMLInputElement>('attachments'), byId('compose'), byId('attachment-list'));
-  readonly calendar = new CalendarPanel();
+  readonly calendar = new CalendarPanel({ to: this.to, cc: this.cc, from: this.from });
   readonly tnef = byId<HTMLInputElement>('tnef');
   private threading: { inReplyTo?: string; references?: string[] } = {};
   private lastEml: Uint8Array | null = null;
