@@ -376,6 +376,41 @@ test('a meeting request invites To (required) and Cc (optional), From organises,
   await context.close();
 });
 
+test('the preview shows the fields as they are, also after sending a message with an attachment', async () => {
+  const { page, errors, context } = await newPage();
+  await signIn(page, tokens.web);
+  await page.getByText('Signed in as web').waitFor();
+  await page.getByLabel('From', { exact: true }).fill('Ann Sender <ann@example.com>');
+  await addChips(page, 'To', ['bob@example.org']);
+  await page.getByLabel('Subject', { exact: true }).fill('Before sending');
+  await page.getByRole('textbox', { name: 'Message' }).click();
+  await page.keyboard.type('With a file.');
+  await page.getByLabel('Attachments', { exact: true }).setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('some notes\n') });
+  await page.waitForFunction(() => /filename="?notes\.txt/.test(document.getElementById('raw-eml').value));
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.getByText(/Done: 1 delivered, 0 failed/).waitFor({ timeout: WAIT });
+  // After the send: the preview is the message as it stands, not a complaint about From.
+  await page.waitForFunction(() => /^Subject: Before sending/m.test(document.getElementById('raw-eml').value));
+  assert.equal(await page.locator('#preview-error').textContent(), '');
+  assert.match(await page.locator('#eml-size').textContent(), /^Size: .*\(\d+ bytes\)/);
+  await page.frameLocator('#preview-frame').getByText('With a file.').waitFor();
+  // And it follows every later change.
+  await page.getByLabel('Subject', { exact: true }).fill('After sending');
+  await page.waitForFunction(() => /^Subject: After sending/m.test(document.getElementById('raw-eml').value));
+  await page.getByRole('button', { name: 'Remove attachment notes.txt' }).click();
+  await page.waitForFunction(() => !/notes\.txt/.test(document.getElementById('raw-eml').value));
+  assert.equal(await page.locator('#preview-error').textContent(), '');
+  // Emptied From: the preview says so; filled again: the message is back.
+  await page.getByLabel('From', { exact: true }).fill('');
+  await page.getByText('Fill in From to see the message as it will be sent.').waitFor();
+  await page.getByLabel('From', { exact: true }).fill('Ann Sender <ann@example.com>');
+  await page.waitForFunction(() => document.getElementById('preview-error').textContent === '');
+  await page.waitForFunction(() => /^From: .*ann@example\.com/m.test(document.getElementById('raw-eml').value));
+  await shot(page, 'preview-after-send');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('files dropped on the composer become attachments, sent byte for byte', async () => {
   const { page, errors, context } = await newPage();
   await signIn(page, tokens.web);

@@ -20,6 +20,9 @@ import { asRelayError, type DeliveryEvent } from './relay';
 import type { Session } from './session';
 import { assembleSpec, type ComposerState, type MessageSpec, type SpecAttachment } from './spec';
 
+/** The sender the preview uses while From is empty (never sent). */
+const PLACEHOLDER_FROM = 'you@example.invalid';
+
 /** A field that stops the message from being built, named for the person. */
 export class ComposeError extends Error {
   /** The control to focus. */
@@ -86,6 +89,12 @@ export class Composer {
       this.updatePreview();
       if (this.lastEml) download(`${(this.subject.value || 'message').replace(/[^\w.-]+/g, '_').slice(0, 60)}.eml`, this.lastEml, 'message/rfc822');
     });
+    // The browser may put typed values back (reload, back/forward) without
+    // input events; the preview follows the fields whenever the page shows.
+    window.addEventListener('pageshow', () => this.updatePreview());
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.updatePreview();
+    });
     this.schedulePreview();
   }
 
@@ -103,12 +112,20 @@ export class Composer {
     return p.ok ? p.text : null;
   }
 
-  /** The composer's fields; throws ComposeError naming the first problem. */
-  state(requireRecipients: boolean): ComposerState {
+  /**
+   * The composer's fields; throws ComposeError naming the first problem.
+   * With `placeholderFrom`, an empty From is replaced by it (preview only).
+   */
+  state(requireRecipients: boolean, placeholderFrom?: string): ComposerState {
     const fromText = this.from.value.trim();
+    if (placeholderFrom && !fromText) return this.fields(requireRecipients, placeholderFrom);
     if (!fromText) throw new ComposeError('From is empty: type your address, e.g. Ann <ann@example.com>', this.from);
     const from = this.checkFrom();
     if (!from) throw new ComposeError(`From is not a valid address: ${byId('from-error').textContent?.replace(/^From: /, '')}`, this.from);
+    return this.fields(requireRecipients, from);
+  }
+
+  private fields(requireRecipients: boolean, from: string): ComposerState {
     for (const c of [this.to, this.cc, this.bcc]) {
       const bad = c.invalid();
       if (bad.length) throw new ComposeError(`${c.label}: "${bad[0].input}" is not a valid address: ${bad[0].error}`, c.input);
@@ -145,8 +162,8 @@ export class Composer {
   }
 
   /** The spec of the message as it stands. */
-  spec(requireRecipients = true): MessageSpec {
-    return assembleSpec(this.state(requireRecipients));
+  spec(requireRecipients = true, placeholderFrom?: string): MessageSpec {
+    return assembleSpec(this.state(requireRecipients, placeholderFrom));
   }
 
   private schedulePreview(): void {
@@ -154,30 +171,43 @@ export class Composer {
     this.previewTimer = window.setTimeout(() => this.updatePreview(), 250);
   }
 
-  /** Rebuilds the preview now. */
+  /**
+   * Rebuilds the preview now, from the fields as they are. Every path ends
+   * with the preview, its error line and the size describing the same
+   * moment: nothing of an earlier state is left behind.
+   */
   updatePreview(): void {
+    clearTimeout(this.previewTimer);
     const errEl = byId('preview-error');
     const frame = byId<HTMLIFrameElement>('preview-frame');
     const size = byId('eml-size');
-    if (!this.from.value.trim()) {
-      errEl.textContent = 'Fill in From to see the message as it will be sent.';
-      return;
-    }
+    const raw = byId<HTMLTextAreaElement>('raw-eml');
+    const fromEmpty = !this.from.value.trim();
     let spec: MessageSpec;
     try {
-      spec = this.spec(false);
+      // Without From the message cannot be built as it will be sent; its
+      // body and size are still shown, with a stand-in sender.
+      spec = this.spec(false, fromEmpty ? PLACEHOLDER_FROM : undefined);
     } catch (e) {
       errEl.textContent = e instanceof Error ? e.message : String(e);
+      this.lastEml = null;
       return;
     }
     try {
       const bytes = buildEml(spec);
-      this.lastEml = bytes;
-      errEl.textContent = '';
       frame.srcdoc = previewDocument(spec);
-      byId<HTMLTextAreaElement>('raw-eml').value = rawText(bytes);
       size.textContent = `Size: ${formatSize(bytes.length)} (${bytes.length} bytes)`;
+      if (fromEmpty) {
+        this.lastEml = null;
+        raw.value = '';
+        errEl.textContent = 'Fill in From to see the message as it will be sent.';
+      } else {
+        this.lastEml = bytes;
+        raw.value = rawText(bytes);
+        errEl.textContent = '';
+      }
     } catch (e) {
+      this.lastEml = null;
       errEl.textContent = `Cannot build the message: ${describeError(e)}`;
     }
   }
@@ -234,6 +264,7 @@ export class Composer {
     } finally {
       this.sending = false;
       sendBtn.disabled = false;
+      this.updatePreview();
     }
   }
 
