@@ -54,13 +54,21 @@ export class Composer {
   readonly bcc = new ChipInput(byId<HTMLInputElement>('bcc'), 'Bcc');
   readonly subject = byId<HTMLInputElement>('subject');
   readonly editor = new Editor(byId('editor'), byId('toolbar'));
-  readonly attachments = new Attachments(byId<HTMLInputElement>('attachments'), byId('compose'), byId('attachment-list'));
+  readonly attachments = new Attachments(
+    byId<HTMLInputElement>('attachments'),
+    byId('compose'),
+    byId('attachment-list'),
+    byId('attachment-error'),
+    () => this.session.maxSize,
+  );
   readonly calendar = new CalendarPanel({ to: this.to, cc: this.cc, from: this.from });
   readonly tnef = byId<HTMLInputElement>('tnef');
   private threading: { inReplyTo?: string; references?: string[] } = {};
   private lastEml: Uint8Array | null = null;
   private previewTimer = 0;
   private sending = false;
+  /** Bytes of the message as it will be sent, from the last preview; null when it cannot be built. */
+  private lastSize: number | null = null;
 
   constructor(private session: Session) {
     const later = () => this.schedulePreview();
@@ -89,6 +97,7 @@ export class Composer {
       this.updatePreview();
       if (this.lastEml) download(`${(this.subject.value || 'message').replace(/[^\w.-]+/g, '_').slice(0, 60)}.eml`, this.lastEml, 'message/rfc822');
     });
+    session.onLimit(() => this.checkLimit());
     // The browser may put typed values back (reload, back/forward) without
     // input events; the preview follows the fields whenever the page shows.
     window.addEventListener('pageshow', () => this.updatePreview());
@@ -195,6 +204,8 @@ export class Composer {
     }
     try {
       const bytes = buildEml(spec);
+      this.lastSize = bytes.length;
+      this.checkLimit();
       frame.srcdoc = previewDocument(spec);
       size.textContent = `Size: ${formatSize(bytes.length)} (${bytes.length} bytes)`;
       if (fromEmpty) {
@@ -210,6 +221,23 @@ export class Composer {
       this.lastEml = null;
       errEl.textContent = `Cannot build the message: ${describeError(e)}`;
     }
+  }
+
+  /**
+   * Compares the message as it will be sent with the token's limit: over
+   * it, Send is disabled and says why (the button is described by the
+   * reason); under it, the room left is shown.
+   */
+  private checkLimit(): void {
+    const max = this.session.maxSize;
+    const reason = byId('size-limit');
+    const allowed = byId('size-allowed');
+    const over = max > 0 && this.lastSize !== null && this.lastSize > max;
+    allowed.textContent = max > 0 ? `This token may send up to ${formatSize(max)} a message.` : '';
+    reason.textContent = over
+      ? `Too large to send: the message is ${formatSize(this.lastSize ?? 0)} as sent (attachments grow by about a third when encoded for mail), over this token's limit of ${formatSize(max)}. Remove or shrink attachments.`
+      : '';
+    byId<HTMLButtonElement>('send').disabled = over || this.sending;
   }
 
   /** Builds and sends the message, reporting each step and each recipient. */
@@ -234,6 +262,13 @@ export class Composer {
       envelope = envelopeOf(spec);
     } catch (e) {
       say(status, `Cannot build the message: ${describeError(e)}`, 'error');
+      return;
+    }
+    this.lastSize = bytes.length;
+    this.checkLimit();
+    const max = this.session.maxSize;
+    if (max > 0 && bytes.length > max) {
+      say(status, byId('size-limit').textContent ?? 'The message is too large for this token.', 'error');
       return;
     }
     this.sending = true;
@@ -265,6 +300,7 @@ export class Composer {
       this.sending = false;
       sendBtn.disabled = false;
       this.updatePreview();
+      this.checkLimit();
     }
   }
 
