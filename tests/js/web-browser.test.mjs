@@ -466,6 +466,106 @@ test('the size as sent grows as files are added; over the token\'s limit Send is
   await context.close();
 });
 
+/** The drafts kept in the page's IndexedDB, as JSON text ('' when the store does not exist). */
+function storedDrafts(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const req = indexedDB.open('postwire');
+        req.onerror = () => reject(req.error);
+        req.onsuccess = () => {
+          const db = req.result;
+          if (!db.objectStoreNames.contains('drafts')) {
+            db.close();
+            return resolve('');
+          }
+          const all = db.transaction('drafts').objectStore('drafts').getAll();
+          all.onsuccess = () => {
+            db.close();
+            resolve(all.result.length ? JSON.stringify(all.result) : '');
+          };
+          all.onerror = () => reject(all.error);
+        };
+      }),
+  );
+}
+
+test('a draft survives a reload and a closed tab (IndexedDB, never the token); Discard draft and a send remove it', async () => {
+  const { page, errors, context } = await newPage();
+  await signIn(page, tokens.web);
+  await page.getByText('Signed in as web').waitFor();
+  const subject = `Long letter ${Date.now()}`;
+  await page.getByLabel('From', { exact: true }).fill('Ann Sender <ann@example.com>');
+  await addChips(page, 'To', ['bob@example.org']);
+  await addChips(page, 'Cc', ['Carl Ruiz <carl@example.net>']);
+  await addChips(page, 'Bcc', ['secret@example.org']);
+  await page.getByLabel('Subject', { exact: true }).fill(subject);
+  await page.getByRole('textbox', { name: 'Message' }).click();
+  await page.keyboard.type('Dear Bob, this took a while to write.');
+  await page.getByLabel('Attachments', { exact: true }).setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('kept in the draft\n') });
+  await page.locator('#attachment-list').getByText('notes.txt').waitFor();
+  await page.getByLabel('Meeting request').check();
+  await page.getByLabel('Location', { exact: true }).fill('Room 7');
+  await page.locator('#draft-status[data-state=saved]').waitFor();
+  assert.match(await page.locator('#draft-status').textContent(), /^Draft saved at /);
+  const stored = await storedDrafts(page);
+  for (const s of [subject, 'Room 7', 'secret@example.org', Buffer.from('kept in the draft\n').toString('base64')]) assert.ok(stored.includes(s), `the draft holds ${s}`);
+  assert.ok(!stored.includes(tokens.web), 'the token is not in the draft');
+  assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
+
+  const checkRestored = async (p) => {
+    await p.getByText(/^Draft restored, saved /).waitFor();
+    assert.equal(await p.getByLabel('Subject', { exact: true }).inputValue(), subject);
+    assert.equal(await p.getByLabel('From', { exact: true }).inputValue(), 'Ann Sender <ann@example.com>');
+    for (const c of ['bob@example.org', 'Carl Ruiz <carl@example.net>', 'secret@example.org']) await p.locator('#compose .chip', { hasText: c }).first().waitFor();
+    await p.getByRole('textbox', { name: 'Message' }).getByText('Dear Bob, this took a while to write.').waitFor();
+    await p.locator('#attachment-list').getByText('notes.txt').waitFor();
+    assert.equal(await p.getByLabel('Meeting request').isChecked(), true);
+    assert.equal(await p.getByLabel('Location', { exact: true }).inputValue(), 'Room 7');
+    await p.waitForFunction((s) => document.getElementById('raw-eml').value.includes(s), subject);
+    assert.equal(await p.locator('#preview-error').textContent(), '');
+  };
+  await page.reload();
+  await checkRestored(page);
+  await page.getByText('Signed in as web').waitFor();
+  await shot(page, 'draft-restored');
+
+  // A closed tab: a new one has the draft, but not the token (it went with the tab).
+  await page.close();
+  const p2 = await context.newPage();
+  p2.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
+  p2.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  await p2.goto(base);
+  await checkRestored(p2);
+  await p2.getByText('Not signed in').waitFor();
+
+  // Discard draft: the composer empties and nothing is kept.
+  await p2.getByRole('button', { name: 'Discard draft' }).click();
+  await p2.getByText('Draft discarded').waitFor();
+  assert.equal(await p2.getByLabel('Subject', { exact: true }).inputValue(), '');
+  assert.equal(await p2.locator('#compose .chip').count(), 0);
+  assert.equal(await p2.locator('#attachment-list li').count(), 0);
+  assert.equal(await storedDrafts(p2), '');
+  await p2.reload();
+  await p2.locator('#draft-status[data-restore=done]').waitFor({ state: 'attached' });
+  assert.equal(await p2.getByLabel('Subject', { exact: true }).inputValue(), '');
+
+  // A sent message leaves no draft behind.
+  await signIn(p2, tokens.web);
+  await p2.getByText('Signed in as web').waitFor();
+  await p2.getByLabel('From', { exact: true }).fill('Ann Sender <ann@example.com>');
+  await addChips(p2, 'To', ['bob@example.org']);
+  await p2.getByLabel('Subject', { exact: true }).fill(`${subject} (sent)`);
+  await p2.locator('#draft-status[data-state=saved]').waitFor();
+  assert.ok((await storedDrafts(p2)).includes(`${subject} (sent)`));
+  await p2.getByRole('button', { name: 'Send', exact: true }).click();
+  await p2.getByText(/Done: 1 delivered, 0 failed/).waitFor({ timeout: WAIT });
+  await p2.getByText('Sent: the draft was deleted.').waitFor();
+  assert.equal(await storedDrafts(p2), '');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('files dropped on the composer become attachments, sent byte for byte', async () => {
   const { page, errors, context } = await newPage();
   await signIn(page, tokens.web);

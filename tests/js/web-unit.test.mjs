@@ -14,6 +14,7 @@ const spec = await importWebModule('spec');
 const calendar = await importWebModule('calendar');
 const codes = await importWebModule('codes');
 const b64 = await importWebModule('base64');
+const drafts = await importWebModule('drafts');
 
 test('address lists split on commas, semicolons and new lines but not inside quotes or brackets', () => {
   assert.deepEqual(address.splitAddressList('a@x.org, "Doe, Jane" <jane@x.org>;b@y.org\nc@z.org'), [
@@ -215,4 +216,17 @@ test('an invitation is read from iCalendar text, folded lines and escapes includ
   assert.equal(inv.formatIcsTime('20261203T150000Z'), '2026-12-03 15:00 UTC');
   assert.equal(inv.formatIcsTime('20261203'), '2026-12-03');
   assert.equal(inv.readIcs('BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n'), null);
+});
+
+test('a draft keeps attachments in order while they fit its limit, and names the others; From alone is no draft', () => {
+  const part = (name, bytes) => ({ filename: name, contentType: 'application/octet-stream', content: Buffer.alloc(bytes).toString('base64') });
+  const { kept, skipped } = drafts.keepAttachments([part('a', 600), part('b', 500), part('c', 400)], 1000);
+  assert.deepEqual(kept.map((p) => p.filename), ['a', 'c']);
+  assert.deepEqual(skipped, ['b']);
+  const blank = (h) => spec.isBlankHtml(h);
+  const empty = { version: 1, savedAt: 1, from: 'ann@x.org', to: [], cc: [], bcc: [], subject: '', html: '<p><br></p>', inline: [], attachments: [], skipped: [], meeting: { enabled: false }, tnef: false };
+  assert.equal(drafts.isEmptyDraft(empty, blank), true);
+  assert.equal(drafts.isEmptyDraft({ ...empty, subject: 'x' }, blank), false);
+  assert.equal(drafts.isEmptyDraft({ ...empty, html: '<p>hi</p>' }, blank), false);
+  assert.equal(drafts.draftKey({ ...empty, savedAt: 5 }), drafts.draftKey({ ...empty, savedAt: 9 }));
 });

@@ -12,13 +12,14 @@ import { CalendarError } from './calendar';
 import { ChipInput } from './chips';
 import { describeCode } from './codes';
 import { byId, download, formatSize, h, randomId, say } from './dom';
+import { deleteDraft, draftKey, DRAFT_ATTACHMENTS_LIMIT, isEmptyDraft, keepAttachments, loadDraft, saveDraft, type DraftRecord } from './drafts';
 import { Editor } from './editor';
 import { buildEml, describeError, envelopeOf } from './engine';
 import { htmlToText } from './html-text';
 import { previewDocument, rawText } from './preview';
 import { asRelayError, type DeliveryEvent } from './relay';
 import type { Session } from './session';
-import { assembleSpec, type ComposerState, type MessageSpec, type SpecAttachment } from './spec';
+import { assembleSpec, isBlankHtml, type ComposerState, type MessageSpec, type SpecAttachment } from './spec';
 
 /** The sender the preview uses while From is empty (never sent). */
 const PLACEHOLDER_FROM = 'you@example.invalid';
@@ -69,9 +70,19 @@ export class Composer {
   private sending = false;
   /** Bytes of the message as it will be sent, from the last preview; null when it cannot be built. */
   private lastSize: number | null = null;
+  private draftTimer = 0;
+  /** Drafts are written one after the other, in this chain. */
+  private draftChain: Promise<void> = Promise.resolve();
+  /** The content last saved (or 'empty' once no draft is kept), to skip writing the same again. */
+  private savedKey: string | null = null;
+  /** The content the relay accepted: not kept as a draft. */
+  private sentKey: string | null = null;
 
   constructor(private session: Session) {
-    const later = () => this.schedulePreview();
+    const later = () => {
+      this.schedulePreview();
+      this.scheduleDraft();
+    };
     for (const c of [this.to, this.cc, this.bcc, this.calendar.attendees]) c.onChange(later);
     this.editor.onChange(later);
     this.attachments.onChange(later);
@@ -98,6 +109,13 @@ export class Composer {
       if (this.lastEml) download(`${(this.subject.value || 'message').replace(/[^\w.-]+/g, '_').slice(0, 60)}.eml`, this.lastEml, 'message/rfc822');
     });
     session.onLimit(() => this.checkLimit());
+    byId('discard-draft').addEventListener('click', () => void this.discardDraft());
+    // A closed tab or a reload keeps the last keystrokes too.
+    window.addEventListener('pagehide', () => this.saveDraftNow());
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'hidden') this.saveDraftNow();
+    });
+    void this.restoreDraft();
     // The browser may put typed values back (reload, back/forward) without
     // input events; the preview follows the fields whenever the page shows.
     window.addEventListener('pageshow', () => this.updatePreview());
@@ -289,6 +307,9 @@ export class Composer {
       });
       progress.value = 1;
       table.accepted();
+      // Accepted is durable: the draft of this message is no longer needed.
+      this.sentKey = draftKey(this.draft());
+      void this.saveDraftNow();
       say(status, dup ? 'The relay already had this message; it will not be sent twice.' : 'Accepted by the relay (stored safely). Delivering…', 'ok');
       table.onAllSettled = (counts) =>
         say(status, `Done: ${counts.delivered} delivered, ${counts.failed} failed.`, counts.failed ? 'error' : 'ok');
@@ -302,6 +323,113 @@ export class Composer {
       this.updatePreview();
       this.checkLimit();
     }
+  }
+
+  /** The composer's content as a draft record (attachments up to the draft limit). */
+  draft(): DraftRecord {
+    const texts = (c: ChipInput) => [
+      ...c.entries().map((p) => (p.ok ? p.text : p.input)),
+      ...(c.input.value.trim() ? [c.input.value.trim()] : []),
+    ];
+    const { kept, skipped } = keepAttachments(this.attachments.parts());
+    const d: DraftRecord = {
+      version: 1,
+      savedAt: Date.now(),
+      from: this.from.value,
+      to: texts(this.to),
+      cc: texts(this.cc),
+      bcc: texts(this.bcc),
+      subject: this.subject.value,
+      html: this.editor.html(),
+      inline: this.editor.inlineParts(),
+      attachments: kept,
+      skipped,
+      meeting: this.calendar.snapshot(),
+      tnef: this.tnef.checked,
+    };
+    if (this.threading.inReplyTo) d.inReplyTo = this.threading.inReplyTo;
+    if (this.threading.references?.length) d.references = [...this.threading.references];
+    return d;
+  }
+
+  private scheduleDraft(): void {
+    clearTimeout(this.draftTimer);
+    byId('draft-status').dataset.state = 'pending';
+    this.draftTimer = window.setTimeout(() => this.saveDraftNow(), 400);
+  }
+
+  /** Writes the draft now (or deletes it when there is nothing, or only what was sent). */
+  saveDraftNow(): Promise<void> {
+    clearTimeout(this.draftTimer);
+    const status = byId('draft-status');
+    const d = this.draft();
+    const key = draftKey(d);
+    const empty = isEmptyDraft(d, isBlankHtml) || key === this.sentKey;
+    const run = async () => {
+      if (empty) {
+        if (this.savedKey !== 'empty') {
+          await deleteDraft();
+          this.savedKey = 'empty';
+          if (key === this.sentKey) say(status, 'Sent: the draft was deleted.');
+        }
+      } else if (key !== this.savedKey) {
+        await saveDraft(d);
+        this.savedKey = key;
+        const note = d.skipped.length
+          ? ` (without ${d.skipped.join(', ')}: a draft keeps attachments up to ${formatSize(DRAFT_ATTACHMENTS_LIMIT)})`
+          : '';
+        say(status, `Draft saved at ${new Date(d.savedAt).toLocaleTimeString()}${note}`);
+      }
+      status.dataset.state = 'saved';
+    };
+    this.draftChain = this.draftChain.then(run).catch((e: unknown) => {
+      status.dataset.state = 'error';
+      say(status, `The draft could not be saved in this browser: ${e instanceof Error ? e.message : String(e)}`, 'error');
+    });
+    return this.draftChain;
+  }
+
+  /** Puts back the draft of an earlier visit, unless the composer already has content. */
+  private async restoreDraft(): Promise<void> {
+    let d: DraftRecord | null = null;
+    try {
+      d = await loadDraft();
+    } catch {
+      // No IndexedDB (private mode of some browsers): the page works without drafts.
+    }
+    byId('draft-status').dataset.restore = 'done';
+    if (!d || !isEmptyDraft(this.draft(), isBlankHtml)) return;
+    this.load({
+      to: d.to,
+      cc: d.cc,
+      subject: d.subject,
+      html: d.html,
+      attachments: d.attachments,
+      inline: d.inline,
+      inReplyTo: d.inReplyTo,
+      references: d.references,
+    });
+    this.bcc.set(d.bcc);
+    this.from.value = d.from;
+    this.tnef.checked = d.tnef;
+    this.calendar.restore(d.meeting);
+    this.savedKey = draftKey(this.draft());
+    clearTimeout(this.draftTimer);
+    const status = byId('draft-status');
+    status.dataset.state = 'saved';
+    const note = d.skipped.length ? `; not kept: ${d.skipped.join(', ')} (attach again)` : '';
+    say(status, `Draft restored, saved ${new Date(d.savedAt).toLocaleString()}${note}`);
+    this.updatePreview();
+  }
+
+  /** Deletes the draft and empties the composer (From stays). */
+  async discardDraft(): Promise<void> {
+    clearTimeout(this.draftTimer);
+    await this.draftChain;
+    this.load({});
+    await this.saveDraftNow();
+    say(byId('draft-status'), 'Draft discarded');
+    byId('draft-status').dataset.state = 'saved';
   }
 
   /** Replaces the composer's content with a draft (reply, forward, new message). */
