@@ -764,6 +764,26 @@ test('a bulk of 50 from a CSV: personalised messages, progress, and a results ta
   await page.getByLabel('Recipients CSV').setInputFiles({ name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from(csvText) });
   await page.getByText('people.csv: 50 recipients; columns: email, name, code').waitFor();
   assert.equal(await page.getByLabel('Email column').inputValue(), 'email');
+  // Before sending: the first rows, and the message as row 1 will receive it.
+  const shown = page.getByRole('table', { name: 'people.csv: the first 5 of 50 rows' });
+  await shown.waitFor();
+  assert.deepEqual(await shown.locator('thead th').allTextContents(), ['Line', 'email', 'name', 'code']);
+  assert.equal(await shown.locator('tbody tr').count(), 5);
+  assert.deepEqual(await shown.locator('tbody tr').first().locator('td').allTextContents(), ['2', 'user01@example.org', 'User, No. 01', 'C-0101']);
+  await page.locator('#bulk-sample-subject', { hasText: 'Hello User, No. 01' }).waitFor();
+  assert.equal(await page.locator('#bulk-sample-to').textContent(), '"User, No. 01" <user01@example.org>');
+  await page.frameLocator('#bulk-sample-frame').getByText('Your code is C-0101.').waitFor();
+  await shot(page, 'bulk-preview');
+  // A test of row 1 to From alone.
+  const beforeTest = received().length;
+  await page.getByRole('button', { name: 'Send a test to me' }).click();
+  await page.getByText(/^Test delivered to news@example\.com/).waitFor({ timeout: WAIT });
+  const [testMsg] = await waitForMessages(beforeTest, 1);
+  assert.deepEqual(testMsg.envelope.rcptTo, ['news@example.com']);
+  const jt = judge(testMsg.file);
+  assert.equal(jt.subject, '[Test] Hello User, No. 01');
+  assert.match(jt.to, /news@example\.com/);
+  assert.match(jt.parts.find((p) => p.type === 'text/plain').text, /Your code is C-0101\./);
   const before = received().length;
   await page.getByRole('button', { name: 'Send bulk' }).click();
   await page.getByText(/^50 of 50 answered: 50 accepted, 50 delivered, 0 not sent, 0 failed$/).waitFor({ timeout: WAIT });
@@ -793,6 +813,56 @@ test('a bulk of 50 from a CSV: personalised messages, progress, and a results ta
     assert.match(j.to, new RegExp(email.replace('.', '\\.')));
     assert.match(j.parts.find((p) => p.type === 'text/plain').text, new RegExp(`Your code is ${code}\\.`));
   }
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('Stop ends a bulk cleanly: nothing more is submitted, what was accepted is delivered, the rest is listed as stopped', async () => {
+  const { page, errors, context } = await newPage();
+  await signIn(page, tokens.web);
+  await page.getByText('Signed in as web').waitFor();
+  await page.getByLabel('From', { exact: true }).fill('News <news@example.com>');
+  await page.getByLabel('Subject', { exact: true }).fill('Stop test {{n}}');
+  const total = 300;
+  const csvText = 'email,n\n' + Array.from({ length: total }, (_, i) => `stop${i + 1}@example.org,${i + 1}`).join('\n') + '\n';
+  await page.getByRole('tab', { name: 'Bulk' }).click();
+  await page.getByLabel('Recipients CSV').setInputFiles({ name: 'many.csv', mimeType: 'text/csv', buffer: Buffer.from(csvText) });
+  await page.getByText(`many.csv: ${total} recipients; columns: email, n`).waitFor();
+  // A person presses Stop as soon as the first message is accepted.
+  await page.evaluate(() => {
+    const table = document.getElementById('bulk-table');
+    const obs = new MutationObserver(() => {
+      if (table.querySelector('td.state[data-state=accepted], td.state[data-state=delivered]')) {
+        obs.disconnect();
+        document.getElementById('bulk-stop').click();
+      }
+    });
+    obs.observe(table, { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+  const before = received().length;
+  await page.getByRole('button', { name: 'Send bulk' }).click();
+  await page.getByText(/^Stopped: \d+ accepted by the relay/).waitFor({ timeout: WAIT });
+  const states = await page.locator('#bulk-table td.state').evaluateAll((tds) => tds.map((td) => td.dataset.state));
+  assert.equal(states.length, total, 'every row is listed');
+  const accepted = states.filter((s) => s === 'accepted' || s === 'delivered').length;
+  const stopped = states.filter((s) => s === 'stopped').length;
+  assert.equal(accepted + stopped, total, `only accepted or stopped: ${[...new Set(states)]}`);
+  assert.ok(stopped > 0 && accepted > 0, `${accepted} accepted, ${stopped} stopped`);
+  assert.match(await page.locator('#bulk-info').textContent(), new RegExp(`^Stopped: ${accepted} accepted by the relay .* ${stopped} not sent\\.$`));
+  assert.equal(await page.getByRole('button', { name: 'Stop' }).isDisabled(), true);
+  assert.equal(await page.getByRole('button', { name: 'Send bulk' }).isDisabled(), false);
+  // What was accepted is delivered: every one of them, to the rows at the top of the CSV.
+  await page.getByText(new RegExp(`^${total} of ${total} answered: ${accepted} accepted, ${accepted} delivered, 0 not sent, 0 failed, ${stopped} stopped$`)).waitFor({ timeout: WAIT });
+  const got = await waitForMessages(before, accepted);
+  assert.equal(got.length, accepted);
+  const firstStopped = states.indexOf('stopped');
+  assert.deepEqual(got.map((m) => m.envelope.rcptTo[0]).sort(), Array.from({ length: firstStopped }, (_, i) => `stop${i + 1}@example.org`).sort());
+  await shot(page, 'bulk-stopped');
+  const dl = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download results' }).click();
+  const lines = readFileSync(await (await dl).path(), 'utf8').trim().split(/\r\n/);
+  assert.equal(lines.length, total + 1);
+  assert.equal(lines.filter((l) => /,stopped,not sent: the bulk was stopped$/.test(l)).length, stopped);
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -71,6 +71,7 @@ export class Composer {
   /** Bytes of the message as it will be sent, from the last preview; null when it cannot be built. */
   private lastSize: number | null = null;
   private draftTimer = 0;
+  private changeListeners: (() => void)[] = [];
   /** Drafts are written one after the other, in this chain. */
   private draftChain: Promise<void> = Promise.resolve();
   /** The content last saved (or 'empty' once no draft is kept), to skip writing the same again. */
@@ -82,6 +83,7 @@ export class Composer {
     const later = () => {
       this.schedulePreview();
       this.scheduleDraft();
+      for (const l of this.changeListeners) l();
     };
     for (const c of [this.to, this.cc, this.bcc, this.calendar.attendees]) c.onChange(later);
     this.editor.onChange(later);
@@ -323,6 +325,11 @@ export class Composer {
       this.updatePreview();
       this.checkLimit();
     }
+  }
+
+  /** Called on every change of the composer's fields. */
+  onChange(cb: () => void): void {
+    this.changeListeners.push(cb);
   }
 
   /** The composer's content as a draft record (attachments up to the draft limit). */
