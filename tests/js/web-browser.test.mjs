@@ -97,6 +97,25 @@ async function addChips(page, label, list) {
   }
 }
 
+// axe-core (web/'s devDependency), evaluated into the page through the
+// DevTools protocol: the page's CSP stays as it is.
+const AXE = readFileSync(webRequire.resolve('axe-core/axe.min.js'), 'utf8');
+const axeChecked = new Set();
+
+/** Runs axe-core on the page as it is; fails on any serious or critical finding. */
+async function axeCheck(page, view) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(`${AXE}\n;0`);
+  const found = await page.evaluate(async () => {
+    // The previews are sandboxed frames with no scripts: axe checks the page itself.
+    const r = await window.axe.run(document, { iframes: false, resultTypes: ['violations'] });
+    return r.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  assert.deepEqual(found, [], `axe-core on the ${view} view`);
+  axeChecked.add(view);
+}
+
 function shot(page, name) {
   return page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: true });
 }
@@ -162,6 +181,8 @@ test('every control has a visible label or name, and the page loads without erro
     assert.equal(await page.getByLabel(label, { exact: true }).count(), 1, label);
   }
   assert.equal(await page.getByRole('button', { name: 'Send', exact: true }).count(), 1);
+  await axeCheck(page, 'compose (signed out)');
+  await shot(page, 'signed-out');
   // Keyboard: a chip made with Enter and removed with its button, by keys only.
   await page.getByLabel('To', { exact: true }).focus();
   await page.keyboard.type('kb@example.org');
@@ -175,6 +196,9 @@ test('every control has a visible label or name, and the page loads without erro
   await page.getByRole('tab', { name: 'Compose' }).focus();
   await page.keyboard.press('ArrowRight');
   assert.equal(await page.getByRole('tab', { name: 'Open message' }).getAttribute('aria-selected'), 'true');
+  await axeCheck(page, 'open (nothing opened)');
+  await page.keyboard.press('ArrowRight');
+  await axeCheck(page, 'bulk (no CSV)');
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -246,11 +270,13 @@ test('compose with an attachment, an inline image and a meeting request; send; t
   assert.equal(await frame.locator('img').evaluate((i) => i.naturalWidth), 1, 'the inline image shows in the preview');
   assert.equal(await page.locator('#preview-error').textContent(), '');
   await shot(page, 'compose');
+  await axeCheck(page, 'compose');
   await page.getByRole('button', { name: 'Raw .eml' }).click();
   const raw = await page.locator('#raw-eml').inputValue();
   assert.ok(/^Content-Type: multipart\//im.test(raw), 'the raw view shows a multipart message');
   assert.ok(/^Content-Type: text\/calendar/im.test(raw), 'the raw view shows the text/calendar part');
   await shot(page, 'compose-raw');
+  await axeCheck(page, 'raw .eml');
 
   const before = received().length;
   await page.getByRole('button', { name: 'Send', exact: true }).click();
@@ -260,6 +286,7 @@ test('compose with an attachment, an inline image and a meeting request; send; t
   await page.getByText(/Done: 3 delivered, 0 failed/).waitFor();
   assert.equal(await page.locator('#send-progress').evaluate((p) => p.value), 1);
   await shot(page, 'sent');
+  await axeCheck(page, 'sent');
 
   const [msg] = await waitForMessages(before, 1);
   assert.equal(msg.envelope.mailFrom, 'ann@example.com');
@@ -351,6 +378,7 @@ test('a meeting request invites To (required) and Cc (optional), From organises,
   });
   assert.equal(await page.locator('#preview-error').textContent(), '');
   await shot(page, 'meeting');
+  await axeCheck(page, 'meeting request');
 
   const before = received().length;
   await page.getByRole('button', { name: 'Send', exact: true }).click();
@@ -407,6 +435,7 @@ test('the preview shows the fields as they are, also after sending a message wit
   await page.waitForFunction(() => document.getElementById('preview-error').textContent === '');
   await page.waitForFunction(() => /^From: .*ann@example\.com/m.test(document.getElementById('raw-eml').value));
   await shot(page, 'preview-after-send');
+  await axeCheck(page, 'preview after a send');
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -439,6 +468,7 @@ test('the size as sent grows as files are added; over the token\'s limit Send is
   assert.equal(await send.getAttribute('aria-describedby'), 'size-limit');
   assert.ok((await sizeNow()) > 4000);
   await shot(page, 'size-limit');
+  await axeCheck(page, 'size limit');
   // Removing it makes room again.
   await page.getByRole('button', { name: 'Remove attachment b.bin' }).click();
   await page.waitForFunction(() => document.getElementById('size-limit').textContent === '');
@@ -529,6 +559,7 @@ test('a draft survives a reload and a closed tab (IndexedDB, never the token); D
   await checkRestored(page);
   await page.getByText('Signed in as web').waitFor();
   await shot(page, 'draft-restored');
+  await axeCheck(page, 'restored draft');
 
   // A closed tab: a new one has the draft, but not the token (it went with the tab).
   await page.close();
@@ -601,6 +632,7 @@ test('files dropped on the composer become attachments, sent byte for byte', asy
   await listed.getByText('totals.csv').waitFor();
   await listed.getByText('data.bin').waitFor();
   await shot(page, 'dropped-attachments');
+  await axeCheck(page, 'dropped attachments');
 
   const before = received().length;
   await page.getByRole('button', { name: 'Send', exact: true }).click();
@@ -668,6 +700,7 @@ open(sys.argv[1], 'wb').write(m.as_bytes())
   const file = await (await dl).path();
   assert.equal(readFileSync(file, 'utf8'), 'line one\nline two\n');
   await shot(page, 'opened');
+  await axeCheck(page, 'open message');
 
   // Forward unchanged: the same bytes, a new envelope.
   const before = received().length;
@@ -701,6 +734,7 @@ open(sys.argv[1], 'wb').write(m.as_bytes())
   assert.equal(notes.text, 'line one\nline two\n');
   assert.match(j.parts.find((p) => p.type === 'text/plain').text, /Forwarded message[\s\S]*Please see the notes/);
   await shot(page, 'forward-as-new');
+  await axeCheck(page, 'forward as new');
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -743,6 +777,7 @@ test('"Send as TNEF" sends a winmail.dat that tnefparse reads, and a winmail.dat
   assert.equal(readFileSync(await (await dl).path(), 'utf8'), 'a,b\n1,2\n');
   assert.equal(await page.getByRole('button', { name: 'Forward unchanged' }).isDisabled(), true);
   await shot(page, 'opened-winmail');
+  await axeCheck(page, 'opened winmail.dat');
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -774,6 +809,7 @@ test('a bulk of 50 from a CSV: personalised messages, progress, and a results ta
   assert.equal(await page.locator('#bulk-sample-to').textContent(), '"User, No. 01" <user01@example.org>');
   await page.frameLocator('#bulk-sample-frame').getByText('Your code is C-0101.').waitFor();
   await shot(page, 'bulk-preview');
+  await axeCheck(page, 'bulk preview');
   // A test of row 1 to From alone.
   const beforeTest = received().length;
   await page.getByRole('button', { name: 'Send a test to me' }).click();
@@ -790,6 +826,7 @@ test('a bulk of 50 from a CSV: personalised messages, progress, and a results ta
   assert.equal(await page.locator('#bulk-progress').evaluate((p) => [p.value, p.max].join('/')), '50/50');
   assert.equal(await page.locator('#bulk-table td.state[data-state=delivered]').count(), 50);
   await shot(page, 'bulk');
+  await axeCheck(page, 'bulk results');
 
   const dl = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Download results' }).click();
@@ -858,6 +895,7 @@ test('Stop ends a bulk cleanly: nothing more is submitted, what was accepted is 
   const firstStopped = states.indexOf('stopped');
   assert.deepEqual(got.map((m) => m.envelope.rcptTo[0]).sort(), Array.from({ length: firstStopped }, (_, i) => `stop${i + 1}@example.org`).sort());
   await shot(page, 'bulk-stopped');
+  await axeCheck(page, 'stopped bulk');
   const dl = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Download results' }).click();
   const lines = readFileSync(await (await dl).path(), 'utf8').trim().split(/\r\n/);
@@ -892,6 +930,7 @@ test('every refusal shows a clear message and nothing is delivered', async () =>
   await page.getByRole('button', { name: 'Send', exact: true }).click();
   await page.getByText('Cc: "not-an-address" is not a valid address: the address has no @').first().waitFor();
   await shot(page, 'refusals');
+  await axeCheck(page, 'refusals');
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(received().length, before, 'nothing was delivered');
   assert.deepEqual(errors, []);

@@ -91,6 +91,23 @@ export class Composer {
     byId('compose').addEventListener('input', later);
     byId('compose').addEventListener('change', later);
     this.from.addEventListener('blur', () => this.checkFrom());
+    // Ctrl+Enter (Cmd+Enter on a Mac) sends from anywhere in the composer.
+    byId('panel-compose').addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !e.altKey) {
+        e.preventDefault();
+        void this.send();
+      }
+    });
+    // A plain Enter in a one-line field does not send (as in mail clients):
+    // in From it moves on to To, in Subject to the message.
+    byId('compose').addEventListener('keydown', (e) => {
+      const t = e.target;
+      if (e.key !== 'Enter' || e.ctrlKey || e.metaKey || e.defaultPrevented || !(t instanceof HTMLInputElement)) return;
+      if (t.type === 'file') return;
+      e.preventDefault();
+      if (t === this.from) this.to.input.focus();
+      else if (t === this.subject) this.editor.area.focus();
+    });
     byId<HTMLFormElement>('compose').addEventListener('submit', (e) => {
       e.preventDefault();
       void this.send();
