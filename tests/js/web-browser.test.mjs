@@ -597,6 +597,75 @@ test('a draft survives a reload and a closed tab (IndexedDB, never the token); D
   await context.close();
 });
 
+test('keyboard alone: sign in, tab through the composer, send; Ctrl+Enter sends again', async () => {
+  const { page, errors, context } = await newPage();
+  const focused = () => page.evaluate(() => {
+    const el = document.activeElement;
+    return el?.id || el?.getAttribute('aria-label') || el?.textContent?.trim() || el?.tagName || '';
+  });
+  /** Presses Tab (or Shift+Tab) until `id` has the focus; returns what was passed on the way. */
+  const tabTo = async (id, back = false, max = 25) => {
+    const path = [];
+    for (let i = 0; i < max; i++) {
+      await page.keyboard.press(back ? 'Shift+Tab' : 'Tab');
+      const f = await focused();
+      path.push(f);
+      if (f === id) return path;
+    }
+    throw new Error(`${id} not reached by ${back ? 'Shift+Tab' : 'Tab'}: ${path.join(' > ')}`);
+  };
+  await tabTo('token');
+  await page.keyboard.type(tokens.web);
+  await page.keyboard.press('Enter');
+  await page.getByText('Signed in as web').waitFor();
+  // From the sign-in, through the tabs, to From: nothing in between traps the focus.
+  assert.deepEqual(await tabTo('from'), ['signin-btn', 'signout-btn', 'tab-compose', 'from']);
+  await page.keyboard.type('Ann Sender <ann@example.com>');
+  // Enter in From moves on to To (it does not send).
+  await page.keyboard.press('Enter');
+  assert.equal(await focused(), 'to');
+  await page.keyboard.type('bob@example.org');
+  await page.keyboard.press('Enter');
+  await page.locator('#compose .chip', { hasText: 'bob@example.org' }).waitFor();
+  assert.deepEqual(await tabTo('cc'), ['cc']);
+  await page.keyboard.type('carl@example.net,');
+  await page.locator('#compose .chip', { hasText: 'carl@example.net' }).waitFor();
+  const subject = `Keyboard only ${Date.now()}`;
+  await tabTo('subject');
+  await page.keyboard.type(subject);
+  // Enter in Subject goes to the message; the toolbar is a single Tab stop.
+  await page.keyboard.press('Enter');
+  assert.equal(await focused(), 'editor');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await focused(), 'Bold');
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await focused(), 'Italic');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'editor');
+  await page.keyboard.type('Typed without a mouse.');
+  // Attachments, the meeting switch and TNEF are on the way to Send.
+  const toSend = await tabTo('send');
+  for (const stop of ['attachments', 'meeting', 'tnef']) assert.ok(toSend.includes(stop), `${stop} in ${toSend.join(' > ')}`);
+  await page.keyboard.press('Space'); // a button is pressed with Space (or Enter)
+  await page.getByText(/Done: 2 delivered, 0 failed/).waitFor({ timeout: WAIT });
+  const before = received().length;
+  // Ctrl+Enter from the message sends the edited message.
+  await tabTo('editor', true);
+  await page.keyboard.press('End');
+  await page.keyboard.type(' Once more.');
+  await page.keyboard.press('Control+Enter');
+  await page.getByText(/Done: 2 delivered, 0 failed/).waitFor({ timeout: WAIT });
+  const [again] = await waitForMessages(before, 1);
+  const j = judge(again.file);
+  assert.equal(j.subject, subject);
+  assert.deepEqual([...again.envelope.rcptTo].sort(), ['bob@example.org', 'carl@example.net']);
+  assert.match(j.parts.find((p) => p.type === 'text/plain').text, /Typed without a mouse\. Once more\./);
+  await shot(page, 'keyboard');
+  await axeCheck(page, 'keyboard send');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('files dropped on the composer become attachments, sent byte for byte', async () => {
   const { page, errors, context } = await newPage();
   await signIn(page, tokens.web);
