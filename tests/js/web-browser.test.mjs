@@ -408,13 +408,21 @@ test('the preview shows the fields as they are, also after sending a message wit
   const { page, errors, context } = await newPage();
   await signIn(page, tokens.web);
   await page.getByText('Signed in as web').waitFor();
-  await page.getByLabel('From', { exact: true }).fill('Ann Sender <ann@example.com>');
   await addChips(page, 'To', ['bob@example.org']);
   await page.getByLabel('Subject', { exact: true }).fill('Before sending');
   await page.getByRole('textbox', { name: 'Message' }).click();
   await page.keyboard.type('With a file.');
   await page.getByLabel('Attachments', { exact: true }).setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('some notes\n') });
-  await page.waitForFunction(() => /filename="?notes\.txt/.test(document.getElementById('raw-eml').value));
+  await page.locator('#attachment-list').getByText('notes.txt').waitFor();
+  // Without From: the body and the size are shown, and the preview says what is missing.
+  await page.getByText('Fill in From to see the message as it will be sent.').waitFor();
+  await page.frameLocator('#preview-frame').getByText('With a file.').waitFor();
+  await page.frameLocator('#preview-frame').getByText('notes.txt').waitFor();
+  // From filled the way a browser puts a value back (form restore, autofill
+  // of some kinds): no input event. Then Send.
+  await page.evaluate(() => {
+    document.getElementById('from').value = 'Ann Sender <ann@example.com>';
+  });
   await page.getByRole('button', { name: 'Send', exact: true }).click();
   await page.getByText(/Done: 1 delivered, 0 failed/).waitFor({ timeout: WAIT });
   // After the send: the preview is the message as it stands, not a complaint about From.
