@@ -442,6 +442,18 @@ test('the preview shows the fields as they are, also after sending a message wit
   await page.getByLabel('From', { exact: true }).fill('Ann Sender <ann@example.com>');
   await page.waitForFunction(() => document.getElementById('preview-error').textContent === '');
   await page.waitForFunction(() => /^From: .*ann@example\.com/m.test(document.getElementById('raw-eml').value));
+  // A pause while typing an address: the preview is rebuilt, the half-typed
+  // address stays in the field (it is not made a chip behind the person's back).
+  const builds = Number(await page.locator('#eml-size').getAttribute('data-builds'));
+  await page.getByLabel('Cc', { exact: true }).click();
+  await page.keyboard.type('carl@exa');
+  await page.waitForFunction((b) => Number(document.getElementById('eml-size').dataset.builds) > b, builds);
+  assert.equal(await page.getByLabel('Cc', { exact: true }).inputValue(), 'carl@exa');
+  assert.equal(await page.locator('#compose .chip', { hasText: 'carl@exa' }).count(), 0);
+  await page.keyboard.type('mple.net');
+  await page.keyboard.press('Enter');
+  await page.locator('#compose .chip', { hasText: 'carl@example.net' }).waitFor();
+  await page.waitForFunction(() => /^Cc: .*carl@example\.net/m.test(document.getElementById('raw-eml').value));
   await shot(page, 'preview-after-send');
   await axeCheck(page, 'preview after a send');
   assert.deepEqual(errors, []);

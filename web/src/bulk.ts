@@ -119,7 +119,7 @@ export class Bulk {
     let spec: MessageSpec;
     let rcpt: string;
     try {
-      const base = this.composer.state(false, 'you@example.invalid');
+      const base = this.composer.state(false, 'you@example.invalid', false);
       checkTemplate(base.subject, t.headers, 'The Subject');
       checkTemplate(base.html, t.headers, 'The Message');
       const r = rowRecipient(row, this.column.value, this.nameColumn());

@@ -142,17 +142,20 @@ export class CalendarPanel {
     if (add.length) this.attendees.add(add.join(', '));
   }
 
-  /** spec.calendar, or undefined when the switch is off; throws CalendarError. */
-  value(organizer: string, subject: string, description: string): CalendarSpec | undefined {
+  /**
+   * spec.calendar, or undefined when the switch is off; throws CalendarError.
+   * `commit` as for ChipInput.values().
+   */
+  value(organizer: string, subject: string, description: string, commit = true): CalendarSpec | undefined {
     if (!this.enabled.checked) return undefined;
-    const bad = this.attendees.invalid();
+    const bad = this.attendees.invalid(commit);
     if (bad.length) throw new CalendarError('attendees', `Attendee "${bad[0].input}": ${bad[0].error}`);
     return buildCalendar({
       start: this.start.value,
       end: this.end.value,
       timeZone: this.tz.value.trim(),
       location: byId<HTMLInputElement>('location').value,
-      attendees: this.attendees.values(),
+      attendees: this.attendees.values(commit),
       roles: Object.fromEntries(this.roles),
       summary: byId<HTMLInputElement>('meeting-title').value || subject,
       description,

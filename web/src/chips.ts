@@ -76,16 +76,27 @@ export class ChipInput {
     return true;
   }
 
-  /** The valid addresses, in RFC 5322 form; commits pending typing first. */
-  values(): string[] {
-    this.commit();
-    return this.items.flatMap((p) => (p.ok ? [p.text] : []));
+  /**
+   * The chips with what is being typed: committed into chips first (the
+   * default, for sending), or only read (`commit = false`, for previews, so
+   * that a pause in typing never turns half an address into a chip).
+   */
+  private current(commit: boolean): ParsedAddress[] {
+    if (commit) {
+      this.commit();
+      return this.items;
+    }
+    return this.input.value.trim() ? [...this.items, ...parseAddressList(this.input.value)] : this.items;
   }
 
-  /** The entries that are not valid addresses. */
-  invalid(): { input: string; error: string }[] {
-    this.commit();
-    return this.items.flatMap((p) => (p.ok ? [] : [{ input: p.input, error: p.error }]));
+  /** The valid addresses, in RFC 5322 form; commits pending typing first unless `commit` is false. */
+  values(commit = true): string[] {
+    return this.current(commit).flatMap((p) => (p.ok ? [p.text] : []));
+  }
+
+  /** The entries that are not valid addresses (pending typing as for values()). */
+  invalid(commit = true): { input: string; error: string }[] {
+    return this.current(commit).flatMap((p) => (p.ok ? [] : [{ input: p.input, error: p.error }]));
   }
 
   /** Replaces every chip. */

@@ -160,32 +160,33 @@ export class Composer {
 
   /**
    * The composer's fields; throws ComposeError naming the first problem.
-   * With `placeholderFrom`, an empty From is replaced by it (preview only).
+   * With `placeholderFrom`, an empty From is replaced by it (preview only);
+   * with `commit` false, addresses being typed are read, not made chips.
    */
-  state(requireRecipients: boolean, placeholderFrom?: string): ComposerState {
+  state(requireRecipients: boolean, placeholderFrom?: string, commit = true): ComposerState {
     const fromText = this.from.value.trim();
-    if (placeholderFrom && !fromText) return this.fields(requireRecipients, placeholderFrom);
+    if (placeholderFrom && !fromText) return this.fields(requireRecipients, placeholderFrom, commit);
     if (!fromText) throw new ComposeError('From is empty: type your address, e.g. Ann <ann@example.com>', this.from);
     const from = this.checkFrom();
     if (!from) throw new ComposeError(`From is not a valid address: ${byId('from-error').textContent?.replace(/^From: /, '')}`, this.from);
-    return this.fields(requireRecipients, from);
+    return this.fields(requireRecipients, from, commit);
   }
 
-  private fields(requireRecipients: boolean, from: string): ComposerState {
+  private fields(requireRecipients: boolean, from: string, commit: boolean): ComposerState {
     for (const c of [this.to, this.cc, this.bcc]) {
-      const bad = c.invalid();
+      const bad = c.invalid(commit);
       if (bad.length) throw new ComposeError(`${c.label}: "${bad[0].input}" is not a valid address: ${bad[0].error}`, c.input);
     }
-    const to = this.to.values();
-    const cc = this.cc.values();
-    const bcc = this.bcc.values();
+    const to = this.to.values(commit);
+    const cc = this.cc.values(commit);
+    const bcc = this.bcc.values(commit);
     if (requireRecipients && to.length + cc.length + bcc.length === 0) {
       throw new ComposeError('Add at least one recipient in To, Cc or Bcc', this.to.input);
     }
     const html = this.editor.html();
     let calendar;
     try {
-      calendar = this.calendar.value(from, this.subject.value, htmlToText(html).trim());
+      calendar = this.calendar.value(from, this.subject.value, htmlToText(html).trim(), commit);
     } catch (e) {
       if (e instanceof CalendarError) {
         const id = { start: 'start', end: 'end', timeZone: 'tz', attendees: 'attendees', organizer: 'from' }[e.field] ?? 'meeting';
@@ -208,8 +209,8 @@ export class Composer {
   }
 
   /** The spec of the message as it stands. */
-  spec(requireRecipients = true, placeholderFrom?: string): MessageSpec {
-    return assembleSpec(this.state(requireRecipients, placeholderFrom));
+  spec(requireRecipients = true, placeholderFrom?: string, commit = true): MessageSpec {
+    return assembleSpec(this.state(requireRecipients, placeholderFrom, commit));
   }
 
   private schedulePreview(): void {
@@ -229,11 +230,13 @@ export class Composer {
     const size = byId('eml-size');
     const raw = byId<HTMLTextAreaElement>('raw-eml');
     const fromEmpty = !this.from.value.trim();
+    // How many times the preview was rebuilt (tests wait for it).
+    size.dataset.builds = String(Number(size.dataset.builds ?? 0) + 1);
     let spec: MessageSpec;
     try {
       // Without From the message cannot be built as it will be sent; its
       // body and size are still shown, with a stand-in sender.
-      spec = this.spec(false, fromEmpty ? PLACEHOLDER_FROM : undefined);
+      spec = this.spec(false, fromEmpty ? PLACEHOLDER_FROM : undefined, false);
     } catch (e) {
       errEl.textContent = e instanceof Error ? e.message : String(e);
       this.lastEml = null;
