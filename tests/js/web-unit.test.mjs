@@ -15,6 +15,7 @@ const calendar = await importWebModule('calendar');
 const codes = await importWebModule('codes');
 const b64 = await importWebModule('base64');
 const drafts = await importWebModule('drafts');
+const attachments = await importWebModule('attachments');
 
 test('address lists split on commas, semicolons and new lines but not inside quotes or brackets', () => {
   assert.deepEqual(address.splitAddressList('a@x.org, "Doe, Jane" <jane@x.org>;b@y.org\nc@z.org'), [
@@ -229,4 +230,11 @@ test('a draft keeps attachments in order while they fit its limit, and names the
   assert.equal(drafts.isEmptyDraft({ ...empty, subject: 'x' }, blank), false);
   assert.equal(drafts.isEmptyDraft({ ...empty, html: '<p>hi</p>' }, blank), false);
   assert.equal(drafts.draftKey({ ...empty, savedAt: 5 }), drafts.draftKey({ ...empty, savedAt: 9 }));
+});
+
+test('a file\'s size in the message is its base64 in 76-character lines with CRLF', () => {
+  assert.equal(attachments.encodedSize(0), 0);
+  assert.equal(attachments.encodedSize(57), 78);
+  assert.equal(attachments.encodedSize(58), 84);
+  assert.equal(attachments.encodedSize(1200), 1644);
 });
