@@ -552,6 +552,13 @@ test('a draft survives a reload and a closed tab (IndexedDB, never the token); D
   await page.getByLabel('Subject', { exact: true }).fill(subject);
   await page.getByRole('textbox', { name: 'Message' }).click();
   await page.keyboard.type('Dear Bob, this took a while to write.');
+  await page.evaluate((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], 'image.png', { type: 'image/png' }));
+    document.getElementById('editor').dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+  }, PNG.toString('base64'));
+  await page.locator('#editor img').waitFor();
   await page.getByLabel('Attachments', { exact: true }).setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('kept in the draft\n') });
   await page.locator('#attachment-list').getByText('notes.txt').waitFor();
   await page.getByLabel('Meeting request').check();
@@ -569,6 +576,8 @@ test('a draft survives a reload and a closed tab (IndexedDB, never the token); D
     assert.equal(await p.getByLabel('From', { exact: true }).inputValue(), 'Ann Sender <ann@example.com>');
     for (const c of ['bob@example.org', 'Carl Ruiz <carl@example.net>', 'secret@example.org']) await p.locator('#compose .chip', { hasText: c }).first().waitFor();
     await p.getByRole('textbox', { name: 'Message' }).getByText('Dear Bob, this took a while to write.').waitFor();
+    await p.waitForFunction(() => document.querySelector('#editor img')?.naturalWidth === 1); // the inline image is back
+    await p.waitForFunction(() => /^Content-Type: image\/png/im.test(document.getElementById('raw-eml').value));
     await p.locator('#attachment-list').getByText('notes.txt').waitFor();
     assert.equal(await p.getByLabel('Meeting request').isChecked(), true);
     assert.equal(await p.getByLabel('Location', { exact: true }).inputValue(), 'Room 7');
