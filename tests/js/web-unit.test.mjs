@@ -14,6 +14,8 @@ const spec = await importWebModule('spec');
 const calendar = await importWebModule('calendar');
 const codes = await importWebModule('codes');
 const b64 = await importWebModule('base64');
+const drafts = await importWebModule('drafts');
+const attachments = await importWebModule('attachments');
 
 test('address lists split on commas, semicolons and new lines but not inside quotes or brackets', () => {
   assert.deepEqual(address.splitAddressList('a@x.org, "Doe, Jane" <jane@x.org>;b@y.org\nc@z.org'), [
@@ -117,6 +119,16 @@ test('the spec has HTML with a text alternative, and drops inline parts the HTML
   assert.deepEqual(blank, { text: '', tnef: true });
 });
 
+test('a meeting attendee can be optional; the default meeting is the next full hour, for an hour', () => {
+  const c = calendar.buildCalendar({
+    start: '2026-12-01T10:00', end: '2026-12-01T11:00', timeZone: 'UTC', location: '', summary: 'x', description: '',
+    attendees: ['Bob <bob@x.org>', 'carl@y.org'], roles: { 'carl@y.org': 'OPT-PARTICIPANT' }, organizer: 'ann@x.org', uid: 'u',
+  });
+  assert.deepEqual(c.attendees.map((a) => a.role), ['REQ-PARTICIPANT', 'OPT-PARTICIPANT']);
+  assert.deepEqual(calendar.defaultMeetingTimes(new Date(2026, 11, 1, 9, 41, 7)), { start: '2026-12-01T10:00', end: '2026-12-01T11:00' });
+  assert.deepEqual(calendar.defaultMeetingTimes(new Date(2026, 11, 31, 23, 0, 0)), { start: '2027-01-01T00:00', end: '2027-01-01T01:00' });
+});
+
 test('the meeting panel gives spec.calendar, and names the field that is wrong', () => {
   const fields = {
     start: '2026-12-01T10:00', end: '2026-12-01T11:30', timeZone: 'Europe/Madrid', location: 'Room 4',
@@ -205,4 +217,24 @@ test('an invitation is read from iCalendar text, folded lines and escapes includ
   assert.equal(inv.formatIcsTime('20261203T150000Z'), '2026-12-03 15:00 UTC');
   assert.equal(inv.formatIcsTime('20261203'), '2026-12-03');
   assert.equal(inv.readIcs('BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n'), null);
+});
+
+test('a draft keeps attachments in order while they fit its limit, and names the others; From alone is no draft', () => {
+  const part = (name, bytes) => ({ filename: name, contentType: 'application/octet-stream', content: Buffer.alloc(bytes).toString('base64') });
+  const { kept, skipped } = drafts.keepAttachments([part('a', 600), part('b', 500), part('c', 400)], 1000);
+  assert.deepEqual(kept.map((p) => p.filename), ['a', 'c']);
+  assert.deepEqual(skipped, ['b']);
+  const blank = (h) => spec.isBlankHtml(h);
+  const empty = { version: 1, savedAt: 1, from: 'ann@x.org', to: [], cc: [], bcc: [], subject: '', html: '<p><br></p>', inline: [], attachments: [], skipped: [], meeting: { enabled: false }, tnef: false };
+  assert.equal(drafts.isEmptyDraft(empty, blank), true);
+  assert.equal(drafts.isEmptyDraft({ ...empty, subject: 'x' }, blank), false);
+  assert.equal(drafts.isEmptyDraft({ ...empty, html: '<p>hi</p>' }, blank), false);
+  assert.equal(drafts.draftKey({ ...empty, savedAt: 5 }), drafts.draftKey({ ...empty, savedAt: 9 }));
+});
+
+test('a file\'s size in the message is its base64 in 76-character lines with CRLF', () => {
+  assert.equal(attachments.encodedSize(0), 0);
+  assert.equal(attachments.encodedSize(57), 78);
+  assert.equal(attachments.encodedSize(58), 84);
+  assert.equal(attachments.encodedSize(1200), 1644);
 });

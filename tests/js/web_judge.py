@@ -18,6 +18,13 @@ import icalendar
 from tnefparse import TNEF
 
 
+def attendees_of(ev):
+    a = ev.get("ATTENDEE")
+    if a is None:
+        return []
+    return a if isinstance(a, list) else [a]
+
+
 def main(path, winmail_out=None):
     with open(path, "rb") as f:
         raw = f.read()
@@ -57,7 +64,9 @@ def main(path, winmail_out=None):
                     "start_utc": utc(start),
                     "end_utc": utc(end),
                     "organizer": str(ev.get("ORGANIZER") or ""),
-                    "attendees": [str(a) for a in (ev.get("ATTENDEE") if isinstance(ev.get("ATTENDEE"), list) else [ev.get("ATTENDEE")] if ev.get("ATTENDEE") else [])],
+                    "attendees": [str(a) for a in attendees_of(ev)],
+                    "attendee_roles": {str(a).lower().replace("mailto:", ""): str(a.params.get("ROLE", "REQ-PARTICIPANT")) for a in attendees_of(ev)},
+                    "tzid": start.params.get("TZID") if start else None,
                 })
             entry["calendar"] = {"method": str(cal.get("METHOD") or ""), "events": events}
         if part.get_content_type() == "application/ms-tnef":

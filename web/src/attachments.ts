@@ -7,6 +7,15 @@ import { bytesToBase64 } from './base64';
 import { fileBytes, formatSize, h } from './dom';
 import type { SpecAttachment } from './spec';
 
+/**
+ * Bytes a file takes in a message: base64 (4 characters per 3 bytes) in
+ * lines of 76 characters plus CRLF. The part's headers come on top.
+ */
+export function encodedSize(n: number): number {
+  const b64 = Math.ceil(n / 3) * 4;
+  return b64 + Math.ceil(b64 / 76) * 2;
+}
+
 /** One attached file. */
 interface Item {
   filename: string;
@@ -21,7 +30,18 @@ export class Attachments {
   private listeners: (() => void)[] = [];
   private list: HTMLElement;
 
-  constructor(picker: HTMLInputElement, dropZone: HTMLElement, list: HTMLElement) {
+  /**
+   * `maxBytes` gives the largest message the relay takes (0: unknown); a file
+   * that alone would make a larger message is refused at once, with the
+   * reason in `errorEl`, and never read.
+   */
+  constructor(
+    picker: HTMLInputElement,
+    dropZone: HTMLElement,
+    list: HTMLElement,
+    private errorEl: HTMLElement | null = null,
+    private maxBytes: () => number = () => 0,
+  ) {
     this.list = list;
     picker.addEventListener('change', () => {
       void this.addFiles(Array.from(picker.files ?? [])).then(() => (picker.value = ''));
@@ -50,7 +70,16 @@ export class Attachments {
 
   /** Adds files. */
   async addFiles(files: File[]): Promise<void> {
+    const refused: string[] = [];
+    const max = this.maxBytes();
     for (const f of files) {
+      const asSent = encodedSize(f.size);
+      if (max > 0 && asSent > max) {
+        refused.push(
+          `${f.name || 'The file'} was not attached: it is ${formatSize(f.size)}, about ${formatSize(asSent)} once encoded for mail, and this token may send up to ${formatSize(max)} a message.`,
+        );
+        continue;
+      }
       const bytes = await fileBytes(f);
       this.items.push({
         filename: f.name || 'attachment',
@@ -59,6 +88,7 @@ export class Attachments {
         base64: bytesToBase64(bytes),
       });
     }
+    if (this.errorEl) this.errorEl.textContent = refused.join('\n');
     this.render();
   }
 
@@ -78,6 +108,7 @@ export class Attachments {
   /** Removes every attachment. */
   clear(): void {
     this.items = [];
+    if (this.errorEl) this.errorEl.textContent = '';
     this.render();
   }
 

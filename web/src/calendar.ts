@@ -16,6 +16,8 @@ export interface CalendarFields {
   location: string;
   /** Attendee addresses (chips), `Name <addr>` or `addr`. */
   attendees: string[];
+  /** Role per attendee email (lower case): REQ-PARTICIPANT (the default) or OPT-PARTICIPANT. */
+  roles?: Record<string, AttendeeRole>;
   summary: string;
   description: string;
   organizer: string;
@@ -32,6 +34,25 @@ export class CalendarError extends Error {
     this.name = 'CalendarError';
     this.field = field;
   }
+}
+
+/** Whether an attendee must come (Outlook's "Required") or may (its "Optional"). */
+export type AttendeeRole = 'REQ-PARTICIPANT' | 'OPT-PARTICIPANT';
+
+/** `YYYY-MM-DDTHH:MM` of a Date in the browser's own zone (a datetime-local value). */
+export function localInputValue(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** The default meeting: from the next full hour after `now`, one hour long, in the browser's zone. */
+export function defaultMeetingTimes(now: Date): { start: string; end: string } {
+  const start = new Date(now.getTime());
+  start.setMinutes(0, 0, 0);
+  start.setHours(start.getHours() + 1);
+  const end = new Date(start.getTime());
+  end.setHours(end.getHours() + 1);
+  return { start: localInputValue(start), end: localInputValue(end) };
 }
 
 const LOCAL = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/;
@@ -71,7 +92,8 @@ export function buildCalendar(f: CalendarFields): CalendarSpec {
   const attendees: CalendarAttendee[] = f.attendees.map((a) => {
     const p = parseAddress(a);
     if (!p.ok) throw new CalendarError('attendees', `Attendee "${a}": ${p.error}`);
-    const att: CalendarAttendee = { email: p.email, role: 'REQ-PARTICIPANT', partstat: 'NEEDS-ACTION', rsvp: true };
+    const role = f.roles?.[p.email.toLowerCase()] ?? 'REQ-PARTICIPANT';
+    const att: CalendarAttendee = { email: p.email, role, partstat: 'NEEDS-ACTION', rsvp: true };
     if (p.name) att.name = p.name;
     return att;
   });

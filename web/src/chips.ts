@@ -8,6 +8,14 @@
 import { parseAddressList, type ParsedAddress } from './address';
 import { h } from './dom';
 
+/** How a chips field behaves beyond the default. */
+export interface ChipOptions {
+  /** An address already there (same email, any case) is not added twice. */
+  unique?: boolean;
+  /** Extra controls shown inside a valid chip (e.g. a required/optional choice). */
+  decorate?: (p: Extract<ParsedAddress, { ok: true }>) => Node | null;
+}
+
 /** A chips field bound to an `<input>` inside a `.chips` container. */
 export class ChipInput {
   readonly input: HTMLInputElement;
@@ -16,10 +24,13 @@ export class ChipInput {
   private error: HTMLElement;
   private items: ParsedAddress[] = [];
   private listeners: (() => void)[] = [];
+  private removeListeners: ((p: ParsedAddress) => void)[] = [];
+  private opts: ChipOptions;
 
-  constructor(input: HTMLInputElement, label: string) {
+  constructor(input: HTMLInputElement, label: string, opts: ChipOptions = {}) {
     this.input = input;
     this.label = label;
+    this.opts = opts;
     const box = input.parentElement;
     if (!box) throw new Error(`#${input.id} has no chips container`);
     this.box = box;
@@ -46,16 +57,46 @@ export class ChipInput {
     this.listeners.push(cb);
   }
 
-  /** The valid addresses, in RFC 5322 form; commits pending typing first. */
-  values(): string[] {
-    this.commit();
-    return this.items.flatMap((p) => (p.ok ? [p.text] : []));
+  /** Called when the person removes a chip (its button or Backspace), not when set() replaces them. */
+  onRemove(cb: (p: ParsedAddress) => void): void {
+    this.removeListeners.push(cb);
   }
 
-  /** The entries that are not valid addresses. */
-  invalid(): { input: string; error: string }[] {
-    this.commit();
-    return this.items.flatMap((p) => (p.ok ? [] : [{ input: p.input, error: p.error }]));
+  /** The chips as parsed, valid and invalid, without committing typing. */
+  entries(): readonly ParsedAddress[] {
+    return this.items;
+  }
+
+  /** Removes the chips of this email (any case); returns whether one was there. */
+  removeEmail(email: string): boolean {
+    const before = this.items.length;
+    this.items = this.items.filter((p) => !p.ok || p.email.toLowerCase() !== email.toLowerCase());
+    if (this.items.length === before) return false;
+    this.render();
+    return true;
+  }
+
+  /**
+   * The chips with what is being typed: committed into chips first (the
+   * default, for sending), or only read (`commit = false`, for previews, so
+   * that a pause in typing never turns half an address into a chip).
+   */
+  private current(commit: boolean): ParsedAddress[] {
+    if (commit) {
+      this.commit();
+      return this.items;
+    }
+    return this.input.value.trim() ? [...this.items, ...parseAddressList(this.input.value)] : this.items;
+  }
+
+  /** The valid addresses, in RFC 5322 form; commits pending typing first unless `commit` is false. */
+  values(commit = true): string[] {
+    return this.current(commit).flatMap((p) => (p.ok ? [p.text] : []));
+  }
+
+  /** The entries that are not valid addresses (pending typing as for values()). */
+  invalid(commit = true): { input: string; error: string }[] {
+    return this.current(commit).flatMap((p) => (p.ok ? [] : [{ input: p.input, error: p.error }]));
   }
 
   /** Replaces every chip. */
@@ -67,7 +108,17 @@ export class ChipInput {
 
   /** Adds the addresses of a typed or pasted list. */
   add(text: string): void {
-    const parsed = parseAddressList(text);
+    let parsed = parseAddressList(text);
+    if (this.opts.unique) {
+      const seen = new Set(this.items.flatMap((p) => (p.ok ? [p.email.toLowerCase()] : [])));
+      parsed = parsed.filter((p) => {
+        if (!p.ok) return true;
+        const k = p.email.toLowerCase();
+        if (seen.has(k)) return false;
+        seen.add(k);
+        return true;
+      });
+    }
     if (!parsed.length) return;
     this.items.push(...parsed);
     this.render();
@@ -88,8 +139,9 @@ export class ChipInput {
         this.commit();
       }
     } else if (e.key === 'Backspace' && this.input.value === '' && this.items.length) {
-      this.items.pop();
+      const gone = this.items.pop();
       this.render();
+      if (gone) for (const l of this.removeListeners) l(gone);
     }
   }
 
@@ -105,15 +157,17 @@ export class ChipInput {
           'data-valid': p.ok ? 'true' : 'false',
         },
         text,
+        p.ok && this.opts.decorate ? this.opts.decorate(p) : null,
         h('button', {
           type: 'button',
           class: 'chip-remove',
           'aria-label': `Remove ${text} from ${this.label}`,
           text: '×',
           onclick: () => {
-            this.items.splice(i, 1);
+            const [gone] = this.items.splice(i, 1);
             this.render();
             this.input.focus();
+            if (gone) for (const l of this.removeListeners) l(gone);
           },
         }),
       );

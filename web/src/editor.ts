@@ -31,6 +31,21 @@ export class Editor {
       if (!btn) return;
       this.command(btn.dataset.cmd ?? '');
     });
+    // The toolbar is one stop of the Tab order; the arrow keys, Home and End
+    // move between its buttons (the ARIA toolbar pattern).
+    const buttons = Array.from(toolbar.querySelectorAll<HTMLButtonElement>('button'));
+    buttons.forEach((b, i) => (b.tabIndex = i === 0 ? 0 : -1));
+    toolbar.addEventListener('keydown', (e) => {
+      const i = buttons.indexOf(e.target as HTMLButtonElement);
+      if (i < 0) return;
+      const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: buttons.length - 1 }[e.key];
+      if (next === undefined) return;
+      e.preventDefault();
+      const j = (next + buttons.length) % buttons.length;
+      buttons[i].tabIndex = -1;
+      buttons[j].tabIndex = 0;
+      buttons[j].focus();
+    });
     area.addEventListener('input', () => this.changed());
     area.addEventListener('paste', (e) => this.paste(e));
     area.addEventListener('drop', (e) => {

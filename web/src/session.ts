@@ -17,6 +17,9 @@ export class Session {
   private status = byId('conn-status');
   private tokenInput = byId<HTMLInputElement>('token');
   private signout = byId<HTMLButtonElement>('signout-btn');
+  private limitListeners: (() => void)[] = [];
+  /** The largest message this token may send (the relay's `ready.maxSize`), in bytes; 0 while unknown. */
+  maxSize = 0;
 
   constructor() {
     byId<HTMLFormElement>('signin').addEventListener('submit', (e) => {
@@ -32,6 +35,17 @@ export class Session {
     this.signout.addEventListener('click', () => this.signOut());
     const saved = sessionStorage.getItem(KEY);
     if (saved) void this.signIn(saved);
+  }
+
+  /** Called when the token's size limit becomes known or changes. */
+  onLimit(cb: () => void): void {
+    this.limitListeners.push(cb);
+  }
+
+  private setLimit(n: number): void {
+    if (n === this.maxSize) return;
+    this.maxSize = n;
+    for (const l of this.limitListeners) l();
   }
 
   /** The token in use, if any. */
@@ -65,6 +79,7 @@ export class Session {
     this.conn?.close();
     this.conn = null;
     this.signout.hidden = true;
+    this.setLimit(0);
     say(this.status, 'Signed out');
   }
 
@@ -83,6 +98,7 @@ export class Session {
 
   private adopt(conn: RelayConnection): void {
     this.conn = conn;
+    this.setLimit(conn.ready.maxSize);
     const limit = conn.ready.maxSize ? `, up to ${formatSize(conn.ready.maxSize)} a message` : '';
     say(this.status, `Signed in as ${conn.ready.token}${limit}`, 'ok');
     conn.onClose = (err) => {
