@@ -62,8 +62,8 @@ test('the runtime image runs as a non-root user with its data on a volume', () =
   const build = dockerfile.slice(0, dockerfile.lastIndexOf('\nFROM '));
   assert.match(build, /^RUN bash scripts\/build-release\.sh/m, 'the build stage uses the README build command');
   const script = fs.readFileSync(path.join(ROOT, 'scripts/build-release.sh'), 'utf8');
-  const web = script.indexOf('bash scripts/build-web.sh');
-  const cargo = script.indexOf('cargo build --release');
+  const web = script.search(/^bash scripts\/build-web\.sh/m);
+  const cargo = script.search(/^cargo build --release/m);
   assert.ok(web > 0 && cargo > web, 'build-web.sh runs before the release build, so the page is embedded');
 });
 
