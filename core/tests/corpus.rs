@@ -526,12 +526,18 @@ fn c18_missing_final_boundary() {
 #[test]
 fn c19_no_boundary_param() {
     // A multipart without a boundary cannot be split: its body is kept whole
-    // as one part of that type rather than dropped.
+    // as one text/plain attachment (never a multipart leaf, which build
+    // could not write) rather than dropped, with a warning.
     check("c19-no-boundary-param.eml", |label, p| {
         assert_eq!(p.spec.text, None, "{label}");
         assert_eq!(p.spec.attachments.len(), 1, "{label}");
         let a = &p.spec.attachments[0];
-        assert_eq!(a.content_type, "multipart/mixed", "{label}");
+        assert_eq!(a.content_type, "text/plain", "{label}");
+        assert_eq!(
+            p.warnings,
+            ["part 0 (multipart/mixed): no boundary parameter; its body is kept as a text/plain attachment"],
+            "{label}"
+        );
         let body = String::from_utf8_lossy(&a.content);
         assert!(
             body.contains("This multipart declares no boundary."),

@@ -753,15 +753,16 @@ impl Host<'_> {
 
 impl<'x> GetHeader<'x> for Vec<Header<'x>> {
     fn header_value(&self, name: &HeaderName<'_>) -> Option<&HeaderValue<'x>> {
+        // postwire patch (PATCHES.md, "first header wins"): the first field of
+        // a name, as Python's email and MimeKit read a repeated Content-Type.
         self.iter()
-            .rev()
             .find(|header| &header.name == name)
             .map(|header| &header.value)
     }
 
     fn header(&self, name: impl Into<HeaderName<'x>>) -> Option<&Header<'x>> {
         let name = name.into();
-        self.iter().rev().find(|header| header.name == name)
+        self.iter().find(|header| header.name == name)
     }
 }
 

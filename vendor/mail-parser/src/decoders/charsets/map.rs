@@ -107,6 +107,12 @@ pub fn charset_decoder(charset: &[u8]) -> Option<DecoderFnc> {
         "extended_unix_code_packed_format_for_japanese" => decoder_euc_jp,
         "gb18030" => decoder_gb18030,
         "gb2312" => decoder_gb18030,
+        // postwire patch (PATCHES.md, "charset aliases"): Python's codec names,
+        // which its email package writes into headers it generates.
+        "eucgb2312_cn" => decoder_gb18030,
+        "euc_cn" => decoder_gb18030,
+        "big5_tw" => decoder_big5,
+        "latin_1" => decoder_cp1252,
         "gb_2312" => decoder_gbk,
         "gb_2312_80" => decoder_gbk,
         "gbk" => decoder_gbk,

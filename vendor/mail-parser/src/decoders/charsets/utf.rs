@@ -29,6 +29,28 @@ fn add_utf16_bytes(state: &mut Utf7DecoderState, n_bytes: usize) {
     }
 }
 
+// postwire patch (PATCHES.md, "UTF-7"): the character that ends a shifted
+// run is kept unless it is the '-' that RFC 2152 absorbs, "+-" is a plain
+// '+', and a run still open at the end of the input is flushed.
+fn flush_utf7(state: &mut Utf7DecoderState, byte_count: u8, result: &mut String) -> bool {
+    match byte_count {
+        1 | 2 => add_utf16_bytes(state, 1),
+        3 => add_utf16_bytes(state, 2),
+        _ => (),
+    }
+    let had_data = !state.utf16_bytes.is_empty();
+    if had_data {
+        result.extend(
+            decode_utf16(state.utf16_bytes.drain(..)).map(|r| r.unwrap_or(REPLACEMENT_CHARACTER)),
+        );
+    } else if byte_count > 0 || state.pending_byte.is_some() {
+        result.push(REPLACEMENT_CHARACTER);
+    }
+    let empty = !had_data && byte_count == 0 && state.pending_byte.is_none();
+    state.pending_byte = None;
+    empty
+}
+
 pub(crate) fn decoder_utf7(bytes: &[u8]) -> String {
     let mut result = String::with_capacity(bytes.len());
     let mut byte_count: u8 = 0;
@@ -57,31 +79,14 @@ pub(crate) fn decoder_utf7(bytes: &[u8]) -> String {
                     }
                 }
             } else {
-                match byte_count {
-                    1 | 2 => {
-                        add_utf16_bytes(&mut state, 1);
-                    }
-                    3 => {
-                        add_utf16_bytes(&mut state, 2);
-                    }
-                    _ => (),
-                }
-
-                if !state.utf16_bytes.is_empty() {
-                    result.push_str(
-                        decode_utf16(state.utf16_bytes.drain(..))
-                            .map(|r| r.unwrap_or(REPLACEMENT_CHARACTER))
-                            .collect::<String>()
-                            .as_str(),
-                    );
-                } else if byte_count > 0 || state.pending_byte.is_some() {
-                    result.push(REPLACEMENT_CHARACTER);
-                } else {
+                let empty = flush_utf7(&mut state, byte_count, &mut result);
+                if empty {
+                    // "+-" is '+'; a '+' before a non-base64 character is kept as written.
                     result.push('+');
+                }
+                if *byte != b'-' {
                     result.push(char::from(*byte));
                 }
-
-                state.pending_byte = None;
                 byte_count = 0;
                 in_b64 = false;
             }
@@ -90,6 +95,9 @@ pub(crate) fn decoder_utf7(bytes: &[u8]) -> String {
         } else {
             result.push(char::from(*byte));
         }
+    }
+    if in_b64 && flush_utf7(&mut state, byte_count, &mut result) {
+        result.push('+');
     }
 
     result.shrink_to_fit();
