@@ -365,12 +365,28 @@ fn body_tree<'x>(spec: &'x MessageSpec, ids: &mut IdSource) -> Result<MimePart<'
     Ok(multipart("multipart/mixed", parts, ids))
 }
 
+/// The content type of one leaf part: a multipart type is refused, since
+/// the spec holds no multipart structure (build writes that itself) and a
+/// multipart header without a boundary would be invalid MIME.
+fn leaf_media(value: &str, path: impl Fn() -> String) -> Result<MediaType, BuildError> {
+    let media = MediaType::parse(value).map_err(|source| BuildError::ContentType {
+        path: path(),
+        source,
+    })?;
+    if media.essence.starts_with("multipart/") {
+        return Err(BuildError::ContentType {
+            path: path(),
+            source: crate::content_type::ContentTypeError {
+                value: value.to_string(),
+                reason: "a multipart type cannot be the content of one part",
+            },
+        });
+    }
+    Ok(media)
+}
+
 fn alternate_part(i: usize, alt: &Alternate) -> Result<MimePart<'_>, BuildError> {
-    let mut media =
-        MediaType::parse(&alt.content_type).map_err(|source| BuildError::ContentType {
-            path: format!("alternates[{i}].contentType"),
-            source,
-        })?;
+    let mut media = leaf_media(&alt.content_type, || format!("alternates[{i}].contentType"))?;
     if media.is_text() && media.param("charset").is_none() {
         media.params.insert(0, ("charset".into(), "utf-8".into()));
     }
@@ -381,10 +397,7 @@ fn alternate_part(i: usize, alt: &Alternate) -> Result<MimePart<'_>, BuildError>
 }
 
 fn attachment_part(i: usize, a: &Attachment) -> Result<MimePart<'_>, BuildError> {
-    let media = MediaType::parse(&a.content_type).map_err(|source| BuildError::ContentType {
-        path: format!("attachments[{i}].contentType"),
-        source,
-    })?;
+    let media = leaf_media(&a.content_type, || format!("attachments[{i}].contentType"))?;
     let mut ct = media_type_header(&media);
     if let Some(name) = &a.filename {
         if name.chars().any(char::is_control) {

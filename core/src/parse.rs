@@ -348,7 +348,7 @@ impl<'m> Walker<'m> {
                 return;
             }
             Some(Defect::Unclosed) => self.warnings.push(format!(
-                "part {id} ({essence}): no close delimiter; it ends where its enclosing part ends"
+                "part {id} ({essence}): no close delimiter; it ends at the next delimiter of an enclosing multipart or at the end of the message"
             )),
             Some(defect @ (Defect::NoBoundary | Defect::NoParts)) => {
                 let why = if defect == Defect::NoBoundary {
@@ -513,10 +513,22 @@ impl<'m> Walker<'m> {
         let decoded = match cte.as_str() {
             // Ours first: it also takes a final quantum without padding, which
             // mail-parser's decoder drops (the text would lose its last bytes).
-            "base64" => std::str::from_utf8(body)
-                .ok()
-                .and_then(|s| crate::spec::base64_bytes::decode(s).ok())
-                .or_else(|| mail_parser::decoders::base64::base64_decode(body)),
+            "base64" => {
+                let strict = std::str::from_utf8(body)
+                    .ok()
+                    .and_then(|s| crate::spec::base64_bytes::decode(s).ok())
+                    .or_else(|| mail_parser::decoders::base64::base64_decode(body));
+                if strict.is_some() {
+                    strict
+                } else {
+                    // As Python's binascii and MimeKit: skip what is not base64.
+                    let (bytes, skipped) = lenient_base64(body);
+                    self.warnings.push(format!(
+                        "part {id} ({essence}): malformed base64, {skipped} stray characters skipped"
+                    ));
+                    Some(bytes)
+                }
+            }
             "quoted-printable" => Some(quoted_printable(body)),
             _ => return body.to_vec(),
         };
@@ -568,6 +580,36 @@ fn quoted_printable(body: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Base64 read past damage: characters outside the alphabet (and padding)
+/// are skipped, a final partial quantum gives the bytes it holds. Returns
+/// the bytes and how many characters other than white space were skipped.
+fn lenient_base64(body: &[u8]) -> (Vec<u8>, usize) {
+    let mut out = Vec::with_capacity(body.len() / 4 * 3 + 3);
+    let (mut acc, mut bits, mut skipped) = (0u32, 0u32, 0usize);
+    for &b in body {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => {
+                if !b.is_ascii_whitespace() && b != b'=' {
+                    skipped += 1;
+                }
+                continue;
+            }
+        };
+        acc = ((acc << 6) | u32::from(v)) & 0x00ff_ffff;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((acc >> bits) & 0xff).unwrap_or(0));
+        }
+    }
+    (out, skipped)
 }
 
 /// Whether a charset label names UTF-8, which mail-parser reads without a table.
