@@ -2,7 +2,7 @@
 //! body begin and end, and which entities a multipart holds (RFC 2046 5.1).
 //!
 //! This module owns the splitting; mail-parser reads each header block
-//! (`parse_headers`, which never looks at a body) and the decoders, so its
+//! (`MessageStream::parse_headers`, which never looks at a body) and the decoders, so its
 //! multipart state machine, and the debug assertions in it, are never run.
 //! The reading follows Python's `email` feed parser, which real-world mail
 //! is judged against:
@@ -287,12 +287,10 @@ impl<'x> Splitter<'_, 'x> {
     fn head(&self, start: usize, end: usize) -> MessagePart<'x> {
         let input: &'x [u8] = self.input;
         let block = input.get(start..end).unwrap_or_default();
-        let mut headers = self
-            .parser
-            .parse_headers(block)
-            .and_then(|m| m.parts.into_iter().next())
-            .map(|p| p.headers)
-            .unwrap_or_default();
+        // The header reader alone: mail-parser's message state machine (and
+        // its body decoders) is never called, nor linked into the browser module.
+        let mut headers = Vec::new();
+        mail_parser::parsers::MessageStream::new(block).parse_headers(self.parser, &mut headers);
         let shift = |o: u32| o.saturating_add(u32::try_from(start).unwrap_or(u32::MAX));
         for h in &mut headers {
             h.offset_field = shift(h.offset_field);
