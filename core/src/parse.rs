@@ -563,7 +563,10 @@ fn quoted_printable(body: &[u8]) -> Vec<u8> {
         };
         let mut i = 0;
         while let Some(&b) = content.get(i) {
-            let pair = (content.get(i + 1).copied().and_then(hex), content.get(i + 2).copied().and_then(hex));
+            let pair = (
+                content.get(i + 1).copied().and_then(hex),
+                content.get(i + 2).copied().and_then(hex),
+            );
             match (b, pair) {
                 (b'=', (Some(h), Some(l))) => {
                     out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));

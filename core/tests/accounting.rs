@@ -115,7 +115,12 @@ impl Splitter<'_> {
             .trim()
             .to_ascii_lowercase();
         if essence.is_empty() {
-            essence = if digest { "message/rfc822" } else { "text/plain" }.into();
+            essence = if digest {
+                "message/rfc822"
+            } else {
+                "text/plain"
+            }
+            .into();
         }
         let boundary = param(&content_type, "boundary").filter(|b| !b.is_empty());
         if essence.starts_with("multipart/")
@@ -278,8 +283,7 @@ fn accounted(leaf: &Leaf, p: &Parsed) -> bool {
     }
     let name = format!("part {} ", leaf.id);
     let name_end = format!("part {}:", leaf.id);
-    if p
-        .warnings
+    if p.warnings
         .iter()
         .any(|w| w.contains(&name) || w.contains(&name_end))
     {

@@ -534,7 +534,9 @@ fn c19_no_boundary_param() {
         assert_eq!(a.content_type, "text/plain", "{label}");
         assert_eq!(
             p.warnings,
-            ["part 0 (multipart/mixed): no boundary parameter; its body is kept as a text/plain attachment"],
+            [
+                "part 0 (multipart/mixed): no boundary parameter; its body is kept as a text/plain attachment"
+            ],
             "{label}"
         );
         let body = String::from_utf8_lossy(&a.content);

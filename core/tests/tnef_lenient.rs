@@ -83,13 +83,18 @@ fn stray_bytes_after_the_last_attribute_are_ignored_with_a_warning() {
     let mut s = encoded();
     let end = s.len();
     s.extend_from_slice(&[0, 0, 0x0d, 0x0a]);
-    assert!(tnef::decode(&s).is_err(), "strict must refuse trailing bytes");
+    assert!(
+        tnef::decode(&s).is_err(),
+        "strict must refuse trailing bytes"
+    );
     assert!(tnef::decode_with(&s, STRICT).is_err());
     let d = lenient(&s);
     assert_eq!(d.message, lenient(&encoded()).message);
     assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
     assert!(
-        d.warnings[0].contains(&format!("4 trailing bytes after the last attribute ignored (offset {end})")),
+        d.warnings[0].contains(&format!(
+            "4 trailing bytes after the last attribute ignored (offset {end})"
+        )),
         "{:?}",
         d.warnings
     );
@@ -106,7 +111,11 @@ fn a_broken_length_in_the_middle_loses_only_that_attribute() {
     let got = files(&d);
     assert_eq!(got.len(), 3, "{got:?} {:?}", d.warnings);
     assert_eq!(got[0], (Some("one.bin"), &b"first file"[..]));
-    assert_eq!(got[1], (Some("two.bin"), &b""[..]), "its data is what was lost");
+    assert_eq!(
+        got[1],
+        (Some("two.bin"), &b""[..]),
+        "its data is what was lost"
+    );
     assert_eq!(got[2], (Some("three.bin"), &b"third file"[..]));
     assert_eq!(d.message.subject.as_deref(), Some("three files"));
     assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
@@ -130,7 +139,10 @@ fn a_wrong_checksum_with_sound_framing_keeps_the_data_with_a_warning() {
     let d = lenient(&s);
     let got = files(&d);
     assert_eq!(got.len(), 3);
-    assert_eq!(got[1], (Some("two.bin"), &b"Second file, the one damaged"[..]));
+    assert_eq!(
+        got[1],
+        (Some("two.bin"), &b"Second file, the one damaged"[..])
+    );
     assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
     assert!(
         d.warnings[0].contains(&format!("at offset {header}: checksum"))
@@ -168,7 +180,9 @@ fn a_stream_cut_short_keeps_what_came_before_the_cut() {
     let got = files(&d);
     assert_eq!(got[..2], files(&lenient(&s))[..2]);
     assert!(
-        d.warnings.iter().any(|w| w.contains(&format!("offset {header}"))),
+        d.warnings
+            .iter()
+            .any(|w| w.contains(&format!("offset {header}"))),
         "{:?}",
         d.warnings
     );
@@ -194,7 +208,11 @@ fn any_one_damaged_byte_never_panics_and_lenient_always_reads_past_the_header() 
             if got.warnings.is_empty() {
                 // Only bytes no check covers may change silently (none today
                 // but the checksum-protected data, which a warning names).
-                assert_eq!(tnef::decode(&d).map(|m| m == got.message), Ok(true), "byte {at}");
+                assert_eq!(
+                    tnef::decode(&d).map(|m| m == got.message),
+                    Ok(true),
+                    "byte {at}"
+                );
             }
         }
     }

@@ -162,7 +162,8 @@ fn frames_at(data: &[u8], sums: &[u16], pos: usize) -> bool {
     let (Some(&lo), Some(&hi), Some(stored)) = (
         sums.get(start),
         sums.get(end),
-        data.get(end..end + 2).map(|b| u16::from_le_bytes([b[0], b[1]])),
+        data.get(end..end + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]])),
     ) else {
         return false;
     };
@@ -222,8 +223,10 @@ fn read_attr<'a>(
 
 /// Whether an attribute header (level, id, a length that fits) follows.
 fn read_header_only(cur: &mut Cursor<'_>) -> bool {
-    matches!(cur.u8("attribute level"), Ok(att::LEVEL_MESSAGE | att::LEVEL_ATTACHMENT))
-        && cur.u32("attribute id").is_ok()
+    matches!(
+        cur.u8("attribute level"),
+        Ok(att::LEVEL_MESSAGE | att::LEVEL_ATTACHMENT)
+    ) && cur.u32("attribute id").is_ok()
         && cur
             .len_u32("attribute length")
             .is_ok_and(|len| len + 2 <= cur.remaining())
@@ -325,42 +328,47 @@ fn interpret(
         }
         let result = (|| -> Result<()> {
             match a.id {
-            att::ATT_TNEF_VERSION => m.version = Some(u32_of(a)?),
-            att::ATT_OEM_CODEPAGE => {}
-            att::ATT_MESSAGE_CLASS => {
-                m.message_class = Some(att::class_from_legacy(&text(a)).to_owned());
-            }
-            att::ATT_SUBJECT => m.subject = Some(text(a)),
-            att::ATT_MESSAGE_ID => m.message_id = Some(text(a)),
-            att::ATT_BODY => att_body = Some(text(a)),
-            att::ATT_DATE_SENT => m.date_sent = Some(att::read_date(a.data, a.offset, a.id)?),
-            att::ATT_DATE_RECD => m.date_received = Some(att::read_date(a.data, a.offset, a.id)?),
-            att::ATT_DATE_MODIFIED => {
-                m.date_modified = Some(att::read_date(a.data, a.offset, a.id)?)
-            }
-            att::ATT_PRIORITY => {
-                let b = a.data.get(..2).ok_or_else(|| bad(a, "needs 2 bytes"))?;
-                m.priority = Some(u16::from_le_bytes([b[0], b[1]]));
-            }
-            att::ATT_FROM => {
-                let (name, addr) = att::read_from(a.data, a.offset)?;
-                att_from = Some((codepage::decode(name, cp), codepage::decode(addr, cp)));
-            }
-            att::ATT_MAPI_PROPS => {
-                m.properties
-                    .extend(mapi::read_props(&mut Cursor::new(a.data, a.offset), cp)?);
-            }
-            att::ATT_RECIP_TABLE => m.recipients.extend(read_recipients(a, cp)?),
-            _ => m.other_attributes.push(RawAttribute {
-                level: a.level,
-                id: a.id,
-                data: a.data.to_vec(),
-            }),
+                att::ATT_TNEF_VERSION => m.version = Some(u32_of(a)?),
+                att::ATT_OEM_CODEPAGE => {}
+                att::ATT_MESSAGE_CLASS => {
+                    m.message_class = Some(att::class_from_legacy(&text(a)).to_owned());
+                }
+                att::ATT_SUBJECT => m.subject = Some(text(a)),
+                att::ATT_MESSAGE_ID => m.message_id = Some(text(a)),
+                att::ATT_BODY => att_body = Some(text(a)),
+                att::ATT_DATE_SENT => m.date_sent = Some(att::read_date(a.data, a.offset, a.id)?),
+                att::ATT_DATE_RECD => {
+                    m.date_received = Some(att::read_date(a.data, a.offset, a.id)?)
+                }
+                att::ATT_DATE_MODIFIED => {
+                    m.date_modified = Some(att::read_date(a.data, a.offset, a.id)?)
+                }
+                att::ATT_PRIORITY => {
+                    let b = a.data.get(..2).ok_or_else(|| bad(a, "needs 2 bytes"))?;
+                    m.priority = Some(u16::from_le_bytes([b[0], b[1]]));
+                }
+                att::ATT_FROM => {
+                    let (name, addr) = att::read_from(a.data, a.offset)?;
+                    att_from = Some((codepage::decode(name, cp), codepage::decode(addr, cp)));
+                }
+                att::ATT_MAPI_PROPS => {
+                    m.properties
+                        .extend(mapi::read_props(&mut Cursor::new(a.data, a.offset), cp)?);
+                }
+                att::ATT_RECIP_TABLE => m.recipients.extend(read_recipients(a, cp)?),
+                _ => m.other_attributes.push(RawAttribute {
+                    level: a.level,
+                    id: a.id,
+                    data: a.data.to_vec(),
+                }),
             }
             Ok(())
         })();
         if let Err(e) = result {
-            notes.fault(e, &format!("message attribute {} left out", att::name(a.id)))?;
+            notes.fault(
+                e,
+                &format!("message attribute {} left out", att::name(a.id)),
+            )?;
         }
     }
     if let Some((done, _)) = current.take() {
@@ -534,7 +542,10 @@ fn apply_message_props(
                 }
                 m.rtf = Some(rtf);
             }
-            Err(e) => notes.fault(e, "the RTF body is left out (its compressed bytes stay in the properties)")?,
+            Err(e) => notes.fault(
+                e,
+                "the RTF body is left out (its compressed bytes stay in the properties)",
+            )?,
         }
     }
     m.properties = props;
