@@ -1,11 +1,18 @@
-//! RFC 5322 bytes -> MessageSpec, with the mail-parser crate doing the
-//! decoding (every charset and transfer encoding it reads, RFC 2047 words,
-//! RFC 2231 parameters). This module maps its part tree onto the spec.
+//! RFC 5322 bytes -> MessageSpec. `parse/tree.rs` splits the MIME structure
+//! (as Python's `email` reads real-world mail); mail-parser reads each header
+//! block (RFC 2047 words, RFC 2231 parameters, addresses, dates) and decodes
+//! charsets; transfer decoding (lenient base64 and quoted-printable) is
+//! here. This module maps the part tree onto the spec.
 //!
 //! Lenient: a message that has headers always parses, best effort, and what
 //! could not be kept (an unparseable address, a part with an encoding problem)
 //! is reported in [`Parsed::warnings`] rather than dropped silently. Only input
-//! that is not a message at all is an error.
+//! that is not a message at all is an error. The rule the tests hold it to
+//! (`tests/accounting.rs`): every leaf part of the input is in the spec
+//! (a body, an alternate, an attachment, the calendar) or named in a warning
+//! (`part N`, entities numbered depth first, 0 being the message). The spec
+//! never holds a multipart type as a part: a multipart that cannot be split
+//! (no boundary, no delimiter line) is kept as a text/plain attachment.
 //!
 //! Mapping: the first `text/plain` and `text/html` views become `text` and
 //! `html`; other views of a `multipart/alternative` become `alternates`;
@@ -14,7 +21,10 @@
 //! bytes exactly as transfer-decoded, never charset-converted). Headers the
 //! spec has no field for are kept in order in `headers`. A From, Subject,
 //! Date or Message-ID that appears twice keeps its first value, as Python's
-//! email package does, with a warning. Without the `full-encoding` feature
+//! email package does, with a warning; so does a part's Content-Type. A
+//! charset label no decoder knows is named in a warning and read as UTF-8.
+//! A UTF-8 byte-order mark before the first header is skipped, with a
+//! warning. Without the `full-encoding` feature
 //! (the npm package), text in the legacy multi-byte charsets is decoded by
 //! the host through [`LegacyDecoder`] (see `parse/legacy.rs`).
 
