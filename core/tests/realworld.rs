@@ -136,3 +136,38 @@ fn build_refuses_a_multipart_type_as_a_part() {
         .unwrap_or_else(|| panic!("a multipart attachment was built"));
     assert_eq!(err.path(), "attachments[0].contentType");
 }
+
+/// Cut short anywhere, or with a delimiter line's bytes damaged, no file
+/// panics the parse (debug build: dependency assertions included).
+#[test]
+fn every_cut_and_damaged_form_parses_without_a_panic() {
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let mut paths = files();
+    paths.extend(
+        fs::read_dir(&corpus)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|e| e.unwrap_or_else(|e| panic!("{e}")).path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml")),
+    );
+    for path in paths {
+        let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let step = (bytes.len() / 64).max(1);
+        for cut in (0..bytes.len()).step_by(step) {
+            let label = format!("{} cut at {cut}", path.display());
+            let _ = panic::catch_unwind(|| parse_with_warnings(&bytes[..cut]))
+                .unwrap_or_else(|_| panic!("{label}: parse panicked"));
+        }
+        for (i, _) in bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'-')
+            .step_by(3)
+        {
+            let mut damaged = bytes.clone();
+            damaged[i] = b'\n';
+            let label = format!("{} with byte {i} damaged", path.display());
+            let _ = panic::catch_unwind(|| parse_with_warnings(&damaged))
+                .unwrap_or_else(|_| panic!("{label}: parse panicked"));
+        }
+    }
+}
