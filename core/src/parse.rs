@@ -343,6 +343,17 @@ impl<'m> Walker<'m> {
         self.next_id += 1;
         let part = &entity.head;
         let (essence, is_attachment) = classify(part, digest);
+        if entity.skipped_lines > 0 {
+            self.warnings.push(format!(
+                "part {id}: {} line(s) in the header block that are not header fields skipped",
+                entity.skipped_lines
+            ));
+        }
+        if entity.unterminated_head {
+            self.warnings.push(format!(
+                "part {id}: no empty line after the header fields; the body starts at the first line that is not one"
+            ));
+        }
         if entity.content_types > 1 {
             self.warnings.push(format!(
                 "part {id}: {} Content-Type fields; the first ({essence}) is used",

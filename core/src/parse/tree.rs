@@ -41,6 +41,19 @@ pub(super) struct Entity<'x> {
     pub(super) defect: Option<Defect>,
     /// How many Content-Type fields the header block has.
     pub(super) content_types: usize,
+    /// Lines in the header block that are not fields, passed over.
+    pub(super) skipped_lines: usize,
+    /// The header block ended at a line that is not a field, without the
+    /// empty line: that line starts the body.
+    pub(super) unterminated_head: bool,
+}
+
+/// Where a header block ends (see [`Splitter::header_end`]).
+struct HeadEnd {
+    head_end: usize,
+    body_start: usize,
+    skipped: usize,
+    unterminated: bool,
 }
 
 /// A repaired structural fault of one entity.
@@ -153,44 +166,85 @@ impl<'x> Splitter<'_, 'x> {
         end
     }
 
+    /// Whether the line `at..end` is a header field (`name:`), a
+    /// continuation, or (first) an mbox `From ` line.
+    fn is_field_line(&self, at: usize, end: usize, first: bool) -> bool {
+        let line = self.input.get(at..end).unwrap_or_default();
+        let content = line.trim_ascii_end();
+        let field = content
+            .iter()
+            .position(|&b| b == b':')
+            .is_some_and(|colon| {
+                content[..colon]
+                    .iter()
+                    .all(|&b| b.is_ascii_graphic() || b >= 0x80 || b == b' ')
+            });
+        let continuation = !first && matches!(content.first(), Some(b' ' | b'\t'));
+        field || continuation || (first && content.starts_with(b"From "))
+    }
+
     /// Where the header block starting at `pos` ends, and where the body
-    /// begins. In the message's own header block (`lenient`), lines that are
-    /// not fields are passed over as mail-parser does; in a MIME part such a
-    /// line starts the body, as in Python's email.
-    fn header_end(&self, pos: usize, lenient: bool) -> (usize, usize) {
+    /// begins. A line that is neither a field nor a continuation starts the
+    /// body, as in Python's email; only in the message's own header block
+    /// (`lenient`), such a line with a field right after it is passed over
+    /// (as mail-parser does), and counted.
+    fn header_end(&self, pos: usize, lenient: bool) -> HeadEnd {
         let mut at = pos;
         let mut first = true;
+        let mut skipped = 0;
         while at < self.input.len() {
             let end = self.line_end(at);
             let line = self.input.get(at..end).unwrap_or_default();
-            let content = line
-                .strip_suffix(b"\n")
-                .map_or(line, |l| l.strip_suffix(b"\r").unwrap_or(l));
-            if content.is_empty() {
-                return (at, end);
+            if line == b"\n" || line == b"\r\n" {
+                return HeadEnd {
+                    head_end: at,
+                    body_start: end,
+                    skipped,
+                    unterminated: false,
+                };
             }
-            let field = match content.iter().position(|&b| b == b':') {
-                Some(colon) => content[..colon]
-                    .iter()
-                    .all(|&b| b.is_ascii_graphic() || b >= 0x80 || b == b' '),
-                None => false,
-            };
-            let continuation = !first && matches!(content.first(), Some(b' ' | b'\t'));
-            let unix_from = first && content.starts_with(b"From ");
-            if !(field || continuation || unix_from || lenient) || self.delimiter(at, end).is_some()
-            {
-                return (at, at);
+            if self.delimiter(at, end).is_some() {
+                // A part with header fields only.
+                return HeadEnd {
+                    head_end: at,
+                    body_start: at,
+                    skipped,
+                    unterminated: false,
+                };
+            }
+            if !self.is_field_line(at, end, first) {
+                let next = self.line_end(end);
+                if lenient && end < next && self.is_field_line(end, next, false) {
+                    skipped += 1;
+                } else {
+                    return HeadEnd {
+                        head_end: at,
+                        body_start: at,
+                        skipped,
+                        unterminated: true,
+                    };
+                }
             }
             first = false;
             at = end;
         }
-        (self.input.len(), self.input.len())
+        HeadEnd {
+            head_end: self.input.len(),
+            body_start: self.input.len(),
+            skipped,
+            unterminated: false,
+        }
     }
 
     /// The entity whose header block starts at `pos`; it ends at the next
     /// delimiter line of an enclosing multipart (returned with the entity).
     fn entity(&mut self, pos: usize, depth: usize) -> (Entity<'x>, (usize, Option<Delimiter>)) {
-        let (head_end, body_start) = self.header_end(pos, depth == 0);
+        let HeadEnd {
+            head_end,
+            body_start,
+            skipped,
+            unterminated,
+        } = self.header_end(pos, depth == 0);
         let head = self.head(pos, head_end);
         let content_types = head
             .headers
@@ -204,6 +258,8 @@ impl<'x> Splitter<'_, 'x> {
             multipart: false,
             defect: None,
             content_types,
+            skipped_lines: skipped,
+            unterminated_head: unterminated,
         };
         let content_type = entity.head.content_type();
         let is_multipart =

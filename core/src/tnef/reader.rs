@@ -19,6 +19,7 @@
 //!   resumes at the next offset where a known attribute with a matching
 //!   checksum starts (the attribute framing allows this resync), or stops;
 //! - bytes after the last attribute that are none are ignored;
+//! - a stream in which not one attribute can be read is an error still.
 //! - an attribute whose content cannot be read (a bad date, MAPI property
 //!   stream, compressed RTF) is left out, the rest of the message kept.
 
@@ -109,9 +110,11 @@ fn read_at(data: &[u8], base: usize, depth: usize, notes: &mut Notes) -> Result<
                 notes.fault(e, &lost)?;
                 cur = Cursor::new(data.get(next..).unwrap_or_default(), base + next);
             }
+            // Not one attribute could be read: no TNEF to speak of.
+            None if attrs.is_empty() => return Err(e),
             None => {
                 let rest = data.len() - at;
-                let lost = if attrs.is_empty() || rest >= ATTR_OVERHEAD {
+                let lost = if rest >= ATTR_OVERHEAD {
                     format!("the {rest} bytes from offset {} are lost", base + at)
                 } else {
                     format!(
