@@ -8,7 +8,9 @@
 //! parse: it transfer-decodes each leaf with the base64 crate and a QP
 //! decoder written here, reads text in its charset with encoding_rs, and
 //! looks for the result in the output. Line ends are compared as LF and
-//! text with surrounding white space trimmed.
+//! text with surrounding white space trimmed. It reads charsets with
+//! encoding_rs, so it needs the default `full-encoding` feature.
+#![cfg(feature = "full-encoding")]
 
 use std::{fs, path::PathBuf};
 
