@@ -29,9 +29,11 @@
 
 pub mod address;
 pub mod build;
+mod compose;
 pub mod content_type;
 pub mod entropy;
 pub mod envelope;
+mod html;
 pub mod ical;
 pub mod parse;
 pub mod reply;

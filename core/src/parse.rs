@@ -67,10 +67,9 @@ pub struct Parsed {
     pub warnings: Vec<String>,
 }
 
-/// Parses a message into its spec (lenient; see the module doc).
-pub fn parse(bytes: &[u8]) -> Result<MessageSpec, ParseError> {
-    parse_with_warnings(bytes).map(|p| p.spec)
-}
+// The entry points, which surface TNEF and calendar content after the MIME
+// parse, live in `compose.rs`; kept here under their public paths.
+pub use crate::compose::{parse, parse_with_decoder, parse_with_warnings};
 
 fn parser() -> MessageParser {
     MessageParser::new()
@@ -83,19 +82,13 @@ fn parser() -> MessageParser {
         .default_header_text()
 }
 
-/// Parses a message and reports what could not be kept.
-pub fn parse_with_warnings(bytes: &[u8]) -> Result<Parsed, ParseError> {
-    parse_inner(bytes, None)
-}
-
-/// As [`parse_with_warnings`], with a host decoder for the legacy multi-byte
-/// charsets (see `parse/legacy.rs`): used only when core is built without
-/// `full-encoding`; with it, mail-parser decodes them itself.
-pub fn parse_with_decoder(bytes: &[u8], decoder: &dyn LegacyDecoder) -> Result<Parsed, ParseError> {
-    parse_inner(bytes, (!cfg!(feature = "full-encoding")).then_some(decoder))
-}
-
-fn parse_inner(bytes: &[u8], legacy: Option<&dyn LegacyDecoder>) -> Result<Parsed, ParseError> {
+/// The MIME engine: the spec of a message as its MIME structure gives it,
+/// before TNEF and calendar content are surfaced (`compose.rs`). `legacy`
+/// decodes the legacy multi-byte charsets (builds without `full-encoding`).
+pub(crate) fn parse_mime(
+    bytes: &[u8],
+    legacy: Option<&dyn LegacyDecoder>,
+) -> Result<Parsed, ParseError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
@@ -122,18 +115,7 @@ fn parse_inner(bytes: &[u8], legacy: Option<&dyn LegacyDecoder>) -> Result<Parse
     };
     walker.headers(&root.head);
     walker.body(&root, Container::Top, false);
-    let Walker {
-        mut spec,
-        mut warnings,
-        ..
-    } = walker;
-    // TNEF (issue 7): surface winmail.dat's bodies and attachments, keep the raw file.
-    crate::tnef::spec::surface(&mut spec, &mut warnings);
-    // ical: text/calendar part -> `calendar` (RFC 6047).
-    crate::ical::mime::extract(&mut spec, &mut warnings);
-    if spec.text.as_deref() == Some("") {
-        spec.text = None;
-    }
+    let Walker { spec, warnings, .. } = walker;
     Ok(Parsed { spec, warnings })
 }
 

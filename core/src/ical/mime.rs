@@ -35,7 +35,7 @@ use super::value::{Date, When};
 use super::{parse_ics, to_ics};
 use crate::address::Mailbox;
 use crate::content_type::MediaType;
-use crate::reply::escape_html;
+use crate::html::escape_html;
 use crate::spec::{Alternate, Attachment, MessageSpec, bracket_id};
 
 /// The `Content-Class` of meeting messages (Outlook's); added by [`expand`], dropped by [`extract`].

@@ -32,7 +32,7 @@
 //! a plain attachment where it was, and the parser's warnings say why.
 
 use crate::address::Mailbox;
-use crate::build::{BuildError, BuildOptions, build};
+use crate::build::{BuildError, BuildOptions, build_mime};
 use crate::entropy::IdSource;
 use crate::spec::{Attachment, MessageSpec, Priority, normalise_newlines};
 
@@ -244,7 +244,7 @@ pub fn build_tnef(spec: &MessageSpec, options: &BuildOptions) -> Result<Vec<u8>,
     outer
         .headers
         .push(("X-MS-TNEF-Correlator".into(), message_id));
-    build(&outer, options)
+    build_mime(&outer, options)
 }
 
 /// For `parse`: decodes the first application/ms-tnef attachment of `spec`
