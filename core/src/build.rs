@@ -33,7 +33,7 @@ use crate::{
     address::Mailbox,
     content_type::MediaType,
     entropy::IdSource,
-    spec::{Alternate, Attachment, MessageSpec, Priority, Timestamp},
+    spec::{Alternate, Attachment, MessageSpec, Priority, Timestamp, rfc822_wire_form},
 };
 
 /// What `build` takes besides the spec: the injected clock and entropy.
@@ -133,14 +133,16 @@ pub fn is_managed_header(name: &str) -> bool {
     MANAGED_HEADERS.iter().any(|m| m.eq_ignore_ascii_case(name))
 }
 
-/// Builds the RFC 5322 bytes of `spec` (CRLF line ends, Bcc left out).
-pub fn build(spec: &MessageSpec, options: &BuildOptions) -> Result<Vec<u8>, BuildError> {
-    // ical: `calendar` -> text/calendar view + invite.ics (RFC 6047).
-    let spec = &*crate::ical::mime::expand(spec, options.now)?;
-    // TNEF (issue 7): `tnef: true` builds Outlook's shape around a winmail.dat.
-    if spec.tnef {
-        return crate::tnef::spec::build_tnef(spec, options);
-    }
+// The entry point, which composes the calendar and TNEF parts first, lives
+// in `compose.rs`; kept here under its public path.
+pub use crate::compose::build;
+
+/// The MIME engine: the RFC 5322 bytes of a spec whose calendar and TNEF
+/// parts are already composed (`calendar` is ignored, `tnef` must be false).
+pub(crate) fn build_mime(
+    spec: &MessageSpec,
+    options: &BuildOptions,
+) -> Result<Vec<u8>, BuildError> {
     let mut ids = IdSource::new(options.seed);
     let from = spec.from.as_ref().ok_or(BuildError::MissingFrom)?;
     let mut message = MessageBuilder::new().from(address(from));
@@ -365,12 +367,28 @@ fn body_tree<'x>(spec: &'x MessageSpec, ids: &mut IdSource) -> Result<MimePart<'
     Ok(multipart("multipart/mixed", parts, ids))
 }
 
+/// The content type of one leaf part: a multipart type is refused, since
+/// the spec holds no multipart structure (build writes that itself) and a
+/// multipart header without a boundary would be invalid MIME.
+fn leaf_media(value: &str, path: impl Fn() -> String) -> Result<MediaType, BuildError> {
+    let media = MediaType::parse(value).map_err(|source| BuildError::ContentType {
+        path: path(),
+        source,
+    })?;
+    if media.essence.starts_with("multipart/") {
+        return Err(BuildError::ContentType {
+            path: path(),
+            source: crate::content_type::ContentTypeError {
+                value: value.to_string(),
+                reason: "a multipart type cannot be the content of one part",
+            },
+        });
+    }
+    Ok(media)
+}
+
 fn alternate_part(i: usize, alt: &Alternate) -> Result<MimePart<'_>, BuildError> {
-    let mut media =
-        MediaType::parse(&alt.content_type).map_err(|source| BuildError::ContentType {
-            path: format!("alternates[{i}].contentType"),
-            source,
-        })?;
+    let mut media = leaf_media(&alt.content_type, || format!("alternates[{i}].contentType"))?;
     if media.is_text() && media.param("charset").is_none() {
         media.params.insert(0, ("charset".into(), "utf-8".into()));
     }
@@ -381,10 +399,7 @@ fn alternate_part(i: usize, alt: &Alternate) -> Result<MimePart<'_>, BuildError>
 }
 
 fn attachment_part(i: usize, a: &Attachment) -> Result<MimePart<'_>, BuildError> {
-    let media = MediaType::parse(&a.content_type).map_err(|source| BuildError::ContentType {
-        path: format!("attachments[{i}].contentType"),
-        source,
-    })?;
+    let media = leaf_media(&a.content_type, || format!("attachments[{i}].contentType"))?;
     let mut ct = media_type_header(&media);
     if let Some(name) = &a.filename {
         if name.chars().any(char::is_control) {
@@ -434,29 +449,6 @@ fn message_rfc822_body<'x>(ct: ContentType<'x>, content: &'x [u8]) -> MimePart<'
     };
     let encoding = if bytes.is_ascii() { "7bit" } else { "8bit" };
     MimePart::new(ct, BodyPart::Binary(Cow::Owned(bytes))).transfer_encoding(encoding)
-}
-
-/// The bytes a message/rfc822 attachment goes out as when it can travel
-/// unencoded (CRLF line ends, a final CRLF), or `None` when it cannot (NUL
-/// bytes, lines over 998 octets). [`MessageSpec::normalized`] uses it too.
-pub(crate) fn rfc822_wire_form(content: &[u8]) -> Option<Vec<u8>> {
-    let fits_8bit = !content.contains(&0) && content.split(|&b| b == b'\n').all(|l| l.len() <= 998);
-    if !fits_8bit {
-        return None;
-    }
-    let mut bytes = Vec::with_capacity(content.len() + content.len() / 32 + 2);
-    let mut prev = 0u8;
-    for &b in content {
-        if b == b'\n' && prev != b'\r' {
-            bytes.push(b'\r');
-        }
-        bytes.push(b);
-        prev = b;
-    }
-    if !bytes.ends_with(b"\r\n") {
-        bytes.extend_from_slice(b"\r\n");
-    }
-    Some(bytes)
 }
 
 #[cfg(test)]

@@ -9,12 +9,19 @@
 //! |---|---|
 //! | [`spec`] | the message spec (the JSON contract), normal form |
 //! | [`address`] | mailboxes: parsing, validation, IDN |
-//! | [`build`] | spec -> RFC 5322 bytes (mail-builder) |
-//! | [`parse`] | RFC 5322 bytes -> spec (mail-parser) |
+//! | [`build`](mod@build) | spec -> RFC 5322 bytes (mail-builder) |
+//! | [`parse`](mod@parse) | RFC 5322 bytes -> spec (MIME structure split here, headers and charsets by a patched mail-parser, `vendor/mail-parser/PATCHES.md`) |
 //! | [`envelope`] | MAIL FROM / RCPT TO rules |
 //! | [`ical`] | iCalendar appointments, iTIP meeting requests |
 //! | [`reply`] | replies and forwards as new messages |
 //! | [`tnef`] | TNEF (winmail.dat): read, write, spec conversions |
+//!
+//! Layers, each importing only those under it: the model (`spec`,
+//! `address`, `content_type`, the iCalendar model), the MIME engines
+//! (`build`, `parse`), the conversions (calendar and TNEF to and from MIME
+//! parts), `reply`, and on top the entry points `build()` and `parse()`
+//! (`compose.rs`), which compose a spec's calendar and TNEF parts around the
+//! MIME engines.
 //!
 //! ```
 //! use postwire_core::{build::{build, BuildOptions}, parse::parse, spec::from_json};
@@ -29,9 +36,11 @@
 
 pub mod address;
 pub mod build;
+mod compose;
 pub mod content_type;
 pub mod entropy;
 pub mod envelope;
+mod html;
 pub mod ical;
 pub mod parse;
 pub mod reply;

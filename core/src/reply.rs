@@ -5,6 +5,8 @@
 //! Forwarding the original bytes unchanged to new recipients (a new envelope,
 //! same bytes) is not done here: that is the SMTP client's `forward`.
 
+pub use crate::html::escape_html;
+
 use crate::{
     address::Mailbox,
     parse::{ParseError, parse},
@@ -234,21 +236,6 @@ fn quote_text(text: &str) -> String {
         out.push_str(if line.starts_with('>') { ">" } else { "> " });
         out.push_str(line);
         out.push('\n');
-    }
-    out
-}
-
-/// Escapes `&`, `<`, `>`, `"` for HTML text and attributes.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
     }
     out
 }

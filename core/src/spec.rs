@@ -295,49 +295,27 @@ pub fn to_json(spec: &MessageSpec) -> String {
     serde_json::to_string_pretty(spec).unwrap_or_default()
 }
 
-impl MessageSpec {
-    /// The spec in normal form (see the module doc): what `parse(build(self))` gives.
-    pub fn normalized(&self) -> MessageSpec {
-        let mut n = self.clone();
-        n.bcc.clear();
-        n.message_id = n.message_id.as_deref().map(bracket_id);
-        n.in_reply_to = n.in_reply_to.as_deref().map(bracket_id);
-        n.references = n.references.iter().map(|r| bracket_id(r)).collect();
-        n.text = n.text.as_deref().map(normalise_newlines);
-        n.html = n.html.as_deref().map(normalise_newlines);
-        for alt in &mut n.alternates {
-            alt.content = normalise_newlines(&alt.content);
-        }
-        // MIME order: the HTML's inline parts (in multipart/related) come
-        // before the other attachments (in multipart/mixed), see build.
-        if n.html.is_some() {
-            let (related, mixed): (Vec<_>, Vec<_>) = std::mem::take(&mut n.attachments)
-                .into_iter()
-                .partition(|a| a.inline && a.content_id.is_some());
-            n.attachments = related.into_iter().chain(mixed).collect();
-        }
-        // An attached message travels with CRLF line ends (see build).
-        for a in &mut n.attachments {
-            let is_message = crate::content_type::MediaType::parse(&a.content_type)
-                .is_ok_and(|m| m.essence == "message/rfc822");
-            if let Some(wire) = is_message
-                .then(|| crate::build::rfc822_wire_form(&a.content))
-                .flatten()
-            {
-                a.content = wire;
-            }
-        }
-        if n.subject.as_deref() == Some("") {
-            n.subject = None;
-        }
-        // An empty text body is what a message without a body carries (see build).
-        if n.text.as_deref() == Some("") {
-            n.text = None;
-        }
-        // ical: a readable text/calendar view is read back as `calendar`.
-        crate::ical::mime::normalize(&mut n);
-        n
+/// The bytes a message/rfc822 attachment goes out as when it can travel
+/// unencoded (CRLF line ends, a final CRLF), or `None` when it cannot (NUL
+/// bytes, lines over 998 octets). `build` and [`MessageSpec::normalized`] use it.
+pub(crate) fn rfc822_wire_form(content: &[u8]) -> Option<Vec<u8>> {
+    let fits_8bit = !content.contains(&0) && content.split(|&b| b == b'\n').all(|l| l.len() <= 998);
+    if !fits_8bit {
+        return None;
     }
+    let mut bytes = Vec::with_capacity(content.len() + content.len() / 32 + 2);
+    let mut prev = 0u8;
+    for &b in content {
+        if b == b'\n' && prev != b'\r' {
+            bytes.push(b'\r');
+        }
+        bytes.push(b);
+        prev = b;
+    }
+    if !bytes.ends_with(b"\r\n") {
+        bytes.extend_from_slice(b"\r\n");
+    }
+    Some(bytes)
 }
 
 /// `<id>` form of a message id given with or without brackets.

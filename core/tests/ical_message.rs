@@ -128,6 +128,34 @@ fn cancel_is_sent_with_method_cancel() {
 }
 
 #[test]
+fn a_cancel_given_as_a_spec_carries_status_cancelled() {
+    // RFC 5546 3.2.5: a spec that only says method CANCEL (not made by
+    // itip::cancel) still cancels the whole event: STATUS:CANCELLED is written.
+    let mut spec = request();
+    if let Some(c) = spec.calendar.as_mut() {
+        c.method = Some(Method::Cancel);
+        c.status = None;
+        c.sequence = 1;
+    }
+    let bytes = build(&spec, &OPTS).expect("build");
+    let eml = text(&bytes);
+    assert!(eml.contains("STATUS:CANCELLED"), "{eml}");
+    let back = parse(&bytes).expect("parse");
+    let cal = back.calendar.as_ref().expect("calendar");
+    assert_eq!(cal.status, Some(postwire_core::ical::Status::Cancelled));
+    assert_eq!(
+        back.calendar,
+        spec.normalized().calendar.map(|mut c| {
+            c.dtstamp = cal.dtstamp.clone();
+            c
+        })
+    );
+    // A request is not touched.
+    let eml = text(&build(&request(), &OPTS).expect("build"));
+    assert!(!eml.contains("STATUS:CANCELLED"), "{eml}");
+}
+
+#[test]
 fn reply_message_answers_the_organizer_in_thread() {
     let received = parse(&build(&request(), &OPTS).expect("build")).expect("parse");
     let reply =

@@ -304,3 +304,70 @@ fn an_rtf_only_winmail_dat_gives_its_text_when_the_message_has_none() {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines, ["Casdasdfasdfasd"; 6], "{text:?}");
 }
+
+/// The header offset of every attribute of a sound stream.
+fn attribute_starts(s: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = 6;
+    while at + 11 <= s.len() {
+        out.push(at);
+        let len = u32::from_le_bytes([s[at + 5], s[at + 6], s[at + 7], s[at + 8]]) as usize;
+        at += 11 + len;
+    }
+    out
+}
+
+/// Issue 13: a real file damaged in the middle (garbage before an attribute,
+/// or one attribute's length broken) is refused strictly and read leniently:
+/// every attachment outside the damage comes back byte for byte, with one
+/// warning naming the offset.
+#[test]
+fn real_files_damaged_in_the_middle_keep_the_attachments_around_the_damage() {
+    let dir = corpus();
+    for name in FILES {
+        let sound = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let want = tnef::decode(&sound).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let files_of = |m: &TnefMessage| -> Vec<(Option<String>, Vec<u8>)> {
+            m.attachments
+                .iter()
+                .map(|a| (a.filename().map(str::to_string), a.data.clone()))
+                .collect()
+        };
+        let starts = attribute_starts(&sound);
+        let middle = starts[starts.len() / 2];
+        // Garbage before the middle attribute: nothing is lost.
+        let mut damaged = sound[..middle].to_vec();
+        damaged.extend_from_slice(b"\x05\x00junk from a relay\xff");
+        damaged.extend_from_slice(&sound[middle..]);
+        assert!(
+            tnef::decode(&damaged).is_err(),
+            "{name}: strict accepted garbage"
+        );
+        let got = tnef::decode_with(&damaged, tnef::DecodeOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: lenient: {e}"));
+        assert_eq!(files_of(&got.message), files_of(&want), "{name}");
+        assert_eq!(got.warnings.len(), 1, "{name}: {:?}", got.warnings);
+        assert!(
+            got.warnings[0].contains(&format!("bytes {middle}..")),
+            "{name}: {:?}",
+            got.warnings
+        );
+        // The middle attribute's length broken: only that attribute is lost.
+        let mut broken = sound.clone();
+        broken[middle + 5..middle + 9].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(tnef::decode(&broken).is_err(), "{name}");
+        let got = tnef::decode_with(&broken, tnef::DecodeOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: lenient: {e}"));
+        assert_eq!(got.warnings.len(), 1, "{name}: {:?}", got.warnings);
+        let kept = files_of(&got.message);
+        let lost = files_of(&want)
+            .into_iter()
+            .filter(|f| !kept.contains(f))
+            .count();
+        assert!(
+            lost <= 1,
+            "{name}: {lost} attachments lost: {:?}",
+            got.warnings
+        );
+    }
+}

@@ -206,6 +206,18 @@ def test_cancel_carries_status_and_raised_sequence(tmp_path):
     assert str(ev["STATUS"]) == "CANCELLED" and int(ev["SEQUENCE"]) == 1
 
 
+def test_a_cancel_without_a_status_still_says_cancelled(tmp_path):
+    # RFC 5546 3.2.5: cancelling the whole event sets STATUS:CANCELLED, which
+    # Outlook and Google read; postwire writes it when the spec leaves it out.
+    spec = json.loads(json.dumps(WEEKLY_MADRID))
+    spec["calendar"].update(method="CANCEL", sequence=1)
+    spec["calendar"].pop("status", None)
+    msg, parts = calendar_parts(build(spec, tmp_path, "cancel.eml").read_bytes())
+    [view] = parts["text/calendar"]
+    ev = judged(view.get_payload(decode=True)).walk("VEVENT")[0]
+    assert str(ev["STATUS"]) == "CANCELLED"
+
+
 ZONES = ["Europe/Madrid", "Europe/London", "Europe/Dublin", "America/New_York",
          "America/Sao_Paulo", "America/Santiago", "America/St_Johns", "Australia/Sydney",
          "Australia/Lord_Howe", "Pacific/Chatham", "Asia/Jerusalem", "Africa/Cairo",

@@ -24,15 +24,26 @@ pub fn encode_tnef(
 }
 
 /// Reads a winmail.dat (the bytes of an `application/ms-tnef` attachment)
-/// into a spec.
+/// into a spec. Lenient, as `parseEml`: a damaged file gives what could be
+/// read; `{ strict: true }` throws on any damage instead.
 ///
 /// Throws a `PostwireError` (`INVALID_ARGUMENT`, `INVALID_TNEF`).
 #[wasm_bindgen(js_name = decodeTnef, unchecked_return_type = "MessageSpec")]
 pub fn decode_tnef(
     #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "{ strict?: boolean }")] options: Option<
+        JsValue,
+    >,
 ) -> Result<JsValue, JsValue> {
     let bytes = bytes_from_js(&bytes, "").map_err(js)?;
-    let message = tnef::decode(&bytes).map_err(js)?;
+    let strict = options
+        .filter(JsValue::is_object)
+        .map(|o| js_sys::Reflect::get(&o, &JsValue::from_str("strict")))
+        .transpose()?
+        .is_some_and(|v| v.is_truthy());
+    let message = tnef::decode_with(&bytes, tnef::DecodeOptions { strict })
+        .map_err(js)?
+        .message;
     let mut spec = MessageSpec::default();
     tnef::spec::from_tnef(&message, &mut spec).map_err(js)?;
     spec::to_js(&spec).map_err(js)

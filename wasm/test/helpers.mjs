@@ -59,10 +59,11 @@ export function goldenSpecs() {
   };
 }
 
-/** Messages to parse: core's corpus and golden inputs, and ours. */
+/** Messages to parse: core's corpus, real-world faults and golden inputs, and ours. */
 export function corpusMessages() {
   return [
     ...list(join(ROOT, 'core', 'tests', 'corpus'), (f) => f.endsWith('.eml')),
+    ...list(join(ROOT, 'core', 'tests', 'realworld'), (f) => f.endsWith('.eml')),
     ...list(join(ROOT, 'core', 'tests', 'golden'), (f) => f.endsWith('.eml')),
     ...list(join(FIXTURES, 'corpus'), (f) => f.endsWith('.eml')),
   ];

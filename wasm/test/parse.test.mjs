@@ -1,5 +1,5 @@
 // parseEml agrees with the native `postwire parse` on every corpus message
-// (core's corpus and golden inputs, and our own fixtures).
+// (core's corpus, its real-world faults (issue 13) and golden inputs, and our own fixtures).
 //
 // The npm build leaves out encoding_rs (see docs/perf.md): messages in the
 // legacy multi-byte charsets are decoded by the host's TextDecoder instead,

@@ -101,3 +101,11 @@ test('bad TNEF input gives coded errors', () => {
     }
   }
 });
+
+test('decodeTnef is lenient by default and { strict: true } refuses damage (issue 13)', () => {
+  const good = encodeTnef(SPEC, { now: NOW, seed: 1 });
+  const damaged = new Uint8Array([...good, 0, 13, 10]);
+  assert.deepEqual(decodeTnef(damaged), decodeTnef(good));
+  assert.deepEqual(decodeTnef(good, { strict: true }), decodeTnef(good));
+  assert.throws(() => decodeTnef(damaged, { strict: true }), (e) => e.code === 'INVALID_TNEF');
+});

@@ -30,12 +30,12 @@ use std::fmt::Write as _;
 
 use super::error::IcalError;
 use super::itip;
-use super::model::{Appointment, Method, PartStat};
+use super::model::{Appointment, Method, PartStat, Status};
 use super::value::{Date, When};
 use super::{parse_ics, to_ics};
 use crate::address::Mailbox;
 use crate::content_type::MediaType;
-use crate::reply::escape_html;
+use crate::html::escape_html;
 use crate::spec::{Alternate, Attachment, MessageSpec, bracket_id};
 
 /// The `Content-Class` of meeting messages (Outlook's); added by [`expand`], dropped by [`extract`].
@@ -180,6 +180,7 @@ pub fn expand(spec: &MessageSpec, now: i64) -> Result<Cow<'_, MessageSpec>, Ical
     }
     let mut appt = cal.clone();
     let method = appt.method.get_or_insert(Method::Request).clone();
+    mark_cancelled(&mut appt);
     itip::check(&appt)?;
     let ics = to_ics(&appt, now)?;
     let mut out = spec.clone();
@@ -299,6 +300,18 @@ pub fn extract(spec: &mut MessageSpec, warnings: &mut Vec<String>) {
 pub fn normalize(spec: &mut MessageSpec) {
     if spec.calendar.is_none() {
         extract(spec, &mut Vec::new());
+    }
+    if let Some(appt) = &mut spec.calendar {
+        mark_cancelled(appt);
+    }
+}
+
+/// RFC 5546 3.2.5: the CANCEL of a whole event (or of one instance) carries
+/// `STATUS:CANCELLED`, which Outlook and Google read to strike the event
+/// out; a status the spec sets itself is kept.
+fn mark_cancelled(appt: &mut Appointment) {
+    if appt.method == Some(Method::Cancel) && appt.status.is_none() {
+        appt.status = Some(Status::Cancelled);
     }
 }
 

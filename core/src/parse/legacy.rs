@@ -51,6 +51,10 @@ const LABELS: &[(&str, &str)] = &[
     ("gb_2312", "gbk"),
     ("gb18030", "gb18030"),
     ("gb2312", "gb18030"),
+    // Python's codec names, which its email package writes into headers.
+    ("eucgb2312_cn", "gb18030"),
+    ("euc_cn", "gb18030"),
+    ("big5_tw", "big5"),
     ("big5", "big5"),
     ("big5_hkscs", "big5"),
     ("cn_big5", "big5"),

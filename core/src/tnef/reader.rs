@@ -7,6 +7,21 @@
 //! attributes after attachments, missing padding after the last value.
 //! Lengths from the input are checked against the bytes that remain before
 //! anything is read or sized by them.
+//!
+//! Two modes ([`Notes::strict`]): strict refuses the whole stream at the
+//! first fault, as before; lenient (the default of the public entry points)
+//! keeps every attribute and attachment it could read and notes each fault,
+//! with its offset and what was lost, as a warning:
+//! - an attribute whose checksum is wrong but whose framing holds (the next
+//!   attribute, or the end, follows it) is kept;
+//! - an attribute whose framing is broken (bad level, length past the end,
+//!   checksum wrong and no attribute after it) is skipped, and reading
+//!   resumes at the next offset where a known attribute with a matching
+//!   checksum starts (the attribute framing allows this resync), or stops;
+//! - bytes after the last attribute that are none are ignored;
+//! - a stream in which not one attribute can be read is an error still.
+//! - an attribute whose content cannot be read (a bad date, MAPI property
+//!   stream, compressed RTF) is left out, the rest of the message kept.
 
 use super::attributes::{self as att, RendData};
 use super::codepage;
@@ -31,12 +46,35 @@ struct Attr<'a> {
     offset: usize,
 }
 
-/// Decodes a TNEF stream (a winmail.dat).
-pub(crate) fn read(data: &[u8]) -> Result<TnefMessage> {
-    read_at(data, 0, 0)
+/// How faults are treated, and the warnings of a lenient reading.
+#[derive(Debug, Default)]
+pub(crate) struct Notes {
+    /// Refuse the stream at the first fault (an error) instead of warning.
+    pub(crate) strict: bool,
+    /// What a lenient reading left out or repaired, each with its offset.
+    pub(crate) warnings: Vec<String>,
 }
 
-fn read_at(data: &[u8], base: usize, depth: usize) -> Result<TnefMessage> {
+impl Notes {
+    /// A fault: the error when strict, else a warning saying what was `lost`.
+    fn fault(&mut self, e: TnefError, lost: &str) -> Result<()> {
+        if self.strict {
+            return Err(e);
+        }
+        self.warnings.push(format!("{e}; {lost}"));
+        Ok(())
+    }
+}
+
+/// The size of an attribute with no data: level, id, length, checksum.
+const ATTR_OVERHEAD: usize = 1 + 4 + 4 + 2;
+
+/// Decodes a TNEF stream (a winmail.dat).
+pub(crate) fn read(data: &[u8], notes: &mut Notes) -> Result<TnefMessage> {
+    read_at(data, 0, 0, notes)
+}
+
+fn read_at(data: &[u8], base: usize, depth: usize, notes: &mut Notes) -> Result<TnefMessage> {
     if depth > MAX_DEPTH {
         return Err(TnefError::TooDeep {
             offset: base,
@@ -50,13 +88,102 @@ fn read_at(data: &[u8], base: usize, depth: usize) -> Result<TnefMessage> {
     }
     let legacy_key = cur.u16("TNEF legacy key")?;
     let mut attrs = Vec::new();
+    let mut sums: Option<Vec<u16>> = None;
     while !cur.is_empty() {
-        attrs.push(read_attr(&mut cur)?);
+        let at = cur.offset() - base;
+        let e = match read_attr(&mut cur, data, base, notes) {
+            Ok(a) => {
+                attrs.push(a);
+                continue;
+            }
+            Err(e) => e,
+        };
+        let sums = sums.get_or_insert_with(|| prefix_sums(data));
+        match resync(data, sums, at + 1) {
+            Some(next) => {
+                let lost = format!(
+                    "bytes {}..{} skipped, reading resumed at offset {}",
+                    base + at,
+                    base + next,
+                    base + next
+                );
+                notes.fault(e, &lost)?;
+                cur = Cursor::new(data.get(next..).unwrap_or_default(), base + next);
+            }
+            // Not one attribute could be read: no TNEF to speak of.
+            None if attrs.is_empty() => return Err(e),
+            None => {
+                let rest = data.len() - at;
+                let lost = if rest >= ATTR_OVERHEAD {
+                    format!("the {rest} bytes from offset {} are lost", base + at)
+                } else {
+                    format!(
+                        "{rest} trailing bytes after the last attribute ignored (offset {})",
+                        base + at
+                    )
+                };
+                notes.fault(e, &lost)?;
+                break;
+            }
+        }
     }
-    interpret(legacy_key, &attrs, depth)
+    interpret(legacy_key, &attrs, depth, notes)
 }
 
-fn read_attr<'a>(cur: &mut Cursor<'a>) -> Result<Attr<'a>> {
+/// `sums[i]` is the sum of `data[..i]` modulo 65536, so that the checksum
+/// of any range costs two lookups while looking for a place to resume.
+fn prefix_sums(data: &[u8]) -> Vec<u16> {
+    let mut out = Vec::with_capacity(data.len() + 1);
+    let mut sum = 0u16;
+    out.push(sum);
+    for &b in data {
+        sum = sum.wrapping_add(u16::from(b));
+        out.push(sum);
+    }
+    out
+}
+
+/// Whether a well-framed attribute starts at `pos`: level 1 or 2, a known
+/// attribute id, a length that fits and a checksum that matches.
+fn frames_at(data: &[u8], sums: &[u16], pos: usize) -> bool {
+    let word = |at: usize| {
+        data.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let (Some(&level), Some(id), Some(len)) = (data.get(pos), word(pos + 1), word(pos + 5)) else {
+        return false;
+    };
+    if (level != att::LEVEL_MESSAGE && level != att::LEVEL_ATTACHMENT)
+        || att::name(id) == att::name(0)
+    {
+        return false;
+    }
+    let start = pos + 9;
+    let Some(end) = usize::try_from(len).ok().and_then(|l| start.checked_add(l)) else {
+        return false;
+    };
+    let (Some(&lo), Some(&hi), Some(stored)) = (
+        sums.get(start),
+        sums.get(end),
+        data.get(end..end + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]])),
+    ) else {
+        return false;
+    };
+    hi.wrapping_sub(lo) == stored
+}
+
+/// The first offset from `from` where a well-framed attribute starts.
+fn resync(data: &[u8], sums: &[u16], from: usize) -> Option<usize> {
+    (from..data.len()).find(|&p| frames_at(data, sums, p))
+}
+
+fn read_attr<'a>(
+    cur: &mut Cursor<'a>,
+    stream: &'a [u8],
+    base: usize,
+    notes: &mut Notes,
+) -> Result<Attr<'a>> {
     let header_at = cur.offset();
     let level = cur.u8("attribute level")?;
     if level != att::LEVEL_MESSAGE && level != att::LEVEL_ATTACHMENT {
@@ -68,23 +195,44 @@ fn read_attr<'a>(cur: &mut Cursor<'a>) -> Result<Attr<'a>> {
     let id = cur.u32("attribute id")?;
     let len = cur.len_u32("attribute length")?;
     let offset = cur.offset();
-    let data = cur.take(len, "attribute data")?;
+    let value = cur.take(len, "attribute data")?;
     let stored = cur.u16("attribute checksum")?;
-    let computed = att::checksum(data);
+    let computed = att::checksum(value);
     if stored != computed {
-        return Err(TnefError::Checksum {
+        let e = TnefError::Checksum {
             offset: header_at,
             attribute: id,
             stored,
             computed,
-        });
+        };
+        // Kept when the framing holds: the data is damaged, not the stream.
+        let next = cur.offset() - base;
+        let framed = next == stream.len() || {
+            let mut probe = cur.clone();
+            read_header_only(&mut probe)
+        };
+        if notes.strict || !framed {
+            return Err(e);
+        }
+        notes.fault(e, "its data is kept as it is")?;
     }
     Ok(Attr {
         level,
         id,
-        data,
+        data: value,
         offset,
     })
+}
+
+/// Whether an attribute header (level, id, a length that fits) follows.
+fn read_header_only(cur: &mut Cursor<'_>) -> bool {
+    matches!(
+        cur.u8("attribute level"),
+        Ok(att::LEVEL_MESSAGE | att::LEVEL_ATTACHMENT)
+    ) && cur.u32("attribute id").is_ok()
+        && cur
+            .len_u32("attribute length")
+            .is_ok_and(|len| len + 2 <= cur.remaining())
 }
 
 fn bad(a: &Attr<'_>, reason: impl Into<String>) -> TnefError {
@@ -120,7 +268,12 @@ struct Seen {
     ids: Vec<u32>,
 }
 
-fn interpret(legacy_key: u16, attrs: &[Attr<'_>], depth: usize) -> Result<TnefMessage> {
+fn interpret(
+    legacy_key: u16,
+    attrs: &[Attr<'_>],
+    depth: usize,
+    notes: &mut Notes,
+) -> Result<TnefMessage> {
     let mut m = TnefMessage {
         legacy_key,
         code_page: codepage::DEFAULT_CODE_PAGE,
@@ -128,9 +281,10 @@ fn interpret(legacy_key: u16, attrs: &[Attr<'_>], depth: usize) -> Result<TnefMe
     };
     // The code page first: 8-bit strings anywhere depend on it.
     if let Some(a) = attrs.iter().find(|a| a.id == att::ATT_OEM_CODEPAGE) {
-        let cp = u32_of(a)?;
-        if cp != 0 {
-            m.code_page = cp;
+        match u32_of(a) {
+            Ok(0) => {}
+            Ok(cp) => m.code_page = cp,
+            Err(e) => notes.fault(e, "the default code page is used")?,
         }
     }
     let cp = m.code_page;
@@ -161,52 +315,70 @@ fn interpret(legacy_key: u16, attrs: &[Attr<'_>], depth: usize) -> Result<TnefMe
                 if ATTACHMENT_FIELDS.contains(&a.id) {
                     seen.ids.push(a.id);
                 }
-                read_attachment_attr(att_, a, cp, depth)?;
+                if let Err(e) = read_attachment_attr(att_, a, cp, depth, notes) {
+                    let lost = format!(
+                        "attribute {} of attachment {} left out",
+                        att::name(a.id),
+                        attachments.len() + 1
+                    );
+                    notes.fault(e, &lost)?;
+                }
                 if a.id == att::ATT_ATTACHMENT {
                     seen.closed = true;
                 }
             }
             continue;
         }
-        match a.id {
-            att::ATT_TNEF_VERSION => m.version = Some(u32_of(a)?),
-            att::ATT_OEM_CODEPAGE => {}
-            att::ATT_MESSAGE_CLASS => {
-                m.message_class = Some(att::class_from_legacy(&text(a)).to_owned());
+        let result = (|| -> Result<()> {
+            match a.id {
+                att::ATT_TNEF_VERSION => m.version = Some(u32_of(a)?),
+                att::ATT_OEM_CODEPAGE => {}
+                att::ATT_MESSAGE_CLASS => {
+                    m.message_class = Some(att::class_from_legacy(&text(a)).to_owned());
+                }
+                att::ATT_SUBJECT => m.subject = Some(text(a)),
+                att::ATT_MESSAGE_ID => m.message_id = Some(text(a)),
+                att::ATT_BODY => att_body = Some(text(a)),
+                att::ATT_DATE_SENT => m.date_sent = Some(att::read_date(a.data, a.offset, a.id)?),
+                att::ATT_DATE_RECD => {
+                    m.date_received = Some(att::read_date(a.data, a.offset, a.id)?)
+                }
+                att::ATT_DATE_MODIFIED => {
+                    m.date_modified = Some(att::read_date(a.data, a.offset, a.id)?)
+                }
+                att::ATT_PRIORITY => {
+                    let b = a.data.get(..2).ok_or_else(|| bad(a, "needs 2 bytes"))?;
+                    m.priority = Some(u16::from_le_bytes([b[0], b[1]]));
+                }
+                att::ATT_FROM => {
+                    let (name, addr) = att::read_from(a.data, a.offset)?;
+                    att_from = Some((codepage::decode(name, cp), codepage::decode(addr, cp)));
+                }
+                att::ATT_MAPI_PROPS => {
+                    m.properties
+                        .extend(mapi::read_props(&mut Cursor::new(a.data, a.offset), cp)?);
+                }
+                att::ATT_RECIP_TABLE => m.recipients.extend(read_recipients(a, cp)?),
+                _ => m.other_attributes.push(RawAttribute {
+                    level: a.level,
+                    id: a.id,
+                    data: a.data.to_vec(),
+                }),
             }
-            att::ATT_SUBJECT => m.subject = Some(text(a)),
-            att::ATT_MESSAGE_ID => m.message_id = Some(text(a)),
-            att::ATT_BODY => att_body = Some(text(a)),
-            att::ATT_DATE_SENT => m.date_sent = Some(att::read_date(a.data, a.offset, a.id)?),
-            att::ATT_DATE_RECD => m.date_received = Some(att::read_date(a.data, a.offset, a.id)?),
-            att::ATT_DATE_MODIFIED => {
-                m.date_modified = Some(att::read_date(a.data, a.offset, a.id)?)
-            }
-            att::ATT_PRIORITY => {
-                let b = a.data.get(..2).ok_or_else(|| bad(a, "needs 2 bytes"))?;
-                m.priority = Some(u16::from_le_bytes([b[0], b[1]]));
-            }
-            att::ATT_FROM => {
-                let (name, addr) = att::read_from(a.data, a.offset)?;
-                att_from = Some((codepage::decode(name, cp), codepage::decode(addr, cp)));
-            }
-            att::ATT_MAPI_PROPS => {
-                m.properties
-                    .extend(mapi::read_props(&mut Cursor::new(a.data, a.offset), cp)?);
-            }
-            att::ATT_RECIP_TABLE => m.recipients.extend(read_recipients(a, cp)?),
-            _ => m.other_attributes.push(RawAttribute {
-                level: a.level,
-                id: a.id,
-                data: a.data.to_vec(),
-            }),
+            Ok(())
+        })();
+        if let Err(e) = result {
+            notes.fault(
+                e,
+                &format!("message attribute {} left out", att::name(a.id)),
+            )?;
         }
     }
     if let Some((done, _)) = current.take() {
         attachments.push(done);
     }
     m.attachments = attachments;
-    apply_message_props(&mut m, att_body, att_from)?;
+    apply_message_props(&mut m, att_body, att_from, notes)?;
     Ok(m)
 }
 
@@ -294,6 +466,7 @@ fn apply_message_props(
     m: &mut TnefMessage,
     att_body: Option<String>,
     att_from: Option<(String, String)>,
+    notes: &mut Notes,
 ) -> Result<()> {
     let props = std::mem::take(&mut m.properties);
     let s = |id| {
@@ -363,19 +536,32 @@ fn apply_message_props(
         None => None,
     };
     if let Some(PropValue::Binary(c)) = find(&props, tags::RTF_COMPRESSED) {
-        let rtf = rtf::decompress(c)?;
-        match rtf_html::deencapsulate(&rtf) {
-            Some(rtf_html::Encapsulated::Html(h)) if m.html.is_none() => m.html = Some(h),
-            Some(rtf_html::Encapsulated::Text(t)) if m.text.is_none() => m.text = Some(t),
-            _ => {}
+        match rtf::decompress(c) {
+            Ok(rtf) => {
+                match rtf_html::deencapsulate(&rtf) {
+                    Some(rtf_html::Encapsulated::Html(h)) if m.html.is_none() => m.html = Some(h),
+                    Some(rtf_html::Encapsulated::Text(t)) if m.text.is_none() => m.text = Some(t),
+                    _ => {}
+                }
+                m.rtf = Some(rtf);
+            }
+            Err(e) => notes.fault(
+                e,
+                "the RTF body is left out (its compressed bytes stay in the properties)",
+            )?,
         }
-        m.rtf = Some(rtf);
     }
     m.properties = props;
     Ok(())
 }
 
-fn read_attachment_attr(x: &mut TnefAttachment, a: &Attr<'_>, cp: u32, depth: usize) -> Result<()> {
+fn read_attachment_attr(
+    x: &mut TnefAttachment,
+    a: &Attr<'_>,
+    cp: u32,
+    depth: usize,
+    notes: &mut Notes,
+) -> Result<()> {
     match a.id {
         att::ATT_ATTACH_REND_DATA => x.rend_data = Some(RendData::read(a.data, a.offset)?),
         att::ATT_ATTACH_TITLE => x.title = Some(codepage::decode(codepage::trim_nul(a.data), cp)),
@@ -389,7 +575,7 @@ fn read_attachment_attr(x: &mut TnefAttachment, a: &Attr<'_>, cp: u32, depth: us
         }
         att::ATT_ATTACHMENT => {
             let props = mapi::read_props(&mut Cursor::new(a.data, a.offset), cp)?;
-            apply_attachment_props(x, props, a, depth)?;
+            apply_attachment_props(x, props, a, depth, notes)?;
         }
         // Others (e.g. attAttachTransportFilename) are kept verbatim.
         _ => x.other_attributes.push(RawAttribute {
@@ -406,6 +592,7 @@ fn apply_attachment_props(
     props: Vec<MapiProperty>,
     a: &Attr<'_>,
     depth: usize,
+    notes: &mut Notes,
 ) -> Result<()> {
     let s = |id| {
         find(&props, id)
@@ -434,7 +621,13 @@ fn apply_attachment_props(
         Some(PropValue::Object(obj)) => {
             // An embedded message: IID_IMessage then a TNEF stream.
             match obj.strip_prefix(&mapi::IID_IMESSAGE[..]) {
-                Some(stream) => x.embedded = Some(Box::new(read_at(stream, a.offset, depth + 1)?)),
+                Some(stream) => match read_at(stream, a.offset, depth + 1, notes) {
+                    Ok(inner) => x.embedded = Some(Box::new(inner)),
+                    Err(e) => {
+                        notes.fault(e, "the embedded message is kept as its raw bytes")?;
+                        x.data = obj.clone();
+                    }
+                },
                 None => x.data = obj.clone(),
             }
         }

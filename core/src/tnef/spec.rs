@@ -32,7 +32,7 @@
 //! a plain attachment where it was, and the parser's warnings say why.
 
 use crate::address::Mailbox;
-use crate::build::{BuildError, BuildOptions, build};
+use crate::build::{BuildError, BuildOptions, build_mime};
 use crate::entropy::IdSource;
 use crate::spec::{Attachment, MessageSpec, Priority, normalise_newlines};
 
@@ -244,7 +244,7 @@ pub fn build_tnef(spec: &MessageSpec, options: &BuildOptions) -> Result<Vec<u8>,
     outer
         .headers
         .push(("X-MS-TNEF-Correlator".into(), message_id));
-    build(&outer, options)
+    build_mime(&outer, options)
 }
 
 /// For `parse`: decodes the first application/ms-tnef attachment of `spec`
@@ -256,13 +256,17 @@ pub fn surface(spec: &mut MessageSpec, warnings: &mut Vec<String>) {
         return;
     };
     let raw = spec.attachments.remove(index);
-    let decoded = super::decode(&raw.content).and_then(|t| {
+    let name = raw.filename.as_deref().unwrap_or(WINMAIL_DAT);
+    let decoded = super::decode_with(&raw.content, super::DecodeOptions::default()).and_then(|t| {
         let mut next = spec.clone();
-        from_tnef(&t, &mut next)?;
-        Ok(next)
+        from_tnef(&t.message, &mut next)?;
+        Ok((next, t.warnings))
     });
     match decoded {
-        Ok(next) => {
+        Ok((next, damage)) => {
+            for w in damage {
+                warnings.push(format!("attachments[{index}]: {name}: {w}"));
+            }
             *spec = next;
             spec.tnef = true;
             // `build` writes the correlator again from the message id.
@@ -272,8 +276,7 @@ pub fn surface(spec: &mut MessageSpec, warnings: &mut Vec<String>) {
         }
         Err(e) => {
             warnings.push(format!(
-                "attachments[{index}]: {} could not be decoded as TNEF: {e}",
-                raw.filename.as_deref().unwrap_or(WINMAIL_DAT)
+                "attachments[{index}]: {name} could not be decoded as TNEF: {e}"
             ));
             // Left where it was, as any other attachment.
             spec.attachments.insert(index, raw);

@@ -3,7 +3,9 @@
 //! - `postwire tnef decode winmail.dat [--out DIR]` prints the message's
 //!   attributes, MAPI properties, recipients and attachments as JSON; with
 //!   `--out` it also writes each attachment and each body (body.txt,
-//!   body.html, body.rtf) into DIR and lists them under `files`.
+//!   body.html, body.rtf) into DIR and lists them under `files`. A damaged
+//!   file is read leniently: what could be read is printed, each fault is a
+//!   warning on stderr (and under `warnings`); `--strict` refuses it instead.
 //! - `postwire tnef encode SPEC.json -o winmail.dat` writes the winmail.dat
 //!   that `postwire build` attaches for that spec with `"tnef": true`.
 
@@ -32,6 +34,9 @@ pub enum Action {
         /// Write the attachments and bodies into this directory (created if needed).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Refuse a damaged file (exit non-zero) instead of reading what can be read.
+        #[arg(long)]
+        strict: bool,
     },
     /// Write the winmail.dat of a spec (what `build` attaches with "tnef": true).
     Encode {
@@ -52,7 +57,7 @@ pub enum Action {
 /// Runs `postwire tnef`.
 pub fn run(args: Args) -> Result<(), CliError> {
     match args.action {
-        Action::Decode { input, out } => decode(&input, out.as_deref()),
+        Action::Decode { input, out, strict } => decode(&input, out.as_deref(), strict),
         Action::Encode {
             spec,
             output,
@@ -67,9 +72,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
 }
 
-fn decode(input: &Path, out: Option<&Path>) -> Result<(), CliError> {
+fn decode(input: &Path, out: Option<&Path>, strict: bool) -> Result<(), CliError> {
     let data = io::read_input(input)?;
-    let message = tnef::decode(&data).map_err(|e| format!("{}: {e}", input.display()))?;
+    let tnef::Decoded { message, warnings } =
+        tnef::decode_with(&data, tnef::DecodeOptions { strict })
+            .map_err(|e| format!("{}: {e}", input.display()))?;
+    for w in &warnings {
+        eprintln!("postwire: warning: {}: {w}", input.display());
+    }
     let files = match out {
         Some(dir) => Some(extract(&message, dir)?),
         None => None,
@@ -77,6 +87,7 @@ fn decode(input: &Path, out: Option<&Path>) -> Result<(), CliError> {
     let json = Output {
         message: &message,
         files,
+        warnings,
     };
     let mut text = serde_json::to_string_pretty(&json)?;
     text.push('\n');
@@ -90,6 +101,9 @@ struct Output<'a> {
     message: &'a TnefMessage,
     #[serde(skip_serializing_if = "Option::is_none")]
     files: Option<Vec<Written>>,
+    /// What a lenient reading left out, one line per fault (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 /// One file written by `decode --out`.
