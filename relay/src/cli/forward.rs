@@ -43,7 +43,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .deliver(envelope, Content::File(args.message.clone()))
             .await;
         delivery.close().await;
-        let report = result?;
+        let report = result.map_err(|e| e.to_string())?;
         let refused: Vec<_> = report.rejected().collect();
         #[allow(clippy::print_stdout)]
         {

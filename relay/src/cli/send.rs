@@ -15,11 +15,12 @@ use std::{
 use indicatif::{ProgressBar, ProgressStyle};
 use postwire_core::{build::build, spec::from_json};
 
-use crate::smtp::{BulkProgress, Content, DeliveryResult, Envelope, Outgoing};
+use crate::delivery::{BulkProgress, Content, Outgoing};
+use crate::smtp::Envelope;
 
 use super::{
     CliError, io,
-    smtp_args::{Delivery, SmtpArgs, runtime},
+    smtp_args::{AnyResult, Delivery, SmtpArgs, runtime},
 };
 
 /// Send messages (spec JSON or .eml files) over SMTP or into a pickup directory.
@@ -229,7 +230,7 @@ impl Progress {
 #[allow(clippy::print_stdout)]
 fn summarize(
     prepared: &[Prepared],
-    results: Vec<DeliveryResult>,
+    results: Vec<AnyResult>,
     bulk: bool,
     seconds: f64,
     connections: usize,

@@ -8,12 +8,17 @@
 use std::path::PathBuf;
 
 use crate::{
+    delivery::{BoxedFailure, BulkProgress, Content, DeliveryReport, Outgoing},
     pickup::Pickup,
-    smtp::{
-        BulkProgress, Content, DeliveryResult, Envelope, Outgoing, Secret, Security, SmtpPool,
-        SmtpSettings, settings,
-    },
+    smtp::{Envelope, Secret, Security, SmtpPool, SmtpSettings, settings},
 };
+
+/// The result of one message, whichever the destination.
+pub type AnyResult = Result<DeliveryReport, BoxedFailure>;
+
+fn boxed<E: crate::delivery::Failure>(r: Result<DeliveryReport, E>) -> AnyResult {
+    r.map_err(|e| Box::new(e) as BoxedFailure)
+}
 
 use super::CliError;
 
@@ -171,10 +176,10 @@ impl Delivery {
     }
 
     /// Delivers one message.
-    pub async fn deliver(&self, envelope: Envelope, content: Content) -> DeliveryResult {
+    pub async fn deliver(&self, envelope: Envelope, content: Content) -> AnyResult {
         match self {
-            Delivery::Smtp(pool) => pool.send_content(envelope, content).await,
-            Delivery::Pickup(p) => p.deliver_blocking(&envelope, &content),
+            Delivery::Smtp(pool) => boxed(pool.send_content(envelope, content).await),
+            Delivery::Pickup(p) => boxed(p.deliver_blocking(&envelope, &content)),
         }
     }
 
@@ -183,10 +188,19 @@ impl Delivery {
         &self,
         messages: Vec<Outgoing>,
         progress: impl FnMut(&BulkProgress),
-    ) -> Vec<DeliveryResult> {
+    ) -> Vec<AnyResult> {
         match self {
-            Delivery::Smtp(pool) => pool.send_bulk(messages, progress).await,
-            Delivery::Pickup(p) => p.send_bulk(messages, progress),
+            Delivery::Smtp(pool) => pool
+                .send_bulk(messages, progress)
+                .await
+                .into_iter()
+                .map(boxed)
+                .collect(),
+            Delivery::Pickup(p) => p
+                .send_bulk(messages, progress)
+                .into_iter()
+                .map(boxed)
+                .collect(),
         }
     }
 

@@ -26,7 +26,7 @@ use tokio::{net::TcpStream, time::timeout};
 use super::{
     content::Content,
     error::{SmtpError, Stage},
-    reply::{DeliveryReport, RecipientStatus, SmtpReply},
+    reply::{self, DeliveryReport, RecipientStatus},
     settings::{AuthMechanism, Security, SettingsError, SmtpSettings},
     wire::{AbortSwitch, Wire},
 };
@@ -407,7 +407,7 @@ impl Connection {
             .await?;
         Ok(DeliveryReport {
             recipients,
-            reply: SmtpReply::from_response(&response),
+            reply: reply::from_response(&response),
             bytes,
         })
     }
@@ -502,7 +502,7 @@ fn recipient_status(
     result: Result<lettre::transport::smtp::response::Response, SmtpError>,
 ) -> Result<RecipientStatus, SmtpError> {
     let reply = match result {
-        Ok(response) => SmtpReply::from_response(&response),
+        Ok(response) => reply::from_response(&response),
         Err(SmtpError::Rejected { reply, .. }) => reply,
         Err(e) => return Err(e),
     };

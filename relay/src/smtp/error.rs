@@ -183,9 +183,6 @@ pub enum SmtpError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// Writing into the pickup directory failed.
-    #[error(transparent)]
-    Pickup(#[from] crate::pickup::PickupError),
     /// The pool was shut down before the message could be sent.
     #[error("the SMTP pool is shut down")]
     PoolClosed,
@@ -201,15 +198,14 @@ fn summarize(recipients: &[RecipientStatus]) -> String {
 
 impl SmtpError {
     /// Trying again later may succeed: 4xx replies, timeouts, lost or refused
-    /// connections, a full or unwritable pickup directory.
+    /// connections.
     pub fn is_transient(&self) -> bool {
         match self {
             SmtpError::Connect { .. }
             | SmtpError::Timeout { .. }
             | SmtpError::ConnectionLost { .. }
             | SmtpError::Protocol { .. }
-            | SmtpError::PoolClosed
-            | SmtpError::Pickup(_) => true,
+            | SmtpError::PoolClosed => true,
             SmtpError::AuthFailed { reply, .. } | SmtpError::Rejected { reply, .. } => {
                 reply.is_transient()
             }
@@ -264,7 +260,7 @@ impl SmtpError {
         server: &str,
         err: lettre::transport::smtp::Error,
     ) -> Self {
-        if let Some(reply) = SmtpReply::from_lettre_error(&err) {
+        if let Some(reply) = super::reply::from_lettre_error(&err) {
             return SmtpError::Rejected { stage, reply };
         }
         let reason = match std::error::Error::source(&err) {
@@ -291,6 +287,23 @@ impl SmtpError {
             SmtpError::Protocol { stage, reason }
         } else {
             SmtpError::ConnectionLost { stage, reason }
+        }
+    }
+}
+
+impl crate::delivery::Failure for SmtpError {
+    fn is_transient(&self) -> bool {
+        SmtpError::is_transient(self)
+    }
+
+    fn reply(&self) -> Option<&SmtpReply> {
+        SmtpError::reply(self)
+    }
+
+    fn refused_recipients(&self) -> &[RecipientStatus] {
+        match self {
+            SmtpError::AllRecipientsRejected { recipients } => recipients,
+            _ => &[],
         }
     }
 }
