@@ -133,6 +133,39 @@ pub struct DeliveryReport {
     pub reply: SmtpReply,
     /// Bytes of message content handed over (before dot-stuffing).
     pub bytes: u64,
+    /// What was asked for but not passed on (e.g. a DSN request to a server
+    /// without the DSN extension); the message went without it.
+    pub warnings: Vec<Warning>,
+}
+
+/// Something asked for that the transport could not pass on; the message
+/// was sent without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// The envelope asked for delivery status notifications, but the server
+    /// does not offer the DSN extension (RFC 3461): no NOTIFY, RET, ENVID or
+    /// ORCPT was sent, and the server's own defaults apply.
+    DsnNotOffered,
+}
+
+impl Warning {
+    /// A stable name for JSON output.
+    pub fn code(self) -> &'static str {
+        match self {
+            Warning::DsnNotOffered => "dsnNotOffered",
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Warning::DsnNotOffered => {
+                "the server does not offer DSN: sent without the delivery status notification request"
+            }
+        })
+    }
 }
 
 impl DeliveryReport {
@@ -151,7 +184,6 @@ impl DeliveryReport {
         self.recipients.iter().all(RecipientStatus::is_accepted)
     }
 }
-
 
 /// The message content of one transaction.
 #[derive(Debug, Clone)]

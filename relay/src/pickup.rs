@@ -182,6 +182,7 @@ impl Pickup {
                 .collect(),
             reply,
             bytes: picked.bytes,
+            warnings: Vec::new(),
         })
     }
 
@@ -297,6 +298,7 @@ mod tests {
         Envelope {
             mail_from: "a@x.org".into(),
             rcpt_to: vec!["b@y.org".into(), "c@y.org".into()],
+            ..Envelope::default()
         }
     }
 

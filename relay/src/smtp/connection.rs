@@ -8,24 +8,23 @@
 //! refused a command and `RSET` succeeded) or it is marked broken and must be
 //! dropped: a timed-out lettre future leaves the session in an unknown state.
 
-use std::{str::FromStr, sync::Arc};
+use std::sync::Arc;
 
-use lettre::{
-    Address,
-    transport::smtp::{
-        authentication::{Credentials, Mechanism},
-        client::{AsyncSmtpConnection, Certificate, TlsParameters},
-        commands::{Data, Ehlo, Mail, Rcpt, Rset},
-        extension::{ClientId, Extension, MailBodyParameter, MailParameter},
-    },
+use lettre::transport::smtp::{
+    authentication::{Credentials, Mechanism},
+    client::{AsyncSmtpConnection, Certificate, TlsParameters},
+    commands::{Data, Ehlo, Rset},
+    extension::{ClientId, Extension},
 };
 use postwire_core::envelope::Envelope;
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use tokio::{net::TcpStream, time::timeout};
 
 use super::{
+    capabilities::Capabilities,
     content::Content,
     error::{SmtpError, Stage},
+    params,
     reply::{self, DeliveryReport, RecipientStatus},
     settings::{AuthMechanism, Security, SettingsError, SmtpSettings},
     wire::{AbortSwitch, Wire},
@@ -157,8 +156,11 @@ pub(crate) struct Connection {
     conn: AsyncSmtpConnection,
     abort: AbortSwitch,
     broken: bool,
-    /// The server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write.
-    pipelining: bool,
+    /// The whole EHLO reply (after STARTTLS). With PIPELINING (RFC 2920),
+    /// MAIL, RCPT and DATA go in one write.
+    pub(crate) capabilities: Capabilities,
+    /// TLS is in force (implicit or after STARTTLS).
+    pub(crate) encrypted: bool,
 }
 
 impl Connection {
@@ -252,19 +254,16 @@ impl Connection {
             encrypted = true;
         }
 
-        // lettre keeps only the extensions it knows; ask again for PIPELINING.
-        // (Before AUTH: an EHLO after AUTH may reset the authentication.)
+        // lettre keeps only the extensions it knows; ask again and keep the
+        // whole reply. (Before AUTH: an EHLO after AUTH may reset the
+        // authentication.)
         let ehlo = client
             .wait(
                 Stage::Greeting,
                 conn.command(Ehlo::new(client.client_id.clone())),
             )
             .await?;
-        let pipelining = ehlo.message().any(|line| {
-            line.split_ascii_whitespace()
-                .next()
-                .is_some_and(|w| w.eq_ignore_ascii_case("PIPELINING"))
-        });
+        let capabilities = Capabilities::parse(ehlo.message());
 
         if let Some(credentials) = &client.credentials {
             if !encrypted && !s.allow_plaintext_auth {
@@ -306,7 +305,8 @@ impl Connection {
             conn,
             abort,
             broken: false,
-            pipelining,
+            capabilities,
+            encrypted,
         })
     }
 
@@ -329,7 +329,10 @@ impl Connection {
             Err(
                 SmtpError::InvalidAddress { .. }
                 | SmtpError::NoRecipients
-                | SmtpError::ExtensionMissing { .. },
+                | SmtpError::ExtensionMissing { .. }
+                | SmtpError::TooLarge { .. }
+                | SmtpError::NotEncrypted { .. }
+                | SmtpError::Envelope(_),
             ) => {}
             Err(e) if e.reply().is_some() && !self.is_broken() => {
                 // The server refused a command: leave the transaction cleanly.
@@ -352,53 +355,12 @@ impl Connection {
         envelope: &Envelope,
         content: &Content,
     ) -> Result<DeliveryReport, SmtpError> {
-        if envelope.rcpt_to.is_empty() {
-            return Err(SmtpError::NoRecipients);
-        }
-        let from = if envelope.mail_from.is_empty() {
-            None
-        } else {
-            Some(parse_address("sender", &envelope.mail_from)?)
-        };
-        let rcpts = envelope
-            .rcpt_to
-            .iter()
-            .map(|r| parse_address("recipient", r))
-            .collect::<Result<Vec<_>, _>>()?;
-
-        let info = self.conn.server_info();
-        let mut params = Vec::new();
-        if !envelope.mail_from.is_ascii() || envelope.rcpt_to.iter().any(|r| !r.is_ascii()) {
-            if !info.supports_feature(Extension::SmtpUtfEight) {
-                return Err(SmtpError::ExtensionMissing {
-                    what: "a non-ASCII envelope address",
-                    extension: "SMTPUTF8",
-                });
-            }
-            params.push(MailParameter::SmtpUtfEight);
-        }
-        match content.is_ascii() {
-            Some(true) => {}
-            Some(false) if !info.supports_feature(Extension::EightBitMime) => {
-                return Err(SmtpError::ExtensionMissing {
-                    what: "a message with 8-bit content",
-                    extension: "8BITMIME",
-                });
-            }
-            // Unknown (a file being streamed) or known 8-bit: declare it when we can.
-            _ => {
-                if info.supports_feature(Extension::EightBitMime) {
-                    params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-                }
-            }
-        }
-
-        let mail = Mail::new(from, params);
-        let recipients = if self.pipelining {
-            self.pipelined_envelope(client, mail, rcpts, &envelope.rcpt_to)
+        let commands = params::commands(envelope, content, &self.capabilities, self.encrypted)?;
+        let recipients = if self.capabilities.pipelining {
+            self.pipelined_envelope(client, &commands, &envelope.rcpt_to)
                 .await?
         } else {
-            self.stepwise_envelope(client, mail, rcpts, &envelope.rcpt_to)
+            self.stepwise_envelope(client, &commands, &envelope.rcpt_to)
                 .await?
         };
 
@@ -409,6 +371,7 @@ impl Connection {
             recipients,
             reply: reply::from_response(&response),
             bytes,
+            warnings: commands.warnings,
         })
     }
 
@@ -416,18 +379,15 @@ impl Connection {
     async fn stepwise_envelope(
         &mut self,
         client: &Client,
-        mail: Mail,
-        rcpts: Vec<Address>,
+        commands: &params::Commands,
         names: &[String],
     ) -> Result<Vec<RecipientStatus>, SmtpError> {
         client
-            .wait(Stage::MailFrom, self.conn.command(mail))
+            .wait(Stage::MailFrom, self.conn.command(&commands.mail))
             .await?;
-        let mut recipients = Vec::with_capacity(rcpts.len());
-        for (address, name) in rcpts.into_iter().zip(names) {
-            let result = client
-                .wait(Stage::RcptTo, self.conn.command(Rcpt::new(address, vec![])))
-                .await;
+        let mut recipients = Vec::with_capacity(names.len());
+        for (rcpt, name) in commands.rcpts.iter().zip(names) {
+            let result = client.wait(Stage::RcptTo, self.conn.command(rcpt)).await;
             recipients.push(recipient_status(name, result)?);
         }
         if !recipients.iter().any(RecipientStatus::is_accepted) {
@@ -445,13 +405,12 @@ impl Connection {
     async fn pipelined_envelope(
         &mut self,
         client: &Client,
-        mail: Mail,
-        rcpts: Vec<Address>,
+        commands: &params::Commands,
         names: &[String],
     ) -> Result<Vec<RecipientStatus>, SmtpError> {
-        let mut batch = mail.to_string();
-        for address in rcpts {
-            batch.push_str(&Rcpt::new(address, vec![]).to_string());
+        let mut batch = commands.mail.clone();
+        for rcpt in &commands.rcpts {
+            batch.push_str(rcpt);
         }
         batch.push_str(&Data.to_string());
 
@@ -485,14 +444,6 @@ impl Connection {
             let _ = timeout(client.settings.timeout, self.conn.quit()).await;
         }
     }
-}
-
-fn parse_address(role: &'static str, address: &str) -> Result<Address, SmtpError> {
-    Address::from_str(address).map_err(|e| SmtpError::InvalidAddress {
-        role,
-        address: address.to_owned(),
-        reason: e.to_string(),
-    })
 }
 
 /// A recipient's status from its RCPT TO reply: accepted or refused, both

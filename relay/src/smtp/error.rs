@@ -175,6 +175,24 @@ pub enum SmtpError {
         /// The extension.
         extension: &'static str,
     },
+    /// The message is larger than the limit the server announced (SIZE);
+    /// nothing was sent.
+    #[error("the message is {size} bytes, more than the {limit} bytes the server takes (SIZE)")]
+    TooLarge {
+        /// The message size in bytes.
+        size: u64,
+        /// The server's limit.
+        limit: u64,
+    },
+    /// Something that needs an encrypted connection was asked for over a
+    /// plain one (REQUIRETLS without TLS); nothing was sent.
+    #[error(
+        "{what} needs a TLS connection; this one is not encrypted (use security=starttls or tls)"
+    )]
+    NotEncrypted {
+        /// What needs it.
+        what: &'static str,
+    },
     /// The message file to forward could not be read.
     #[error("cannot read message file {path}: {source}")]
     MessageFile {
@@ -246,6 +264,9 @@ impl SmtpError {
             | SmtpError::NoAuthMechanism { .. }
             | SmtpError::AuthFailed { .. } => Some(Stage::Auth),
             SmtpError::AllRecipientsRejected { .. } => Some(Stage::RcptTo),
+            SmtpError::TooLarge { .. }
+            | SmtpError::NotEncrypted { .. }
+            | SmtpError::ExtensionMissing { .. } => Some(Stage::MailFrom),
             SmtpError::Rejected { stage, .. }
             | SmtpError::Timeout { stage, .. }
             | SmtpError::ConnectionLost { stage, .. }

@@ -8,6 +8,8 @@
 //! | forward and streaming `forward_file` | [`forward`] |
 //! | blocking wrapper | [`blocking`] |
 //! | replies per recipient | [`reply`] |
+//! | the server's EHLO capabilities | [`capabilities`] |
+//! | MAIL/RCPT parameters: SIZE, 8BITMIME, SMTPUTF8, DSN, REQUIRETLS | `params` |
 //! | the error type | [`error`] |
 //!
 //! The pickup directory ([`crate::pickup::Pickup`]) is the other [`Transport`];
@@ -36,17 +38,20 @@
 //! ```
 
 pub mod blocking;
+pub mod capabilities;
 mod connection;
 mod content;
 pub mod error;
 pub mod forward;
+mod params;
 pub mod pool;
 pub mod reply;
 pub mod settings;
 mod wire;
 
+pub use crate::delivery::{Content, Failure, Transport, Warning};
 pub use blocking::BlockingSmtpPool;
-pub use crate::delivery::{Content, Failure, Transport};
+pub use capabilities::Capabilities;
 pub use error::{SmtpError, Stage};
 pub use pool::{BulkProgress, DeliveryResult, Outgoing, SmtpPool};
 pub use postwire_core::envelope::Envelope;

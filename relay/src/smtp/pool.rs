@@ -53,7 +53,7 @@ struct Job {
 ///
 /// let settings = SmtpSettings::from_url("smtp://ana@mail.example.com:587?security=starttls&connections=8")?;
 /// let pool = SmtpPool::connect(settings).await?;
-/// let envelope = Envelope { mail_from: "ana@example.com".into(), rcpt_to: vec!["bob@example.org".into()] };
+/// let envelope = Envelope::new("ana@example.com", &["bob@example.org"])?;
 /// let report = pool.send(&envelope, b"Subject: hi\r\n\r\nhello\r\n".to_vec()).await?;
 /// for r in &report.recipients {
 ///     println!("{}: {}", r.recipient, r.reply);

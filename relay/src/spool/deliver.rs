@@ -102,6 +102,7 @@ impl<T: Transport + 'static> Deliver for TransportDeliver<T> {
             let envelope = Envelope {
                 mail_from: lease.envelope.mail_from.clone(),
                 rcpt_to: lease.envelope.rcpt_to.clone(),
+                ..Envelope::default()
             };
             let bytes: Arc<[u8]> = Arc::from(lease.bytes.as_slice());
             let result = self.transport.send_bytes(envelope.clone(), bytes).await;
@@ -128,6 +129,7 @@ mod tests {
         Envelope {
             mail_from: "a@x.org".into(),
             rcpt_to: vec!["ok@y.org".into(), "later@y.org".into(), "no@y.org".into()],
+            ..Envelope::default()
         }
     }
 
@@ -145,6 +147,7 @@ mod tests {
             ],
             reply: SmtpReply::new(250, "2.0.0 queued"),
             bytes: 10,
+            warnings: Vec::new(),
         };
         let o = outcomes::<SmtpError>(&env(), Ok(report));
         assert!(

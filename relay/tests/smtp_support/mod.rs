@@ -82,6 +82,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(mode: &str, pki: Option<&Pki>) -> Server {
+        Server::start_with(mode, pki, &[])
+    }
+
+    /// Like [`Server::start`] with more options of smtpd.py (`--extensions`,
+    /// `--size N`, `--no-smtputf8`, `--no-auth`).
+    pub fn start_with(mode: &str, pki: Option<&Pki>, options: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let out = dir.path().join("received");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_support/smtpd.py");
@@ -90,6 +96,7 @@ impl Server {
             .arg(mode)
             .arg(&out)
             .args(["--user", USER, "--password", PASSWORD])
+            .args(options)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

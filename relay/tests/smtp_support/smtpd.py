@@ -1,6 +1,7 @@
 """Test SMTP server for relay/tests/smtp*.rs, started by the tests themselves.
 
 Usage: smtpd.py MODE OUT_DIR [--cert PEM --key PEM] [--user U --password P]
+                 [--extensions] [--size N] [--no-smtputf8] [--no-auth]
 
 Prints "PORT <n>" on stdout once it listens on 127.0.0.1 (ephemeral port).
 Every accepted message is written to OUT_DIR as NNNNNN.eml (the bytes as
@@ -22,14 +23,31 @@ Modes:
   one-per-session  like pipelining, but closes the connection (without a word)
               after each accepted message, as a server ending an idle session.
 
+Options of the aiosmtpd modes:
+  --extensions  also announce DSN (RFC 3461) and, over TLS only, REQUIRETLS
+                (RFC 8689), and check their parameters: RET, ENVID, NOTIFY,
+                ORCPT syntax and xtext, NOTIFY=NEVER alone, REQUIRETLS only over
+                TLS, a UTF-8 address only with SMTPUTF8 (RFC 6531). Without it
+                such parameters get aiosmtpd's own 555.
+  --size N      announce SIZE N and refuse larger declared sizes (552).
+  --no-smtputf8 do not announce SMTPUTF8 (and refuse UTF-8 commands).
+  --no-auth     do not require AUTH.
+Each message's NNNNNN.json then also holds mailParams / rcptParams (the
+parameters exactly as received, one list per recipient), smtpUtf8, and
+"headers": From / To as Python's email package (policy SMTPUTF8) reads them,
+with "defects" listing what it found wrong.
+
 Recipients starting with "tempfail" get 451 4.3.0, with "reject" 550 5.1.1;
 a sender starting with "tempdata" gets 452 4.3.1 at the end of data.
 """
 
 import asyncio
 import base64
+import email
+import email.policy
 import json
 import os
+import re
 import ssl
 import sys
 
@@ -66,11 +84,13 @@ class Stats:
         self.auth_attempts += 1
         self._write("auth_attempts", self.auth_attempts)
 
-    def save(self, mail_from, rcpts, content):
+    def save(self, mail_from, rcpts, content, extra=None):
         self.seq += 1
         stem = os.path.join(self.out, "%06d" % self.seq)
+        record = {"mailFrom": mail_from, "rcptTo": rcpts}
+        record.update(extra or {})
         with open(stem + ".json.tmp", "w") as f:
-            json.dump({"mailFrom": mail_from, "rcptTo": rcpts}, f)
+            json.dump(record, f, ensure_ascii=False)
         with open(stem + ".eml.tmp", "wb") as f:
             f.write(content)
         os.replace(stem + ".json.tmp", stem + ".json")
@@ -78,24 +98,127 @@ class Stats:
         return self.seq
 
 
+XTEXT = re.compile(r"^(?:[!-*,-<>-~]|\+[0-9A-F]{2})+$")
+
+
+def xtext_decode(value):
+    """RFC 3461 section 4; None when the value is not valid xtext."""
+    if not XTEXT.match(value):
+        return None
+    return re.sub(r"\+([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
+
+
+def utf8_addr_decode(value):
+    """RFC 6533 utf-8-addr-xtext / unitext: \\x{HEX} escapes."""
+    return re.sub(r"\\x\{([0-9A-Fa-f]{1,6})\}", lambda m: chr(int(m.group(1), 16)), value)
+
+
+def is_tls(server, session):
+    return bool(getattr(server, "_tls_protocol", None) or getattr(session, "ssl", None))
+
+
 class Handler:
-    def __init__(self, stats, user, password):
+    def __init__(self, stats, user, password, extensions=False):
         self.stats = stats
         self.user = user
         self.password = password
+        self.extensions = extensions
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.extensions:
+            extra = ["250-DSN", "250-ENHANCEDSTATUSCODES"]
+            if is_tls(server, session):
+                extra.append("250-REQUIRETLS")
+            responses = responses[:-1] + extra + responses[-1:]
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        raw = getattr(server, "raw_params", "").split()
+        smtputf8 = any(p.upper() == "SMTPUTF8" for p in raw)
+        if not address.isascii() and not smtputf8:
+            return "553 5.6.7 non-ASCII address without SMTPUTF8"
+        for p in raw:
+            key, _, value = p.partition("=")
+            key = key.upper()
+            if key == "RET" and value.upper() not in ("FULL", "HDRS"):
+                return "501 5.5.4 bad RET value %s" % value
+            if key == "ENVID" and xtext_decode(value) is None:
+                return "501 5.5.4 ENVID is not xtext"
+            if key == "REQUIRETLS" and (value or not is_tls(server, session)):
+                return "530 5.7.10 REQUIRETLS needs TLS"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        envelope.mail_params = raw
+        envelope.rcpt_params = []
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        raw = getattr(server, "raw_params", "").split()
+        if not address.isascii() and not envelope.smtp_utf8:
+            return "553 5.6.7 non-ASCII recipient without SMTPUTF8"
+        for p in raw:
+            key, _, value = p.partition("=")
+            key = key.upper()
+            if key == "NOTIFY":
+                words = value.upper().split(",")
+                if not set(words) <= {"NEVER", "SUCCESS", "FAILURE", "DELAY"} or (
+                    "NEVER" in words and len(words) > 1
+                ):
+                    return "501 5.5.4 bad NOTIFY value %s" % value
+            if key == "ORCPT":
+                kind, _, addr = value.partition(";")
+                if not kind or not addr or xtext_decode(addr) is None:
+                    return "501 5.5.4 ORCPT is not type;xtext"
         if address.startswith("tempfail"):
             return "451 4.3.0 <%s>: try again later" % address
         if address.startswith("reject"):
             return "550 5.1.1 <%s>: no such user" % address
         envelope.rcpt_tos.append(address)
+        if hasattr(envelope, "rcpt_params"):
+            envelope.rcpt_params.append(raw)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if envelope.mail_from.startswith("tempdata"):
             return "452 4.3.1 insufficient system storage"
-        n = self.stats.save(envelope.mail_from, envelope.rcpt_tos, envelope.original_content)
+        extra = {"smtpUtf8": bool(envelope.smtp_utf8)}
+        if hasattr(envelope, "mail_params"):
+            extra["mailParams"] = envelope.mail_params
+            extra["rcptParams"] = envelope.rcpt_params
+            decoded = {}
+            for p in envelope.mail_params:
+                key, _, value = p.partition("=")
+                if key.upper() == "ENVID":
+                    decoded["envid"] = xtext_decode(value)
+            orcpts = []
+            for params in envelope.rcpt_params:
+                o = None
+                for p in params:
+                    key, _, value = p.partition("=")
+                    if key.upper() == "ORCPT":
+                        kind, _, addr = value.partition(";")
+                        addr = xtext_decode(addr)
+                        o = kind + ";" + (utf8_addr_decode(addr) if kind.lower() == "utf-8" else addr)
+                orcpts.append(o)
+            decoded["orcpt"] = orcpts
+            extra["decoded"] = decoded
+        try:
+            msg = email.message_from_bytes(envelope.original_content, policy=email.policy.SMTPUTF8)
+            headers = {}
+            defects = [str(d) for d in msg.defects]
+            for name in ("from", "to", "cc"):
+                h = msg[name]
+                if h is not None:
+                    headers[name] = [a.addr_spec for a in h.addresses]
+                    headers[name + "Names"] = [a.display_name for a in h.addresses]
+                    defects += [str(d) for d in h.defects]
+            headers["subject"] = msg["subject"]
+            headers["defects"] = defects
+            extra["headers"] = headers
+        except Exception as e:  # recorded, so that a test sees it
+            extra["headers"] = {"error": repr(e)}
+        n = self.stats.save(envelope.mail_from, envelope.rcpt_tos, envelope.original_content, extra)
         return "250 2.0.0 OK queued as %06d" % n
 
     async def auth_XOAUTH2(self, server, args):
@@ -114,6 +237,21 @@ class Handler:
 
 class CountingSMTP(SMTP):
     stats = None
+    extensions = False
+
+    def _getaddr(self, arg):
+        # Keep the parameters exactly as sent (aiosmtpd upper-cases its copy).
+        address, params = super()._getaddr(arg)
+        self.raw_params = params or ""
+        return address, params
+
+    def _getparams(self, params):
+        result = super()._getparams(params)
+        if result is not None and self.extensions:
+            # Checked by the handler; aiosmtpd itself would answer 555.
+            for key in ("RET", "ENVID", "NOTIFY", "ORCPT", "REQUIRETLS"):
+                result.pop(key, None)
+        return result
 
     def connection_made(self, transport):
         if not getattr(self, "_counted", False):
@@ -241,7 +379,8 @@ async def main():
     user, password = arg("--user", "user"), arg("--password", "secret")
     loop = asyncio.get_running_loop()
     if mode in ("secure", "clear-auth", "smtps"):
-        handler = Handler(stats, user, password)
+        extensions = "--extensions" in sys.argv
+        handler = Handler(stats, user, password, extensions)
 
         def authenticator(server, session, envelope, mechanism, auth_data):
             stats.auth()
@@ -253,12 +392,14 @@ async def main():
             return AuthResult(success=ok, handled=False)
 
         CountingSMTP.stats = stats
+        CountingSMTP.extensions = extensions
+        size = arg("--size")
         kwargs = dict(
             hostname="smtp.test",
-            auth_required=True,
+            auth_required="--no-auth" not in sys.argv,
             authenticator=authenticator,
-            enable_SMTPUTF8=True,
-            data_size_limit=None,
+            enable_SMTPUTF8="--no-smtputf8" not in sys.argv,
+            data_size_limit=int(size) if size else None,
         )
         if mode == "secure":
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -1,0 +1,237 @@
+//! SMTP extensions against a real server (aiosmtpd, started here): DSN
+//! (RFC 3461), SIZE (RFC 1870), SMTPUTF8 (RFC 6531/6532) and REQUIRETLS
+//! (RFC 8689). The server (smtpd.py `--extensions`) announces them, checks
+//! the parameters it gets (syntax, xtext) and records them exactly as
+//! received; a second server without the extensions shows what happens when
+//! they are missing.
+
+mod smtp_support;
+
+use postwire_core::envelope::{Dsn, DsnRecipient, Notify, Ret};
+use postwire_relay::smtp::{
+    Envelope, Secret, Security, SmtpError, SmtpPool, SmtpSettings, Warning,
+};
+use serde_json::json;
+use smtp_support::{PASSWORD, Pki, Server, USER, pki};
+
+fn secure_settings(server: &Server, pki: &Pki) -> SmtpSettings {
+    let mut s = SmtpSettings::from_url(&format!(
+        "smtp://{}@localhost:{}?security=starttls&timeout=10",
+        USER.replace('@', "%40"),
+        server.port
+    ))
+    .expect("url");
+    s.password = Some(Secret::new(PASSWORD));
+    s.ca_file = Some(pki.ca.clone());
+    s
+}
+
+fn envelope(to: &[&str]) -> Envelope {
+    Envelope {
+        mail_from: "ana@example.com".into(),
+        rcpt_to: to.iter().map(|s| s.to_string()).collect(),
+        ..Envelope::default()
+    }
+}
+
+/// A 7-bit message of `size` bytes.
+fn ascii_message(size: usize) -> Vec<u8> {
+    let mut m = b"From: ana@example.com\r\nTo: bob@example.org\r\nSubject: x\r\n\r\n".to_vec();
+    while m.len() + 2 < size {
+        m.push(b'a');
+    }
+    m.extend_from_slice(b"\r\n");
+    m
+}
+
+fn dsn() -> Dsn {
+    Dsn {
+        notify: vec![Notify::Failure, Notify::Delay],
+        ret: Some(Ret::Hdrs),
+        envid: Some("x".into()),
+        recipients: Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dsn_parameters_reach_the_server_exactly_and_in_xtext() {
+    let pki = pki();
+    let server = Server::start_with("secure", Some(&pki), &["--extensions"]);
+    let pool = SmtpPool::connect(secure_settings(&server, &pki))
+        .await
+        .expect("connect");
+
+    let mut env = envelope(&["bob@example.org"]);
+    env.dsn = Some(dsn());
+    let report = pool.send(&env, ascii_message(300)).await.expect("send");
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+
+    let mut d = dsn();
+    d.ret = Some(Ret::Full);
+    d.envid = Some("id+1=2 é".chars().filter(char::is_ascii).collect());
+    d.recipients = vec![DsnRecipient {
+        address: "carl+x@example.org".into(),
+        notify: vec![Notify::Never],
+        orcpt: Some("carl+x@example.org".into()),
+    }];
+    let mut env = envelope(&["bob@example.org", "carl+x@example.org"]);
+    env.dsn = Some(d);
+    pool.send(&env, ascii_message(300)).await.expect("send 2");
+    pool.close().await;
+
+    let got = server.messages();
+    assert_eq!(got[0].0["mailParams"], json!(["RET=HDRS", "ENVID=x"]));
+    assert_eq!(got[0].0["rcptParams"], json!([["NOTIFY=FAILURE,DELAY"]]));
+    assert_eq!(got[0].0["decoded"]["envid"], "x");
+    assert_eq!(
+        got[1].0["mailParams"],
+        json!(["RET=FULL", "ENVID=id+2B1+3D2+20"])
+    );
+    assert_eq!(got[1].0["decoded"]["envid"], "id+1=2 ");
+    assert_eq!(
+        got[1].0["rcptParams"],
+        json!([
+            ["NOTIFY=FAILURE,DELAY"],
+            ["NOTIFY=NEVER", "ORCPT=rfc822;carl+2Bx@example.org"]
+        ])
+    );
+    assert_eq!(
+        got[1].0["decoded"]["orcpt"],
+        json!([null, "rfc822;carl+x@example.org"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dsn_request_to_a_server_without_dsn_goes_without_it_and_the_report_says_so() {
+    let pki = pki();
+    let server = Server::start("secure", Some(&pki));
+    let pool = SmtpPool::connect(secure_settings(&server, &pki))
+        .await
+        .expect("connect");
+    let mut env = envelope(&["bob@example.org"]);
+    env.dsn = Some(dsn());
+    let report = pool.send(&env, ascii_message(300)).await.expect("send");
+    assert_eq!(report.warnings, [Warning::DsnNotOffered]);
+    assert!(report.is_complete());
+    pool.close().await;
+    let got = server.messages();
+    assert_eq!(got[0].0["mailParams"], json!([]));
+    assert_eq!(got[0].0["rcptParams"], json!([[]]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_is_declared_and_a_message_over_the_limit_is_refused_before_data() {
+    let pki = pki();
+    let server = Server::start_with("secure", Some(&pki), &["--extensions", "--size", "5000"]);
+    let pool = SmtpPool::connect(secure_settings(&server, &pki))
+        .await
+        .expect("connect");
+    let err = pool
+        .send(&envelope(&["bob@example.org"]), ascii_message(20_000))
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(
+            err,
+            SmtpError::TooLarge {
+                size: 20_000,
+                limit: 5000
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_permanent());
+    assert!(err.to_string().contains("5000"), "{err}");
+    // The session is untouched: the next message goes on it, with its SIZE.
+    pool.send(&envelope(&["bob@example.org"]), ascii_message(1000))
+        .await
+        .expect("small one");
+    pool.close().await;
+    let got = server.messages();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0["mailParams"], json!(["SIZE=1000"]));
+    assert_eq!(server.sessions(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requiretls_goes_only_over_tls_to_a_server_that_offers_it() {
+    let pki = pki();
+    let server = Server::start_with("secure", Some(&pki), &["--extensions"]);
+    let pool = SmtpPool::connect(secure_settings(&server, &pki))
+        .await
+        .expect("connect");
+    let mut env = envelope(&["bob@example.org"]);
+    env.require_tls = true;
+    pool.send(&env, ascii_message(300))
+        .await
+        .expect("REQUIRETLS over STARTTLS");
+    pool.close().await;
+    assert_eq!(server.messages()[0].0["mailParams"], json!(["REQUIRETLS"]));
+
+    // A TLS server without REQUIRETLS: refused, nothing sent.
+    let bare = Server::start("secure", Some(&pki));
+    let pool = SmtpPool::connect(secure_settings(&bare, &pki))
+        .await
+        .expect("connect");
+    let err = pool
+        .send(&env, ascii_message(300))
+        .await
+        .expect_err("no REQUIRETLS");
+    assert!(
+        matches!(
+            err,
+            SmtpError::ExtensionMissing {
+                extension: "REQUIRETLS",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_permanent());
+    pool.close().await;
+    assert!(bare.messages().is_empty());
+
+    // A plain connection: refused, whatever the server offers.
+    let plain = Server::start_with("clear-auth", None, &["--extensions", "--no-auth"]);
+    let mut s = SmtpSettings::new("127.0.0.1");
+    s.port = plain.port;
+    s.security = Security::None;
+    let pool = SmtpPool::connect(s).await.expect("connect");
+    let err = pool
+        .send(&env, ascii_message(300))
+        .await
+        .expect_err("plain");
+    assert!(matches!(err, SmtpError::NotEncrypted { .. }), "{err:?}");
+    pool.close().await;
+    assert!(plain.messages().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_with_dsn_and_requiretls_sends_them() {
+    let pki = pki();
+    let server = Server::start_with("secure", Some(&pki), &["--extensions"]);
+    let pool = SmtpPool::connect(secure_settings(&server, &pki))
+        .await
+        .expect("connect");
+    let spec = postwire_core::spec::from_json(
+        r#"{"from": "ana@example.com", "to": ["bob@example.org"], "subject": "dsn",
+            "text": "hi\n", "requireTls": true,
+            "dsn": {"notify": ["failure", "delay"], "ret": "hdrs", "envid": "x"}}"#,
+    )
+    .expect("spec");
+    let options = postwire_core::build::BuildOptions {
+        now: 1_800_000_000,
+        seed: 1,
+    };
+    pool.send_spec(&spec, &options).await.expect("send_spec");
+    pool.close().await;
+    let got = server.messages();
+    assert_eq!(
+        got[0].0["mailParams"],
+        json!(["REQUIRETLS", "RET=HDRS", "ENVID=x"])
+    );
+    assert_eq!(got[0].0["rcptParams"], json!([["NOTIFY=FAILURE,DELAY"]]));
+    // Envelope only: nothing of it in the bytes.
+    let text = String::from_utf8_lossy(&got[0].1);
+    assert!(!text.to_ascii_lowercase().contains("envid"), "{text}");
+}
