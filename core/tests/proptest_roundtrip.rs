@@ -199,6 +199,8 @@ prop_compose! {
             disposition_notification_to: dnt,
             calendar: None,
             tnef: false,
+            dsn: None,
+            require_tls: false,
         }
     }
 }

@@ -235,3 +235,85 @@ async fn a_spec_with_dsn_and_requiretls_sends_them() {
     let text = String::from_utf8_lossy(&got[0].1);
     assert!(!text.to_ascii_lowercase().contains("envid"), "{text}");
 }
+
+/// The issue's acceptance case: a spec with a DSN request and a recipient
+/// with a UTF-8 local part reaches the server with exactly those parameters,
+/// and Python's `email` (policy SMTPUTF8) reads the UTF-8 headers back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_utf8_recipient_goes_with_smtputf8_and_its_headers_stay_utf8() {
+    let pki = pki();
+    let server = Server::start_with("secure", Some(&pki), &["--extensions"]);
+    let pool = SmtpPool::connect(secure_settings(&server, &pki))
+        .await
+        .expect("connect");
+    let spec = postwire_core::spec::from_json(
+        r#"{"from": "Ana Núñez <ana@example.com>", "to": ["José Pérez <José@ejemplo.es>"],
+            "subject": "Reunión", "text": "hola\n",
+            "dsn": {"notify": ["failure", "delay"], "ret": "hdrs", "envid": "x"}}"#,
+    )
+    .expect("spec");
+    let options = postwire_core::build::BuildOptions {
+        now: 1_800_000_000,
+        seed: 3,
+    };
+    let report = pool.send_spec(&spec, &options).await.expect("send_spec");
+    assert!(report.is_complete() && report.warnings.is_empty());
+    pool.close().await;
+
+    let got = server.messages();
+    let (env, bytes) = &got[0];
+    assert_eq!(env["rcptTo"], json!(["José@ejemplo.es"]));
+    assert_eq!(env["smtpUtf8"], true);
+    assert_eq!(
+        env["mailParams"],
+        json!(["BODY=8BITMIME", "SMTPUTF8", "RET=HDRS", "ENVID=x"])
+    );
+    assert_eq!(env["rcptParams"], json!([["NOTIFY=FAILURE,DELAY"]]));
+    assert_eq!(env["headers"]["to"], json!(["José@ejemplo.es"]), "{env}");
+    assert_eq!(env["headers"]["toNames"], json!(["José Pérez"]));
+    assert_eq!(env["headers"]["from"], json!(["ana@example.com"]));
+    assert_eq!(env["headers"]["subject"], "Reunión");
+    assert_eq!(env["headers"]["defects"], json!([]), "{env}");
+    // The address itself is UTF-8 in the header (RFC 6532), not encoded.
+    assert!(
+        bytes
+            .windows("José@ejemplo.es".len())
+            .any(|w| w == "José@ejemplo.es".as_bytes())
+    );
+    // And core's parse keeps it.
+    let parsed = postwire_core::parse::parse(bytes).expect("parse");
+    assert_eq!(parsed.to[0].email, "José@ejemplo.es");
+    assert_eq!(parsed.to[0].name.as_deref(), Some("José Pérez"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_utf8_address_to_a_server_without_smtputf8_is_refused_permanently() {
+    let pki = pki();
+    let server = Server::start_with("secure", Some(&pki), &["--no-smtputf8"]);
+    let pool = SmtpPool::connect(secure_settings(&server, &pki))
+        .await
+        .expect("connect");
+    let env = envelope(&["José@ejemplo.es"]);
+    let err = pool
+        .send(&env, ascii_message(200))
+        .await
+        .expect_err("no SMTPUTF8");
+    assert!(
+        matches!(
+            err,
+            SmtpError::ExtensionMissing {
+                extension: "SMTPUTF8",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_permanent());
+    assert!(err.to_string().contains("SMTPUTF8"), "{err}");
+    // The session is still good for ASCII mail.
+    pool.send(&envelope(&["bob@example.org"]), ascii_message(200))
+        .await
+        .expect("ascii");
+    pool.close().await;
+    assert_eq!(server.messages().len(), 1);
+}

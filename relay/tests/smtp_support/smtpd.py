@@ -44,6 +44,7 @@ a sender starting with "tempdata" gets 452 4.3.1 at the end of data.
 import asyncio
 import base64
 import email
+import email.errors
 import email.policy
 import json
 import os
@@ -89,7 +90,7 @@ class Stats:
         stem = os.path.join(self.out, "%06d" % self.seq)
         record = {"mailFrom": mail_from, "rcptTo": rcpts}
         record.update(extra or {})
-        with open(stem + ".json.tmp", "w") as f:
+        with open(stem + ".json.tmp", "w", encoding="utf-8") as f:
             json.dump(record, f, ensure_ascii=False)
         with open(stem + ".eml.tmp", "wb") as f:
             f.write(content)
@@ -204,15 +205,22 @@ class Handler:
             decoded["orcpt"] = orcpts
             extra["decoded"] = decoded
         try:
-            msg = email.message_from_bytes(envelope.original_content, policy=email.policy.SMTPUTF8)
+            # RFC 6532 headers are UTF-8: read the message as text (the
+            # bytes parser would take every non-ASCII byte for an error).
+            text = envelope.original_content.decode("utf-8")
+            msg = email.message_from_string(text, policy=email.policy.SMTPUTF8)
             headers = {}
-            defects = [str(d) for d in msg.defects]
+            # Python notes a UTF-8 local part as NonASCIILocalPartDefect under
+            # every policy, though RFC 6532 (policy SMTPUTF8, utf8=True)
+            # allows it: not a defect here. Everything else is reported.
+            allowed = (email.errors.NonASCIILocalPartDefect,)
+            defects = [str(d) for d in msg.defects if not isinstance(d, allowed)]
             for name in ("from", "to", "cc"):
                 h = msg[name]
                 if h is not None:
                     headers[name] = [a.addr_spec for a in h.addresses]
                     headers[name + "Names"] = [a.display_name for a in h.addresses]
-                    defects += [str(d) for d in h.defects]
+                    defects += [str(d) for d in h.defects if not isinstance(d, allowed)]
             headers["subject"] = msg["subject"]
             headers["defects"] = defects
             extra["headers"] = headers
