@@ -255,3 +255,132 @@ fn pickup_dir_writes_eml_and_envelope_instead_of_smtp() {
         &serde_json::json!({"mailFrom": "ana@example.com", "rcptTo": ["bob@example.org"]})
     ));
 }
+
+/// The issue's acceptance case through the command: a spec with
+/// `dsn: {notify: [failure, delay], ret: hdrs, envid: x}` and the recipient
+/// `José@ejemplo.es` reaches the server with exactly those parameters, and
+/// `--json` gives every recipient's code, enhanced status and text.
+#[test]
+fn send_passes_the_spec_dsn_and_a_utf8_recipient_and_prints_json() {
+    let pki = pki();
+    let server = Server::start_with("secure", Some(&pki), &["--extensions"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("dsn.json");
+    std::fs::write(
+        &spec,
+        r#"{"from": "Ana <ana@example.com>", "to": ["José@ejemplo.es", "reject@example.org"],
+            "subject": "dsn", "text": "hola\n",
+            "dsn": {"notify": ["failure", "delay"], "ret": "hdrs", "envid": "x"}}"#,
+    )
+    .unwrap();
+    let mut cmd = postwire();
+    cmd.arg("send").arg(&spec).arg("--json");
+    configure(&mut cmd, &server, &pki);
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(!out.status.success(), "a refused recipient fails the run");
+    let results: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
+    let r = &results[0];
+    assert_eq!(r["ok"], true, "{r}\n{stderr}");
+    assert_eq!(r["recipients"][0]["recipient"], "José@ejemplo.es");
+    assert_eq!(r["recipients"][0]["code"], 250);
+    assert_eq!(r["recipients"][0]["enhanced"], "2.1.5");
+    assert_eq!(r["recipients"][1]["code"], 550);
+    assert_eq!(r["recipients"][1]["enhanced"], "5.1.1");
+    assert!(
+        r["recipients"][1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("no such user")
+    );
+    assert_eq!(r["reply"]["code"], 250);
+    assert!(
+        stderr.contains("reject@example.org refused: 550 5.1.1"),
+        "{stderr}"
+    );
+    let got = server.messages();
+    assert_eq!(got[0].0["rcptTo"], serde_json::json!(["José@ejemplo.es"]));
+    assert_eq!(
+        got[0].0["mailParams"],
+        serde_json::json!(["BODY=8BITMIME", "SMTPUTF8", "RET=HDRS", "ENVID=x"])
+    );
+    assert_eq!(
+        got[0].0["rcptParams"],
+        serde_json::json!([["NOTIFY=FAILURE,DELAY"]])
+    );
+}
+
+#[test]
+fn forward_takes_dsn_and_requiretls_flags_and_says_when_dsn_is_not_offered() {
+    let pki = pki();
+    let server = Server::start_with("secure", Some(&pki), &["--extensions"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let eml = tmp.path().join("saved.eml");
+    std::fs::write(&eml, message(1, 2_000)).unwrap();
+    let mut cmd = postwire();
+    cmd.arg("forward").arg(&eml).args([
+        "--from",
+        "ana@example.com",
+        "--to",
+        "bob+1@example.org",
+        "--notify",
+        "success,failure",
+        "--ret",
+        "full",
+        "--envid",
+        "id=1",
+        "--orcpt",
+        "--require-tls",
+    ]);
+    configure(&mut cmd, &server, &pki);
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("accepted bob+1@example.org: 250 2.1.5 OK"),
+        "{stdout}"
+    );
+    let got = server.messages();
+    assert_eq!(
+        got[0].0["mailParams"],
+        serde_json::json!(["BODY=8BITMIME", "REQUIRETLS", "RET=FULL", "ENVID=id+3D1"])
+    );
+    assert_eq!(
+        got[0].0["rcptParams"],
+        serde_json::json!([["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;bob+2B1@example.org"]])
+    );
+
+    // A server without DSN: the message goes, the warning says what was dropped.
+    let bare = Server::start("secure", Some(&pki));
+    let mut cmd = postwire();
+    cmd.arg("forward").arg(&eml).args([
+        "--from",
+        "ana@example.com",
+        "--to",
+        "bob@example.org",
+        "--notify",
+        "never",
+        "--json",
+    ]);
+    configure(&mut cmd, &bare, &pki);
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
+    assert_eq!(r["warnings"][0]["code"], "dsnNotOffered", "{r}");
+    assert!(stderr.contains("does not offer DSN"), "{stderr}");
+    assert_eq!(bare.messages().len(), 1);
+
+    // Bad flag values are refused before connecting.
+    let mut cmd = postwire();
+    cmd.arg("forward").arg(&eml).args([
+        "--from",
+        "ana@example.com",
+        "--to",
+        "bob@example.org",
+        "--notify",
+        "never,success",
+    ]);
+    configure(&mut cmd, &bare, &pki);
+    let (out, _, stderr) = run(&mut cmd);
+    assert!(!out.status.success());
+    assert!(stderr.contains("never"), "{stderr}");
+    assert_eq!(bare.messages().len(), 1);
+}
