@@ -384,3 +384,84 @@ fn forward_takes_dsn_and_requiretls_flags_and_says_when_dsn_is_not_offered() {
     assert!(stderr.contains("never"), "{stderr}");
     assert_eq!(bare.messages().len(), 1);
 }
+
+#[test]
+fn smtp_check_reports_each_step_and_its_exit_status_names_the_failed_one() {
+    let pki = pki();
+    let server = Server::start_with(
+        "secure",
+        Some(&pki),
+        &["--extensions", "--size", "10485760"],
+    );
+    let url = format!(
+        "smtp://{}@localhost:{}?security=starttls&timeout=10",
+        USER.replace('@', "%40"),
+        server.port
+    );
+    let check = |password: &str, ca: bool, url: &str, json: bool| {
+        let mut cmd = postwire();
+        cmd.args(["smtp", "check", url])
+            .env("POSTWIRE_SMTP_PASSWORD", password);
+        if ca {
+            cmd.env("POSTWIRE_SMTP_CA_FILE", &pki.ca);
+        }
+        if json {
+            cmd.arg("--json");
+        }
+        run(&mut cmd)
+    };
+
+    let (out, stdout, stderr) = check(PASSWORD, true, &url, false);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("tls: TLSv1."), "{stdout}");
+    assert!(stdout.contains("verified for localhost"), "{stdout}");
+    assert!(stdout.contains("SIZE=10485760"), "{stdout}");
+    assert!(
+        stdout.contains("DSN") && stdout.contains("REQUIRETLS"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("AUTH=LOGIN,PLAIN"), "{stdout}");
+    assert!(
+        stdout.contains("auth: \"ana@example.com\" accepted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("noop: 250"), "{stdout}");
+    assert!(stdout.contains("quit: 221"), "{stdout}");
+
+    // A wrong password is reported as such, with its own exit status.
+    let (out, stdout, stderr) = check("Wr0ngPassw0rd", true, &url, false);
+    assert_eq!(out.status.code(), Some(13), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("AUTH failed: authentication as \"ana@example.com\" failed: 535"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("tls: TLSv1."), "{stdout}");
+    assert!(!stderr.contains("Wr0ngPassw0rd") && !stdout.contains("Wr0ngPassw0rd"));
+    let (out, stdout, _) = check("Wr0ngPassw0rd", true, &url, true);
+    assert_eq!(out.status.code(), Some(13));
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
+    assert_eq!(v["failedStep"], "AUTH");
+    assert_eq!(v["capabilities"]["dsn"], true);
+
+    // A certificate from an unknown CA: the TLS step.
+    let (out, _, stderr) = check(PASSWORD, false, &url, false);
+    assert_eq!(out.status.code(), Some(11), "{stderr}");
+    assert!(stderr.contains("TLS failed"), "{stderr}");
+
+    // Nothing listening: the connect step.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (out, _, stderr) = check(
+        PASSWORD,
+        true,
+        &format!(
+            "smtp://{}@127.0.0.1:{port}?security=starttls&connect_timeout=5",
+            USER.replace('@', "%40")
+        ),
+        false,
+    );
+    assert_eq!(out.status.code(), Some(10), "{stderr}");
+    assert!(stderr.contains("connect failed"), "{stderr}");
+    assert_eq!(server.messages().len(), 0);
+}

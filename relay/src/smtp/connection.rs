@@ -10,10 +10,15 @@
 
 use std::sync::Arc;
 
+// `AsyncNetworkStream` is marked deprecated ("not meant to be made public"),
+// but `AsyncSmtpConnection::set_stream`, which is public and not deprecated,
+// takes nothing else: it is how our own STARTTLS swaps the stream.
+#[allow(deprecated)]
+use lettre::transport::smtp::client::AsyncNetworkStream;
 use lettre::transport::smtp::{
     authentication::{Credentials, Mechanism},
-    client::{AsyncSmtpConnection, Certificate, TlsParameters},
-    commands::{Data, Ehlo, Rset},
+    client::AsyncSmtpConnection,
+    commands::{Auth, Data, Ehlo, Rset, Starttls},
     extension::{ClientId, Extension},
 };
 use postwire_core::envelope::Envelope;
@@ -27,7 +32,7 @@ use super::{
     params,
     reply::{self, DeliveryReport, RecipientStatus},
     settings::{AuthMechanism, Security, SettingsError, SmtpSettings},
-    wire::{AbortSwitch, Wire},
+    wire::{AbortSwitch, Reclaim, TlsInfo, Wire},
 };
 
 /// Settings resolved once per pool: TLS configurations, credentials, EHLO name.
@@ -35,8 +40,8 @@ pub(crate) struct Client {
     pub(crate) settings: SmtpSettings,
     server: String,
     client_id: ClientId,
-    starttls: TlsParameters,
-    implicit_tls: tokio_rustls::TlsConnector,
+    /// One TLS configuration for implicit TLS and STARTTLS.
+    tls: tokio_rustls::TlsConnector,
     server_name: ServerName<'static>,
     credentials: Option<Credentials>,
     mechanisms: Vec<Mechanism>,
@@ -56,26 +61,28 @@ impl Client {
             reason,
         };
 
-        let mut builder = TlsParameters::builder(settings.host.clone());
-        for der in &extra_roots {
-            let cert = Certificate::from_der(der.to_vec()).map_err(|e| tls_error(e.to_string()))?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let starttls = builder
-            .build_rustls()
-            .map_err(|e| tls_error(e.to_string()))?;
-
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         for der in extra_roots {
             roots.add(der).map_err(|e| tls_error(e.to_string()))?;
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_error(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let config = match (&settings.client_cert, &settings.client_key) {
+            (Some(cert), Some(key)) => {
+                let (chain, key) = read_client_identity(cert, key)?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    SettingsError::ClientCertificate {
+                        path: cert.clone(),
+                        reason: e.to_string(),
+                    }
+                })?
+            }
+            _ => builder.with_no_client_auth(),
+        };
         let server_name =
             ServerName::try_from(settings.host.clone()).map_err(|_| SettingsError::Invalid {
                 what: "host",
@@ -101,8 +108,7 @@ impl Client {
         Ok(Client {
             server,
             client_id,
-            starttls,
-            implicit_tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             server_name,
             credentials,
             mechanisms: wanted.into_iter().map(AuthMechanism::to_lettre).collect(),
@@ -113,6 +119,62 @@ impl Client {
     /// `host:port` of the server.
     pub(crate) fn server(&self) -> &str {
         &self.server
+    }
+
+    /// Opens the TCP connection (TCP_NODELAY set).
+    async fn tcp(&self) -> Result<TcpStream, SmtpError> {
+        let s = &self.settings;
+        let tcp = match timeout(
+            s.connect_timeout,
+            TcpStream::connect((s.host.as_str(), s.port)),
+        )
+        .await
+        {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(source)) => {
+                return Err(SmtpError::Connect {
+                    server: self.server.clone(),
+                    source,
+                });
+            }
+            Err(_) => {
+                return Err(SmtpError::Timeout {
+                    stage: Stage::Connect,
+                    after: s.connect_timeout,
+                });
+            }
+        };
+        tcp.set_nodelay(true).map_err(|source| SmtpError::Connect {
+            server: self.server.clone(),
+            source,
+        })?;
+        Ok(tcp)
+    }
+
+    /// The TLS handshake over `tcp`, the certificate checked against the
+    /// roots for the configured host name.
+    async fn handshake(
+        &self,
+        tcp: TcpStream,
+        peer: std::net::SocketAddr,
+        abort: &AbortSwitch,
+    ) -> Result<Wire, SmtpError> {
+        let after = self.settings.timeout;
+        match timeout(after, self.tls.connect(self.server_name.clone(), tcp)).await {
+            Ok(Ok(tls)) => Ok(Wire::tls(tls, peer, abort.clone())),
+            Ok(Err(e)) if super::error::tls_failure(&e).is_some() => Err(SmtpError::Tls {
+                server: self.server.clone(),
+                reason: e.to_string(),
+            }),
+            Ok(Err(e)) => Err(SmtpError::ConnectionLost {
+                stage: Stage::Tls,
+                reason: e.to_string(),
+            }),
+            Err(_) => Err(SmtpError::Timeout {
+                stage: Stage::Tls,
+                after,
+            }),
+        }
     }
 
     async fn wait<T>(
@@ -151,6 +213,39 @@ fn read_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, 
     Ok(certs)
 }
 
+/// The client certificate chain and its private key, from PEM files.
+fn read_client_identity(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<
+    (
+        Vec<CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ),
+    SettingsError,
+> {
+    let bad = |path: &std::path::Path, reason: String| SettingsError::ClientCertificate {
+        path: path.to_owned(),
+        reason,
+    };
+    let pem = std::fs::read(cert).map_err(|e| bad(cert, e.to_string()))?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(cert, format!("not a PEM certificate file: {e}")))?;
+    if chain.is_empty() {
+        return Err(bad(cert, "no CERTIFICATE block found".into()));
+    }
+    let pem = std::fs::read(key).map_err(|e| bad(key, e.to_string()))?;
+    // Never echo the key file's content in an error.
+    let key_der = rustls::pki_types::PrivateKeyDer::from_pem_slice(&pem).map_err(|_| {
+        bad(
+            key,
+            "no PEM private key (PKCS#8, PKCS#1 or SEC1) found".into(),
+        )
+    })?;
+    Ok((chain, key_der))
+}
+
 /// An open, greeted, secured and authenticated SMTP session.
 pub(crate) struct Connection {
     conn: AsyncSmtpConnection,
@@ -161,69 +256,36 @@ pub(crate) struct Connection {
     pub(crate) capabilities: Capabilities,
     /// TLS is in force (implicit or after STARTTLS).
     pub(crate) encrypted: bool,
+    /// The TLS parameters, when encrypted.
+    pub(crate) tls: Option<TlsInfo>,
 }
 
 impl Connection {
     /// Connects, secures and authenticates as the settings say.
     pub(crate) async fn open(client: &Client) -> Result<Self, SmtpError> {
+        let mut conn = Self::greet(client).await?;
+        conn.authenticate(client).await?;
+        Ok(conn)
+    }
+
+    /// Connects, secures (implicit TLS or STARTTLS) and reads the
+    /// capabilities; no AUTH yet.
+    pub(crate) async fn greet(client: &Client) -> Result<Self, SmtpError> {
         let s = &client.settings;
-        let tcp = match timeout(
-            s.connect_timeout,
-            TcpStream::connect((s.host.as_str(), s.port)),
-        )
-        .await
-        {
-            Ok(Ok(tcp)) => tcp,
-            Ok(Err(source)) => {
-                return Err(SmtpError::Connect {
-                    server: client.server.clone(),
-                    source,
-                });
-            }
-            Err(_) => {
-                return Err(SmtpError::Timeout {
-                    stage: Stage::Connect,
-                    after: s.connect_timeout,
-                });
-            }
-        };
-        tcp.set_nodelay(true).map_err(|source| SmtpError::Connect {
-            server: client.server.clone(),
-            source,
-        })?;
+        let tcp = client.tcp().await?;
         let peer = tcp.peer_addr().map_err(|source| SmtpError::Connect {
             server: client.server.clone(),
             source,
         })?;
         let abort = AbortSwitch::default();
-        let mut encrypted = false;
+        let reclaim: Reclaim = Arc::default();
+        let mut tls = None;
         let wire = if s.security == Security::Tls {
-            let handshake = client.implicit_tls.connect(client.server_name.clone(), tcp);
-            let tls = match timeout(s.timeout, handshake).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) if super::error::tls_failure(&e).is_some() => {
-                    return Err(SmtpError::Tls {
-                        server: client.server.clone(),
-                        reason: e.to_string(),
-                    });
-                }
-                Ok(Err(e)) => {
-                    return Err(SmtpError::ConnectionLost {
-                        stage: Stage::Tls,
-                        reason: e.to_string(),
-                    });
-                }
-                Err(_) => {
-                    return Err(SmtpError::Timeout {
-                        stage: Stage::Tls,
-                        after: s.timeout,
-                    });
-                }
-            };
-            encrypted = true;
-            Wire::tls(tls, peer, abort.clone())
+            let wire = client.handshake(tcp, peer, &abort).await?;
+            tls = wire.tls_info();
+            wire
         } else {
-            Wire::plain(tcp, peer, abort.clone())
+            Wire::plain_reclaimable(tcp, peer, abort.clone(), reclaim.clone())
         };
 
         let mut conn = client
@@ -244,19 +306,29 @@ impl Connection {
             Security::Auto => offers_starttls,
             Security::None | Security::Tls => false,
         };
+        #[allow(deprecated)]
         if upgrade {
-            client
-                .wait(
-                    Stage::StartTls,
-                    conn.starttls(client.starttls.clone(), &client.client_id),
-                )
-                .await?;
-            encrypted = true;
+            client.wait(Stage::StartTls, conn.command(Starttls)).await?;
+            // lettre drops the plain stream, which leaves its socket in `reclaim`.
+            conn.set_stream(AsyncNetworkStream::use_existing_tokio1(Box::new(
+                Wire::detached(peer, abort.clone()),
+            )));
+            let tcp = reclaim
+                .lock()
+                .ok()
+                .and_then(|mut slot| slot.take())
+                .ok_or_else(|| SmtpError::ConnectionLost {
+                    stage: Stage::StartTls,
+                    reason: "the socket was not handed back for STARTTLS".into(),
+                })?;
+            let wire = client.handshake(tcp, peer, &abort).await?;
+            tls = wire.tls_info();
+            conn.set_stream(AsyncNetworkStream::use_existing_tokio1(Box::new(wire)));
         }
 
-        // lettre keeps only the extensions it knows; ask again and keep the
-        // whole reply. (Before AUTH: an EHLO after AUTH may reset the
-        // authentication.)
+        // lettre keeps only the extensions it knows (and not those after our
+        // STARTTLS); ask again and keep the whole reply. (Before AUTH: an
+        // EHLO after AUTH may reset the authentication.)
         let ehlo = client
             .wait(
                 Stage::Greeting,
@@ -264,50 +336,80 @@ impl Connection {
             )
             .await?;
         let capabilities = Capabilities::parse(ehlo.message());
-
-        if let Some(credentials) = &client.credentials {
-            if !encrypted && !s.allow_plaintext_auth {
-                return Err(SmtpError::PlaintextAuthRefused {
-                    server: client.server.clone(),
-                    security: s.security,
-                });
-            }
-            if conn
-                .server_info()
-                .get_auth_mechanism(&client.mechanisms)
-                .is_none()
-            {
-                return Err(SmtpError::NoAuthMechanism {
-                    server: client.server.clone(),
-                    wanted: client
-                        .mechanisms
-                        .iter()
-                        .map(|m| m.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-            match client
-                .wait(Stage::Auth, conn.auth(&client.mechanisms, credentials))
-                .await
-            {
-                Ok(_) => {}
-                Err(SmtpError::Rejected { reply, .. }) => {
-                    return Err(SmtpError::AuthFailed {
-                        user: s.username.clone().unwrap_or_default(),
-                        reply,
-                    });
-                }
-                Err(e) => return Err(e),
-            }
-        }
         Ok(Connection {
             conn,
             abort,
             broken: false,
             capabilities,
-            encrypted,
+            encrypted: tls.is_some(),
+            tls,
         })
+    }
+
+    /// SMTP AUTH with the configured credentials, if any, with the first of
+    /// the configured mechanisms the server offers.
+    pub(crate) async fn authenticate(&mut self, client: &Client) -> Result<(), SmtpError> {
+        let s = &client.settings;
+        let Some(credentials) = &client.credentials else {
+            return Ok(());
+        };
+        if !self.encrypted && !s.allow_plaintext_auth {
+            return Err(SmtpError::PlaintextAuthRefused {
+                server: client.server.clone(),
+                security: s.security,
+            });
+        }
+        let Some(mechanism) = client
+            .mechanisms
+            .iter()
+            .copied()
+            .find(|m| self.capabilities.auth.iter().any(|a| *a == m.to_string()))
+        else {
+            return Err(SmtpError::NoAuthMechanism {
+                server: client.server.clone(),
+                wanted: client
+                    .mechanisms
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
+        let failed = |e: SmtpError| match e {
+            SmtpError::Rejected { reply, .. } => SmtpError::AuthFailed {
+                user: s.username.clone().unwrap_or_default(),
+                reply,
+            },
+            e => e,
+        };
+        let protocol = |e: lettre::transport::smtp::Error| SmtpError::Protocol {
+            stage: Stage::Auth,
+            reason: e.to_string(),
+        };
+        let first = Auth::new(mechanism, credentials.clone(), None).map_err(protocol)?;
+        let mut response = client
+            .wait(Stage::Auth, self.conn.command(first))
+            .await
+            .map_err(failed)?;
+        // A few challenges at most (LOGIN has two), as lettre does.
+        let mut challenges = 10u8;
+        while response.has_code(334) {
+            if challenges == 0 {
+                self.broken = true;
+                return Err(SmtpError::Protocol {
+                    stage: Stage::Auth,
+                    reason: "too many AUTH challenges".into(),
+                });
+            }
+            challenges -= 1;
+            let next = Auth::new_from_response(mechanism, credentials.clone(), &response)
+                .map_err(protocol)?;
+            response = client
+                .wait(Stage::Auth, self.conn.command(next))
+                .await
+                .map_err(failed)?;
+        }
+        Ok(())
     }
 
     /// The connection cannot be used any more.
@@ -436,6 +538,33 @@ impl Connection {
         }
         data_result?;
         Ok(recipients)
+    }
+
+    /// Sends one command and waits for its reply (under the timeout).
+    pub(crate) async fn command(
+        &mut self,
+        client: &Client,
+        stage: Stage,
+        command: impl std::fmt::Display,
+    ) -> Result<lettre::transport::smtp::response::Response, SmtpError> {
+        let result = client.wait(stage, self.conn.command(command)).await;
+        if result.as_ref().is_err_and(|e| e.reply().is_none()) {
+            self.broken = true;
+        }
+        result
+    }
+
+    /// Says QUIT and returns the server's answer.
+    pub(crate) async fn quit_reply(
+        mut self,
+        client: &Client,
+    ) -> Result<lettre::transport::smtp::response::Response, SmtpError> {
+        client
+            .wait(
+                Stage::Greeting,
+                self.conn.command(lettre::transport::smtp::commands::Quit),
+            )
+            .await
     }
 
     /// Says QUIT (bounded by the timeout) and closes.

@@ -9,6 +9,7 @@
 //! | blocking wrapper | [`blocking`] |
 //! | replies per recipient | [`reply`] |
 //! | the server's EHLO capabilities | [`capabilities`] |
+//! | pre-flight check: TLS, capabilities, AUTH, NOOP, QUIT | [`check`] |
 //! | MAIL/RCPT parameters: SIZE, 8BITMIME, SMTPUTF8, DSN, REQUIRETLS | `params` |
 //! | the error type | [`error`] |
 //!
@@ -39,6 +40,7 @@
 
 pub mod blocking;
 pub mod capabilities;
+pub mod check;
 mod connection;
 mod content;
 pub mod error;
@@ -52,6 +54,7 @@ mod wire;
 pub use crate::delivery::{Content, Failure, Transport, Warning};
 pub use blocking::BlockingSmtpPool;
 pub use capabilities::Capabilities;
+pub use check::{AuthCheck, CheckError, CheckReport, CheckStep, TlsReport, check};
 pub use error::{SmtpError, Stage};
 pub use pool::{BulkProgress, DeliveryResult, Outgoing, SmtpPool};
 pub use postwire_core::envelope::Envelope;

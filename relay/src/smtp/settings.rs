@@ -152,6 +152,11 @@ pub struct SmtpSettings {
     /// PEM file with extra CA certificates to trust (e.g. a private CA), on top
     /// of the bundled Mozilla roots.
     pub ca_file: Option<PathBuf>,
+    /// PEM file with the client certificate (chain) to present in TLS, for
+    /// servers that require one; needs [`SmtpSettings::client_key`].
+    pub client_cert: Option<PathBuf>,
+    /// PEM file with the private key of [`SmtpSettings::client_cert`].
+    pub client_key: Option<PathBuf>,
 }
 
 /// Default port for `smtp://` (message submission).
@@ -176,6 +181,8 @@ impl SmtpSettings {
             timeout: Duration::from_secs(60),
             helo_name: None,
             ca_file: None,
+            client_cert: None,
+            client_key: None,
         }
     }
 
@@ -184,7 +191,8 @@ impl SmtpSettings {
     /// `smtp://` defaults to port 587 and `security=auto`; `smtps://` to port 465
     /// and implicit TLS. Query parameters: `security` (none|starttls|tls|auto),
     /// `connections`, `auth` (comma-separated PLAIN,LOGIN,XOAUTH2), `timeout` and
-    /// `connect_timeout` (seconds), `helo`, `ca_file`, `allow_plaintext_auth`
+    /// `connect_timeout` (seconds), `helo`, `ca_file`, `client_cert`, `client_key`,
+    /// `allow_plaintext_auth`
     /// (true|false). User and password are percent-decoded. Unknown parameters
     /// are an error, so a typo never goes unnoticed.
     pub fn from_url(input: &str) -> Result<Self, SettingsError> {
@@ -249,6 +257,8 @@ impl SmtpSettings {
                 }
                 "helo" | "helo_name" => settings.helo_name = Some(value.into_owned()),
                 "ca_file" => settings.ca_file = Some(PathBuf::from(value.as_ref())),
+                "client_cert" => settings.client_cert = Some(PathBuf::from(value.as_ref())),
+                "client_key" => settings.client_key = Some(PathBuf::from(value.as_ref())),
                 "allow_plaintext_auth" => {
                     settings.allow_plaintext_auth = parse_bool(&value, "allow_plaintext_auth")?
                 }
@@ -257,7 +267,7 @@ impl SmtpSettings {
                         what: "URL parameter",
                         value: key.into_owned(),
                         expected: "security, connections, auth, timeout, connect_timeout, helo, \
-                                   ca_file or allow_plaintext_auth",
+                                   ca_file, client_cert, client_key or allow_plaintext_auth",
                     });
                 }
             }
@@ -285,6 +295,11 @@ impl SmtpSettings {
         if self.username.is_some() && self.password.is_none() {
             return Err(SettingsError::Missing {
                 what: "password for the SMTP user",
+            });
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Err(SettingsError::Missing {
+                what: "client certificate and key (give both client_cert and client_key)",
             });
         }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
@@ -383,6 +398,14 @@ pub enum SettingsError {
     Missing {
         /// Which setting.
         what: &'static str,
+    },
+    /// The client certificate or its key could not be read or used.
+    #[error("client certificate {path}: {reason}")]
+    ClientCertificate {
+        /// The certificate or key file.
+        path: PathBuf,
+        /// What went wrong (never the key itself).
+        reason: String,
     },
     /// The CA file could not be read or holds no certificate.
     #[error("CA file {path}: {reason}")]
