@@ -420,7 +420,7 @@ fn smtp_check_reports_each_step_and_its_exit_status_names_the_failed_one() {
         stdout.contains("DSN") && stdout.contains("REQUIRETLS"),
         "{stdout}"
     );
-    assert!(stdout.contains("AUTH=LOGIN,PLAIN"), "{stdout}");
+    assert!(stdout.contains("AUTH=LOGIN,PLAIN,XOAUTH2"), "{stdout}");
     assert!(
         stdout.contains("auth: \"ana@example.com\" accepted"),
         "{stdout}"

@@ -317,3 +317,78 @@ async fn a_utf8_address_to_a_server_without_smtputf8_is_refused_permanently() {
     pool.close().await;
     assert_eq!(server.messages().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_requires_a_client_certificate_gets_it_over_starttls_and_implicit_tls() {
+    let pki = pki();
+    let ca = pki.ca.to_str().expect("utf-8 path");
+    for mode in ["secure", "smtps"] {
+        let server = Server::start_with(mode, Some(&pki), &["--client-ca", ca]);
+        let mut s = if mode == "smtps" {
+            let mut s =
+                SmtpSettings::from_url(&format!("smtps://localhost:{}?timeout=10", server.port))
+                    .expect("url");
+            s.username = Some(USER.into());
+            s.password = Some(Secret::new(PASSWORD));
+            s.ca_file = Some(pki.ca.clone());
+            s
+        } else {
+            secure_settings(&server, &pki)
+        };
+        // Without a certificate the server ends the session.
+        let err = SmtpPool::connect(s.clone())
+            .await
+            .expect_err("no client certificate");
+        assert!(err.is_transient() || err.is_permanent(), "{err}");
+        assert!(server.messages().is_empty());
+
+        s.client_cert = Some(pki.client_cert.clone());
+        s.client_key = Some(pki.client_key.clone());
+        let pool = SmtpPool::connect(s)
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        pool.send(&envelope(&["bob@example.org"]), ascii_message(300))
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        pool.close().await;
+        let got = server.messages();
+        assert_eq!(got.len(), 1, "{mode}");
+        assert_eq!(got[0].0["clientCert"], "postwire test client", "{mode}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_mismatched_client_key_is_a_settings_error() {
+    let pki = pki();
+    let mut s = SmtpSettings::new("localhost");
+    s.client_cert = Some(pki.client_cert.clone());
+    let err = SmtpPool::new(s.clone()).expect_err("no key");
+    assert!(err.to_string().contains("client_key"), "{err}");
+    s.client_key = Some(pki.ca.clone());
+    let err = SmtpPool::new(s).expect_err("not a key");
+    assert!(matches!(err, SmtpError::Settings(_)), "{err:?}");
+    assert!(err.to_string().contains("private key"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_the_tls_version_capabilities_and_a_wrong_password() {
+    use postwire_relay::smtp::{AuthCheck, CheckStep, check};
+    let pki = pki();
+    let server = Server::start_with("secure", Some(&pki), &["--extensions"]);
+    let report = check(secure_settings(&server, &pki)).await.expect("check");
+    let tls = report.tls.expect("TLS");
+    assert!(tls.version.starts_with("TLSv1."), "{tls:?}");
+    assert_eq!(tls.certificate_sha256.len(), 32 * 3 - 1);
+    assert!(report.capabilities.dsn && report.capabilities.requiretls);
+    assert_eq!(report.capabilities.auth, ["LOGIN", "PLAIN", "XOAUTH2"]);
+    assert!(matches!(report.auth, AuthCheck::Accepted { .. }));
+    assert_eq!((report.noop.code, report.quit.code), (250, 221));
+
+    let mut wrong = secure_settings(&server, &pki);
+    wrong.password = Some(Secret::new("nope"));
+    let err = check(wrong).await.expect_err("wrong password");
+    assert_eq!(err.step, CheckStep::Auth);
+    assert_eq!(err.step.exit_code(), 13);
+    assert!(matches!(err.error, SmtpError::AuthFailed { .. }), "{err:?}");
+    assert!(err.tls.is_some() && err.capabilities.is_some());
+}

@@ -64,6 +64,22 @@ pub struct SmtpArgs {
     /// PEM file of CA certificates to trust besides the bundled roots (a private CA).
     #[arg(long, env = "POSTWIRE_SMTP_CA_FILE", value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
+    /// PEM file with a TLS client certificate (chain) for servers that require one.
+    #[arg(
+        long,
+        env = "POSTWIRE_SMTP_CLIENT_CERT",
+        value_name = "PEM",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// PEM file with the private key of --client-cert.
+    #[arg(
+        long,
+        env = "POSTWIRE_SMTP_CLIENT_KEY",
+        value_name = "PEM",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
     /// Name to send in EHLO (default: this machine's host name).
     #[arg(long, env = "POSTWIRE_SMTP_HELO", value_name = "NAME")]
     pub helo: Option<String>,
@@ -76,6 +92,8 @@ pub struct SmtpArgs {
 }
 
 /// A resolved destination.
+// Made once per run; boxing the settings would change a public variant for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Destination {
     /// An SMTP server.
@@ -112,6 +130,12 @@ impl SmtpArgs {
         }
         if let Some(ca) = &self.ca_file {
             s.ca_file = Some(ca.clone());
+        }
+        if let Some(cert) = &self.client_cert {
+            s.client_cert = Some(cert.clone());
+        }
+        if let Some(key) = &self.client_key {
+            s.client_key = Some(key.clone());
         }
         if let Some(helo) = &self.helo {
             s.helo_name = Some(helo.clone());

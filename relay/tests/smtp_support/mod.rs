@@ -23,6 +23,9 @@ pub struct Pki {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// A client certificate (CN "postwire test client") signed by the same CA.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 pub fn pki() -> Pki {
@@ -46,6 +49,15 @@ pub fn pki() -> Pki {
     let leaf = leaf_params
         .signed_by(&leaf_key, &issuer)
         .expect("leaf cert");
+    let client_key = KeyPair::generate().expect("client key");
+    let mut client_params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+    client_params
+        .distinguished_name
+        .push(DnType::CommonName, "postwire test client");
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client_params
+        .signed_by(&client_key, &issuer)
+        .expect("client cert");
     let write = |name: &str, text: String| {
         let p = dir.path().join(name);
         std::fs::write(&p, text).expect("write pem");
@@ -55,6 +67,8 @@ pub fn pki() -> Pki {
         ca: write("ca.pem", ca_cert.pem()),
         cert: write("cert.pem", leaf.pem()),
         key: write("key.pem", leaf_key.serialize_pem()),
+        client_cert: write("client.pem", client.pem()),
+        client_key: write("client-key.pem", client_key.serialize_pem()),
         _dir: dir,
     }
 }

@@ -32,6 +32,8 @@ Options of the aiosmtpd modes:
   --size N      announce SIZE N and refuse larger declared sizes (552).
   --no-smtputf8 do not announce SMTPUTF8 (and refuse UTF-8 commands).
   --no-auth     do not require AUTH.
+  --client-ca PEM  require a TLS client certificate signed by this CA
+                (STARTTLS and smtps); the message's JSON names its CN (clientCert).
 Each message's NNNNNN.json then also holds mailParams / rcptParams (the
 parameters exactly as received, one list per recipient), smtpUtf8, and
 "headers": From / To as Python's email package (policy SMTPUTF8) reads them,
@@ -184,6 +186,10 @@ class Handler:
         if envelope.mail_from.startswith("tempdata"):
             return "452 4.3.1 insufficient system storage"
         extra = {"smtpUtf8": bool(envelope.smtp_utf8)}
+        peercert = server.transport.get_extra_info("peercert") if server.transport else None
+        if peercert:
+            subject = dict(x[0] for x in peercert.get("subject", ()))
+            extra["clientCert"] = subject.get("commonName")
         if hasattr(envelope, "mail_params"):
             extra["mailParams"] = envelope.mail_params
             extra["rcptParams"] = envelope.rcpt_params
@@ -409,9 +415,15 @@ async def main():
             enable_SMTPUTF8="--no-smtputf8" not in sys.argv,
             data_size_limit=int(size) if size else None,
         )
+        def require_client_cert(ctx):
+            if arg("--client-ca"):
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(arg("--client-ca"))
+
         if mode == "secure":
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(arg("--cert"), arg("--key"))
+            require_client_cert(ctx)
             kwargs.update(tls_context=ctx, require_starttls=True, auth_require_tls=True)
         else:
             kwargs.update(auth_require_tls=False)
@@ -419,6 +431,7 @@ async def main():
         if mode == "smtps":
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls.load_cert_chain(arg("--cert"), arg("--key"))
+            require_client_cert(tls)
         server = await loop.create_server(
             lambda: CountingSMTP(handler, **kwargs), "127.0.0.1", 0, ssl=tls
         )
