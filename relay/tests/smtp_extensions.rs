@@ -392,3 +392,56 @@ async fn check_reports_the_tls_version_capabilities_and_a_wrong_password() {
     assert!(matches!(err.error, SmtpError::AuthFailed { .. }), "{err:?}");
     assert!(err.tls.is_some() && err.capabilities.is_some());
 }
+
+/// The relay's side: a spooled message (a lease, as the spool hands it to
+/// its deliverer) with a DSN request and a UTF-8 recipient goes to the SMTP
+/// upstream with those parameters; an upstream without SMTPUTF8 fails the
+/// recipient permanently, with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_deliverer_passes_the_spooled_dsn_request_upstream() {
+    use postwire_relay::spool::{
+        self, Key, Lease, Outcome,
+        deliver::{Deliver, TransportDeliver},
+    };
+    let pki = pki();
+    let lease = |port: u16| Lease {
+        key: Key {
+            token: "app".into(),
+            id: format!("m{port}"),
+        },
+        envelope: spool::Envelope {
+            mail_from: "ana@example.com".into(),
+            rcpt_to: vec!["José@ejemplo.es".into()],
+            dsn: Some(dsn()),
+            require_tls: false,
+        },
+        bytes: ascii_message(400),
+        attempts: 0,
+        received_ms: 0,
+    };
+
+    let server = Server::start_with("secure", Some(&pki), &["--extensions"]);
+    let pool = SmtpPool::new(secure_settings(&server, &pki)).expect("pool");
+    let deliver = TransportDeliver::new(pool, 1, "upstream");
+    let outcomes = deliver.deliver(&lease(server.port)).await;
+    assert!(
+        matches!(&outcomes[..], [(r, Outcome::Delivered(_))] if r == "José@ejemplo.es"),
+        "{outcomes:?}"
+    );
+    let got = server.messages();
+    assert_eq!(
+        got[0].0["mailParams"],
+        json!(["SMTPUTF8", "RET=HDRS", "ENVID=x"])
+    );
+    assert_eq!(got[0].0["rcptParams"], json!([["NOTIFY=FAILURE,DELAY"]]));
+
+    let bare = Server::start_with("secure", Some(&pki), &["--no-smtputf8"]);
+    let pool = SmtpPool::new(secure_settings(&bare, &pki)).expect("pool");
+    let deliver = TransportDeliver::new(pool, 1, "upstream");
+    let outcomes = deliver.deliver(&lease(bare.port)).await;
+    match &outcomes[..] {
+        [(_, Outcome::Permanent(reason))] => assert!(reason.contains("SMTPUTF8"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(bare.messages().is_empty());
+}

@@ -102,7 +102,8 @@ impl<T: Transport + 'static> Deliver for TransportDeliver<T> {
             let envelope = Envelope {
                 mail_from: lease.envelope.mail_from.clone(),
                 rcpt_to: lease.envelope.rcpt_to.clone(),
-                ..Envelope::default()
+                dsn: lease.envelope.dsn.clone(),
+                require_tls: lease.envelope.require_tls,
             };
             let bytes: Arc<[u8]> = Arc::from(lease.bytes.as_slice());
             let result = self.transport.send_bytes(envelope.clone(), bytes).await;
