@@ -8,7 +8,7 @@ use std::{
     process::{Command, Output},
 };
 
-use smtp_support::{PASSWORD, Pki, Server, USER, message, pki};
+use smtp_support::{PASSWORD, Pki, Proxy, Server, USER, message, pki};
 
 fn postwire() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_postwire"));
@@ -464,4 +464,47 @@ fn smtp_check_reports_each_step_and_its_exit_status_names_the_failed_one() {
     assert_eq!(out.status.code(), Some(10), "{stderr}");
     assert!(stderr.contains("connect failed"), "{stderr}");
     assert_eq!(server.messages().len(), 0);
+}
+
+/// The corporate-network case: a server that requires a client certificate,
+/// reached through an authenticating SOCKS5 proxy, from `postwire send`
+/// with the options in environment variables.
+#[test]
+fn send_delivers_through_a_proxy_with_a_client_certificate() {
+    let pki = pki();
+    let ca = pki.ca.to_str().expect("utf-8 path");
+    let server = Server::start_with("secure", Some(&pki), &["--client-ca", ca]);
+    let proxy = Proxy::start("socks5", Some(("p", "pw")));
+    let tmp = tempfile::tempdir().unwrap();
+    let eml = tmp.path().join("m.eml");
+    let m = message(3, 5_000);
+    std::fs::write(&eml, &m).unwrap();
+    let mut cmd = postwire();
+    cmd.arg("send").arg(&eml);
+    configure(&mut cmd, &server, &pki);
+    cmd.env(
+        "POSTWIRE_SMTP_PROXY",
+        format!("socks5://p:pw@127.0.0.1:{}", proxy.port),
+    )
+    .env("POSTWIRE_SMTP_CLIENT_CERT", &pki.client_cert)
+    .env("POSTWIRE_SMTP_CLIENT_KEY", &pki.client_key);
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let got = server.messages();
+    assert_eq!(got[0].1, m);
+    assert_eq!(got[0].0["clientCert"], "postwire test client");
+    // One message: only the first connection is opened, through the proxy.
+    assert_eq!(proxy.tunnels(), [format!("localhost:{}", server.port)]);
+    assert!(!stderr.contains("pw@") && !stdout.contains(":pw"));
+
+    // --client-cert alone is a usage error.
+    let mut cmd = postwire();
+    cmd.arg("send")
+        .arg(&eml)
+        .arg("--client-cert")
+        .arg(&pki.client_cert);
+    configure(&mut cmd, &server, &pki);
+    let (out, _, stderr) = run(&mut cmd);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--client-key"), "{stderr}");
 }

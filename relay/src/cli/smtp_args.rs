@@ -80,6 +80,15 @@ pub struct SmtpArgs {
         requires = "client_cert"
     )]
     pub client_key: Option<PathBuf>,
+    /// Reach the server through a proxy: socks5://[user:pass@]host:port or
+    /// http://[user:pass@]host:port (CONNECT). Prefer the variable when it holds a password.
+    #[arg(
+        long,
+        env = "POSTWIRE_SMTP_PROXY",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub proxy: Option<String>,
     /// Name to send in EHLO (default: this machine's host name).
     #[arg(long, env = "POSTWIRE_SMTP_HELO", value_name = "NAME")]
     pub helo: Option<String>,
@@ -136,6 +145,9 @@ impl SmtpArgs {
         }
         if let Some(key) = &self.client_key {
             s.client_key = Some(key.clone());
+        }
+        if let Some(proxy) = &self.proxy {
+            s.proxy = Some(proxy.parse()?);
         }
         if let Some(helo) = &self.helo {
             s.helo_name = Some(helo.clone());

@@ -124,6 +124,15 @@ impl Client {
     /// Opens the TCP connection (TCP_NODELAY set).
     async fn tcp(&self) -> Result<TcpStream, SmtpError> {
         let s = &self.settings;
+        if let Some(proxy) = &s.proxy {
+            return match timeout(s.connect_timeout, proxy.connect(&s.host, s.port)).await {
+                Ok(result) => Ok(result?),
+                Err(_) => Err(SmtpError::Timeout {
+                    stage: Stage::Connect,
+                    after: s.connect_timeout,
+                }),
+            };
+        }
         let tcp = match timeout(
             s.connect_timeout,
             TcpStream::connect((s.host.as_str(), s.port)),

@@ -68,6 +68,9 @@ pub enum SmtpError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// The proxy did not open a tunnel to the server.
+    #[error(transparent)]
+    Proxy(#[from] super::proxy::ProxyError),
     /// TLS could not be set up (handshake failed, certificate not trusted).
     #[error("TLS with {server} failed: {reason}")]
     Tls {
@@ -227,6 +230,7 @@ impl SmtpError {
             SmtpError::AuthFailed { reply, .. } | SmtpError::Rejected { reply, .. } => {
                 reply.is_transient()
             }
+            SmtpError::Proxy(e) => e.is_transient(),
             SmtpError::AllRecipientsRejected { recipients } => {
                 recipients.iter().any(|r| r.reply.is_transient())
             }
@@ -257,7 +261,7 @@ impl SmtpError {
     /// The step of the session that failed, where one applies.
     pub fn stage(&self) -> Option<Stage> {
         match self {
-            SmtpError::Connect { .. } => Some(Stage::Connect),
+            SmtpError::Connect { .. } | SmtpError::Proxy(_) => Some(Stage::Connect),
             SmtpError::Tls { .. } => Some(Stage::Tls),
             SmtpError::StartTlsUnavailable { .. } => Some(Stage::StartTls),
             SmtpError::PlaintextAuthRefused { .. }

@@ -10,6 +10,7 @@
 //! | replies per recipient | [`reply`] |
 //! | the server's EHLO capabilities | [`capabilities`] |
 //! | pre-flight check: TLS, capabilities, AUTH, NOOP, QUIT | [`check`] |
+//! | SOCKS5 and HTTP CONNECT proxies | [`proxy`] |
 //! | MAIL/RCPT parameters: SIZE, 8BITMIME, SMTPUTF8, DSN, REQUIRETLS | `params` |
 //! | the error type | [`error`] |
 //!
@@ -47,6 +48,7 @@ pub mod error;
 pub mod forward;
 mod params;
 pub mod pool;
+pub mod proxy;
 pub mod reply;
 pub mod settings;
 mod wire;
@@ -58,6 +60,7 @@ pub use check::{AuthCheck, CheckError, CheckReport, CheckStep, TlsReport, check}
 pub use error::{SmtpError, Stage};
 pub use pool::{BulkProgress, DeliveryResult, Outgoing, SmtpPool};
 pub use postwire_core::envelope::Envelope;
+pub use proxy::{Proxy, ProxyError, ProxyKind};
 pub use reply::{DeliveryReport, EnhancedStatus, RecipientStatus, SmtpReply};
 pub use settings::{AuthMechanism, Secret, Security, SettingsError, SmtpSettings};
 

@@ -157,6 +157,8 @@ pub struct SmtpSettings {
     pub client_cert: Option<PathBuf>,
     /// PEM file with the private key of [`SmtpSettings::client_cert`].
     pub client_key: Option<PathBuf>,
+    /// Reach the server through this SOCKS5 or HTTP CONNECT proxy.
+    pub proxy: Option<super::proxy::Proxy>,
 }
 
 /// Default port for `smtp://` (message submission).
@@ -183,6 +185,7 @@ impl SmtpSettings {
             ca_file: None,
             client_cert: None,
             client_key: None,
+            proxy: None,
         }
     }
 
@@ -192,7 +195,7 @@ impl SmtpSettings {
     /// and implicit TLS. Query parameters: `security` (none|starttls|tls|auto),
     /// `connections`, `auth` (comma-separated PLAIN,LOGIN,XOAUTH2), `timeout` and
     /// `connect_timeout` (seconds), `helo`, `ca_file`, `client_cert`, `client_key`,
-    /// `allow_plaintext_auth`
+    /// `proxy` (a percent-encoded `socks5://` or `http://` URL), `allow_plaintext_auth`
     /// (true|false). User and password are percent-decoded. Unknown parameters
     /// are an error, so a typo never goes unnoticed.
     pub fn from_url(input: &str) -> Result<Self, SettingsError> {
@@ -259,6 +262,7 @@ impl SmtpSettings {
                 "ca_file" => settings.ca_file = Some(PathBuf::from(value.as_ref())),
                 "client_cert" => settings.client_cert = Some(PathBuf::from(value.as_ref())),
                 "client_key" => settings.client_key = Some(PathBuf::from(value.as_ref())),
+                "proxy" => settings.proxy = Some(value.parse()?),
                 "allow_plaintext_auth" => {
                     settings.allow_plaintext_auth = parse_bool(&value, "allow_plaintext_auth")?
                 }
@@ -267,7 +271,7 @@ impl SmtpSettings {
                         what: "URL parameter",
                         value: key.into_owned(),
                         expected: "security, connections, auth, timeout, connect_timeout, helo, \
-                                   ca_file, client_cert, client_key or allow_plaintext_auth",
+                                   ca_file, client_cert, client_key, proxy or allow_plaintext_auth",
                     });
                 }
             }

@@ -197,6 +197,77 @@ impl Drop for Server {
     }
 }
 
+/// A running test proxy (proxy.py: SOCKS5 or HTTP CONNECT); killed on drop.
+pub struct Proxy {
+    child: Child,
+    pub port: u16,
+    out: PathBuf,
+    _dir: TempDir,
+}
+
+impl Proxy {
+    /// `kind` is `socks5` or `http`; with `auth`, a user name and password are required.
+    pub fn start(kind: &str, auth: Option<(&str, &str)>) -> Proxy {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("proxy");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_support/proxy.py");
+        let mut cmd = Command::new(python());
+        cmd.arg(&script)
+            .arg(kind)
+            .arg(&out)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some((user, password)) = auth {
+            cmd.args(["--user", user, "--password", password]);
+        }
+        let mut child = cmd.spawn().expect("start the test proxy (python)");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let Some(port) = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+        else {
+            let _ = child.kill();
+            panic!("the test proxy ({kind}) did not start: {line:?}");
+        };
+        Proxy {
+            child,
+            port,
+            out,
+            _dir: dir,
+        }
+    }
+
+    /// The tunnels opened so far, as `host:port`.
+    pub fn tunnels(&self) -> Vec<String> {
+        std::fs::read_to_string(self.out.join("tunnels"))
+            .map(|s| s.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// Authentications refused so far.
+    pub fn refused(&self) -> usize {
+        std::fs::read_to_string(self.out.join("refused"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A message of about `size` bytes with CRLF lines, some starting with dots.
 pub fn message(n: usize, size: usize) -> Vec<u8> {
     let mut m = format!(
