@@ -445,3 +445,50 @@ async fn the_relay_deliverer_passes_the_spooled_dsn_request_upstream() {
     }
     assert!(bare.messages().is_empty());
 }
+
+/// With PIPELINING, MAIL, every RCPT and DATA go in one write: the same
+/// parameters, in order, and every recipient's own reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_commands_carry_the_same_parameters() {
+    let server = Server::start("pipelining", None);
+    let mut s = SmtpSettings::new("127.0.0.1");
+    s.port = server.port;
+    s.security = Security::None;
+    let pool = SmtpPool::connect(s).await.expect("connect");
+    let mut d = dsn();
+    d.recipients = vec![DsnRecipient {
+        address: "José@ejemplo.es".into(),
+        notify: vec![Notify::Success],
+        orcpt: Some("José@ejemplo.es".into()),
+    }];
+    let mut env = envelope(&["José@ejemplo.es", "reject@example.org", "bob@example.org"]);
+    env.dsn = Some(d);
+    let report = pool.send(&env, ascii_message(500)).await.expect("send");
+    let codes: Vec<u16> = report.recipients.iter().map(|r| r.reply.code).collect();
+    assert_eq!(codes, [250, 550, 250]);
+    assert_eq!(
+        report.recipients[1]
+            .reply
+            .enhanced
+            .map(|e| e.to_string())
+            .as_deref(),
+        Some("5.1.1")
+    );
+    pool.close().await;
+    let got = server.messages();
+    assert_eq!(
+        got[0].0["rcptTo"],
+        json!(["José@ejemplo.es", "bob@example.org"])
+    );
+    assert_eq!(
+        got[0].0["mailParams"],
+        json!(["SIZE=500", "SMTPUTF8", "RET=HDRS", "ENVID=x"])
+    );
+    assert_eq!(
+        got[0].0["rcptParams"],
+        json!([
+            ["NOTIFY=SUCCESS", "ORCPT=utf-8;Jos\\x{E9}@ejemplo.es"],
+            ["NOTIFY=FAILURE,DELAY"]
+        ])
+    );
+}

@@ -18,8 +18,9 @@ Modes:
   hang-reply  raw: reads the whole message, never answers the end of data.
   stall-read  raw: after 354 stops reading the socket.
   silent      raw: accepts and never sends a greeting.
-  pipelining  raw: a small server that offers PIPELINING (aiosmtpd does not) and
-              stores messages like the others; no TLS, no AUTH.
+  pipelining  raw: a small server that offers PIPELINING (aiosmtpd does not),
+              DSN and SMTPUTF8, and stores messages like the others with the
+              MAIL/RCPT parameters as received (not checked); no TLS, no AUTH.
   one-per-session  like pipelining, but closes the connection (without a word)
               after each accepted message, as a server ending an idle session.
 
@@ -292,6 +293,7 @@ class Raw(asyncio.Protocol):
         self.data_bytes = 0
         self.mail_from = None
         self.rcpts = []
+        self.mail_params, self.rcpt_params = [], []
 
     def connection_made(self, transport):
         self.t = transport
@@ -309,7 +311,8 @@ class Raw(asyncio.Protocol):
             body = body[3:]
         lines = body.split(b"\r\n")
         body = b"\r\n".join(l[1:] if l.startswith(b".") else l for l in lines)
-        n = self.stats.save(self.mail_from, self.rcpts, body)
+        n = self.stats.save(self.mail_from, self.rcpts, body,
+                            {"mailParams": self.mail_params, "rcptParams": self.rcpt_params})
         self.t.write(b"250 2.0.0 OK queued as %06d\r\n" % n)
         if self.mode == "one-per-session":
             self.t.close()
@@ -336,15 +339,20 @@ class Raw(asyncio.Protocol):
         while b"\r\n" in self.buf and not self.in_data:
             line, self.buf = self.buf.split(b"\r\n", 1)
             verb = line[:4].upper()
-            arg = line.split(b":", 1)[1].strip().strip(b"<>").decode() if b":" in line else ""
+            # The address between < and >; parameters after it are ignored.
+            arg = line.split(b":", 1)[1].strip() if b":" in line else b""
+            arg, _, params = arg.partition(b">")
+            arg = arg.lstrip(b"<").decode("utf-8", "replace")
+            params = params.decode("utf-8", "replace").split()
             if verb in (b"EHLO", b"HELO"):
-                extra = b"250-PIPELINING\r\n" if self.mode in ("pipelining", "one-per-session") else b""
+                extra = b"250-PIPELINING\r\n250-DSN\r\n250-SMTPUTF8\r\n" if self.mode in ("pipelining", "one-per-session") else b""
                 self.t.write(b"250-raw.test\r\n" + extra + b"250-8BITMIME\r\n250 SIZE 1000000000\r\n")
             elif verb == b"MAIL" and self.mode in ("pipelining", "one-per-session"):
                 if arg.startswith("rejectfrom"):
                     self.t.write(b"550 5.7.1 sender refused\r\n")
                 else:
                     self.mail_from = arg
+                    self.mail_params = params
                     self.t.write(b"250 2.1.0 OK\r\n")
             elif verb == b"RCPT" and self.mode in ("pipelining", "one-per-session"):
                 if self.mail_from is None:
@@ -355,9 +363,11 @@ class Raw(asyncio.Protocol):
                     self.t.write(b"550 5.1.1 <%s>: no such user\r\n" % arg.encode())
                 else:
                     self.rcpts.append(arg)
+                    self.rcpt_params.append(params)
                     self.t.write(b"250 2.1.5 OK\r\n")
             elif verb == b"RSET":
                 self.mail_from, self.rcpts = None, []
+                self.mail_params, self.rcpt_params = [], []
                 self.t.write(b"250 2.0.0 OK\r\n")
             elif verb in (b"MAIL", b"RCPT", b"NOOP"):
                 self.t.write(b"250 2.0.0 OK\r\n")
