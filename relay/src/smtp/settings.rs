@@ -467,6 +467,33 @@ mod tests {
     }
 
     #[test]
+    fn url_takes_a_client_certificate_and_a_proxy() {
+        let s = SmtpSettings::from_url(
+            "smtp://h?client_cert=/c.pem&client_key=/k.pem&proxy=socks5%3A%2F%2Fu%3Apw%40p%3A1080",
+        )
+        .unwrap();
+        assert_eq!(
+            s.client_cert.as_deref(),
+            Some(std::path::Path::new("/c.pem"))
+        );
+        assert_eq!(
+            s.client_key.as_deref(),
+            Some(std::path::Path::new("/k.pem"))
+        );
+        let proxy = s.proxy.as_ref().unwrap();
+        assert_eq!((proxy.host.as_str(), proxy.port), ("p", 1080));
+        assert!(!format!("{s:?}").contains("pw"), "{s:?}");
+        s.validate().unwrap();
+        let half = SmtpSettings::from_url("smtp://h?client_cert=/c.pem").unwrap();
+        assert!(
+            half.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("client_key")
+        );
+    }
+
+    #[test]
     fn secret_is_not_printed() {
         let s = SmtpSettings::from_url("smtp://u:hunter2@h").unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
