@@ -26,6 +26,20 @@ impl Drop for Relay {
     }
 }
 
+/// The next text frame, as JSON.
+async fn next_text(ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(&t).expect("JSON frame");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dsn_request_and_a_utf8_recipient_go_through_the_relay_to_the_upstream() {
     let pki = pki();
@@ -85,19 +99,7 @@ async fn a_dsn_request_and_a_utf8_recipient_go_through_the_relay_to_the_upstream
     let (mut ws, _) = tokio_tungstenite::client_async(request, tcp)
         .await
         .expect("WebSocket");
-    let mut next = async || -> Value {
-        loop {
-            let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
-                .await
-                .expect("a frame in time")
-                .expect("open")
-                .expect("frame");
-            if let Message::Text(t) = msg {
-                return serde_json::from_str(&t).unwrap();
-            }
-        }
-    };
-    let ready = next().await;
+    let ready = next_text(&mut ws).await;
     assert_eq!(ready["type"], "ready", "{ready}");
 
     let bytes =
@@ -105,7 +107,6 @@ async fn a_dsn_request_and_a_utf8_recipient_go_through_the_relay_to_the_upstream
     let dsn = json!({"notify": ["failure", "delay"], "ret": "hdrs", "envid": "x"});
     let submit = json!({"type": "submit", "id": "m1", "size": bytes.len(),
         "envelope": {"mailFrom": "ana@example.com", "rcptTo": ["José@ejemplo.es"], "dsn": dsn}});
-    drop(next);
     ws.send(Message::Text(submit.to_string().into()))
         .await
         .unwrap();
@@ -114,13 +115,7 @@ async fn a_dsn_request_and_a_utf8_recipient_go_through_the_relay_to_the_upstream
         .unwrap();
     let mut frames = Vec::new();
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("open")
-            .expect("frame");
-        let Message::Text(t) = msg else { continue };
-        let v: Value = serde_json::from_str(&t).unwrap();
+        let v = next_text(&mut ws).await;
         let kind = v["type"].as_str().unwrap_or_default().to_string();
         frames.push(v);
         if kind == "delivered" || kind == "failed" || kind == "rejected" {
