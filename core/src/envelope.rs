@@ -9,7 +9,9 @@
 //! Beside the addresses, an envelope carries what the sender asks of the
 //! transfer itself: delivery status notifications ([`Dsn`], RFC 3461) and
 //! REQUIRETLS (RFC 8689). Both come from the spec (`dsn`, `requireTls`) and
-//! are written as MAIL FROM / RCPT TO parameters by the SMTP client.
+//! are written as MAIL FROM / RCPT TO parameters by the SMTP client. The
+//! fields exist with the cargo feature `transfer-requests` (default; the npm
+//! package, which takes no default features, leaves them out for size).
 
 use serde::{Deserialize, Serialize};
 
@@ -50,9 +52,12 @@ pub struct Envelope {
     /// The forward paths (bare addresses), de-duplicated.
     pub rcpt_to: Vec<String>,
     /// Delivery status notifications asked for (RFC 3461); none when `None`.
+    /// (Cargo feature `transfer-requests`, on by default.)
+    #[cfg(feature = "transfer-requests")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dsn: Option<Dsn>,
     /// REQUIRETLS (RFC 8689): every hop must use verified TLS, or the message bounces.
+    #[cfg(feature = "transfer-requests")]
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_tls: bool,
 }
@@ -216,13 +221,16 @@ impl Envelope {
         if rcpt_to.is_empty() {
             return Err(EnvelopeError::NoRecipients);
         }
+        #[cfg(feature = "transfer-requests")]
         if let Some(dsn) = &spec.dsn {
             dsn.validate()?;
         }
         Ok(Envelope {
             mail_from: from.email.clone(),
             rcpt_to,
+            #[cfg(feature = "transfer-requests")]
             dsn: spec.dsn.clone(),
+            #[cfg(feature = "transfer-requests")]
             require_tls: spec.require_tls,
         })
     }
@@ -263,6 +271,7 @@ mod tests {
         assert_eq!(env.rcpt_to, ["b@y.org", "c@y.org", "d@y.org"]);
     }
 
+    #[cfg(feature = "transfer-requests")]
     #[test]
     fn dsn_and_requiretls_come_from_the_spec_and_are_checked() {
         let spec = from_json(

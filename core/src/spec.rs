@@ -86,13 +86,16 @@ pub struct MessageSpec {
     /// `parse` when a message carries a winmail.dat. See `tnef::spec`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub tnef: bool,
-    /// Delivery status notifications to ask for when sending (RFC 3461):
+    /// Delivery status notifications to ask for when sending (RFC 3461)
+    /// (cargo feature `transfer-requests`, on by default, not in the npm package):
     /// `{"notify": ["failure", "delay"], "ret": "hdrs", "envid": "x"}`. Goes
     /// into the envelope, never into the bytes; `parse` leaves it out.
+    #[cfg(feature = "transfer-requests")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dsn: Option<crate::envelope::Dsn>,
     /// Ask for REQUIRETLS (RFC 8689) when sending: refused by a server that
     /// does not offer it. Envelope only, like `dsn`.
+    #[cfg(feature = "transfer-requests")]
     #[serde(default, skip_serializing_if = "is_false")]
     pub require_tls: bool,
 }
@@ -311,8 +314,11 @@ impl MessageSpec {
         let mut n = self.clone();
         n.bcc.clear();
         // Envelope-only requests never travel in the bytes.
-        n.dsn = None;
-        n.require_tls = false;
+        #[cfg(feature = "transfer-requests")]
+        {
+            n.dsn = None;
+            n.require_tls = false;
+        }
         n.message_id = n.message_id.as_deref().map(bracket_id);
         n.in_reply_to = n.in_reply_to.as_deref().map(bracket_id);
         n.references = n.references.iter().map(|r| bracket_id(r)).collect();
