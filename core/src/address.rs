@@ -8,6 +8,11 @@
 //! Punycode, ours and not the `idna` crate, whose UTS #46 tables cost ~116 KB
 //! gzipped in the npm package; see that module), so an internationalised
 //! domain goes out in the ASCII form every SMTP server takes.
+//!
+//! Local parts may be UTF-8 (RFC 6531 section 3.3: `atext` and `qtext`
+//! extended with any non-ASCII character); such a mailbox is written into
+//! headers as UTF-8 (RFC 6532) and needs a server that offers SMTPUTF8.
+//! The local part is kept as written: no case folding, no normalisation.
 
 mod idn;
 
@@ -15,9 +20,12 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Characters RFC 5322 allows unquoted in an atom (`atext`).
+/// Characters allowed unquoted in an atom: RFC 5322 `atext` plus, per
+/// RFC 6531, any non-ASCII character that is not a control or white space.
 fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+    c.is_ascii_alphanumeric()
+        || "!#$%&'*+-/=?^_`{|}~".contains(c)
+        || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
 }
 
 /// Characters that force a display name into a quoted string.
@@ -52,7 +60,8 @@ pub enum AddressError {
         /// The offending local part.
         local: String,
     },
-    /// The local part is not ASCII: that needs SMTPUTF8, which postwire does not send.
+    /// No longer returned: UTF-8 local parts are accepted (RFC 6531). Kept
+    /// so that code matching on it still compiles.
     #[error("non-ASCII local part {0:?} needs SMTPUTF8, which is not supported")]
     NonAsciiLocalPart(String),
     /// The domain is empty, or not a valid (internationalised) host name or address literal.
@@ -198,11 +207,8 @@ fn validate_local(local: &str, input: &str) -> Result<(), AddressError> {
     if local.is_empty() || local.len() > 64 {
         return Err(bad());
     }
-    if !local.is_ascii() {
-        return Err(AddressError::NonAsciiLocalPart(input.to_string()));
-    }
     if local.len() >= 2 && local.starts_with('"') && local.ends_with('"') {
-        // quoted-string local part: any printable ASCII, backslash escapes.
+        // quoted-string local part: printable characters, backslash escapes.
         let inner = &local[1..local.len() - 1];
         let mut escaped = false;
         for c in inner.chars() {
@@ -385,13 +391,30 @@ mod tests {
             Err(AddressError::Domain { .. })
         ));
         assert!(matches!(
-            Mailbox::parse("josé@example.com"),
-            Err(AddressError::NonAsciiLocalPart(_))
+            Mailbox::parse("jo sé@example.com"),
+            Err(AddressError::LocalPart { .. })
+        ));
+        assert!(matches!(
+            Mailbox::parse("jo\u{a0}sé@example.com"),
+            Err(AddressError::LocalPart { .. })
+        ));
+        assert!(matches!(
+            Mailbox::parse(&format!("{}@example.com", "é".repeat(33))),
+            Err(AddressError::LocalPart { .. })
         ));
         assert!(matches!(
             Mailbox::parse("\"Bob <bob@x.com>"),
             Err(AddressError::UnterminatedQuote(_))
         ));
+    }
+
+    #[test]
+    fn utf8_local_parts_are_kept_as_written_with_an_a_label_domain() {
+        let m = ok("José Núñez <José@ejemplo.es>");
+        assert_eq!(m.email, "José@ejemplo.es");
+        assert_eq!(ok("用户@例子.广告").email, "用户@xn--fsqu00a.xn--4rr70v");
+        assert_eq!(ok(&m.to_string()), m);
+        assert_eq!(ok("\"jo sé\"@x.org").email, "\"jo sé\"@x.org");
     }
 
     #[test]

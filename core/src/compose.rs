@@ -70,6 +70,12 @@ impl MessageSpec {
     pub fn normalized(&self) -> MessageSpec {
         let mut n = self.clone();
         n.bcc.clear();
+        // Envelope-only requests never travel in the bytes.
+        #[cfg(feature = "transfer-requests")]
+        {
+            n.dsn = None;
+            n.require_tls = false;
+        }
         n.message_id = n.message_id.as_deref().map(bracket_id);
         n.in_reply_to = n.in_reply_to.as_deref().map(bracket_id);
         n.references = n.references.iter().map(|r| bracket_id(r)).collect();

@@ -9,7 +9,8 @@
 //! RFC 3339 with the offset it was written with, attached messages
 //! (`message/rfc822`) with the CRLF line ends they travel with, and
 //! attachments in MIME order (the HTML's inline parts with a Content-ID first),
-//! a readable `text/calendar` view as `calendar` (see [`crate::ical::mime`]).
+//! a readable `text/calendar` view as `calendar` (see [`crate::ical::mime`]),
+//! and no `dsn` or `requireTls` (they go into the envelope, not the bytes).
 
 use std::fmt;
 
@@ -85,6 +86,18 @@ pub struct MessageSpec {
     /// `parse` when a message carries a winmail.dat. See `tnef::spec`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub tnef: bool,
+    /// Delivery status notifications to ask for when sending (RFC 3461)
+    /// (cargo feature `transfer-requests`, on by default, not in the npm package):
+    /// `{"notify": ["failure", "delay"], "ret": "hdrs", "envid": "x"}`. Goes
+    /// into the envelope, never into the bytes; `parse` leaves it out.
+    #[cfg(feature = "transfer-requests")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsn: Option<crate::envelope::Dsn>,
+    /// Ask for REQUIRETLS (RFC 8689) when sending: refused by a server that
+    /// does not offer it. Envelope only, like `dsn`.
+    #[cfg(feature = "transfer-requests")]
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_tls: bool,
 }
 
 /// An alternative view of the body in another content type.

@@ -199,6 +199,10 @@ prop_compose! {
             disposition_notification_to: dnt,
             calendar: None,
             tnef: false,
+            #[cfg(feature = "transfer-requests")]
+            dsn: None,
+            #[cfg(feature = "transfer-requests")]
+            require_tls: false,
         }
     }
 }

@@ -20,10 +20,12 @@ use std::{
 
 use postwire_core::envelope::Envelope;
 
-use crate::smtp::{
-    BulkProgress, Content, DeliveryReport, DeliveryResult, Outgoing, RecipientStatus, SmtpReply,
-    Transport,
+use crate::delivery::{
+    BulkProgress, Content, DeliveryReport, Failure, Outgoing, RecipientStatus, SmtpReply, Transport,
 };
+
+/// The result of one message written into the pickup directory.
+pub type PickupResult = Result<DeliveryReport, PickupError>;
 
 /// Why a message could not be written into the pickup directory.
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +162,7 @@ impl Pickup {
 
     /// Writes one message and reports it like an SMTP delivery: every
     /// recipient "accepted" with a 250 reply naming the file.
-    pub fn deliver_blocking(&self, envelope: &Envelope, content: &Content) -> DeliveryResult {
+    pub fn deliver_blocking(&self, envelope: &Envelope, content: &Content) -> PickupResult {
         let picked = self.write(envelope, content)?;
         let reply = SmtpReply::new(
             250,
@@ -180,6 +182,7 @@ impl Pickup {
                 .collect(),
             reply,
             bytes: picked.bytes,
+            warnings: Vec::new(),
         })
     }
 
@@ -189,7 +192,7 @@ impl Pickup {
         &self,
         messages: impl IntoIterator<Item = Outgoing>,
         mut progress: impl FnMut(&BulkProgress),
-    ) -> Vec<DeliveryResult> {
+    ) -> Vec<PickupResult> {
         let messages: Vec<Outgoing> = messages.into_iter().collect();
         let mut state = BulkProgress {
             done: 0,
@@ -262,17 +265,25 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Every pickup failure is a local disk or file problem: worth retrying
+/// (a full disk frees up; a missing source file is the caller's to fix, but
+/// retrying it does no harm and drops nothing).
+impl Failure for PickupError {
+    fn is_transient(&self) -> bool {
+        true
+    }
+}
+
 impl Transport for Pickup {
-    async fn deliver(&self, envelope: Envelope, content: Content) -> DeliveryResult {
+    type Error = PickupError;
+
+    async fn deliver(&self, envelope: Envelope, content: Content) -> PickupResult {
         let pickup = self.clone();
         tokio::task::spawn_blocking(move || pickup.deliver_blocking(&envelope, &content))
             .await
-            .map_err(|e| {
-                PickupError::Write {
-                    path: self.dir.clone(),
-                    source: io::Error::other(e),
-                }
-                .into()
+            .map_err(|e| PickupError::Write {
+                path: self.dir.clone(),
+                source: io::Error::other(e),
             })
             .and_then(|r| r)
     }
@@ -287,6 +298,7 @@ mod tests {
         Envelope {
             mail_from: "a@x.org".into(),
             rcpt_to: vec!["b@y.org".into(), "c@y.org".into()],
+            ..Envelope::default()
         }
     }
 

@@ -8,7 +8,7 @@ use std::{
     process::{Command, Output},
 };
 
-use smtp_support::{PASSWORD, Pki, Server, USER, message, pki};
+use smtp_support::{PASSWORD, Pki, Proxy, Server, USER, message, pki};
 
 fn postwire() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_postwire"));
@@ -254,4 +254,265 @@ fn pickup_dir_writes_eml_and_envelope_instead_of_smtp() {
     assert!(envelopes.contains(
         &serde_json::json!({"mailFrom": "ana@example.com", "rcptTo": ["bob@example.org"]})
     ));
+}
+
+/// The issue's acceptance case through the command: a spec with
+/// `dsn: {notify: [failure, delay], ret: hdrs, envid: x}` and the recipient
+/// `José@ejemplo.es` reaches the server with exactly those parameters, and
+/// `--json` gives every recipient's code, enhanced status and text.
+#[test]
+fn send_passes_the_spec_dsn_and_a_utf8_recipient_and_prints_json() {
+    let pki = pki();
+    let server = Server::start_with("secure", Some(&pki), &["--extensions"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("dsn.json");
+    std::fs::write(
+        &spec,
+        r#"{"from": "Ana <ana@example.com>", "to": ["José@ejemplo.es", "reject@example.org"],
+            "subject": "dsn", "text": "hola\n",
+            "dsn": {"notify": ["failure", "delay"], "ret": "hdrs", "envid": "x"}}"#,
+    )
+    .unwrap();
+    let mut cmd = postwire();
+    cmd.arg("send").arg(&spec).arg("--json");
+    configure(&mut cmd, &server, &pki);
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(!out.status.success(), "a refused recipient fails the run");
+    let results: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
+    let r = &results[0];
+    assert_eq!(r["ok"], true, "{r}\n{stderr}");
+    assert_eq!(r["recipients"][0]["recipient"], "José@ejemplo.es");
+    assert_eq!(r["recipients"][0]["code"], 250);
+    assert_eq!(r["recipients"][0]["enhanced"], "2.1.5");
+    assert_eq!(r["recipients"][1]["code"], 550);
+    assert_eq!(r["recipients"][1]["enhanced"], "5.1.1");
+    assert!(
+        r["recipients"][1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("no such user")
+    );
+    assert_eq!(r["reply"]["code"], 250);
+    assert!(
+        stderr.contains("reject@example.org refused: 550 5.1.1"),
+        "{stderr}"
+    );
+    let got = server.messages();
+    assert_eq!(got[0].0["rcptTo"], serde_json::json!(["José@ejemplo.es"]));
+    assert_eq!(
+        got[0].0["mailParams"],
+        serde_json::json!(["BODY=8BITMIME", "SMTPUTF8", "RET=HDRS", "ENVID=x"])
+    );
+    assert_eq!(
+        got[0].0["rcptParams"],
+        serde_json::json!([["NOTIFY=FAILURE,DELAY"]])
+    );
+}
+
+#[test]
+fn forward_takes_dsn_and_requiretls_flags_and_says_when_dsn_is_not_offered() {
+    let pki = pki();
+    let server = Server::start_with("secure", Some(&pki), &["--extensions"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let eml = tmp.path().join("saved.eml");
+    std::fs::write(&eml, message(1, 2_000)).unwrap();
+    let mut cmd = postwire();
+    cmd.arg("forward").arg(&eml).args([
+        "--from",
+        "ana@example.com",
+        "--to",
+        "bob+1@example.org",
+        "--notify",
+        "success,failure",
+        "--ret",
+        "full",
+        "--envid",
+        "id=1",
+        "--orcpt",
+        "--require-tls",
+    ]);
+    configure(&mut cmd, &server, &pki);
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("accepted bob+1@example.org: 250 2.1.5 OK"),
+        "{stdout}"
+    );
+    let got = server.messages();
+    assert_eq!(
+        got[0].0["mailParams"],
+        serde_json::json!(["BODY=8BITMIME", "REQUIRETLS", "RET=FULL", "ENVID=id+3D1"])
+    );
+    assert_eq!(
+        got[0].0["rcptParams"],
+        serde_json::json!([["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;bob+2B1@example.org"]])
+    );
+
+    // A server without DSN: the message goes, the warning says what was dropped.
+    let bare = Server::start("secure", Some(&pki));
+    let mut cmd = postwire();
+    cmd.arg("forward").arg(&eml).args([
+        "--from",
+        "ana@example.com",
+        "--to",
+        "bob@example.org",
+        "--notify",
+        "never",
+        "--json",
+    ]);
+    configure(&mut cmd, &bare, &pki);
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
+    assert_eq!(r["warnings"][0]["code"], "dsnNotOffered", "{r}");
+    assert!(stderr.contains("does not offer DSN"), "{stderr}");
+    assert_eq!(bare.messages().len(), 1);
+
+    // Bad flag values are refused before connecting.
+    let mut cmd = postwire();
+    cmd.arg("forward").arg(&eml).args([
+        "--from",
+        "ana@example.com",
+        "--to",
+        "bob@example.org",
+        "--notify",
+        "never,success",
+    ]);
+    configure(&mut cmd, &bare, &pki);
+    let (out, _, stderr) = run(&mut cmd);
+    assert!(!out.status.success());
+    assert!(stderr.contains("never"), "{stderr}");
+    assert_eq!(bare.messages().len(), 1);
+}
+
+#[test]
+fn smtp_check_reports_each_step_and_its_exit_status_names_the_failed_one() {
+    let pki = pki();
+    let server = Server::start_with(
+        "secure",
+        Some(&pki),
+        &["--extensions", "--size", "10485760"],
+    );
+    let url = format!(
+        "smtp://{}@localhost:{}?security=starttls&timeout=10",
+        USER.replace('@', "%40"),
+        server.port
+    );
+    let check = |password: &str, ca: bool, url: &str, json: bool| {
+        let mut cmd = postwire();
+        cmd.args(["smtp", "check", url])
+            .env("POSTWIRE_SMTP_PASSWORD", password);
+        if ca {
+            cmd.env("POSTWIRE_SMTP_CA_FILE", &pki.ca);
+        }
+        if json {
+            cmd.arg("--json");
+        }
+        run(&mut cmd)
+    };
+
+    let (out, stdout, stderr) = check(PASSWORD, true, &url, false);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("tls: TLSv1."), "{stdout}");
+    assert!(stdout.contains("verified for localhost"), "{stdout}");
+    assert!(stdout.contains("SIZE=10485760"), "{stdout}");
+    assert!(
+        stdout.contains("DSN") && stdout.contains("REQUIRETLS"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("AUTH=LOGIN,PLAIN,XOAUTH2"), "{stdout}");
+    assert!(
+        stdout.contains("auth: \"ana@example.com\" accepted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("noop: 250"), "{stdout}");
+    assert!(stdout.contains("quit: 221"), "{stdout}");
+
+    // A wrong password is reported as such, with its own exit status.
+    let (out, stdout, stderr) = check("Wr0ngPassw0rd", true, &url, false);
+    assert_eq!(out.status.code(), Some(13), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("AUTH failed: authentication as \"ana@example.com\" failed: 535"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("tls: TLSv1."), "{stdout}");
+    assert!(!stderr.contains("Wr0ngPassw0rd") && !stdout.contains("Wr0ngPassw0rd"));
+    let (out, stdout, _) = check("Wr0ngPassw0rd", true, &url, true);
+    assert_eq!(out.status.code(), Some(13));
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
+    assert_eq!(v["failedStep"], "AUTH");
+    assert_eq!(v["capabilities"]["dsn"], true);
+
+    // A certificate from an unknown CA: the TLS step.
+    let (out, _, stderr) = check(PASSWORD, false, &url, false);
+    assert_eq!(out.status.code(), Some(11), "{stderr}");
+    assert!(stderr.contains("TLS failed"), "{stderr}");
+
+    // Nothing listening: the connect step.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (out, _, stderr) = check(
+        PASSWORD,
+        true,
+        &format!(
+            "smtp://{}@127.0.0.1:{port}?security=starttls&connect_timeout=5",
+            USER.replace('@', "%40")
+        ),
+        false,
+    );
+    assert_eq!(out.status.code(), Some(10), "{stderr}");
+    assert!(stderr.contains("connect failed"), "{stderr}");
+    assert_eq!(server.messages().len(), 0);
+}
+
+/// The corporate-network case: a server that requires a client certificate,
+/// reached through an authenticating SOCKS5 proxy, from `postwire send`
+/// with the options in environment variables.
+#[test]
+fn send_delivers_through_a_proxy_with_a_client_certificate() {
+    let pki = pki();
+    let ca = pki.ca.to_str().expect("utf-8 path");
+    let server = Server::start_with("secure", Some(&pki), &["--client-ca", ca]);
+    let proxy = Proxy::start("socks5", Some(("p", "pw")));
+    let tmp = tempfile::tempdir().unwrap();
+    let eml = tmp.path().join("m.eml");
+    let m = message(3, 5_000);
+    std::fs::write(&eml, &m).unwrap();
+    let mut cmd = postwire();
+    cmd.arg("send").arg(&eml);
+    configure(&mut cmd, &server, &pki);
+    cmd.env(
+        "POSTWIRE_SMTP_PROXY",
+        format!("socks5://p:pw@127.0.0.1:{}", proxy.port),
+    )
+    .env("POSTWIRE_SMTP_CLIENT_CERT", &pki.client_cert)
+    .env("POSTWIRE_SMTP_CLIENT_KEY", &pki.client_key);
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let got = server.messages();
+    assert_eq!(got[0].1, m);
+    assert_eq!(got[0].0["clientCert"], "postwire test client");
+    // Every connection went through the proxy (the connection opened at
+    // start, and another if a worker without one took the message).
+    let tunnels = proxy.tunnels();
+    assert!(!tunnels.is_empty());
+    assert!(
+        tunnels
+            .iter()
+            .all(|t| *t == format!("localhost:{}", server.port)),
+        "{tunnels:?}"
+    );
+    assert!(!stderr.contains("pw@") && !stdout.contains(":pw"));
+
+    // --client-cert alone is a usage error.
+    let mut cmd = postwire();
+    cmd.arg("send")
+        .arg(&eml)
+        .arg("--client-cert")
+        .arg(&pki.client_cert);
+    configure(&mut cmd, &server, &pki);
+    let (out, _, stderr) = run(&mut cmd);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--client-key"), "{stderr}");
 }

@@ -27,6 +27,7 @@ fn envelope(to: &[&str]) -> Envelope {
     Envelope {
         mail_from: "ana@example.com".into(),
         rcpt_to: to.iter().map(|s| s.to_string()).collect(),
+        ..Envelope::default()
     }
 }
 

@@ -8,6 +8,7 @@ use crate::smtp::{Content, Envelope};
 
 use super::{
     CliError,
+    envelope_args::{self, EnvelopeArgs},
     smtp_args::{Delivery, SmtpArgs, runtime},
 };
 
@@ -23,6 +24,9 @@ pub struct Args {
     /// Envelope recipient (RCPT TO); repeat for more.
     #[arg(long, value_name = "ADDR", required = true)]
     pub to: Vec<String>,
+    /// DSN, REQUIRETLS and JSON output.
+    #[command(flatten)]
+    pub envelope: EnvelopeArgs,
     /// Where to deliver.
     #[command(flatten)]
     pub smtp: SmtpArgs,
@@ -30,7 +34,8 @@ pub struct Args {
 
 /// Runs `postwire forward`.
 pub fn run(args: Args) -> Result<(), CliError> {
-    let envelope = Envelope::new(&args.from, &args.to)?;
+    let mut envelope = Envelope::new(&args.from, &args.to)?;
+    args.envelope.apply(&mut envelope)?;
     let meta =
         std::fs::metadata(&args.message).map_err(|e| format!("{}: {e}", args.message.display()))?;
     if !meta.is_file() {
@@ -43,10 +48,27 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .deliver(envelope, Content::File(args.message.clone()))
             .await;
         delivery.close().await;
-        let report = result?;
+        if args.envelope.json {
+            let file = args.message.display().to_string();
+            #[allow(clippy::print_stdout)]
+            {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&envelope_args::result_json(
+                        &file,
+                        envelope_args::as_result(&result)
+                    ))
+                    .unwrap_or_default()
+                );
+            }
+        }
+        let report = result.map_err(|e| e.to_string())?;
         let refused: Vec<_> = report.rejected().collect();
+        for w in &report.warnings {
+            eprintln!("postwire: {}: warning: {w}", args.message.display());
+        }
         #[allow(clippy::print_stdout)]
-        {
+        if !args.envelope.json {
             println!(
                 "{}: forwarded {} bytes to {} of {} recipient(s): {}",
                 args.message.display(),
@@ -55,6 +77,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 report.recipients.len(),
                 report.reply
             );
+            for line in envelope_args::report_lines(&report) {
+                println!("{line}");
+            }
         }
         for r in &refused {
             eprintln!("postwire: {}: refused: {}", r.recipient, r.reply);

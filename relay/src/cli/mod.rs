@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod build;
+pub mod envelope_args;
 pub mod forward;
 pub mod ics;
 pub mod io;
@@ -14,6 +15,7 @@ pub mod parse;
 pub mod reply;
 pub mod send;
 pub mod serve;
+pub mod smtp;
 pub mod smtp_args;
 pub mod tnef;
 pub mod token;
@@ -46,6 +48,8 @@ pub enum Command {
     Send(send::Args),
     /// Forward a saved message unchanged to new recipients.
     Forward(forward::Args),
+    /// SMTP tools: `postwire smtp check URL`.
+    Smtp(smtp::Args),
     /// Write a spec's appointment as .ics, or read an .ics file as JSON.
     Ics(ics::Args),
     /// Answer a meeting request (.eml): build the iTIP REPLY message.
@@ -57,6 +61,27 @@ pub enum Command {
 /// An error of any subcommand, printed as `postwire: <message>`.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
+/// An error that asks for a particular exit status (e.g. `smtp check`,
+/// whose status names the failed step).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    /// The exit status.
+    pub code: u8,
+    /// What to print after `postwire: `.
+    pub message: String,
+}
+
+impl Exit {
+    /// An error with exit status `code`.
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Exit {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
 /// Parses the command line, runs the subcommand and maps its result to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -64,7 +89,10 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("postwire: {err}");
-            ExitCode::FAILURE
+            match err.downcast_ref::<Exit>() {
+                Some(exit) => ExitCode::from(exit.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -77,6 +105,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Token(args) => token::run(args),
         Command::Send(args) => send::run(args),
         Command::Forward(args) => forward::run(args),
+        Command::Smtp(args) => smtp::run(args),
         Command::Ics(args) => ics::run(args),
         Command::Reply(args) => reply::run(args),
         Command::Tnef(args) => tnef::run(args),

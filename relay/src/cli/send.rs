@@ -15,11 +15,14 @@ use std::{
 use indicatif::{ProgressBar, ProgressStyle};
 use postwire_core::{build::build, spec::from_json};
 
-use crate::smtp::{BulkProgress, Content, DeliveryResult, Envelope, Outgoing};
+use crate::delivery::{BulkProgress, Content, Outgoing};
+use crate::smtp::Envelope;
 
 use super::{
-    CliError, io,
-    smtp_args::{Delivery, SmtpArgs, runtime},
+    CliError,
+    envelope_args::{self, EnvelopeArgs, ResultError},
+    io,
+    smtp_args::{AnyResult, Delivery, SmtpArgs, runtime},
 };
 
 /// Send messages (spec JSON or .eml files) over SMTP or into a pickup directory.
@@ -40,6 +43,9 @@ pub struct Args {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// DSN, REQUIRETLS and JSON output.
+    #[command(flatten)]
+    pub envelope: EnvelopeArgs,
     /// Where to deliver.
     #[command(flatten)]
     pub smtp: SmtpArgs,
@@ -60,11 +66,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if files.is_empty() {
         return Err("nothing to send".into());
     }
+    args.envelope.validate()?;
     let destination = args.smtp.destination()?;
     let prepared: Vec<Prepared> = files
         .into_iter()
         .map(|path| Prepared {
-            message: prepare(&path, args.from.as_deref(), &args.to),
+            message: prepare(&path, args.from.as_deref(), &args.to, &args.envelope),
             path,
         })
         .collect();
@@ -76,7 +83,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .iter()
             .filter_map(|p| p.message.as_ref().ok().cloned())
             .collect();
-        let mut progress = Progress::new(ready.len(), args.bulk.is_some() && !args.quiet);
+        let mut progress = Progress::new(
+            ready.len(),
+            args.bulk.is_some() && !args.quiet && !args.envelope.json,
+        );
         let results = delivery.send_bulk(ready, |p| progress.update(p)).await;
         progress.finish();
         let elapsed = start.elapsed();
@@ -86,6 +96,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             &prepared,
             results,
             args.bulk.is_some(),
+            args.envelope.json,
             elapsed.as_secs_f64(),
             connections,
         )
@@ -126,7 +137,12 @@ fn bulk_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
 }
 
 /// Reads one file into a message and its envelope.
-fn prepare(path: &Path, from: Option<&str>, to: &[String]) -> Result<Outgoing, String> {
+fn prepare(
+    path: &Path,
+    from: Option<&str>,
+    to: &[String],
+    requests: &EnvelopeArgs,
+) -> Result<Outgoing, String> {
     let is_json = path
         .extension()
         .is_some_and(|x| x.eq_ignore_ascii_case("json"));
@@ -137,11 +153,13 @@ fn prepare(path: &Path, from: Option<&str>, to: &[String]) -> Result<Outgoing, S
     } else {
         Vec::new()
     };
+    let mut spec_requests = None;
     let (message, derived) = if is_json {
         let text = String::from_utf8(bytes).map_err(|_| "spec JSON is not UTF-8".to_string())?;
         let spec = from_json(&text).map_err(|e| e.to_string())?;
         let message = build(&spec, &io::build_options(None, None)).map_err(|e| e.to_string())?;
         let envelope = need_derived.then(|| Envelope::of_spec(&spec).map_err(|e| e.to_string()));
+        spec_requests = Some((spec.dsn.clone(), spec.require_tls));
         (message, envelope)
     } else {
         let envelope =
@@ -167,6 +185,16 @@ fn prepare(path: &Path, from: Option<&str>, to: &[String]) -> Result<Outgoing, S
         }
         (None, true) => derived()?,
     };
+    let mut envelope = envelope;
+    // The spec's own requests hold whatever gave the addresses.
+    if let Some((dsn, require_tls)) = spec_requests {
+        if let Some(dsn) = dsn {
+            dsn.validate().map_err(|e| e.to_string())?;
+            envelope.dsn = Some(dsn);
+        }
+        envelope.require_tls |= require_tls;
+    }
+    requests.apply(&mut envelope).map_err(|e| e.to_string())?;
     // A finished message stays on disk until its worker sends it, so a bulk
     // folder costs memory per connection, not per message.
     let content = if is_json {
@@ -175,6 +203,17 @@ fn prepare(path: &Path, from: Option<&str>, to: &[String]) -> Result<Outgoing, S
         Content::File(path.to_owned())
     };
     Ok(Outgoing { envelope, content })
+}
+
+/// A message the pool answered nothing for (it was shut down).
+#[derive(Debug, thiserror::Error)]
+#[error("no result")]
+struct NoResult;
+
+impl crate::delivery::Failure for NoResult {
+    fn is_transient(&self) -> bool {
+        true
+    }
 }
 
 /// A progress bar on a terminal, a line per tenth otherwise.
@@ -229,22 +268,34 @@ impl Progress {
 #[allow(clippy::print_stdout)]
 fn summarize(
     prepared: &[Prepared],
-    results: Vec<DeliveryResult>,
+    results: Vec<AnyResult>,
     bulk: bool,
+    json: bool,
     seconds: f64,
     connections: usize,
 ) -> Result<(), CliError> {
     let mut results = results.into_iter();
     let (mut delivered, mut failed, mut accepted, mut refused) = (0usize, 0usize, 0usize, 0usize);
+    let mut out = Vec::new();
     for p in prepared {
         let name = p.path.display();
-        let result = match &p.message {
+        let own = match &p.message {
             Err(e) => Err(e.clone()),
-            Ok(_) => match results.next() {
-                Some(Ok(report)) => Ok(report),
-                Some(Err(e)) => Err(e.to_string()),
-                None => Err("no result".to_string()),
-            },
+            Ok(_) => Ok(results
+                .next()
+                .unwrap_or_else(|| Err(Box::new(NoResult) as crate::delivery::BoxedFailure))),
+        };
+        if json {
+            let file = name.to_string();
+            out.push(match &own {
+                Ok(r) => envelope_args::result_json(&file, envelope_args::as_result(r)),
+                Err(text) => envelope_args::result_json(&file, Err(ResultError::Text(text))),
+            });
+        }
+        let result = match own {
+            Err(e) => Err(e),
+            Ok(Ok(report)) => Ok(report),
+            Ok(Err(e)) => Err(e.to_string()),
         };
         match result {
             Ok(report) => {
@@ -254,13 +305,19 @@ fn summarize(
                     refused += 1;
                     eprintln!("postwire: {name}: {} refused: {}", r.recipient, r.reply);
                 }
-                if !bulk {
+                for w in &report.warnings {
+                    eprintln!("postwire: {name}: warning: {w}");
+                }
+                if !bulk && !json {
                     println!(
                         "{name}: {} ({} of {} recipient(s) accepted)",
                         report.reply,
                         report.accepted().count(),
                         report.recipients.len()
                     );
+                    for line in envelope_args::report_lines(&report) {
+                        println!("{line}");
+                    }
                 }
             }
             Err(e) => {
@@ -270,7 +327,9 @@ fn summarize(
         }
     }
     let total = prepared.len();
-    if bulk || total > 1 {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else if bulk || total > 1 {
         let rate = if seconds > 0.0 {
             delivered as f64 / seconds
         } else {

@@ -8,12 +8,17 @@
 use std::path::PathBuf;
 
 use crate::{
+    delivery::{BoxedFailure, BulkProgress, Content, DeliveryReport, Outgoing},
     pickup::Pickup,
-    smtp::{
-        BulkProgress, Content, DeliveryResult, Envelope, Outgoing, Secret, Security, SmtpPool,
-        SmtpSettings, settings,
-    },
+    smtp::{Envelope, Secret, Security, SmtpPool, SmtpSettings, settings},
 };
+
+/// The result of one message, whichever the destination.
+pub type AnyResult = Result<DeliveryReport, BoxedFailure>;
+
+fn boxed<E: crate::delivery::Failure>(r: Result<DeliveryReport, E>) -> AnyResult {
+    r.map_err(|e| Box::new(e) as BoxedFailure)
+}
 
 use super::CliError;
 
@@ -59,6 +64,31 @@ pub struct SmtpArgs {
     /// PEM file of CA certificates to trust besides the bundled roots (a private CA).
     #[arg(long, env = "POSTWIRE_SMTP_CA_FILE", value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
+    /// PEM file with a TLS client certificate (chain) for servers that require one.
+    #[arg(
+        long,
+        env = "POSTWIRE_SMTP_CLIENT_CERT",
+        value_name = "PEM",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// PEM file with the private key of --client-cert.
+    #[arg(
+        long,
+        env = "POSTWIRE_SMTP_CLIENT_KEY",
+        value_name = "PEM",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
+    /// Reach the server through a proxy: socks5://[user:pass@]host:port or
+    /// http://[user:pass@]host:port (CONNECT). Prefer the variable when it holds a password.
+    #[arg(
+        long,
+        env = "POSTWIRE_SMTP_PROXY",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub proxy: Option<String>,
     /// Name to send in EHLO (default: this machine's host name).
     #[arg(long, env = "POSTWIRE_SMTP_HELO", value_name = "NAME")]
     pub helo: Option<String>,
@@ -71,6 +101,8 @@ pub struct SmtpArgs {
 }
 
 /// A resolved destination.
+// Made once per run; boxing the settings would change a public variant for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Destination {
     /// An SMTP server.
@@ -107,6 +139,15 @@ impl SmtpArgs {
         }
         if let Some(ca) = &self.ca_file {
             s.ca_file = Some(ca.clone());
+        }
+        if let Some(cert) = &self.client_cert {
+            s.client_cert = Some(cert.clone());
+        }
+        if let Some(key) = &self.client_key {
+            s.client_key = Some(key.clone());
+        }
+        if let Some(proxy) = &self.proxy {
+            s.proxy = Some(proxy.parse()?);
         }
         if let Some(helo) = &self.helo {
             s.helo_name = Some(helo.clone());
@@ -171,10 +212,10 @@ impl Delivery {
     }
 
     /// Delivers one message.
-    pub async fn deliver(&self, envelope: Envelope, content: Content) -> DeliveryResult {
+    pub async fn deliver(&self, envelope: Envelope, content: Content) -> AnyResult {
         match self {
-            Delivery::Smtp(pool) => pool.send_content(envelope, content).await,
-            Delivery::Pickup(p) => p.deliver_blocking(&envelope, &content),
+            Delivery::Smtp(pool) => boxed(pool.send_content(envelope, content).await),
+            Delivery::Pickup(p) => boxed(p.deliver_blocking(&envelope, &content)),
         }
     }
 
@@ -183,10 +224,19 @@ impl Delivery {
         &self,
         messages: Vec<Outgoing>,
         progress: impl FnMut(&BulkProgress),
-    ) -> Vec<DeliveryResult> {
+    ) -> Vec<AnyResult> {
         match self {
-            Delivery::Smtp(pool) => pool.send_bulk(messages, progress).await,
-            Delivery::Pickup(p) => p.send_bulk(messages, progress),
+            Delivery::Smtp(pool) => pool
+                .send_bulk(messages, progress)
+                .await
+                .into_iter()
+                .map(boxed)
+                .collect(),
+            Delivery::Pickup(p) => p
+                .send_bulk(messages, progress)
+                .into_iter()
+                .map(boxed)
+                .collect(),
         }
     }
 

@@ -143,6 +143,8 @@ pub enum Code {
     InvalidAddress,
     /// No envelope was given and none could be derived from the headers.
     NoEnvelope,
+    /// The envelope's `dsn` request is not valid (e.g. `never` with other values).
+    InvalidDsn,
     /// The token may not use this envelope sender.
     SenderNotAllowed,
     /// Too many recipients in one message.

@@ -195,6 +195,41 @@ async fn a_submission_is_accepted_and_its_delivery_is_reported_per_recipient() {
 }
 
 #[tokio::test]
+async fn a_dsn_request_and_requiretls_in_the_envelope_reach_the_transport() {
+    let relay = relay();
+    let mut c = Client::ready(&relay).await;
+    let dsn = json!({"notify": ["failure", "delay"], "ret": "hdrs", "envid": "x"});
+    c.json(json!({"type": "submit", "id": "d1", "size": MSG.len(),
+        "envelope": {"mailFrom": "ana@example.com", "rcptTo": ["José@ejemplo.es"],
+                     "dsn": dsn, "requireTls": true}}));
+    c.tx.send(Ok(WsIn::Binary(MSG.to_vec()))).unwrap();
+    assert!(
+        matches!(c.frame().await, ServerFrame::Accepted { rcpt_to, .. } if rcpt_to == ["José@ejemplo.es"])
+    );
+    assert!(matches!(c.frame().await, ServerFrame::Delivered { .. }));
+    // The pickup transport writes the envelope it was handed.
+    let files = pickup_files(&relay);
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(files[0].with_extension("json")).unwrap()).unwrap();
+    assert_eq!(envelope["dsn"], dsn);
+    assert_eq!(envelope["requireTls"], true);
+
+    // A malformed request is refused before anything is stored.
+    c.json(json!({"type": "submit", "id": "d2", "size": MSG.len(),
+        "envelope": {"mailFrom": "ana@example.com", "rcptTo": ["bob@x.org"],
+                     "dsn": {"notify": ["never", "delay"]}}}));
+    c.tx.send(Ok(WsIn::Binary(MSG.to_vec()))).unwrap();
+    match c.frame().await {
+        ServerFrame::Rejected { code, message, .. } => {
+            assert_eq!(code, Code::InvalidDsn);
+            assert!(message.contains("never"), "{message}");
+        }
+        other => panic!("expected rejected, got {other:?}"),
+    }
+    assert_eq!(pickup_files(&relay).len(), 1);
+}
+
+#[tokio::test]
 async fn the_envelope_is_taken_from_the_headers_when_the_client_gives_none() {
     let relay = relay();
     let mut c = Client::ready(&relay).await;

@@ -34,12 +34,22 @@ pub fn from_settings(settings: &Settings) -> Result<Arc<dyn Deliver>, ServeError
         }
         Destination::Smtp(s) => {
             let description = format!(
-                "smtp://{}:{} (security {:?}, {} connections{})",
+                "smtp://{}:{} (security {:?}, {} connections{}{}{})",
                 s.host,
                 s.port,
                 s.security,
                 s.connections,
-                if s.username.is_some() { ", AUTH" } else { "" }
+                if s.username.is_some() { ", AUTH" } else { "" },
+                if s.client_cert.is_some() {
+                    ", client certificate"
+                } else {
+                    ""
+                },
+                // Display of a proxy never shows its password.
+                s.proxy
+                    .as_ref()
+                    .map(|p| format!(", via {p}"))
+                    .unwrap_or_default()
             );
             let n = s.connections;
             let pool = SmtpPool::new(s.clone()).map_err(|e| ServeError::Upstream(e.to_string()))?;

@@ -107,6 +107,7 @@ pub fn envelope(
             Envelope {
                 mail_from: derived.mail_from,
                 rcpt_to: derived.rcpt_to,
+                ..Envelope::default()
             }
         }
     };
@@ -136,7 +137,16 @@ pub fn envelope(
             format!("token {:?} may not send as {mail_from:?}", token.name),
         ));
     }
-    Ok(Envelope { mail_from, rcpt_to })
+    if let Some(dsn) = &env.dsn {
+        dsn.validate()
+            .map_err(|e| refuse(Code::InvalidDsn, format!("envelope.{e}")))?;
+    }
+    Ok(Envelope {
+        mail_from,
+        rcpt_to,
+        dsn: env.dsn,
+        require_tls: env.require_tls,
+    })
 }
 
 #[cfg(test)]
@@ -157,6 +167,7 @@ mod tests {
         Envelope {
             mail_from: from.into(),
             rcpt_to: to.iter().map(|s| s.to_string()).collect(),
+            ..Envelope::default()
         }
     }
 

@@ -8,27 +8,31 @@
 //! refused a command and `RSET` succeeded) or it is marked broken and must be
 //! dropped: a timed-out lettre future leaves the session in an unknown state.
 
-use std::{str::FromStr, sync::Arc};
+use std::sync::Arc;
 
-use lettre::{
-    Address,
-    transport::smtp::{
-        authentication::{Credentials, Mechanism},
-        client::{AsyncSmtpConnection, Certificate, TlsParameters},
-        commands::{Data, Ehlo, Mail, Rcpt, Rset},
-        extension::{ClientId, Extension, MailBodyParameter, MailParameter},
-    },
+// `AsyncNetworkStream` is marked deprecated ("not meant to be made public"),
+// but `AsyncSmtpConnection::set_stream`, which is public and not deprecated,
+// takes nothing else: it is how our own STARTTLS swaps the stream.
+#[allow(deprecated)]
+use lettre::transport::smtp::client::AsyncNetworkStream;
+use lettre::transport::smtp::{
+    authentication::{Credentials, Mechanism},
+    client::AsyncSmtpConnection,
+    commands::{Auth, Data, Ehlo, Rset, Starttls},
+    extension::{ClientId, Extension},
 };
 use postwire_core::envelope::Envelope;
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use tokio::{net::TcpStream, time::timeout};
 
 use super::{
+    capabilities::Capabilities,
     content::Content,
     error::{SmtpError, Stage},
-    reply::{DeliveryReport, RecipientStatus, SmtpReply},
+    params,
+    reply::{self, DeliveryReport, RecipientStatus},
     settings::{AuthMechanism, Security, SettingsError, SmtpSettings},
-    wire::{AbortSwitch, Wire},
+    wire::{AbortSwitch, Reclaim, TlsInfo, Wire},
 };
 
 /// Settings resolved once per pool: TLS configurations, credentials, EHLO name.
@@ -36,8 +40,8 @@ pub(crate) struct Client {
     pub(crate) settings: SmtpSettings,
     server: String,
     client_id: ClientId,
-    starttls: TlsParameters,
-    implicit_tls: tokio_rustls::TlsConnector,
+    /// One TLS configuration for implicit TLS and STARTTLS.
+    tls: tokio_rustls::TlsConnector,
     server_name: ServerName<'static>,
     credentials: Option<Credentials>,
     mechanisms: Vec<Mechanism>,
@@ -57,26 +61,28 @@ impl Client {
             reason,
         };
 
-        let mut builder = TlsParameters::builder(settings.host.clone());
-        for der in &extra_roots {
-            let cert = Certificate::from_der(der.to_vec()).map_err(|e| tls_error(e.to_string()))?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let starttls = builder
-            .build_rustls()
-            .map_err(|e| tls_error(e.to_string()))?;
-
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         for der in extra_roots {
             roots.add(der).map_err(|e| tls_error(e.to_string()))?;
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_error(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let config = match (&settings.client_cert, &settings.client_key) {
+            (Some(cert), Some(key)) => {
+                let (chain, key) = read_client_identity(cert, key)?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    SettingsError::ClientCertificate {
+                        path: cert.clone(),
+                        reason: e.to_string(),
+                    }
+                })?
+            }
+            _ => builder.with_no_client_auth(),
+        };
         let server_name =
             ServerName::try_from(settings.host.clone()).map_err(|_| SettingsError::Invalid {
                 what: "host",
@@ -102,8 +108,7 @@ impl Client {
         Ok(Client {
             server,
             client_id,
-            starttls,
-            implicit_tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             server_name,
             credentials,
             mechanisms: wanted.into_iter().map(AuthMechanism::to_lettre).collect(),
@@ -114,6 +119,71 @@ impl Client {
     /// `host:port` of the server.
     pub(crate) fn server(&self) -> &str {
         &self.server
+    }
+
+    /// Opens the TCP connection (TCP_NODELAY set).
+    async fn tcp(&self) -> Result<TcpStream, SmtpError> {
+        let s = &self.settings;
+        if let Some(proxy) = &s.proxy {
+            return match timeout(s.connect_timeout, proxy.connect(&s.host, s.port)).await {
+                Ok(result) => Ok(result?),
+                Err(_) => Err(SmtpError::Timeout {
+                    stage: Stage::Connect,
+                    after: s.connect_timeout,
+                }),
+            };
+        }
+        let tcp = match timeout(
+            s.connect_timeout,
+            TcpStream::connect((s.host.as_str(), s.port)),
+        )
+        .await
+        {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(source)) => {
+                return Err(SmtpError::Connect {
+                    server: self.server.clone(),
+                    source,
+                });
+            }
+            Err(_) => {
+                return Err(SmtpError::Timeout {
+                    stage: Stage::Connect,
+                    after: s.connect_timeout,
+                });
+            }
+        };
+        tcp.set_nodelay(true).map_err(|source| SmtpError::Connect {
+            server: self.server.clone(),
+            source,
+        })?;
+        Ok(tcp)
+    }
+
+    /// The TLS handshake over `tcp`, the certificate checked against the
+    /// roots for the configured host name.
+    async fn handshake(
+        &self,
+        tcp: TcpStream,
+        peer: std::net::SocketAddr,
+        abort: &AbortSwitch,
+    ) -> Result<Wire, SmtpError> {
+        let after = self.settings.timeout;
+        match timeout(after, self.tls.connect(self.server_name.clone(), tcp)).await {
+            Ok(Ok(tls)) => Ok(Wire::tls(tls, peer, abort.clone())),
+            Ok(Err(e)) if super::error::tls_failure(&e).is_some() => Err(SmtpError::Tls {
+                server: self.server.clone(),
+                reason: e.to_string(),
+            }),
+            Ok(Err(e)) => Err(SmtpError::ConnectionLost {
+                stage: Stage::Tls,
+                reason: e.to_string(),
+            }),
+            Err(_) => Err(SmtpError::Timeout {
+                stage: Stage::Tls,
+                after,
+            }),
+        }
     }
 
     async fn wait<T>(
@@ -152,76 +222,79 @@ fn read_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, 
     Ok(certs)
 }
 
+/// The client certificate chain and its private key, from PEM files.
+fn read_client_identity(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<
+    (
+        Vec<CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ),
+    SettingsError,
+> {
+    let bad = |path: &std::path::Path, reason: String| SettingsError::ClientCertificate {
+        path: path.to_owned(),
+        reason,
+    };
+    let pem = std::fs::read(cert).map_err(|e| bad(cert, e.to_string()))?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(cert, format!("not a PEM certificate file: {e}")))?;
+    if chain.is_empty() {
+        return Err(bad(cert, "no CERTIFICATE block found".into()));
+    }
+    let pem = std::fs::read(key).map_err(|e| bad(key, e.to_string()))?;
+    // Never echo the key file's content in an error.
+    let key_der = rustls::pki_types::PrivateKeyDer::from_pem_slice(&pem).map_err(|_| {
+        bad(
+            key,
+            "no PEM private key (PKCS#8, PKCS#1 or SEC1) found".into(),
+        )
+    })?;
+    Ok((chain, key_der))
+}
+
 /// An open, greeted, secured and authenticated SMTP session.
 pub(crate) struct Connection {
     conn: AsyncSmtpConnection,
     abort: AbortSwitch,
     broken: bool,
-    /// The server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write.
-    pipelining: bool,
+    /// The whole EHLO reply (after STARTTLS). With PIPELINING (RFC 2920),
+    /// MAIL, RCPT and DATA go in one write.
+    pub(crate) capabilities: Capabilities,
+    /// TLS is in force (implicit or after STARTTLS).
+    pub(crate) encrypted: bool,
+    /// The TLS parameters, when encrypted.
+    pub(crate) tls: Option<TlsInfo>,
 }
 
 impl Connection {
     /// Connects, secures and authenticates as the settings say.
     pub(crate) async fn open(client: &Client) -> Result<Self, SmtpError> {
+        let mut conn = Self::greet(client).await?;
+        conn.authenticate(client).await?;
+        Ok(conn)
+    }
+
+    /// Connects, secures (implicit TLS or STARTTLS) and reads the
+    /// capabilities; no AUTH yet.
+    pub(crate) async fn greet(client: &Client) -> Result<Self, SmtpError> {
         let s = &client.settings;
-        let tcp = match timeout(
-            s.connect_timeout,
-            TcpStream::connect((s.host.as_str(), s.port)),
-        )
-        .await
-        {
-            Ok(Ok(tcp)) => tcp,
-            Ok(Err(source)) => {
-                return Err(SmtpError::Connect {
-                    server: client.server.clone(),
-                    source,
-                });
-            }
-            Err(_) => {
-                return Err(SmtpError::Timeout {
-                    stage: Stage::Connect,
-                    after: s.connect_timeout,
-                });
-            }
-        };
-        tcp.set_nodelay(true).map_err(|source| SmtpError::Connect {
-            server: client.server.clone(),
-            source,
-        })?;
+        let tcp = client.tcp().await?;
         let peer = tcp.peer_addr().map_err(|source| SmtpError::Connect {
             server: client.server.clone(),
             source,
         })?;
         let abort = AbortSwitch::default();
-        let mut encrypted = false;
+        let reclaim: Reclaim = Arc::default();
+        let mut tls = None;
         let wire = if s.security == Security::Tls {
-            let handshake = client.implicit_tls.connect(client.server_name.clone(), tcp);
-            let tls = match timeout(s.timeout, handshake).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) if super::error::tls_failure(&e).is_some() => {
-                    return Err(SmtpError::Tls {
-                        server: client.server.clone(),
-                        reason: e.to_string(),
-                    });
-                }
-                Ok(Err(e)) => {
-                    return Err(SmtpError::ConnectionLost {
-                        stage: Stage::Tls,
-                        reason: e.to_string(),
-                    });
-                }
-                Err(_) => {
-                    return Err(SmtpError::Timeout {
-                        stage: Stage::Tls,
-                        after: s.timeout,
-                    });
-                }
-            };
-            encrypted = true;
-            Wire::tls(tls, peer, abort.clone())
+            let wire = client.handshake(tcp, peer, &abort).await?;
+            tls = wire.tls_info();
+            wire
         } else {
-            Wire::plain(tcp, peer, abort.clone())
+            Wire::plain_reclaimable(tcp, peer, abort.clone(), reclaim.clone())
         };
 
         let mut conn = client
@@ -242,72 +315,110 @@ impl Connection {
             Security::Auto => offers_starttls,
             Security::None | Security::Tls => false,
         };
+        #[allow(deprecated)]
         if upgrade {
-            client
-                .wait(
-                    Stage::StartTls,
-                    conn.starttls(client.starttls.clone(), &client.client_id),
-                )
-                .await?;
-            encrypted = true;
+            client.wait(Stage::StartTls, conn.command(Starttls)).await?;
+            // lettre drops the plain stream, which leaves its socket in `reclaim`.
+            conn.set_stream(AsyncNetworkStream::use_existing_tokio1(Box::new(
+                Wire::detached(peer, abort.clone()),
+            )));
+            let tcp = reclaim
+                .lock()
+                .ok()
+                .and_then(|mut slot| slot.take())
+                .ok_or_else(|| SmtpError::ConnectionLost {
+                    stage: Stage::StartTls,
+                    reason: "the socket was not handed back for STARTTLS".into(),
+                })?;
+            let wire = client.handshake(tcp, peer, &abort).await?;
+            tls = wire.tls_info();
+            conn.set_stream(AsyncNetworkStream::use_existing_tokio1(Box::new(wire)));
         }
 
-        // lettre keeps only the extensions it knows; ask again for PIPELINING.
-        // (Before AUTH: an EHLO after AUTH may reset the authentication.)
+        // lettre keeps only the extensions it knows (and not those after our
+        // STARTTLS); ask again and keep the whole reply. (Before AUTH: an
+        // EHLO after AUTH may reset the authentication.)
         let ehlo = client
             .wait(
                 Stage::Greeting,
                 conn.command(Ehlo::new(client.client_id.clone())),
             )
             .await?;
-        let pipelining = ehlo.message().any(|line| {
-            line.split_ascii_whitespace()
-                .next()
-                .is_some_and(|w| w.eq_ignore_ascii_case("PIPELINING"))
-        });
-
-        if let Some(credentials) = &client.credentials {
-            if !encrypted && !s.allow_plaintext_auth {
-                return Err(SmtpError::PlaintextAuthRefused {
-                    server: client.server.clone(),
-                    security: s.security,
-                });
-            }
-            if conn
-                .server_info()
-                .get_auth_mechanism(&client.mechanisms)
-                .is_none()
-            {
-                return Err(SmtpError::NoAuthMechanism {
-                    server: client.server.clone(),
-                    wanted: client
-                        .mechanisms
-                        .iter()
-                        .map(|m| m.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-            match client
-                .wait(Stage::Auth, conn.auth(&client.mechanisms, credentials))
-                .await
-            {
-                Ok(_) => {}
-                Err(SmtpError::Rejected { reply, .. }) => {
-                    return Err(SmtpError::AuthFailed {
-                        user: s.username.clone().unwrap_or_default(),
-                        reply,
-                    });
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let capabilities = Capabilities::parse(ehlo.message());
         Ok(Connection {
             conn,
             abort,
             broken: false,
-            pipelining,
+            capabilities,
+            encrypted: tls.is_some(),
+            tls,
         })
+    }
+
+    /// SMTP AUTH with the configured credentials, if any, with the first of
+    /// the configured mechanisms the server offers.
+    pub(crate) async fn authenticate(&mut self, client: &Client) -> Result<(), SmtpError> {
+        let s = &client.settings;
+        let Some(credentials) = &client.credentials else {
+            return Ok(());
+        };
+        if !self.encrypted && !s.allow_plaintext_auth {
+            return Err(SmtpError::PlaintextAuthRefused {
+                server: client.server.clone(),
+                security: s.security,
+            });
+        }
+        let Some(mechanism) = client
+            .mechanisms
+            .iter()
+            .copied()
+            .find(|m| self.capabilities.auth.iter().any(|a| *a == m.to_string()))
+        else {
+            return Err(SmtpError::NoAuthMechanism {
+                server: client.server.clone(),
+                wanted: client
+                    .mechanisms
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
+        let failed = |e: SmtpError| match e {
+            SmtpError::Rejected { reply, .. } => SmtpError::AuthFailed {
+                user: s.username.clone().unwrap_or_default(),
+                reply,
+            },
+            e => e,
+        };
+        let protocol = |e: lettre::transport::smtp::Error| SmtpError::Protocol {
+            stage: Stage::Auth,
+            reason: e.to_string(),
+        };
+        let first = Auth::new(mechanism, credentials.clone(), None).map_err(protocol)?;
+        let mut response = client
+            .wait(Stage::Auth, self.conn.command(first))
+            .await
+            .map_err(failed)?;
+        // A few challenges at most (LOGIN has two), as lettre does.
+        let mut challenges = 10u8;
+        while response.has_code(334) {
+            if challenges == 0 {
+                self.broken = true;
+                return Err(SmtpError::Protocol {
+                    stage: Stage::Auth,
+                    reason: "too many AUTH challenges".into(),
+                });
+            }
+            challenges -= 1;
+            let next = Auth::new_from_response(mechanism, credentials.clone(), &response)
+                .map_err(protocol)?;
+            response = client
+                .wait(Stage::Auth, self.conn.command(next))
+                .await
+                .map_err(failed)?;
+        }
+        Ok(())
     }
 
     /// The connection cannot be used any more.
@@ -329,7 +440,10 @@ impl Connection {
             Err(
                 SmtpError::InvalidAddress { .. }
                 | SmtpError::NoRecipients
-                | SmtpError::ExtensionMissing { .. },
+                | SmtpError::ExtensionMissing { .. }
+                | SmtpError::TooLarge { .. }
+                | SmtpError::NotEncrypted { .. }
+                | SmtpError::Envelope(_),
             ) => {}
             Err(e) if e.reply().is_some() && !self.is_broken() => {
                 // The server refused a command: leave the transaction cleanly.
@@ -352,53 +466,12 @@ impl Connection {
         envelope: &Envelope,
         content: &Content,
     ) -> Result<DeliveryReport, SmtpError> {
-        if envelope.rcpt_to.is_empty() {
-            return Err(SmtpError::NoRecipients);
-        }
-        let from = if envelope.mail_from.is_empty() {
-            None
-        } else {
-            Some(parse_address("sender", &envelope.mail_from)?)
-        };
-        let rcpts = envelope
-            .rcpt_to
-            .iter()
-            .map(|r| parse_address("recipient", r))
-            .collect::<Result<Vec<_>, _>>()?;
-
-        let info = self.conn.server_info();
-        let mut params = Vec::new();
-        if !envelope.mail_from.is_ascii() || envelope.rcpt_to.iter().any(|r| !r.is_ascii()) {
-            if !info.supports_feature(Extension::SmtpUtfEight) {
-                return Err(SmtpError::ExtensionMissing {
-                    what: "a non-ASCII envelope address",
-                    extension: "SMTPUTF8",
-                });
-            }
-            params.push(MailParameter::SmtpUtfEight);
-        }
-        match content.is_ascii() {
-            Some(true) => {}
-            Some(false) if !info.supports_feature(Extension::EightBitMime) => {
-                return Err(SmtpError::ExtensionMissing {
-                    what: "a message with 8-bit content",
-                    extension: "8BITMIME",
-                });
-            }
-            // Unknown (a file being streamed) or known 8-bit: declare it when we can.
-            _ => {
-                if info.supports_feature(Extension::EightBitMime) {
-                    params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-                }
-            }
-        }
-
-        let mail = Mail::new(from, params);
-        let recipients = if self.pipelining {
-            self.pipelined_envelope(client, mail, rcpts, &envelope.rcpt_to)
+        let commands = params::commands(envelope, content, &self.capabilities, self.encrypted)?;
+        let recipients = if self.capabilities.pipelining {
+            self.pipelined_envelope(client, &commands, &envelope.rcpt_to)
                 .await?
         } else {
-            self.stepwise_envelope(client, mail, rcpts, &envelope.rcpt_to)
+            self.stepwise_envelope(client, &commands, &envelope.rcpt_to)
                 .await?
         };
 
@@ -407,8 +480,9 @@ impl Connection {
             .await?;
         Ok(DeliveryReport {
             recipients,
-            reply: SmtpReply::from_response(&response),
+            reply: reply::from_response(&response),
             bytes,
+            warnings: commands.warnings,
         })
     }
 
@@ -416,18 +490,15 @@ impl Connection {
     async fn stepwise_envelope(
         &mut self,
         client: &Client,
-        mail: Mail,
-        rcpts: Vec<Address>,
+        commands: &params::Commands,
         names: &[String],
     ) -> Result<Vec<RecipientStatus>, SmtpError> {
         client
-            .wait(Stage::MailFrom, self.conn.command(mail))
+            .wait(Stage::MailFrom, self.conn.command(&commands.mail))
             .await?;
-        let mut recipients = Vec::with_capacity(rcpts.len());
-        for (address, name) in rcpts.into_iter().zip(names) {
-            let result = client
-                .wait(Stage::RcptTo, self.conn.command(Rcpt::new(address, vec![])))
-                .await;
+        let mut recipients = Vec::with_capacity(names.len());
+        for (rcpt, name) in commands.rcpts.iter().zip(names) {
+            let result = client.wait(Stage::RcptTo, self.conn.command(rcpt)).await;
             recipients.push(recipient_status(name, result)?);
         }
         if !recipients.iter().any(RecipientStatus::is_accepted) {
@@ -445,13 +516,12 @@ impl Connection {
     async fn pipelined_envelope(
         &mut self,
         client: &Client,
-        mail: Mail,
-        rcpts: Vec<Address>,
+        commands: &params::Commands,
         names: &[String],
     ) -> Result<Vec<RecipientStatus>, SmtpError> {
-        let mut batch = mail.to_string();
-        for address in rcpts {
-            batch.push_str(&Rcpt::new(address, vec![]).to_string());
+        let mut batch = commands.mail.clone();
+        for rcpt in &commands.rcpts {
+            batch.push_str(rcpt);
         }
         batch.push_str(&Data.to_string());
 
@@ -479,20 +549,39 @@ impl Connection {
         Ok(recipients)
     }
 
+    /// Sends one command and waits for its reply (under the timeout).
+    pub(crate) async fn command(
+        &mut self,
+        client: &Client,
+        stage: Stage,
+        command: impl std::fmt::Display,
+    ) -> Result<lettre::transport::smtp::response::Response, SmtpError> {
+        let result = client.wait(stage, self.conn.command(command)).await;
+        if result.as_ref().is_err_and(|e| e.reply().is_none()) {
+            self.broken = true;
+        }
+        result
+    }
+
+    /// Says QUIT and returns the server's answer.
+    pub(crate) async fn quit_reply(
+        mut self,
+        client: &Client,
+    ) -> Result<lettre::transport::smtp::response::Response, SmtpError> {
+        client
+            .wait(
+                Stage::Greeting,
+                self.conn.command(lettre::transport::smtp::commands::Quit),
+            )
+            .await
+    }
+
     /// Says QUIT (bounded by the timeout) and closes.
     pub(crate) async fn quit(mut self, client: &Client) {
         if !self.is_broken() {
             let _ = timeout(client.settings.timeout, self.conn.quit()).await;
         }
     }
-}
-
-fn parse_address(role: &'static str, address: &str) -> Result<Address, SmtpError> {
-    Address::from_str(address).map_err(|e| SmtpError::InvalidAddress {
-        role,
-        address: address.to_owned(),
-        reason: e.to_string(),
-    })
 }
 
 /// A recipient's status from its RCPT TO reply: accepted or refused, both
@@ -502,7 +591,7 @@ fn recipient_status(
     result: Result<lettre::transport::smtp::response::Response, SmtpError>,
 ) -> Result<RecipientStatus, SmtpError> {
     let reply = match result {
-        Ok(response) => SmtpReply::from_response(&response),
+        Ok(response) => reply::from_response(&response),
         Err(SmtpError::Rejected { reply, .. }) => reply,
         Err(e) => return Err(e),
     };

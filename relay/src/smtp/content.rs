@@ -11,7 +11,6 @@
 
 use std::{
     io::Read,
-    path::PathBuf,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -24,7 +23,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::{
     error::{SmtpError, Stage},
-    reply::SmtpReply,
+    reply,
     wire::AbortSwitch,
 };
 
@@ -34,25 +33,9 @@ const CHUNK: usize = 64 * 1024;
 /// Files up to this size are read whole instead of streamed.
 const SMALL_FILE: u64 = 1024 * 1024;
 
-/// The message content of one transaction.
-#[derive(Debug, Clone)]
-pub enum Content {
-    /// The whole message in memory.
-    Bytes(Arc<[u8]>),
-    /// A message file, read while it is sent: files above 1 MiB are streamed
-    /// in 64 KiB chunks, never loaded whole.
-    File(PathBuf),
-}
+pub(super) use crate::delivery::Content;
 
 impl Content {
-    /// `Some(true)` when the content is known to be 7-bit, `None` when unknown.
-    pub(crate) fn is_ascii(&self) -> Option<bool> {
-        match self {
-            Content::Bytes(b) => Some(b.is_ascii()),
-            Content::File(_) => None,
-        }
-    }
-
     /// Sends the content after a positive `DATA` reply; returns the final reply
     /// and the number of content bytes read.
     pub(crate) async fn send(
@@ -204,7 +187,7 @@ async fn watch(
         }
     };
     tokio::select! {
-        result = send => result.map_err(|e| match SmtpReply::from_lettre_error(&e) {
+        result = send => result.map_err(|e| match reply::from_lettre_error(&e) {
             Some(reply) => SmtpError::Rejected { stage: Stage::EndOfData, reply },
             None => SmtpError::from_lettre(progress.stage(), "", e),
         }),

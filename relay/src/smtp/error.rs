@@ -68,6 +68,9 @@ pub enum SmtpError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// The proxy did not open a tunnel to the server.
+    #[error(transparent)]
+    Proxy(#[from] super::proxy::ProxyError),
     /// TLS could not be set up (handshake failed, certificate not trusted).
     #[error("TLS with {server} failed: {reason}")]
     Tls {
@@ -175,6 +178,24 @@ pub enum SmtpError {
         /// The extension.
         extension: &'static str,
     },
+    /// The message is larger than the limit the server announced (SIZE);
+    /// nothing was sent.
+    #[error("the message is {size} bytes, more than the {limit} bytes the server takes (SIZE)")]
+    TooLarge {
+        /// The message size in bytes.
+        size: u64,
+        /// The server's limit.
+        limit: u64,
+    },
+    /// Something that needs an encrypted connection was asked for over a
+    /// plain one (REQUIRETLS without TLS); nothing was sent.
+    #[error(
+        "{what} needs a TLS connection; this one is not encrypted (use security=starttls or tls)"
+    )]
+    NotEncrypted {
+        /// What needs it.
+        what: &'static str,
+    },
     /// The message file to forward could not be read.
     #[error("cannot read message file {path}: {source}")]
     MessageFile {
@@ -183,9 +204,6 @@ pub enum SmtpError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// Writing into the pickup directory failed.
-    #[error(transparent)]
-    Pickup(#[from] crate::pickup::PickupError),
     /// The pool was shut down before the message could be sent.
     #[error("the SMTP pool is shut down")]
     PoolClosed,
@@ -201,18 +219,18 @@ fn summarize(recipients: &[RecipientStatus]) -> String {
 
 impl SmtpError {
     /// Trying again later may succeed: 4xx replies, timeouts, lost or refused
-    /// connections, a full or unwritable pickup directory.
+    /// connections.
     pub fn is_transient(&self) -> bool {
         match self {
             SmtpError::Connect { .. }
             | SmtpError::Timeout { .. }
             | SmtpError::ConnectionLost { .. }
             | SmtpError::Protocol { .. }
-            | SmtpError::PoolClosed
-            | SmtpError::Pickup(_) => true,
+            | SmtpError::PoolClosed => true,
             SmtpError::AuthFailed { reply, .. } | SmtpError::Rejected { reply, .. } => {
                 reply.is_transient()
             }
+            SmtpError::Proxy(e) => e.is_transient(),
             SmtpError::AllRecipientsRejected { recipients } => {
                 recipients.iter().any(|r| r.reply.is_transient())
             }
@@ -243,13 +261,16 @@ impl SmtpError {
     /// The step of the session that failed, where one applies.
     pub fn stage(&self) -> Option<Stage> {
         match self {
-            SmtpError::Connect { .. } => Some(Stage::Connect),
+            SmtpError::Connect { .. } | SmtpError::Proxy(_) => Some(Stage::Connect),
             SmtpError::Tls { .. } => Some(Stage::Tls),
             SmtpError::StartTlsUnavailable { .. } => Some(Stage::StartTls),
             SmtpError::PlaintextAuthRefused { .. }
             | SmtpError::NoAuthMechanism { .. }
             | SmtpError::AuthFailed { .. } => Some(Stage::Auth),
             SmtpError::AllRecipientsRejected { .. } => Some(Stage::RcptTo),
+            SmtpError::TooLarge { .. }
+            | SmtpError::NotEncrypted { .. }
+            | SmtpError::ExtensionMissing { .. } => Some(Stage::MailFrom),
             SmtpError::Rejected { stage, .. }
             | SmtpError::Timeout { stage, .. }
             | SmtpError::ConnectionLost { stage, .. }
@@ -264,7 +285,7 @@ impl SmtpError {
         server: &str,
         err: lettre::transport::smtp::Error,
     ) -> Self {
-        if let Some(reply) = SmtpReply::from_lettre_error(&err) {
+        if let Some(reply) = super::reply::from_lettre_error(&err) {
             return SmtpError::Rejected { stage, reply };
         }
         let reason = match std::error::Error::source(&err) {
@@ -291,6 +312,23 @@ impl SmtpError {
             SmtpError::Protocol { stage, reason }
         } else {
             SmtpError::ConnectionLost { stage, reason }
+        }
+    }
+}
+
+impl crate::delivery::Failure for SmtpError {
+    fn is_transient(&self) -> bool {
+        SmtpError::is_transient(self)
+    }
+
+    fn reply(&self) -> Option<&SmtpReply> {
+        SmtpError::reply(self)
+    }
+
+    fn refused_recipients(&self) -> &[RecipientStatus] {
+        match self {
+            SmtpError::AllRecipientsRejected { recipients } => recipients,
+            _ => &[],
         }
     }
 }

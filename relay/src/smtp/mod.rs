@@ -8,9 +8,14 @@
 //! | forward and streaming `forward_file` | [`forward`] |
 //! | blocking wrapper | [`blocking`] |
 //! | replies per recipient | [`reply`] |
+//! | the server's EHLO capabilities | [`capabilities`] |
+//! | pre-flight check: TLS, capabilities, AUTH, NOOP, QUIT | [`check`] |
+//! | SOCKS5 and HTTP CONNECT proxies | [`proxy`] |
+//! | MAIL/RCPT parameters: SIZE, 8BITMIME, SMTPUTF8, DSN, REQUIRETLS | `params` |
 //! | the error type | [`error`] |
 //!
-//! The pickup directory ([`crate::pickup::Pickup`]) is the other [`Transport`].
+//! The pickup directory ([`crate::pickup::Pickup`]) is the other [`Transport`];
+//! the result types both use live in [`crate::delivery`] (re-exported here).
 //!
 //! Security modes: `none`, `starttls` (required), `tls` (implicit) and `auto`
 //! (STARTTLS when offered). Credentials never go over an unencrypted
@@ -35,47 +40,33 @@
 //! ```
 
 pub mod blocking;
+pub mod capabilities;
+pub mod check;
 mod connection;
 mod content;
 pub mod error;
 pub mod forward;
+mod params;
 pub mod pool;
+pub mod proxy;
 pub mod reply;
 pub mod settings;
 mod wire;
 
-use std::sync::Arc;
-
+pub use crate::delivery::{Content, Failure, Transport, Warning};
 pub use blocking::BlockingSmtpPool;
-pub use content::Content;
+pub use capabilities::Capabilities;
+pub use check::{AuthCheck, CheckError, CheckReport, CheckStep, TlsReport, check};
 pub use error::{SmtpError, Stage};
 pub use pool::{BulkProgress, DeliveryResult, Outgoing, SmtpPool};
 pub use postwire_core::envelope::Envelope;
+pub use proxy::{Proxy, ProxyError, ProxyKind};
 pub use reply::{DeliveryReport, EnhancedStatus, RecipientStatus, SmtpReply};
 pub use settings::{AuthMechanism, Secret, Security, SettingsError, SmtpSettings};
 
-/// Something that takes a message for its envelope's recipients: the SMTP pool
-/// or the pickup directory. Both answer with a [`DeliveryReport`] per message
-/// and errors that tell transient from permanent.
-pub trait Transport: Send + Sync {
-    /// Delivers one message (in memory or streamed from a file).
-    fn deliver(
-        &self,
-        envelope: Envelope,
-        content: Content,
-    ) -> impl Future<Output = DeliveryResult> + Send;
-
-    /// Delivers message bytes.
-    fn send_bytes(
-        &self,
-        envelope: Envelope,
-        message: Arc<[u8]>,
-    ) -> impl Future<Output = DeliveryResult> + Send {
-        self.deliver(envelope, Content::Bytes(message))
-    }
-}
-
 impl Transport for SmtpPool {
+    type Error = SmtpError;
+
     fn deliver(
         &self,
         envelope: Envelope,

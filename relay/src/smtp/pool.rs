@@ -28,27 +28,7 @@ use super::{
     settings::SmtpSettings,
 };
 
-/// One message of a bulk send: its envelope and its content.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    /// MAIL FROM and RCPT TO.
-    pub envelope: Envelope,
-    /// The message.
-    pub content: Content,
-}
-
-/// How far a bulk send has come; handed to the progress callback after each message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BulkProgress {
-    /// Messages finished (delivered or failed).
-    pub done: usize,
-    /// Messages in the bulk.
-    pub total: usize,
-    /// Messages the server took (for at least one recipient).
-    pub delivered: usize,
-    /// Messages that failed.
-    pub failed: usize,
-}
+pub use crate::delivery::{BulkProgress, Outgoing};
 
 /// The result of one message.
 pub type DeliveryResult = Result<DeliveryReport, SmtpError>;
@@ -73,7 +53,7 @@ struct Job {
 ///
 /// let settings = SmtpSettings::from_url("smtp://ana@mail.example.com:587?security=starttls&connections=8")?;
 /// let pool = SmtpPool::connect(settings).await?;
-/// let envelope = Envelope { mail_from: "ana@example.com".into(), rcpt_to: vec!["bob@example.org".into()] };
+/// let envelope = Envelope::new("ana@example.com", &["bob@example.org"])?;
 /// let report = pool.send(&envelope, b"Subject: hi\r\n\r\nhello\r\n".to_vec()).await?;
 /// for r in &report.recipients {
 ///     println!("{}: {}", r.recipient, r.reply);

@@ -152,6 +152,13 @@ pub struct SmtpSettings {
     /// PEM file with extra CA certificates to trust (e.g. a private CA), on top
     /// of the bundled Mozilla roots.
     pub ca_file: Option<PathBuf>,
+    /// PEM file with the client certificate (chain) to present in TLS, for
+    /// servers that require one; needs [`SmtpSettings::client_key`].
+    pub client_cert: Option<PathBuf>,
+    /// PEM file with the private key of [`SmtpSettings::client_cert`].
+    pub client_key: Option<PathBuf>,
+    /// Reach the server through this SOCKS5 or HTTP CONNECT proxy.
+    pub proxy: Option<super::proxy::Proxy>,
 }
 
 /// Default port for `smtp://` (message submission).
@@ -176,6 +183,9 @@ impl SmtpSettings {
             timeout: Duration::from_secs(60),
             helo_name: None,
             ca_file: None,
+            client_cert: None,
+            client_key: None,
+            proxy: None,
         }
     }
 
@@ -184,7 +194,8 @@ impl SmtpSettings {
     /// `smtp://` defaults to port 587 and `security=auto`; `smtps://` to port 465
     /// and implicit TLS. Query parameters: `security` (none|starttls|tls|auto),
     /// `connections`, `auth` (comma-separated PLAIN,LOGIN,XOAUTH2), `timeout` and
-    /// `connect_timeout` (seconds), `helo`, `ca_file`, `allow_plaintext_auth`
+    /// `connect_timeout` (seconds), `helo`, `ca_file`, `client_cert`, `client_key`,
+    /// `proxy` (a percent-encoded `socks5://` or `http://` URL), `allow_plaintext_auth`
     /// (true|false). User and password are percent-decoded. Unknown parameters
     /// are an error, so a typo never goes unnoticed.
     pub fn from_url(input: &str) -> Result<Self, SettingsError> {
@@ -249,6 +260,9 @@ impl SmtpSettings {
                 }
                 "helo" | "helo_name" => settings.helo_name = Some(value.into_owned()),
                 "ca_file" => settings.ca_file = Some(PathBuf::from(value.as_ref())),
+                "client_cert" => settings.client_cert = Some(PathBuf::from(value.as_ref())),
+                "client_key" => settings.client_key = Some(PathBuf::from(value.as_ref())),
+                "proxy" => settings.proxy = Some(value.parse()?),
                 "allow_plaintext_auth" => {
                     settings.allow_plaintext_auth = parse_bool(&value, "allow_plaintext_auth")?
                 }
@@ -257,7 +271,7 @@ impl SmtpSettings {
                         what: "URL parameter",
                         value: key.into_owned(),
                         expected: "security, connections, auth, timeout, connect_timeout, helo, \
-                                   ca_file or allow_plaintext_auth",
+                                   ca_file, client_cert, client_key, proxy or allow_plaintext_auth",
                     });
                 }
             }
@@ -285,6 +299,11 @@ impl SmtpSettings {
         if self.username.is_some() && self.password.is_none() {
             return Err(SettingsError::Missing {
                 what: "password for the SMTP user",
+            });
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Err(SettingsError::Missing {
+                what: "client certificate and key (give both client_cert and client_key)",
             });
         }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
@@ -384,6 +403,14 @@ pub enum SettingsError {
         /// Which setting.
         what: &'static str,
     },
+    /// The client certificate or its key could not be read or used.
+    #[error("client certificate {path}: {reason}")]
+    ClientCertificate {
+        /// The certificate or key file.
+        path: PathBuf,
+        /// What went wrong (never the key itself).
+        reason: String,
+    },
     /// The CA file could not be read or holds no certificate.
     #[error("CA file {path}: {reason}")]
     CaFile {
@@ -437,6 +464,33 @@ mod tests {
         assert!(err("smtps://h?security=none").contains("with smtps://"));
         assert!(err("smtp://h?auth=cram-md5").contains("auth mechanism"));
         assert!(err("not a url").contains("invalid SMTP URL"));
+    }
+
+    #[test]
+    fn url_takes_a_client_certificate_and_a_proxy() {
+        let s = SmtpSettings::from_url(
+            "smtp://h?client_cert=/c.pem&client_key=/k.pem&proxy=socks5%3A%2F%2Fu%3Apw%40p%3A1080",
+        )
+        .unwrap();
+        assert_eq!(
+            s.client_cert.as_deref(),
+            Some(std::path::Path::new("/c.pem"))
+        );
+        assert_eq!(
+            s.client_key.as_deref(),
+            Some(std::path::Path::new("/k.pem"))
+        );
+        let proxy = s.proxy.as_ref().unwrap();
+        assert_eq!((proxy.host.as_str(), proxy.port), ("p", 1080));
+        assert!(!format!("{s:?}").contains("pw"), "{s:?}");
+        s.validate().unwrap();
+        let half = SmtpSettings::from_url("smtp://h?client_cert=/c.pem").unwrap();
+        assert!(
+            half.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("client_key")
+        );
     }
 
     #[test]

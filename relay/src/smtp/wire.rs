@@ -1,7 +1,14 @@
 //! The byte stream under lettre's SMTP connection: a TCP socket we opened
 //! ourselves (with TCP_NODELAY, which lettre's own transports never set, so the
 //! small end-of-data write would wait for the peer's delayed ACK), optionally
-//! wrapped in implicit TLS, plus an abort switch.
+//! wrapped in TLS, plus an abort switch.
+//!
+//! TLS is always ours, implicit or after STARTTLS: for STARTTLS the plain
+//! stream hands its socket back through a [`Reclaim`] slot when lettre drops
+//! it (we swap in a [`Wire::detached`] one), and the TLS stream made from it
+//! replaces it. So one rustls configuration (roots, CA file, client
+//! certificate) serves both modes, and the TLS version and certificate chain
+//! of the session are known ([`Wire::tls_info`]).
 //!
 //! The abort switch exists because lettre always ends the DATA phase with
 //! `CRLF . CRLF` once the content iterator is exhausted: when reading a message
@@ -14,7 +21,7 @@ use std::{
     net::SocketAddr,
     pin::Pin,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     task::{Context, Poll},
@@ -42,26 +49,70 @@ impl AbortSwitch {
     }
 }
 
+/// Where a plain stream leaves its socket when dropped, for STARTTLS.
+pub(crate) type Reclaim = Arc<Mutex<Option<TcpStream>>>;
+
 #[derive(Debug)]
 enum Inner {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// Its socket went on to become a TLS stream.
+    Detached,
 }
 
-/// A TCP or implicit-TLS stream with an [`AbortSwitch`].
+/// The TLS parameters of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsInfo {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub(crate) version: String,
+    /// The negotiated cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub(crate) cipher_suite: String,
+    /// The server's certificate chain (DER), its own certificate first.
+    pub(crate) chain: Vec<Vec<u8>>,
+}
+
+/// A TCP or TLS stream with an [`AbortSwitch`].
 #[derive(Debug)]
 pub(crate) struct Wire {
     inner: Inner,
     peer: SocketAddr,
     abort: AbortSwitch,
+    reclaim: Option<Reclaim>,
 }
 
 impl Wire {
+    #[cfg(test)]
     pub(crate) fn plain(tcp: TcpStream, peer: SocketAddr, abort: AbortSwitch) -> Self {
         Wire {
             inner: Inner::Plain(tcp),
             peer,
             abort,
+            reclaim: None,
+        }
+    }
+
+    /// A plain stream that gives its socket to `reclaim` when dropped.
+    pub(crate) fn plain_reclaimable(
+        tcp: TcpStream,
+        peer: SocketAddr,
+        abort: AbortSwitch,
+        reclaim: Reclaim,
+    ) -> Self {
+        Wire {
+            inner: Inner::Plain(tcp),
+            peer,
+            abort,
+            reclaim: Some(reclaim),
+        }
+    }
+
+    /// A stream without a socket: every read and write fails.
+    pub(crate) fn detached(peer: SocketAddr, abort: AbortSwitch) -> Self {
+        Wire {
+            inner: Inner::Detached,
+            peer,
+            abort,
+            reclaim: None,
         }
     }
 
@@ -70,7 +121,36 @@ impl Wire {
             inner: Inner::Tls(Box::new(tls)),
             peer,
             abort,
+            reclaim: None,
         }
+    }
+
+    /// The TLS parameters, when this is a TLS stream.
+    pub(crate) fn tls_info(&self) -> Option<TlsInfo> {
+        let Inner::Tls(tls) = &self.inner else {
+            return None;
+        };
+        let conn = tls.get_ref().1;
+        Some(TlsInfo {
+            version: match conn.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
+                Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),
+                Some(v) => format!("{v:?}"),
+                None => "unknown".into(),
+            },
+            cipher_suite: conn
+                .negotiated_cipher_suite()
+                .map(|c| format!("{:?}", c.suite()))
+                .unwrap_or_default(),
+            chain: conn
+                .peer_certificates()
+                .map(|c| c.iter().map(|d| d.to_vec()).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    fn detached_error() -> io::Error {
+        io::Error::new(io::ErrorKind::NotConnected, "stream handed over to TLS")
     }
 
     fn aborted() -> io::Error {
@@ -93,6 +173,7 @@ impl AsyncRead for Wire {
         match &mut self.inner {
             Inner::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Inner::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Inner::Detached => Poll::Ready(Err(Self::detached_error())),
         }
     }
 }
@@ -109,6 +190,7 @@ impl AsyncWrite for Wire {
         match &mut self.inner {
             Inner::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Inner::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Inner::Detached => Poll::Ready(Err(Self::detached_error())),
         }
     }
 
@@ -119,6 +201,7 @@ impl AsyncWrite for Wire {
         match &mut self.inner {
             Inner::Plain(s) => Pin::new(s).poll_flush(cx),
             Inner::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Inner::Detached => Poll::Ready(Err(Self::detached_error())),
         }
     }
 
@@ -126,6 +209,18 @@ impl AsyncWrite for Wire {
         match &mut self.inner {
             Inner::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Inner::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Inner::Detached => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl Drop for Wire {
+    fn drop(&mut self) {
+        if let Some(slot) = self.reclaim.take()
+            && let Inner::Plain(tcp) = std::mem::replace(&mut self.inner, Inner::Detached)
+            && let Ok(mut slot) = slot.lock()
+        {
+            *slot = Some(tcp);
         }
     }
 }

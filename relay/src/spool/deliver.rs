@@ -1,14 +1,15 @@
 //! The delivery side of the spool: the [`Deliver`] trait the runner calls,
 //! and [`TransportDeliver`], which adapts any [`Transport`] of the SMTP module
-//! (the SMTP pool, the pickup directory) by turning its [`DeliveryResult`]
-//! into one [`Outcome`] per recipient.
+//! (the SMTP pool, the pickup directory) by turning its result (a
+//! [`DeliveryReport`] or a [`Failure`]) into one [`Outcome`] per recipient.
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
 use super::{Lease, Outcome};
-use crate::smtp::{DeliveryResult, Envelope, SmtpError, Transport};
+use crate::delivery::{DeliveryReport, Failure, Transport};
+use postwire_core::envelope::Envelope;
 
 /// Something that can take a leased message and say, per recipient, what
 /// became of it.
@@ -45,7 +46,10 @@ impl<T: Transport + 'static> TransportDeliver<T> {
 }
 
 /// One outcome per recipient of `envelope` from a transport's result.
-pub fn outcomes(envelope: &Envelope, result: DeliveryResult) -> Vec<(String, Outcome)> {
+pub fn outcomes<E: Failure>(
+    envelope: &Envelope,
+    result: Result<DeliveryReport, E>,
+) -> Vec<(String, Outcome)> {
     match result {
         Ok(report) => report
             .recipients
@@ -61,7 +65,8 @@ pub fn outcomes(envelope: &Envelope, result: DeliveryResult) -> Vec<(String, Out
                 (r.recipient.clone(), outcome)
             })
             .collect(),
-        Err(SmtpError::AllRecipientsRejected { recipients }) => recipients
+        Err(e) if !e.refused_recipients().is_empty() => e
+            .refused_recipients()
             .iter()
             .map(|r| {
                 let o = if r.reply.is_transient() {
@@ -97,6 +102,8 @@ impl<T: Transport + 'static> Deliver for TransportDeliver<T> {
             let envelope = Envelope {
                 mail_from: lease.envelope.mail_from.clone(),
                 rcpt_to: lease.envelope.rcpt_to.clone(),
+                dsn: lease.envelope.dsn.clone(),
+                require_tls: lease.envelope.require_tls,
             };
             let bytes: Arc<[u8]> = Arc::from(lease.bytes.as_slice());
             let result = self.transport.send_bytes(envelope.clone(), bytes).await;
@@ -116,12 +123,14 @@ impl<T: Transport + 'static> Deliver for TransportDeliver<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smtp::{DeliveryReport, RecipientStatus, SmtpReply};
+    use crate::delivery::{RecipientStatus, SmtpReply};
+    use crate::smtp::SmtpError;
 
     fn env() -> Envelope {
         Envelope {
             mail_from: "a@x.org".into(),
             rcpt_to: vec!["ok@y.org".into(), "later@y.org".into(), "no@y.org".into()],
+            ..Envelope::default()
         }
     }
 
@@ -139,8 +148,9 @@ mod tests {
             ],
             reply: SmtpReply::new(250, "2.0.0 queued"),
             bytes: 10,
+            warnings: Vec::new(),
         };
-        let o = outcomes(&env(), Ok(report));
+        let o = outcomes::<SmtpError>(&env(), Ok(report));
         assert!(
             matches!(&o[0], (r, Outcome::Delivered(t)) if r == "ok@y.org" && t.contains("queued"))
         );

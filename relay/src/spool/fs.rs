@@ -52,6 +52,9 @@ struct Body {
 struct Entry {
     rcpts: Vec<RcptStatus>,
     mail_from: String,
+    /// The envelope's DSN request (boxed: most messages have none).
+    dsn: Option<Box<postwire_core::envelope::Dsn>>,
+    require_tls: bool,
     received_ms: u64,
     /// `None` once every recipient is final.
     body: Option<Body>,
@@ -377,6 +380,8 @@ impl FsSpool {
                     envelope: super::Envelope {
                         mail_from: e.mail_from.clone(),
                         rcpt_to,
+                        dsn: e.dsn.as_deref().cloned(),
+                        require_tls: e.require_tls,
                     },
                     bytes: Vec::new(),
                     attempts: e.attempts,
@@ -622,6 +627,8 @@ fn commit_accepts(inner: &Inner, segment: &mut Option<Segment>, jobs: Vec<Accept
                             })
                             .collect(),
                         mail_from: sub.meta.envelope.mail_from,
+                        dsn: sub.meta.envelope.dsn.map(Box::new),
+                        require_tls: sub.meta.envelope.require_tls,
                         received_ms: sub.meta.received_ms,
                         body: Some(body),
                         attempts: 0,
@@ -1089,6 +1096,8 @@ fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
             Entry {
                 rcpts,
                 mail_from: String::new(),
+                dsn: None,
+                require_tls: false,
                 received_ms: at_ms,
                 body: None,
                 attempts: 0,
@@ -1234,6 +1243,8 @@ fn add_recovered(
         Entry {
             rcpts,
             mail_from: meta.envelope.mail_from,
+            dsn: meta.envelope.dsn.map(Box::new),
+            require_tls: meta.envelope.require_tls,
             received_ms: meta.received_ms,
             body: if is_final { None } else { body },
             attempts,
@@ -1263,6 +1274,7 @@ mod segment_tests {
             envelope: Envelope {
                 mail_from: "a@example.com".into(),
                 rcpt_to: vec!["b@x.org".into()],
+                ..Envelope::default()
             },
             received_ms: 1,
         }

@@ -124,14 +124,21 @@ pub struct Key {
     pub id: String,
 }
 
-/// SMTP envelope of a spooled message (JSON `mailFrom`, `rcptTo`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// SMTP envelope of a spooled message (JSON `mailFrom`, `rcptTo`, and
+/// optionally `dsn` and `requireTls`, passed on to the upstream).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope {
     /// Reverse path (`MAIL FROM`); may be empty for bounces.
     pub mail_from: String,
     /// Forward paths (`RCPT TO`), at least one.
     pub rcpt_to: Vec<String>,
+    /// Delivery status notifications asked for (RFC 3461); absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsn: Option<postwire_core::envelope::Dsn>,
+    /// REQUIRETLS (RFC 8689) asked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_tls: bool,
 }
 
 /// What the spool stores beside the bytes of a message.

@@ -28,6 +28,7 @@ fn sub(id: &str, rcpts: &[&str]) -> Submission {
             envelope: Envelope {
                 mail_from: "a@example.com".into(),
                 rcpt_to: rcpts.iter().map(|r| r.to_string()).collect(),
+                ..Envelope::default()
             },
             received_ms: now_ms(),
         },

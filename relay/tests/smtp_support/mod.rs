@@ -23,6 +23,9 @@ pub struct Pki {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// A client certificate (CN "postwire test client") signed by the same CA.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 pub fn pki() -> Pki {
@@ -46,6 +49,15 @@ pub fn pki() -> Pki {
     let leaf = leaf_params
         .signed_by(&leaf_key, &issuer)
         .expect("leaf cert");
+    let client_key = KeyPair::generate().expect("client key");
+    let mut client_params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+    client_params
+        .distinguished_name
+        .push(DnType::CommonName, "postwire test client");
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client_params
+        .signed_by(&client_key, &issuer)
+        .expect("client cert");
     let write = |name: &str, text: String| {
         let p = dir.path().join(name);
         std::fs::write(&p, text).expect("write pem");
@@ -55,6 +67,8 @@ pub fn pki() -> Pki {
         ca: write("ca.pem", ca_cert.pem()),
         cert: write("cert.pem", leaf.pem()),
         key: write("key.pem", leaf_key.serialize_pem()),
+        client_cert: write("client.pem", client.pem()),
+        client_key: write("client-key.pem", client_key.serialize_pem()),
         _dir: dir,
     }
 }
@@ -82,6 +96,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(mode: &str, pki: Option<&Pki>) -> Server {
+        Server::start_with(mode, pki, &[])
+    }
+
+    /// Like [`Server::start`] with more options of smtpd.py (`--extensions`,
+    /// `--size N`, `--no-smtputf8`, `--no-auth`).
+    pub fn start_with(mode: &str, pki: Option<&Pki>, options: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let out = dir.path().join("received");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_support/smtpd.py");
@@ -90,6 +110,7 @@ impl Server {
             .arg(mode)
             .arg(&out)
             .args(["--user", USER, "--password", PASSWORD])
+            .args(options)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -170,6 +191,77 @@ impl Server {
 }
 
 impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running test proxy (proxy.py: SOCKS5 or HTTP CONNECT); killed on drop.
+pub struct Proxy {
+    child: Child,
+    pub port: u16,
+    out: PathBuf,
+    _dir: TempDir,
+}
+
+impl Proxy {
+    /// `kind` is `socks5` or `http`; with `auth`, a user name and password are required.
+    pub fn start(kind: &str, auth: Option<(&str, &str)>) -> Proxy {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("proxy");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_support/proxy.py");
+        let mut cmd = Command::new(python());
+        cmd.arg(&script)
+            .arg(kind)
+            .arg(&out)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some((user, password)) = auth {
+            cmd.args(["--user", user, "--password", password]);
+        }
+        let mut child = cmd.spawn().expect("start the test proxy (python)");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let Some(port) = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+        else {
+            let _ = child.kill();
+            panic!("the test proxy ({kind}) did not start: {line:?}");
+        };
+        Proxy {
+            child,
+            port,
+            out,
+            _dir: dir,
+        }
+    }
+
+    /// The tunnels opened so far, as `host:port`.
+    pub fn tunnels(&self) -> Vec<String> {
+        std::fs::read_to_string(self.out.join("tunnels"))
+            .map(|s| s.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// Authentications refused so far.
+    pub fn refused(&self) -> usize {
+        std::fs::read_to_string(self.out.join("refused"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -1,6 +1,7 @@
 """Test SMTP server for relay/tests/smtp*.rs, started by the tests themselves.
 
 Usage: smtpd.py MODE OUT_DIR [--cert PEM --key PEM] [--user U --password P]
+                 [--extensions] [--size N] [--no-smtputf8] [--no-auth]
 
 Prints "PORT <n>" on stdout once it listens on 127.0.0.1 (ephemeral port).
 Every accepted message is written to OUT_DIR as NNNNNN.eml (the bytes as
@@ -17,10 +18,27 @@ Modes:
   hang-reply  raw: reads the whole message, never answers the end of data.
   stall-read  raw: after 354 stops reading the socket.
   silent      raw: accepts and never sends a greeting.
-  pipelining  raw: a small server that offers PIPELINING (aiosmtpd does not) and
-              stores messages like the others; no TLS, no AUTH.
+  pipelining  raw: a small server that offers PIPELINING (aiosmtpd does not),
+              DSN and SMTPUTF8, and stores messages like the others with the
+              MAIL/RCPT parameters as received (not checked); no TLS, no AUTH.
   one-per-session  like pipelining, but closes the connection (without a word)
               after each accepted message, as a server ending an idle session.
+
+Options of the aiosmtpd modes:
+  --extensions  also announce DSN (RFC 3461) and, over TLS only, REQUIRETLS
+                (RFC 8689), and check their parameters: RET, ENVID, NOTIFY,
+                ORCPT syntax and xtext, NOTIFY=NEVER alone, REQUIRETLS only over
+                TLS, a UTF-8 address only with SMTPUTF8 (RFC 6531). Without it
+                such parameters get aiosmtpd's own 555.
+  --size N      announce SIZE N and refuse larger declared sizes (552).
+  --no-smtputf8 do not announce SMTPUTF8 (and refuse UTF-8 commands).
+  --no-auth     do not require AUTH.
+  --client-ca PEM  require a TLS client certificate signed by this CA
+                (STARTTLS and smtps); the message's JSON names its CN (clientCert).
+Each message's NNNNNN.json then also holds mailParams / rcptParams (the
+parameters exactly as received, one list per recipient), smtpUtf8, and
+"headers": From / To as Python's email package (policy SMTPUTF8) reads them,
+with "defects" listing what it found wrong.
 
 Recipients starting with "tempfail" get 451 4.3.0, with "reject" 550 5.1.1;
 a sender starting with "tempdata" gets 452 4.3.1 at the end of data.
@@ -28,8 +46,12 @@ a sender starting with "tempdata" gets 452 4.3.1 at the end of data.
 
 import asyncio
 import base64
+import email
+import email.errors
+import email.policy
 import json
 import os
+import re
 import ssl
 import sys
 
@@ -66,11 +88,13 @@ class Stats:
         self.auth_attempts += 1
         self._write("auth_attempts", self.auth_attempts)
 
-    def save(self, mail_from, rcpts, content):
+    def save(self, mail_from, rcpts, content, extra=None):
         self.seq += 1
         stem = os.path.join(self.out, "%06d" % self.seq)
-        with open(stem + ".json.tmp", "w") as f:
-            json.dump({"mailFrom": mail_from, "rcptTo": rcpts}, f)
+        record = {"mailFrom": mail_from, "rcptTo": rcpts}
+        record.update(extra or {})
+        with open(stem + ".json.tmp", "w", encoding="utf-8") as f:
+            json.dump(record, f, ensure_ascii=False)
         with open(stem + ".eml.tmp", "wb") as f:
             f.write(content)
         os.replace(stem + ".json.tmp", stem + ".json")
@@ -78,24 +102,138 @@ class Stats:
         return self.seq
 
 
+XTEXT = re.compile(r"^(?:[!-*,-<>-~]|\+[0-9A-F]{2})+$")
+
+
+def xtext_decode(value):
+    """RFC 3461 section 4; None when the value is not valid xtext."""
+    if not XTEXT.match(value):
+        return None
+    return re.sub(r"\+([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
+
+
+def utf8_addr_decode(value):
+    """RFC 6533 utf-8-addr-xtext / unitext: \\x{HEX} escapes."""
+    return re.sub(r"\\x\{([0-9A-Fa-f]{1,6})\}", lambda m: chr(int(m.group(1), 16)), value)
+
+
+def is_tls(server, session):
+    return bool(getattr(server, "_tls_protocol", None) or getattr(session, "ssl", None))
+
+
 class Handler:
-    def __init__(self, stats, user, password):
+    def __init__(self, stats, user, password, extensions=False):
         self.stats = stats
         self.user = user
         self.password = password
+        self.extensions = extensions
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.extensions:
+            extra = ["250-DSN", "250-ENHANCEDSTATUSCODES"]
+            if is_tls(server, session):
+                extra.append("250-REQUIRETLS")
+            responses = responses[:-1] + extra + responses[-1:]
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        raw = getattr(server, "raw_params", "").split()
+        smtputf8 = any(p.upper() == "SMTPUTF8" for p in raw)
+        if not address.isascii() and not smtputf8:
+            return "553 5.6.7 non-ASCII address without SMTPUTF8"
+        for p in raw:
+            key, _, value = p.partition("=")
+            key = key.upper()
+            if key == "RET" and value.upper() not in ("FULL", "HDRS"):
+                return "501 5.5.4 bad RET value %s" % value
+            if key == "ENVID" and xtext_decode(value) is None:
+                return "501 5.5.4 ENVID is not xtext"
+            if key == "REQUIRETLS" and (value or not is_tls(server, session)):
+                return "530 5.7.10 REQUIRETLS needs TLS"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        envelope.mail_params = raw
+        envelope.rcpt_params = []
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        raw = getattr(server, "raw_params", "").split()
+        if not address.isascii() and not envelope.smtp_utf8:
+            return "553 5.6.7 non-ASCII recipient without SMTPUTF8"
+        for p in raw:
+            key, _, value = p.partition("=")
+            key = key.upper()
+            if key == "NOTIFY":
+                words = value.upper().split(",")
+                if not set(words) <= {"NEVER", "SUCCESS", "FAILURE", "DELAY"} or (
+                    "NEVER" in words and len(words) > 1
+                ):
+                    return "501 5.5.4 bad NOTIFY value %s" % value
+            if key == "ORCPT":
+                kind, _, addr = value.partition(";")
+                if not kind or not addr or xtext_decode(addr) is None:
+                    return "501 5.5.4 ORCPT is not type;xtext"
         if address.startswith("tempfail"):
             return "451 4.3.0 <%s>: try again later" % address
         if address.startswith("reject"):
             return "550 5.1.1 <%s>: no such user" % address
         envelope.rcpt_tos.append(address)
+        if hasattr(envelope, "rcpt_params"):
+            envelope.rcpt_params.append(raw)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if envelope.mail_from.startswith("tempdata"):
             return "452 4.3.1 insufficient system storage"
-        n = self.stats.save(envelope.mail_from, envelope.rcpt_tos, envelope.original_content)
+        extra = {"smtpUtf8": bool(envelope.smtp_utf8)}
+        peercert = server.transport.get_extra_info("peercert") if server.transport else None
+        if peercert:
+            subject = dict(x[0] for x in peercert.get("subject", ()))
+            extra["clientCert"] = subject.get("commonName")
+        if hasattr(envelope, "mail_params"):
+            extra["mailParams"] = envelope.mail_params
+            extra["rcptParams"] = envelope.rcpt_params
+            decoded = {}
+            for p in envelope.mail_params:
+                key, _, value = p.partition("=")
+                if key.upper() == "ENVID":
+                    decoded["envid"] = xtext_decode(value)
+            orcpts = []
+            for params in envelope.rcpt_params:
+                o = None
+                for p in params:
+                    key, _, value = p.partition("=")
+                    if key.upper() == "ORCPT":
+                        kind, _, addr = value.partition(";")
+                        addr = xtext_decode(addr)
+                        o = kind + ";" + (utf8_addr_decode(addr) if kind.lower() == "utf-8" else addr)
+                orcpts.append(o)
+            decoded["orcpt"] = orcpts
+            extra["decoded"] = decoded
+        try:
+            # RFC 6532 headers are UTF-8: read the message as text (the
+            # bytes parser would take every non-ASCII byte for an error).
+            text = envelope.original_content.decode("utf-8")
+            msg = email.message_from_string(text, policy=email.policy.SMTPUTF8)
+            headers = {}
+            # Python notes a UTF-8 local part as NonASCIILocalPartDefect under
+            # every policy, though RFC 6532 (policy SMTPUTF8, utf8=True)
+            # allows it: not a defect here. Everything else is reported.
+            allowed = (email.errors.NonASCIILocalPartDefect,)
+            defects = [str(d) for d in msg.defects if not isinstance(d, allowed)]
+            for name in ("from", "to", "cc"):
+                h = msg[name]
+                if h is not None:
+                    headers[name] = [a.addr_spec for a in h.addresses]
+                    headers[name + "Names"] = [a.display_name for a in h.addresses]
+                    defects += [str(d) for d in h.defects if not isinstance(d, allowed)]
+            headers["subject"] = msg["subject"]
+            headers["defects"] = defects
+            extra["headers"] = headers
+        except Exception as e:  # recorded, so that a test sees it
+            extra["headers"] = {"error": repr(e)}
+        n = self.stats.save(envelope.mail_from, envelope.rcpt_tos, envelope.original_content, extra)
         return "250 2.0.0 OK queued as %06d" % n
 
     async def auth_XOAUTH2(self, server, args):
@@ -114,6 +252,21 @@ class Handler:
 
 class CountingSMTP(SMTP):
     stats = None
+    extensions = False
+
+    def _getaddr(self, arg):
+        # Keep the parameters exactly as sent (aiosmtpd upper-cases its copy).
+        address, params = super()._getaddr(arg)
+        self.raw_params = params or ""
+        return address, params
+
+    def _getparams(self, params):
+        result = super()._getparams(params)
+        if result is not None and self.extensions:
+            # Checked by the handler; aiosmtpd itself would answer 555.
+            for key in ("RET", "ENVID", "NOTIFY", "ORCPT", "REQUIRETLS"):
+                result.pop(key, None)
+        return result
 
     def connection_made(self, transport):
         if not getattr(self, "_counted", False):
@@ -140,6 +293,7 @@ class Raw(asyncio.Protocol):
         self.data_bytes = 0
         self.mail_from = None
         self.rcpts = []
+        self.mail_params, self.rcpt_params = [], []
 
     def connection_made(self, transport):
         self.t = transport
@@ -157,7 +311,8 @@ class Raw(asyncio.Protocol):
             body = body[3:]
         lines = body.split(b"\r\n")
         body = b"\r\n".join(l[1:] if l.startswith(b".") else l for l in lines)
-        n = self.stats.save(self.mail_from, self.rcpts, body)
+        n = self.stats.save(self.mail_from, self.rcpts, body,
+                            {"mailParams": self.mail_params, "rcptParams": self.rcpt_params})
         self.t.write(b"250 2.0.0 OK queued as %06d\r\n" % n)
         if self.mode == "one-per-session":
             self.t.close()
@@ -184,15 +339,20 @@ class Raw(asyncio.Protocol):
         while b"\r\n" in self.buf and not self.in_data:
             line, self.buf = self.buf.split(b"\r\n", 1)
             verb = line[:4].upper()
-            arg = line.split(b":", 1)[1].strip().strip(b"<>").decode() if b":" in line else ""
+            # The address between < and >; parameters after it are ignored.
+            arg = line.split(b":", 1)[1].strip() if b":" in line else b""
+            arg, _, params = arg.partition(b">")
+            arg = arg.lstrip(b"<").decode("utf-8", "replace")
+            params = params.decode("utf-8", "replace").split()
             if verb in (b"EHLO", b"HELO"):
-                extra = b"250-PIPELINING\r\n" if self.mode in ("pipelining", "one-per-session") else b""
+                extra = b"250-PIPELINING\r\n250-DSN\r\n250-SMTPUTF8\r\n" if self.mode in ("pipelining", "one-per-session") else b""
                 self.t.write(b"250-raw.test\r\n" + extra + b"250-8BITMIME\r\n250 SIZE 1000000000\r\n")
             elif verb == b"MAIL" and self.mode in ("pipelining", "one-per-session"):
                 if arg.startswith("rejectfrom"):
                     self.t.write(b"550 5.7.1 sender refused\r\n")
                 else:
                     self.mail_from = arg
+                    self.mail_params = params
                     self.t.write(b"250 2.1.0 OK\r\n")
             elif verb == b"RCPT" and self.mode in ("pipelining", "one-per-session"):
                 if self.mail_from is None:
@@ -203,9 +363,11 @@ class Raw(asyncio.Protocol):
                     self.t.write(b"550 5.1.1 <%s>: no such user\r\n" % arg.encode())
                 else:
                     self.rcpts.append(arg)
+                    self.rcpt_params.append(params)
                     self.t.write(b"250 2.1.5 OK\r\n")
             elif verb == b"RSET":
                 self.mail_from, self.rcpts = None, []
+                self.mail_params, self.rcpt_params = [], []
                 self.t.write(b"250 2.0.0 OK\r\n")
             elif verb in (b"MAIL", b"RCPT", b"NOOP"):
                 self.t.write(b"250 2.0.0 OK\r\n")
@@ -241,7 +403,8 @@ async def main():
     user, password = arg("--user", "user"), arg("--password", "secret")
     loop = asyncio.get_running_loop()
     if mode in ("secure", "clear-auth", "smtps"):
-        handler = Handler(stats, user, password)
+        extensions = "--extensions" in sys.argv
+        handler = Handler(stats, user, password, extensions)
 
         def authenticator(server, session, envelope, mechanism, auth_data):
             stats.auth()
@@ -253,16 +416,24 @@ async def main():
             return AuthResult(success=ok, handled=False)
 
         CountingSMTP.stats = stats
+        CountingSMTP.extensions = extensions
+        size = arg("--size")
         kwargs = dict(
             hostname="smtp.test",
-            auth_required=True,
+            auth_required="--no-auth" not in sys.argv,
             authenticator=authenticator,
-            enable_SMTPUTF8=True,
-            data_size_limit=None,
+            enable_SMTPUTF8="--no-smtputf8" not in sys.argv,
+            data_size_limit=int(size) if size else None,
         )
+        def require_client_cert(ctx):
+            if arg("--client-ca"):
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(arg("--client-ca"))
+
         if mode == "secure":
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(arg("--cert"), arg("--key"))
+            require_client_cert(ctx)
             kwargs.update(tls_context=ctx, require_starttls=True, auth_require_tls=True)
         else:
             kwargs.update(auth_require_tls=False)
@@ -270,6 +441,7 @@ async def main():
         if mode == "smtps":
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls.load_cert_chain(arg("--cert"), arg("--key"))
+            require_client_cert(tls)
         server = await loop.create_server(
             lambda: CountingSMTP(handler, **kwargs), "127.0.0.1", 0, ssl=tls
         )
