@@ -5,6 +5,15 @@
 export interface Envelope {
   mailFrom: string;
   rcptTo: string[];
+  /** Delivery status notifications to ask the upstream for (RFC 3461); refused `invalid_dsn` when malformed. */
+  dsn?: {
+    notify?: ('never' | 'success' | 'failure' | 'delay')[];
+    ret?: 'full' | 'hdrs';
+    envid?: string;
+    recipients?: { address: string; notify?: ('never' | 'success' | 'failure' | 'delay')[]; orcpt?: string }[];
+  };
+  /** REQUIRETLS (RFC 8689) toward the upstream. */
+  requireTls?: boolean;
 }
 
 /** Codes of the relay (docs/protocol.md) and of the client itself. */
@@ -16,6 +25,7 @@ export type RelayErrorCode =
   | 'size_mismatch'
   | 'bad_id'
   | 'bad_envelope'
+  | 'invalid_dsn'
   | 'invalid_address'
   | 'no_envelope'
   | 'sender_not_allowed'

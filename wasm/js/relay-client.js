@@ -53,7 +53,11 @@ export function envelopeOfSpec(spec) {
       rcptTo.push(a);
     }
   }
-  return { mailFrom: bareAddress(from), rcptTo };
+  const envelope = { mailFrom: bareAddress(from), rcptTo };
+  // Envelope-only requests of the spec travel to the relay with the envelope.
+  if (spec.dsn) envelope.dsn = spec.dsn;
+  if (spec.requireTls) envelope.requireTls = true;
+  return envelope;
 }
 
 /**

@@ -17,7 +17,37 @@ export interface Envelope {
   mailFrom: string;
   /** The forward paths (RCPT TO), de-duplicated. */
   rcptTo: string[];
+  /** Delivery status notifications asked for (RFC 3461), from the spec's `dsn`. */
+  dsn?: Dsn | null;
+  /** REQUIRETLS (RFC 8689), from the spec's `requireTls`. */
+  requireTls?: boolean;
 }
+/** When the receiving side should send a delivery status notification (RFC 3461 `NOTIFY`). */
+export type DsnNotify = 'never' | 'success' | 'failure' | 'delay';
+
+/** `NOTIFY` and `ORCPT` for one recipient. */
+export interface DsnRecipient {
+  /** The recipient, as in RCPT TO (compared ignoring ASCII case). */
+  address: string;
+  /** `NOTIFY` for this recipient; empty: the message's. */
+  notify?: DsnNotify[];
+  /** `ORCPT`: `type;address` (e.g. `rfc822;bob@example.org`) or a bare address. */
+  orcpt?: string | null;
+}
+
+/** A request for delivery status notifications (RFC 3461). A server without
+ * the DSN extension gets the message without it (and the result says so). */
+export interface Dsn {
+  /** `NOTIFY` for every recipient without its own; empty: the server's default. */
+  notify?: DsnNotify[];
+  /** `RET`: the full message or its headers only, in a failure report. */
+  ret?: 'full' | 'hdrs' | null;
+  /** `ENVID`: the sender's id for this transfer (printable ASCII, at most 100 characters). */
+  envid?: string | null;
+  /** Requests for single recipients, by address. */
+  recipients?: DsnRecipient[];
+}
+
 "#;
 
 #[wasm_bindgen(typescript_custom_section)]

@@ -92,6 +92,10 @@ export interface MessageSpec {
   calendar?: Appointment | null;
   /** Send as TNEF: a text/plain body plus an `application/ms-tnef` winmail.dat carrying the whole message (the shape Outlook sends); set by `parseEml` when a message carries a winmail.dat. */
   tnef?: boolean;
+  /** Delivery status notifications to ask the receiving servers for (RFC 3461); travels in the envelope, never in the message's bytes. */
+  dsn?: Dsn | null;
+  /** REQUIRETLS (RFC 8689): every hop must use verified TLS; travels in the envelope. */
+  requireTls?: boolean;
 }
 
 /** An iCalendar token: the known values, or any other (x-name or IANA) token. */

@@ -9,7 +9,7 @@
 export const RELAY_CODES = [
   'auth_required', 'unauthorized', 'protocol', 'too_large', 'size_mismatch', 'bad_id',
   'bad_envelope', 'invalid_address', 'no_envelope', 'sender_not_allowed',
-  'too_many_recipients', 'rate_limited', 'storage', 'shutting_down', 'timeout',
+  'too_many_recipients', 'rate_limited', 'storage', 'shutting_down', 'timeout', 'invalid_dsn',
 ] as const;
 
 /** Codes the package's RelayClient adds for what happens on the client's side. */
@@ -34,6 +34,7 @@ const MESSAGES: Record<RelayCode | (typeof CLIENT_CODES)[number], string> = {
   storage: 'The relay could not store the message, so it was not accepted. Try again later.',
   shutting_down: 'The relay is restarting. Send again in a moment; nothing that was not accepted is lost.',
   timeout: 'The relay closed the connection because nothing arrived in time. Send again.',
+  invalid_dsn: 'The delivery notification request (dsn) is not valid. Check its notify, ret and envid.',
   connection_failed: 'Cannot reach the relay, or it refused this page (Origin not allowed). Check that `postwire serve` is running and allows this address.',
   connection_closed: 'The connection to the relay closed before the relay answered. Send again; nothing is sent twice.',
   closed: 'The connection to the relay was closed. Sign in again.',
