@@ -161,16 +161,17 @@ impl Pickup {
     }
 
     /// Writes one message and reports it like an SMTP delivery: every
-    /// recipient "accepted" with a 250 reply naming the file.
+    /// recipient "accepted" with a 250 reply naming the file. Only the file's
+    /// name: the relay sends this reply to its clients, who learn nothing of
+    /// the server's file system (issue 18).
     pub fn deliver_blocking(&self, envelope: &Envelope, content: &Content) -> PickupResult {
         let picked = self.write(envelope, content)?;
-        let reply = SmtpReply::new(
-            250,
-            format!(
-                "2.0.0 written to pickup directory as {}",
-                picked.message.display()
-            ),
-        );
+        let name = picked
+            .message
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let reply = SmtpReply::new(250, format!("2.0.0 written to pickup directory as {name}"));
         Ok(DeliveryReport {
             recipients: envelope
                 .rcpt_to

@@ -370,13 +370,37 @@ async fn each_bad_submission_gets_its_code_and_nothing_is_spooled_or_delivered()
 }
 
 #[tokio::test]
+async fn a_pickup_delivery_names_the_file_but_no_server_path() {
+    let relay = relay();
+    let mut c = Client::ready(&relay).await;
+    c.submit("p1", "ana@example.com", &["bob@x.org"], MSG);
+    assert!(matches!(c.frame().await, ServerFrame::Accepted { .. }));
+    match c.frame().await {
+        ServerFrame::Delivered { response, .. } => {
+            assert!(
+                response.starts_with("250 2.0.0 written to pickup directory as "),
+                "{response}"
+            );
+            assert!(
+                !response.contains('/'),
+                "a server path reached the client: {response}"
+            );
+            assert!(response.ends_with(".eml"), "{response}");
+        }
+        other => panic!("expected delivered, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_submit_announcing_too_much_is_refused_before_its_bytes() {
     let relay = relay();
     let mut c = Client::ready(&relay).await;
     // 200 MB announced, no binary frame sent: the answer comes at once.
     c.json(json!({"type": "submit", "id": "huge", "envelope": {"mailFrom": "ana@example.com", "rcptTo": ["bob@x.org"]}, "size": 200_000_000u64}));
     match c.frame().await {
-        ServerFrame::Rejected { id, code, .. } => assert_eq!((id.as_str(), code), ("huge", Code::TooLarge)),
+        ServerFrame::Rejected { id, code, .. } => {
+            assert_eq!((id.as_str(), code), ("huge", Code::TooLarge))
+        }
         other => panic!("expected rejected, got {other:?}"),
     }
     // The client skips the bytes and goes on: the session takes the next submit.
@@ -386,7 +410,9 @@ async fn a_submit_announcing_too_much_is_refused_before_its_bytes() {
     // A client that sends the bytes anyway gets no second answer for them.
     let big = vec![b'x'; 1001];
     c.submit("big", "ana@example.com", &["bob@x.org"], &big);
-    assert!(matches!(c.frame().await, ServerFrame::Rejected { ref id, code: Code::TooLarge, .. } if id == "big"));
+    assert!(
+        matches!(c.frame().await, ServerFrame::Rejected { ref id, code: Code::TooLarge, .. } if id == "big")
+    );
     c.submit("after", "ana@example.com", &["bob@x.org"], MSG);
     assert!(matches!(c.frame().await, ServerFrame::Accepted { ref id, .. } if id == "after"));
 }
