@@ -84,6 +84,9 @@ async def submit_and_follow(relay):
         delivered = seen[-1]
         assert delivered["id"] == "wire-1" and delivered["rcpt"] == "bob@example.org"
         assert delivered["response"].startswith("250"), delivered
+        # the reply's codes as fields (docs/protocol.md); no server path in the text
+        assert delivered["smtpCode"] == 250 and delivered["enhancedCode"] == "2.0.0", delivered
+        assert "/" not in delivered["response"], delivered
 
     # A new connection, Bearer at the upgrade this time: status, then the same id again.
     headers = {"Authorization": f"Bearer {relay.token}"}

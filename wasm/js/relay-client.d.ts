@@ -56,6 +56,10 @@ export interface DeliveredEvent {
   rcpt: string;
   /** The upstream's reply, e.g. "250 2.0.0 OK queued as 17". */
   response: string;
+  /** The reply's code (e.g. 550), when the text is a server's reply. */
+  smtpCode?: number;
+  /** The reply's RFC 3463 enhanced status code (e.g. "5.1.1"), when it has one. */
+  enhancedCode?: string;
 }
 
 export interface DeferredEvent {
@@ -66,6 +70,10 @@ export interface DeferredEvent {
   attempts: number;
   /** Next attempt, milliseconds since the Unix epoch. */
   retryAt: number;
+  /** The reply's code (e.g. 550), when the text is a server's reply. */
+  smtpCode?: number;
+  /** The reply's RFC 3463 enhanced status code (e.g. "5.1.1"), when it has one. */
+  enhancedCode?: string;
 }
 
 export interface FailedEvent {
@@ -73,6 +81,10 @@ export interface FailedEvent {
   id: string;
   rcpt: string;
   reason: string;
+  /** The reply's code (e.g. 550), when the text is a server's reply. */
+  smtpCode?: number;
+  /** The reply's RFC 3463 enhanced status code (e.g. "5.1.1"), when it has one. */
+  enhancedCode?: string;
 }
 
 export type DeliveryEvent = DeliveredEvent | DeferredEvent | FailedEvent;

@@ -78,6 +78,16 @@ pub enum ServerFrame {
         rcpt: String,
         /// The upstream's reply.
         response: String,
+        /// The reply's code (`250`), when the text starts with one.
+        #[serde(rename = "smtpCode", default, skip_serializing_if = "Option::is_none")]
+        smtp_code: Option<u16>,
+        /// The reply's RFC 3463 enhanced status code (`2.0.0`), when it has one.
+        #[serde(
+            rename = "enhancedCode",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        enhanced_code: Option<String>,
     },
     /// One recipient was refused for now; the relay retries.
     #[serde(rename_all = "camelCase")]
@@ -92,6 +102,12 @@ pub enum ServerFrame {
         attempts: u32,
         /// Next attempt, milliseconds since the Unix epoch.
         retry_at: u64,
+        /// The reply's code (`451`), when `reason` is a server's reply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        smtp_code: Option<u16>,
+        /// The reply's RFC 3463 enhanced status code (`4.2.2`), when it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        enhanced_code: Option<String>,
     },
     /// One recipient failed for good.
     Failed {
@@ -101,6 +117,16 @@ pub enum ServerFrame {
         rcpt: String,
         /// Why.
         reason: String,
+        /// The reply's code (`550`), when `reason` is a server's reply.
+        #[serde(rename = "smtpCode", default, skip_serializing_if = "Option::is_none")]
+        smtp_code: Option<u16>,
+        /// The reply's RFC 3463 enhanced status code (`5.1.1`), when it has one.
+        #[serde(
+            rename = "enhancedCode",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        enhanced_code: Option<String>,
     },
     /// Answer to a `status` frame.
     Status {
@@ -168,5 +194,47 @@ impl Code {
             Code::ShuttingDown => 1001,
             _ => 4400,
         }
+    }
+}
+
+/// The reply code and enhanced status code at the start of an upstream's
+/// reply text (`"550 5.1.1 no such user"` -> `(Some(550), Some("5.1.1"))`);
+/// `None`s for text that is not a reply (a connection error).
+pub fn reply_codes(text: &str) -> (Option<u16>, Option<String>) {
+    let t = text.trim_start();
+    let code = t
+        .get(..3)
+        .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|_| t.len() == 3 || matches!(t.as_bytes()[3], b' ' | b'-'))
+        .and_then(|c| c.parse::<u16>().ok())
+        .filter(|c| (200..600).contains(c));
+    let Some(code) = code else {
+        return (None, None);
+    };
+    let enhanced = crate::delivery::EnhancedStatus::parse_prefix(t.get(4..).unwrap_or(""))
+        .filter(|e| u16::from(e.class) == code / 100)
+        .map(|e| e.to_string());
+    (Some(code), enhanced)
+}
+
+#[cfg(test)]
+mod reply_code_tests {
+    use super::reply_codes;
+
+    #[test]
+    fn codes_are_read_from_a_reply_and_not_from_other_text() {
+        assert_eq!(
+            reply_codes("550 5.1.1 no such user"),
+            (Some(550), Some("5.1.1".into()))
+        );
+        assert_eq!(reply_codes("451 try later"), (Some(451), None));
+        assert_eq!(
+            reply_codes("250 2.0.0 written"),
+            (Some(250), Some("2.0.0".into()))
+        );
+        assert_eq!(reply_codes("550 4.1.1 class disagrees"), (Some(550), None));
+        assert_eq!(reply_codes("connection refused"), (None, None));
+        assert_eq!(reply_codes("1234 x"), (None, None));
+        assert_eq!(reply_codes(""), (None, None));
     }
 }

@@ -231,27 +231,42 @@ fn spawn_events(
             let Some(ev) = ev else { break };
             let id = ev.key.id;
             let frame = match ev.kind {
-                EventKind::Delivered { response } => ServerFrame::Delivered {
-                    id,
-                    rcpt: ev.rcpt,
-                    response,
-                },
+                EventKind::Delivered { response } => {
+                    let (smtp_code, enhanced_code) = super::protocol::reply_codes(&response);
+                    ServerFrame::Delivered {
+                        id,
+                        rcpt: ev.rcpt,
+                        response,
+                        smtp_code,
+                        enhanced_code,
+                    }
+                }
                 EventKind::Deferred {
                     reason,
                     attempts,
                     retry_at_ms,
-                } => ServerFrame::Deferred {
-                    id,
-                    rcpt: ev.rcpt,
-                    reason,
-                    attempts,
-                    retry_at: retry_at_ms,
-                },
-                EventKind::Failed { reason } => ServerFrame::Failed {
-                    id,
-                    rcpt: ev.rcpt,
-                    reason,
-                },
+                } => {
+                    let (smtp_code, enhanced_code) = super::protocol::reply_codes(&reason);
+                    ServerFrame::Deferred {
+                        id,
+                        rcpt: ev.rcpt,
+                        reason,
+                        attempts,
+                        retry_at: retry_at_ms,
+                        smtp_code,
+                        enhanced_code,
+                    }
+                }
+                EventKind::Failed { reason } => {
+                    let (smtp_code, enhanced_code) = super::protocol::reply_codes(&reason);
+                    ServerFrame::Failed {
+                        id,
+                        rcpt: ev.rcpt,
+                        reason,
+                        smtp_code,
+                        enhanced_code,
+                    }
+                }
             };
             if out.send(text(&frame)).await.is_err() {
                 break;

@@ -376,7 +376,16 @@ async fn a_pickup_delivery_names_the_file_but_no_server_path() {
     c.submit("p1", "ana@example.com", &["bob@x.org"], MSG);
     assert!(matches!(c.frame().await, ServerFrame::Accepted { .. }));
     match c.frame().await {
-        ServerFrame::Delivered { response, .. } => {
+        ServerFrame::Delivered {
+            response,
+            smtp_code,
+            enhanced_code,
+            ..
+        } => {
+            assert_eq!(
+                (smtp_code, enhanced_code.as_deref()),
+                (Some(250), Some("2.0.0"))
+            );
             assert!(
                 response.starts_with("250 2.0.0 written to pickup directory as "),
                 "{response}"
