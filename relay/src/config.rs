@@ -93,6 +93,8 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     web_dir: Option<PathBuf>,
+    #[serde(default)]
+    dkim: crate::dkim::DkimConfig,
 }
 
 /// The resolved settings of the relay.
@@ -123,6 +125,8 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Directory to serve the composer page from; `None`: the embedded copy.
     pub web_dir: Option<PathBuf>,
+    /// DKIM signing (the `[dkim]` table); keys default to `DATA_DIR/dkim`.
+    pub dkim: crate::dkim::DkimConfig,
 }
 
 /// Errors in the settings.
@@ -255,6 +259,7 @@ impl Settings {
             _ => return Err(ConfigError::TlsPair),
         };
         Ok(Settings {
+            dkim: file.dkim,
             tls,
             web_dir: flags.web_dir.or(file.web_dir),
             listen: flags

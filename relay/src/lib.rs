@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dkim;
 pub mod pickup;
 pub mod server;
 pub mod smtp;

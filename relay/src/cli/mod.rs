@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod build;
+pub mod dkim;
 pub mod forward;
 pub mod ics;
 pub mod io;
@@ -52,6 +53,8 @@ pub enum Command {
     Reply(reply::Args),
     /// Decode or encode TNEF (winmail.dat).
     Tnef(tnef::Args),
+    /// DKIM keys: generate one and print its DNS record.
+    Dkim(dkim::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -80,5 +83,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ics(args) => ics::run(args),
         Command::Reply(args) => reply::run(args),
         Command::Tnef(args) => tnef::run(args),
+        Command::Dkim(args) => dkim::run(args),
     }
 }
