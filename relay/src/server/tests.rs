@@ -341,9 +341,7 @@ async fn a_submit_announcing_too_much_is_refused_before_its_bytes() {
     // 200 MB announced, no binary frame sent: the answer comes at once.
     c.json(json!({"type": "submit", "id": "huge", "envelope": {"mailFrom": "ana@example.com", "rcptTo": ["bob@x.org"]}, "size": 200_000_000u64}));
     match c.frame().await {
-        ServerFrame::Rejected { id, code, .. } => {
-            assert_eq!((id.as_str(), code), ("huge", Code::TooLarge))
-        }
+        ServerFrame::Rejected { id, code, .. } => assert_eq!((id.as_str(), code), ("huge", Code::TooLarge)),
         other => panic!("expected rejected, got {other:?}"),
     }
     // The client skips the bytes and goes on: the session takes the next submit.
@@ -353,9 +351,7 @@ async fn a_submit_announcing_too_much_is_refused_before_its_bytes() {
     // A client that sends the bytes anyway gets no second answer for them.
     let big = vec![b'x'; 1001];
     c.submit("big", "ana@example.com", &["bob@x.org"], &big);
-    assert!(
-        matches!(c.frame().await, ServerFrame::Rejected { ref id, code: Code::TooLarge, .. } if id == "big")
-    );
+    assert!(matches!(c.frame().await, ServerFrame::Rejected { ref id, code: Code::TooLarge, .. } if id == "big"));
     c.submit("after", "ana@example.com", &["bob@x.org"], MSG);
     assert!(matches!(c.frame().await, ServerFrame::Accepted { ref id, .. } if id == "after"));
 }

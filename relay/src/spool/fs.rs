@@ -686,12 +686,7 @@ fn take_reserve(inner: &Inner) {
     if inner.opts.reserve_bytes == 0 || inner.reserve_held.load(Ordering::SeqCst) {
         return;
     }
-    let zeros = vec![
-        0u8;
-        usize::try_from(inner.opts.reserve_bytes)
-            .unwrap_or(usize::MAX)
-            .min(64 << 20)
-    ];
+    let zeros = vec![0u8; usize::try_from(inner.opts.reserve_bytes).unwrap_or(usize::MAX).min(64 << 20)];
     match inner.disk.publish(&inner.dir, RESERVE, &zeros) {
         Ok(()) => inner.reserve_held.store(true, Ordering::SeqCst),
         Err(e) => {
@@ -710,10 +705,8 @@ fn release_reserve(inner: &Inner) -> bool {
     }
     match inner.disk.remove(&inner.dir.join(RESERVE)) {
         Ok(()) => {
-            tracing::warn!(
-                bytes = inner.opts.reserve_bytes,
-                "the spool's disk is full: released its reserve so that delivery outcomes can be recorded and space freed"
-            );
+            tracing::warn!(bytes = inner.opts.reserve_bytes,
+                "the spool's disk is full: released its reserve so that delivery outcomes can be recorded and space freed");
             true
         }
         Err(e) => {

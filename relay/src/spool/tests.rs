@@ -889,11 +889,7 @@ impl FullDisk {
         let mut used = self.used.lock().unwrap();
         let old = used.get(path).copied().unwrap_or(0);
         let total: u64 = used.values().sum();
-        let after = if replace {
-            total - old + add
-        } else {
-            total + add
-        };
+        let after = if replace { total - old + add } else { total + add };
         if after > self.quota {
             return Err(std::io::Error::from_raw_os_error(28));
         }
@@ -992,22 +988,12 @@ async fn a_full_disk_refuses_clearly_then_frees_space_as_messages_finish_and_acc
         "finished segments left: {:?}",
         batch_files(dir.path())
     );
-    assert!(
-        dir.path().join("reserve").exists(),
-        "the reserve is taken again"
-    );
-    assert!(
-        disk.total() < 120 << 10,
-        "{} bytes still used",
-        disk.total()
-    );
+    assert!(dir.path().join("reserve").exists(), "the reserve is taken again");
+    assert!(disk.total() < 120 << 10, "{} bytes still used", disk.total());
     // Acceptance resumes by itself.
     for i in 0..5 {
         assert_eq!(
-            spool
-                .accept(sized(&format!("again{i}"), 10 << 10))
-                .await
-                .unwrap(),
+            spool.accept(sized(&format!("again{i}"), 10 << 10)).await.unwrap(),
             Accepted::Stored
         );
     }
