@@ -336,6 +336,34 @@ mod tests {
     }
 
     #[test]
+    fn the_dkim_table_sets_signing_and_keys_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/pw\"\n[dkim]\nbody_length = true\ncanonicalization = \"simple/relaxed\"\n\
+             [[dkim.key]]\ndomain = \"Example.ORG\"\nselector = \"s1\"\npath = \"/run/k.pem\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeFlags {
+            config: Some(path.clone()),
+            ..no_flags()
+        })
+        .unwrap();
+        assert!(s.dkim.body_length);
+        assert_eq!(s.dkim.keys[0].selector, "s1");
+        assert_eq!(s.dkim.oversign, ["from", "subject", "to", "date"]);
+        assert!(crate::dkim::Signer::new(&s.dkim, None).is_ok());
+        std::fs::write(&path, "data_dir = \"/srv/pw\"\n[dkim]\nkeys = 1\n").unwrap();
+        let e = Settings::resolve(ServeFlags {
+            config: Some(path),
+            ..no_flags()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("keys"), "{e}");
+    }
+
+    #[test]
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("relay.toml");
