@@ -201,7 +201,9 @@ class Relay:
         assert Path(BIN).is_file(), f"postwire binary missing at {BIN}: cargo build -p postwire-relay"
         self.tmp = tempfile.TemporaryDirectory(prefix="postwire-dkim-")
         self.data = Path(self.tmp.name) / "data"
-        self.token = postwire("token", "add", "app", "--data-dir", str(self.data), "--allow-from", "@example.com").stdout.strip()
+        self.token = postwire(
+            "token", "add", "app", "--data-dir", str(self.data), "--allow-from", "@example.com", "--allow-from", "@nokey.example",
+        ).stdout.strip()
         self.records = keygen(self.data / "dkim")
         self.proc = subprocess.Popen(
             [BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data)],
@@ -217,9 +219,12 @@ class Relay:
         self.url = f"ws://127.0.0.1:{self.port}/v1/submit"
 
     def close(self):
+        """Stops the relay; returns the rest of its log."""
         self.proc.terminate()
+        log = self.proc.stderr.read()
         self.proc.wait(timeout=30)
         self.tmp.cleanup()
+        return log
 
 
 async def submit(relay, messages):
@@ -244,19 +249,30 @@ def test_dkimpy_verifies_every_message_the_relay_delivers_for_a_domain_with_a_ke
         p = tmp_path / "s.json"
         p.write_text(json.dumps(spec), encoding="utf-8")
         built.append(subprocess.run([BIN, "build", str(p)], check=True, capture_output=True).stdout)
+    no_key = RAW_EML.replace(b"<ana@example.com>", b"<ana@nokey.example>").replace(b"dkim-4@", b"dkim-5@")
     messages = [*built, RAW_EML]
     relay = Relay()
+    log = ""
     try:
-        asyncio.run(submit(relay, messages))
+        asyncio.run(submit(relay, [*messages, no_key]))
         sent = sorted((relay.data / "pickup").glob("*.eml"))
-        assert len(sent) == len(messages)
+        assert len(sent) == len(messages) + 1
         for path in sent:
-            assert sorted(verify_all(path.read_bytes(), relay.records)) == ["ed2026", "rsa2026"], path
+            message = path.read_bytes()
+            if b"dkim-5@" in message:
+                assert message == no_key, "a domain without a key goes out unsigned, unchanged"
+                continue
+            assert sorted(verify_all(message, relay.records)) == ["ed2026", "rsa2026"], path
         metrics = subprocess.run(
             ["python3", "-c", f"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:{relay.port}/metrics').read().decode())"],
             check=True, capture_output=True, text=True,
         ).stdout
         assert f"postwire_dkim_signed_total {len(messages)}" in metrics, metrics
-        assert "postwire_dkim_unsigned_total 0" in metrics, metrics
+        assert "postwire_dkim_unsigned_total 1" in metrics, metrics
+        assert "postwire_dkim_failed_total 0" in metrics, metrics
+        key_lines = [k.read_text().split("\n")[1] for k in (relay.data / "dkim").rglob("*.key")]
+        assert len(key_lines) == 2
     finally:
-        relay.close()
+        log = relay.close()
+    assert "no DKIM key for the sender domain" in log and "nokey.example" in log, log
+    assert all(line not in log for line in key_lines), "no key material in the log"
