@@ -70,6 +70,10 @@ pub struct ServeFlags {
     /// instead of the copy embedded in the binary.
     #[arg(long, env = "POSTWIRE_WEB_DIR", value_name = "DIR")]
     pub web_dir: Option<PathBuf>,
+    /// DKIM key directory (DIR/DOMAIN/SELECTOR.key) [default: DATA_DIR/dkim];
+    /// the rest of the DKIM settings are in the TOML's `[dkim]` table.
+    #[arg(long, env = "POSTWIRE_DKIM_DIR", value_name = "DIR")]
+    pub dkim_dir: Option<PathBuf>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "POSTWIRE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -258,8 +262,12 @@ impl Settings {
             (None, None) => None,
             _ => return Err(ConfigError::TlsPair),
         };
+        let mut dkim = file.dkim;
+        if let Some(dir) = flags.dkim_dir {
+            dkim.dir = Some(dir);
+        }
         Ok(Settings {
-            dkim: file.dkim,
+            dkim,
             tls,
             web_dir: flags.web_dir.or(file.web_dir),
             listen: flags

@@ -49,7 +49,7 @@ pub struct KeygenArgs {
         conflicts_with = "dkim_dir"
     )]
     pub data_dir: Option<PathBuf>,
-    /// The key directory itself (as `postwire send --dkim-dir`).
+    /// The key directory itself (as `postwire send --dkim-dir`); wins over --data-dir.
     #[arg(long, env = "POSTWIRE_DKIM_DIR", value_name = "DIR")]
     pub dkim_dir: Option<PathBuf>,
     /// Replace an existing key of this selector.
@@ -73,7 +73,7 @@ pub struct RecordArgs {
         conflicts_with = "dkim_dir"
     )]
     pub data_dir: Option<PathBuf>,
-    /// The key directory itself.
+    /// The key directory itself; wins over --data-dir.
     #[arg(long, env = "POSTWIRE_DKIM_DIR", value_name = "DIR")]
     pub dkim_dir: Option<PathBuf>,
 }

@@ -6,6 +6,11 @@
 //! A domain with a key that cannot be used (unreadable, malformed) defers
 //! the message rather than sending it unsigned: the operator's DMARC policy
 //! may reject unsigned mail, and the retry picks up the fixed key.
+//!
+//! Signing runs inline on the delivery task: a `stat` per key file, a
+//! directory listing per domain, and one RSA or Ed25519 signature (about a
+//! millisecond for RSA-2048 in a release build), which is small beside an
+//! SMTP transaction and avoids copying the message to a blocking thread.
 
 use std::sync::Arc;
 
