@@ -276,3 +276,41 @@ def test_dkimpy_verifies_every_message_the_relay_delivers_for_a_domain_with_a_ke
         log = relay.close()
     assert "no DKIM key for the sender domain" in log and "nokey.example" in log, log
     assert all(line not in log for line in key_lines), "no key material in the log"
+
+
+def test_keys_made_by_openssl_sign_and_dkim_record_prints_their_records(tmp_path):
+    """PKCS#1 RSA (`openssl genrsa -traditional`), a 3072-bit RSA key and
+    openssl's PKCS#8 v1 Ed25519 keys, dropped into the key directory by hand."""
+    keys = tmp_path / "keys"
+    (keys / DOMAIN).mkdir(parents=True)
+    for selector, cmd in [
+        ("pkcs1", ["openssl", "genrsa", "-traditional", "2048"]),
+        ("big", ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"]),
+        ("osed", ["openssl", "genpkey", "-algorithm", "ed25519"]),
+    ]:
+        pem = subprocess.run(cmd, check=True, capture_output=True).stdout
+        (keys / DOMAIN / f"{selector}.key").write_bytes(pem)
+    assert b"BEGIN RSA PRIVATE KEY" in (keys / DOMAIN / "pkcs1.key").read_bytes()
+    records = {}
+    for selector in ("pkcs1", "big", "osed"):
+        out = postwire("dkim", "record", DOMAIN, "--selector", selector, "--dkim-dir", str(keys)).stdout
+        name, _, rest = out.partition(" IN TXT ")
+        records[name] = "".join(re.findall(r'"([^"]*)"', rest)).encode()
+    raw = tmp_path / "d.eml"
+    raw.write_bytes(RAW_EML)
+    [signed] = send_signed(tmp_path, keys, [raw])
+    assert sorted(verify_all(signed.read_bytes(), records)) == ["big", "osed", "pkcs1"]
+
+
+def test_a_short_rsa_key_is_refused_with_a_message_naming_the_file(tmp_path):
+    keys = tmp_path / "keys"
+    (keys / DOMAIN).mkdir(parents=True)
+    pem = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"], check=True, capture_output=True).stdout
+    (keys / DOMAIN / "weak.key").write_bytes(pem)
+    raw = tmp_path / "d.eml"
+    raw.write_bytes(RAW_EML)
+    r = subprocess.run([BIN, "send", str(raw), "--pickup-dir", str(tmp_path / "out"), "--dkim-dir", str(keys)], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "weak.key" in r.stderr and "2048" in r.stderr, r.stderr
+    assert pem.decode().split("\n")[1] not in r.stderr
+    assert not list((tmp_path / "out").glob("*.eml")), "nothing goes out unsigned when the domain's key is broken"
