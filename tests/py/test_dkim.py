@@ -197,7 +197,7 @@ def test_a_domain_without_a_key_goes_out_unsigned_and_send_says_so(tmp_path):
 class Relay:
     """`postwire serve` on a free loopback port with one token and DKIM keys in DATA_DIR/dkim."""
 
-    def __init__(self):
+    def __init__(self, config=None):
         assert Path(BIN).is_file(), f"postwire binary missing at {BIN}: cargo build -p postwire-relay"
         self.tmp = tempfile.TemporaryDirectory(prefix="postwire-dkim-")
         self.data = Path(self.tmp.name) / "data"
@@ -205,8 +205,13 @@ class Relay:
             "token", "add", "app", "--data-dir", str(self.data), "--allow-from", "@example.com", "--allow-from", "@nokey.example",
         ).stdout.strip()
         self.records = keygen(self.data / "dkim")
+        extra = []
+        if config is not None:
+            toml = Path(self.tmp.name) / "relay.toml"
+            toml.write_text(config(self), encoding="utf-8")
+            extra = ["--config", str(toml)]
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data)],
+            [BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data), *extra],
             stderr=subprocess.PIPE, text=True,
         )
         for line in self.proc.stderr:
@@ -314,3 +319,25 @@ def test_a_short_rsa_key_is_refused_with_a_message_naming_the_file(tmp_path):
     assert "weak.key" in r.stderr and "2048" in r.stderr, r.stderr
     assert pem.decode().split("\n")[1] not in r.stderr
     assert not list((tmp_path / "out").glob("*.eml")), "nothing goes out unsigned when the domain's key is broken"
+
+
+def test_the_relays_toml_sets_simple_canonicalization_l_and_a_key_by_path(tmp_path):
+    def config(relay):
+        outside = Path(relay.tmp.name) / "elsewhere.pem"
+        (relay.data / "dkim" / DOMAIN / "ed2026.key").rename(outside)
+        return (
+            "[dkim]\ncanonicalization = \"simple/simple\"\nbody_length = true\n"
+            f"[[dkim.key]]\ndomain = \"{DOMAIN}\"\nselector = \"ed2026\"\npath = \"{outside}\"\n"
+        )
+
+    relay = Relay(config)
+    try:
+        asyncio.run(submit(relay, [RAW_EML]))
+        [sent] = (relay.data / "pickup").glob("*.eml")
+        message = sent.read_bytes()
+        unfolded = message.replace(b"\r\n\t", b"")
+        assert b"c=simple/simple;" in unfolded and re.search(rb"; l=\d+;", unfolded)
+        # Only the key given by path signs: it replaces the directory's keys for the domain.
+        assert verify_all(message, relay.records) == ["ed2026"]
+    finally:
+        relay.close()
