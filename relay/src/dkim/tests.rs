@@ -209,3 +209,17 @@ fn from_domains_are_found_in_the_usual_shapes_and_made_ascii() {
     );
     assert_eq!(d("undisclosed"), None);
 }
+
+#[test]
+fn a_header_present_twice_is_named_three_times_when_oversigned() {
+    let dir = keydir(&[("ed", Algorithm::Ed25519)]);
+    let signer = Signer::with_dir(dir.path());
+    let msg = b"From: a@example.com\r\nTo: b@x.org\r\nTo: c@x.org\r\nCc: d@x.org\r\n\r\nhi\r\n";
+    let (out, _) = signed(&signer, msg);
+    let field = std::str::from_utf8(&out[..out.len() - msg.len()]).unwrap();
+    assert_eq!(
+        tag(field, "h"),
+        Some("from:from:subject:to:to:to:date:cc"),
+        "absent Subject and Date are still named once, so none can be added"
+    );
+}
