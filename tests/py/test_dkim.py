@@ -341,3 +341,19 @@ def test_the_relays_toml_sets_simple_canonicalization_l_and_a_key_by_path(tmp_pa
         assert verify_all(message, relay.records) == ["ed2026"]
     finally:
         relay.close()
+
+
+def test_send_bulk_signs_every_message_of_the_folder(tmp_path):
+    keys = tmp_path / "keys"
+    records = keygen(keys, {"ed2026": "ed25519"})
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    for i, spec in enumerate([SPEC_ATTACHMENTS, SPEC_TNEF, SPEC_CALENDAR]):
+        (outbox / f"{i}.json").write_text(json.dumps(spec), encoding="utf-8")
+    (outbox / "3.eml").write_bytes(RAW_EML)
+    out = tmp_path / "pickup"
+    postwire("send", "--bulk", str(outbox), "--quiet", "--pickup-dir", str(out), "--dkim-dir", str(keys))
+    sent = sorted(out.glob("*.eml"))
+    assert len(sent) == 4
+    for path in sent:
+        assert verify_all(path.read_bytes(), records) == ["ed2026"], path
