@@ -408,6 +408,11 @@ impl Signer {
             return Ok(Arc::clone(k));
         }
         let key = Arc::new(SigningKey::load(path)?);
+        #[cfg(unix)]
+        if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0 {
+            tracing::warn!(path = %path.display(),
+                "DKIM key is readable by other users: chmod 600 it");
+        }
         cache.insert(path.to_path_buf(), (stamp.0, stamp.1, Arc::clone(&key)));
         Ok(key)
     }
