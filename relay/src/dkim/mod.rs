@@ -30,12 +30,13 @@
 //! MIME-Version, Content-Type, Content-Transfer-Encoding, In-Reply-To,
 //! References and List-Unsubscribe(-Post) where present.
 //!
-//! **Why our own code, not mail-auth.** mail-auth 0.13's `ring` feature turns
-//! on its DNS resolver (hickory-resolver with DNSSEC and rustls-platform-
-//! verifier), and even without it the crate pulls in flate2, similar, a
-//! second mail-builder (1.x beside our 2.x) and its own mail-parser features:
-//! dozens of crates to compile on a small machine for what a signer needs,
-//! which is two canonicalizations and a SHA-256: about 1,000 lines with their docs over `ring`,
+//! **Why our own code, not mail-auth.** mail-auth 0.13 signs only with one of
+//! its crypto features, and its `ring` feature also turns on its DNS resolver
+//! (hickory-resolver with DNSSEC and rustls-platform-verifier); its required
+//! dependencies add flate2, similar, a second mail-builder (1.x beside our
+//! 2.x) and mail-parser features. Many crates to compile on a small machine
+//! (we did not count them) for what a signer needs: two canonicalizations, a
+//! SHA-256 and a signature, about 1,000 lines with their docs over `ring`,
 //! which the relay already links (rustls). Verification is not ours to do;
 //! the tests check our signatures with an independent verifier (dkimpy).
 
