@@ -70,6 +70,10 @@ pub struct ServeFlags {
     /// instead of the copy embedded in the binary.
     #[arg(long, env = "POSTWIRE_WEB_DIR", value_name = "DIR")]
     pub web_dir: Option<PathBuf>,
+    /// DKIM key directory (DIR/DOMAIN/SELECTOR.key) [default: DATA_DIR/dkim];
+    /// the rest of the DKIM settings are in the TOML's `[dkim]` table.
+    #[arg(long, env = "POSTWIRE_DKIM_DIR", value_name = "DIR")]
+    pub dkim_dir: Option<PathBuf>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "POSTWIRE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -93,6 +97,8 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     web_dir: Option<PathBuf>,
+    #[serde(default)]
+    dkim: crate::dkim::DkimConfig,
 }
 
 /// The resolved settings of the relay.
@@ -123,6 +129,8 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Directory to serve the composer page from; `None`: the embedded copy.
     pub web_dir: Option<PathBuf>,
+    /// DKIM signing (the `[dkim]` table); keys default to `DATA_DIR/dkim`.
+    pub dkim: crate::dkim::DkimConfig,
 }
 
 /// Errors in the settings.
@@ -254,7 +262,12 @@ impl Settings {
             (None, None) => None,
             _ => return Err(ConfigError::TlsPair),
         };
+        let mut dkim = file.dkim;
+        if let Some(dir) = flags.dkim_dir {
+            dkim.dir = Some(dir);
+        }
         Ok(Settings {
+            dkim,
             tls,
             web_dir: flags.web_dir.or(file.web_dir),
             listen: flags
@@ -328,6 +341,34 @@ mod tests {
         assert!(
             matches!(s.upstream, Destination::Pickup(ref d) if d == Path::new("/srv/pw/pickup"))
         );
+    }
+
+    #[test]
+    fn the_dkim_table_sets_signing_and_keys_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/pw\"\n[dkim]\nbody_length = true\ncanonicalization = \"simple/relaxed\"\n\
+             [[dkim.key]]\ndomain = \"Example.ORG\"\nselector = \"s1\"\npath = \"/run/k.pem\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeFlags {
+            config: Some(path.clone()),
+            ..no_flags()
+        })
+        .unwrap();
+        assert!(s.dkim.body_length);
+        assert_eq!(s.dkim.keys[0].selector, "s1");
+        assert_eq!(s.dkim.oversign, ["from", "subject", "to", "date"]);
+        assert!(crate::dkim::Signer::new(&s.dkim, None).is_ok());
+        std::fs::write(&path, "data_dir = \"/srv/pw\"\n[dkim]\nkeys = 1\n").unwrap();
+        let e = Settings::resolve(ServeFlags {
+            config: Some(path),
+            ..no_flags()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("keys"), "{e}");
     }
 
     #[test]

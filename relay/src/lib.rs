@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod dkim;
 pub mod pickup;
 pub mod server;
 pub mod smtp;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 pub mod build;
 pub mod envelope_args;
+pub mod dkim;
 pub mod forward;
 pub mod ics;
 pub mod io;
@@ -56,6 +57,8 @@ pub enum Command {
     Reply(reply::Args),
     /// Decode or encode TNEF (winmail.dat).
     Tnef(tnef::Args),
+    /// DKIM keys: generate one and print its DNS record.
+    Dkim(dkim::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -109,5 +112,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ics(args) => ics::run(args),
         Command::Reply(args) => reply::run(args),
         Command::Tnef(args) => tnef::run(args),
+        Command::Dkim(args) => dkim::run(args),
     }
 }

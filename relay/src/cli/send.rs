@@ -3,7 +3,9 @@
 //! sent byte for byte) over SMTP or into a pickup directory. The envelope
 //! comes from the message (Sender/From, To+Cc+Bcc) unless `--from`/`--to` say
 //! otherwise. `--bulk` spreads a folder over the connections with a progress
-//! bar and prints a summary.
+//! bar and prints a summary. With `--dkim-dir DIR` each message is
+//! DKIM-signed with the keys of its From domain (`DIR/DOMAIN/SELECTOR.key`)
+//! as it is prepared; a message whose domain has no key goes unsigned.
 
 use std::{
     io::IsTerminal,
@@ -46,6 +48,11 @@ pub struct Args {
     /// DSN, REQUIRETLS and JSON output.
     #[command(flatten)]
     pub envelope: EnvelopeArgs,
+    /// DKIM-sign with the keys in DIR (DIR/DOMAIN/SELECTOR.key, as `postwire
+    /// dkim keygen --dkim-dir DIR` writes them; a relay's is DATA_DIR/dkim).
+    /// Signed messages are held in memory until sent.
+    #[arg(long, env = "POSTWIRE_DKIM_DIR", value_name = "DIR")]
+    pub dkim_dir: Option<PathBuf>,
     /// Where to deliver.
     #[command(flatten)]
     pub smtp: SmtpArgs,
@@ -68,13 +75,25 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     args.envelope.validate()?;
     let destination = args.smtp.destination()?;
+    let signer = args.dkim_dir.as_ref().map(crate::dkim::Signer::with_dir);
     let prepared: Vec<Prepared> = files
         .into_iter()
         .map(|path| Prepared {
-            message: prepare(&path, args.from.as_deref(), &args.to, &args.envelope),
+            message: prepare(&path, args.from.as_deref(), &args.to, &args.envelope)
+                .and_then(|m| sign(m, signer.as_ref(), &path)),
             path,
         })
         .collect();
+    if let Some(s) = &signer {
+        let stats = s.stats();
+        let unsigned = stats.unsigned.load(std::sync::atomic::Ordering::Relaxed);
+        if unsigned > 0 {
+            eprintln!(
+                "postwire: {unsigned} message(s) have no DKIM key for their From domain in {} and go unsigned",
+                s.dir().map(|d| d.display().to_string()).unwrap_or_default()
+            );
+        }
+    }
 
     runtime()?.block_on(async {
         let delivery = Delivery::open(destination).await?;
@@ -213,6 +232,29 @@ struct NoResult;
 impl crate::delivery::Failure for NoResult {
     fn is_transient(&self) -> bool {
         true
+    }
+}
+
+/// DKIM-signs a prepared message when a signer is given.
+fn sign(
+    message: Outgoing,
+    signer: Option<&crate::dkim::Signer>,
+    path: &Path,
+) -> Result<Outgoing, String> {
+    let Some(signer) = signer else {
+        return Ok(message);
+    };
+    let bytes: Arc<[u8]> = match &message.content {
+        Content::Bytes(b) => Arc::clone(b),
+        Content::File(p) => Arc::from(std::fs::read(p).map_err(|e| e.to_string())?),
+    };
+    let id = path.display().to_string();
+    match signer.apply(&bytes, &id).map_err(|e| e.to_string())? {
+        Some(signed) => Ok(Outgoing {
+            envelope: message.envelope,
+            content: Content::Bytes(Arc::from(signed)),
+        }),
+        None => Ok(message),
     }
 }
 

@@ -72,6 +72,8 @@ pub struct Metrics {
     pub accept_latency: Histogram,
     /// One delivery attempt.
     pub delivery_latency: Histogram,
+    /// What the DKIM signer did (shared with it).
+    pub dkim: std::sync::Arc<crate::dkim::Stats>,
 }
 
 impl Metrics {
@@ -113,6 +115,21 @@ impl Metrics {
                 "postwire_events_dropped_total",
                 "Delivery events dropped for sessions that were not reading them.",
                 &self.events_dropped,
+            ),
+            (
+                "postwire_dkim_signed_total",
+                "Delivery attempts DKIM-signed.",
+                &self.dkim.signed,
+            ),
+            (
+                "postwire_dkim_unsigned_total",
+                "Delivery attempts sent unsigned: no DKIM key for the sender domain.",
+                &self.dkim.unsigned,
+            ),
+            (
+                "postwire_dkim_failed_total",
+                "Delivery attempts deferred: the sender domain's DKIM key could not be used.",
+                &self.dkim.failed,
             ),
         ];
         let counters = counters

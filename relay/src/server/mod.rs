@@ -106,8 +106,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         },
     )?;
     let spool: Arc<dyn Spool> = Arc::new(spool);
-    let deliver: Arc<dyn Deliver> = upstream::from_settings(&settings)?;
     let metrics = Arc::new(metrics::Metrics::default());
+    let deliver: Arc<dyn Deliver> = upstream::from_settings(&settings, Arc::clone(&metrics.dkim))?;
     let counter = tokio::spawn(metrics_from_events(spool.subscribe(), Arc::clone(&metrics)));
     let metrics_handle = Arc::clone(&metrics);
     let runner = crate::spool::runner::start(

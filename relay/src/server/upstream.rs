@@ -1,6 +1,7 @@
 //! Choosing the upstream from the settings: the pickup directory under the
 //! data directory when no SMTP server is configured (the embedded default),
-//! else the SMTP pool with its N connections.
+//! else the SMTP pool with its N connections; either wrapped in the DKIM
+//! signer ([`crate::dkim::deliver::SigningDeliver`]).
 
 use std::sync::Arc;
 
@@ -14,9 +15,23 @@ use crate::spool::deliver::{Deliver, TransportDeliver};
 /// Parallel writers into a pickup directory.
 const PICKUP_WRITERS: usize = 2;
 
-/// The deliverer the settings ask for. The SMTP pool connects lazily, so
+/// The deliverer the settings ask for, signing with the DKIM keys of the
+/// settings and counting into `dkim`. The SMTP pool connects lazily, so
 /// that the relay starts (and accepts) while its upstream is down.
-pub fn from_settings(settings: &Settings) -> Result<Arc<dyn Deliver>, ServeError> {
+pub fn from_settings(
+    settings: &Settings,
+    dkim: Arc<crate::dkim::Stats>,
+) -> Result<Arc<dyn Deliver>, ServeError> {
+    let signer = crate::dkim::Signer::new(&settings.dkim, Some(settings.data_dir.join("dkim")))
+        .map_err(|e| ServeError::Upstream(e.to_string()))?
+        .with_stats(dkim);
+    Ok(Arc::new(crate::dkim::deliver::SigningDeliver::new(
+        transport(settings)?,
+        Arc::new(signer),
+    )))
+}
+
+fn transport(settings: &Settings) -> Result<Arc<dyn Deliver>, ServeError> {
     match &settings.upstream {
         Destination::Pickup(dir) => {
             let p = Pickup::new(dir.clone()).map_err(|e| ServeError::Upstream(e.to_string()))?;
