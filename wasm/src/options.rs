@@ -28,6 +28,48 @@ export interface BuildOptions {
 #[wasm_bindgen(typescript_custom_section)]
 const TS_OPTIONS_SECTION: &str = TS_OPTIONS;
 
+// Read by the typescript_custom_section below and by the drift test.
+#[allow(dead_code)]
+pub(crate) const TS_PARSE_OPTIONS: &str = r#"
+/** How `parseEml` and `decodeTnef` return what they read. */
+export interface ParseOptions {
+  /** Attachment `content` as a `Uint8Array` (copied out of the module once) instead of base64 text. Default `false`, the CLI's JSON form. */
+  bytes?: boolean;
+}
+"#;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_PARSE_OPTIONS_SECTION: &str = TS_PARSE_OPTIONS;
+
+/// The keys a `ParseOptions` object may have (also checked against the TS interface).
+pub(crate) const PARSE_OPTION_KEYS: &[&str] = &["bytes"];
+
+/// Reads the `ParseOptions` argument: whether attachment content should come
+/// back as bytes (`undefined`/`null` means the default, base64 text).
+pub fn parse_options_from_js(value: Option<JsValue>) -> Result<bool, BindingError> {
+    let Some(value) = value.filter(|v| !v.is_undefined() && !v.is_null()) else {
+        return Ok(false);
+    };
+    if !value.is_object() {
+        return Err(invalid("", "options must be an object { bytes? }"));
+    }
+    for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !PARSE_OPTION_KEYS.contains(&key.as_str()) {
+            return Err(invalid(
+                &key,
+                format!("unknown option `{key}`, expected `bytes`"),
+            ));
+        }
+    }
+    match Reflect::get(&value, &"bytes".into()).unwrap_or(JsValue::UNDEFINED) {
+        v if v.is_undefined() || v.is_null() => Ok(false),
+        v => v
+            .as_bool()
+            .ok_or_else(|| invalid("bytes", "`bytes` must be true or false")),
+    }
+}
+
 /// The keys a `BuildOptions` object may have (also checked against the TS interface).
 pub(crate) const OPTION_KEYS: &[&str] = &["now", "seed"];
 
