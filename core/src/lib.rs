@@ -28,6 +28,7 @@
 //! ```
 
 pub mod address;
+mod b64;
 pub mod build;
 pub mod content_type;
 pub mod entropy;
