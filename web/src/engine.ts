@@ -68,6 +68,6 @@ export function parseTnef(bytes: Uint8Array): MessageSpec {
 }
 
 /** The bytes of a spec attachment. */
-export function attachmentBytes(content: string): Uint8Array {
-  return base64ToBytes(content);
+export function attachmentBytes(content: string | Uint8Array): Uint8Array {
+  return typeof content === 'string' ? base64ToBytes(content) : content;
 }
