@@ -31,10 +31,12 @@ static TABLE: [u8; 256] = {
 /// Decodes standard base64 as `spec::base64_bytes::decode` does, or `None`
 /// where that would fail (or the input is unusual enough to leave to it).
 pub(crate) fn decode(input: &[u8]) -> Option<Vec<u8>> {
-    // Plain indexing into a sized buffer: postwire-core is built at opt-level
-    // s for the npm package, where `extend_from_slice` and iterator adapters
-    // stay calls and cost more than the decoding itself.
-    let mut out = vec![0u8; input.len() / 4 * 3 + 3];
+    // Plain slice indexing into a sized buffer: postwire-core is built at
+    // opt-level z for the npm package, where `extend_from_slice`, iterator
+    // adapters and even `Vec`'s `IndexMut` stay calls and cost more than the
+    // decoding itself; indexing a slice is a bounds check, never a call.
+    let mut vec = vec![0u8; input.len() / 4 * 3 + 3];
+    let out = vec.as_mut_slice();
     let (mut o, mut i, n) = (0usize, 0usize, input.len());
     let (mut acc, mut held) = (0u32, 0u32);
     while i < n {
@@ -99,8 +101,8 @@ pub(crate) fn decode(input: &[u8]) -> Option<Vec<u8>> {
         }
         _ => return None,
     }
-    out.truncate(o);
-    Some(out)
+    vec.truncate(o);
+    Some(vec)
 }
 
 #[cfg(test)]
