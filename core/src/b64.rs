@@ -6,6 +6,9 @@
 //! the end, a final quantum without padding, zero trailing bits) and gives
 //! `None` for anything else, so that the caller's general path reports the
 //! error in its own words.
+//!
+//! Public (hidden) for the WebAssembly bindings, which decode base64
+//! attachment contents with it before serde sees them.
 
 const INVALID: u8 = 0xff;
 const SPACE: u8 = 0xfe;
@@ -30,7 +33,12 @@ static TABLE: [u8; 256] = {
 
 /// Decodes standard base64 as `spec::base64_bytes::decode` does, or `None`
 /// where that would fail (or the input is unusual enough to leave to it).
-pub(crate) fn decode(input: &[u8]) -> Option<Vec<u8>> {
+///
+/// `#[inline]` so that a caller in a crate built for speed (the npm
+/// package's bindings, at opt-level 3) gets its own copy compiled at its
+/// level; core itself is built for size there.
+#[inline]
+pub fn decode(input: &[u8]) -> Option<Vec<u8>> {
     // Plain slice indexing into a sized buffer: postwire-core is built at
     // opt-level z for the npm package, where `extend_from_slice`, iterator
     // adapters and even `Vec`'s `IndexMut` stay calls and cost more than the
@@ -68,7 +76,10 @@ pub(crate) fn decode(input: &[u8]) -> Option<Vec<u8>> {
             SPACE => {}
             INVALID if c == b'=' => {
                 // Padding: only more padding and white space may follow.
-                if input[i..].iter().all(|&b| b == b'=' || TABLE[b as usize] == SPACE) {
+                if input[i..]
+                    .iter()
+                    .all(|&b| b == b'=' || TABLE[b as usize] == SPACE)
+                {
                     break;
                 }
                 return None;
@@ -111,7 +122,10 @@ mod tests {
 
     fn general(s: &str) -> Option<Vec<u8>> {
         let compact: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        let end = compact.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
+        let end = compact
+            .iter()
+            .rposition(|&b| b != b'=')
+            .map_or(0, |i| i + 1);
         base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(&compact[..end])
             .ok()
@@ -120,10 +134,36 @@ mod tests {
     #[test]
     fn agrees_with_the_general_decoder() {
         let mut cases: Vec<String> = [
-            "", "=", "==", "QQ", "QQ=", "QQ==", "QUI", "QUI=", "QUJD", "QUJDRA", "QR==", "QUJ=",
-            "Q", "QUJDR", "QU JD", "QU\r\nJD\r\n", " QUJD ", "QQ==\r\n", "QQ=\n=", "Q=Q=",
-            "QUJD=QUJD", "QUJD\r\n==", "QU\tJ\x0cD", "QUJD!", "QUJD\u{e9}", "QU-D", "QU_D",
-            "QUJD\x0b", "////", "++++",
+            "",
+            "=",
+            "==",
+            "QQ",
+            "QQ=",
+            "QQ==",
+            "QUI",
+            "QUI=",
+            "QUJD",
+            "QUJDRA",
+            "QR==",
+            "QUJ=",
+            "Q",
+            "QUJDR",
+            "QU JD",
+            "QU\r\nJD\r\n",
+            " QUJD ",
+            "QQ==\r\n",
+            "QQ=\n=",
+            "Q=Q=",
+            "QUJD=QUJD",
+            "QUJD\r\n==",
+            "QU\tJ\x0cD",
+            "QUJD!",
+            "QUJD\u{e9}",
+            "QU-D",
+            "QU_D",
+            "QUJD\x0b",
+            "////",
+            "++++",
         ]
         .iter()
         .map(|s| s.to_string())

@@ -28,7 +28,8 @@
 //! ```
 
 pub mod address;
-mod b64;
+#[doc(hidden)]
+pub mod b64;
 pub mod build;
 pub mod content_type;
 pub mod entropy;

@@ -58,7 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     names.sort();
     let mut out = Vec::new();
     for name in names {
-        let spec = postwire_core::spec::from_json(&fs::read_to_string(format!("{dir}/{name}.json"))?)?;
+        let spec =
+            postwire_core::spec::from_json(&fs::read_to_string(format!("{dir}/{name}.json"))?)?;
         let eml = fs::read(format!("{dir}/{name}.eml"))?;
         let build = measure(budget, || {
             std::hint::black_box(postwire_core::build(&spec, &options).ok());

@@ -41,7 +41,8 @@ fn fixed_options_give_the_same_bytes_and_the_spec_comes_back() {
         text.contains("Date: Mon, 24 Nov 2025 16:00:00 +0000\r\n"),
         "{text}"
     );
-    let spec = parse_eml(Uint8Array::from(a.as_slice()).into(), None).unwrap_or_else(|e| panic!("{e:?}"));
+    let spec =
+        parse_eml(Uint8Array::from(a.as_slice()).into(), None).unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(get(&spec, "subject").as_string().as_deref(), Some("Hola"));
     assert_eq!(get(&spec, "text").as_string().as_deref(), Some("hi"));
 }
@@ -100,7 +101,9 @@ fn attachment_bytes_in_and_out() {
     let with_text = js(
         r#"{"from": "a@example.com", "to": ["b@example.com"], "attachments": [{"filename": "x.bin", "content": "AAEC/w=="}]}"#,
     );
-    let with_bytes = js(r#"{"from": "a@example.com", "to": ["b@example.com"], "attachments": [{"filename": "x.bin"}]}"#);
+    let with_bytes = js(
+        r#"{"from": "a@example.com", "to": ["b@example.com"], "attachments": [{"filename": "x.bin"}]}"#,
+    );
     let list = get(&with_bytes, "attachments");
     let item = Reflect::get(&list, &0.into()).unwrap_or(JsValue::UNDEFINED);
     let bytes = Uint8Array::from(&[0u8, 1, 2, 255][..]);
@@ -108,8 +111,11 @@ fn attachment_bytes_in_and_out() {
     let a = build_eml(with_text, Some(options.clone())).unwrap_or_else(|e| panic!("{e:?}"));
     let b = build_eml(with_bytes, Some(options)).unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(a, b);
-    let spec = parse_eml(Uint8Array::from(a.as_slice()).into(), Some(js(r#"{"bytes": true}"#)))
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let spec = parse_eml(
+        Uint8Array::from(a.as_slice()).into(),
+        Some(js(r#"{"bytes": true}"#)),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
     let item = Reflect::get(&get(&spec, "attachments"), &0.into()).unwrap_or(JsValue::UNDEFINED);
     let content = get(&item, "content");
     let content = content.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec);
