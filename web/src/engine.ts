@@ -29,9 +29,13 @@ export function buildEml(spec: MessageSpec): Uint8Array {
   return postwire.buildEml(spec as never);
 }
 
-/** Parses RFC 5322 bytes into a spec. */
+/**
+ * Parses RFC 5322 bytes into a spec, attachment contents as bytes
+ * (`Uint8Array`): downloads, forwarding and drafts use them as they are,
+ * with no base64 in between.
+ */
 export function parseEml(bytes: Uint8Array): MessageSpec {
-  return postwire.parseEml(bytes) as unknown as MessageSpec;
+  return postwire.parseEml(bytes, { bytes: true }) as unknown as MessageSpec;
 }
 
 /** The SMTP envelope of a spec (From; To, Cc and Bcc). */
