@@ -2,7 +2,30 @@
 // The interfaces and function signatures are generated from the Rust crate
 // (wasm-bindgen, typescript_custom_section) into pkg/postwire_wasm.d.ts;
 // this file picks the public ones.
-export { buildEml, parseEml, envelopeOf, toIcs, parseIcs, parseCalendar, replyEml, encodeTnef, decodeTnef } from './pkg/postwire_wasm.js';
+export { buildEml, envelopeOf, toIcs, parseIcs, parseCalendar, replyEml, encodeTnef } from './pkg/postwire_wasm.js';
+import type { MessageSpec, ParseOptions, TnefDecodeOptions } from './pkg/postwire_wasm.js';
+
+/**
+ * Parses message bytes into a spec (lenient: best effort on broken input).
+ * Attachment `content` is base64 text, or a `Uint8Array` with `{ bytes: true }`.
+ *
+ * Throws a `PostwireError` (`INVALID_ARGUMENT` for a non-`Uint8Array`,
+ * `EMPTY_INPUT`, `NOT_A_MESSAGE`, `INVALID_OPTIONS`).
+ */
+export function parseEml(bytes: Uint8Array, options: ParseOptions & { bytes: true }): MessageSpec<Uint8Array>;
+export function parseEml(bytes: Uint8Array, options?: ParseOptions & { bytes?: false }): MessageSpec;
+export function parseEml(bytes: Uint8Array, options?: ParseOptions): MessageSpec<string | Uint8Array>;
+
+/**
+ * Reads a winmail.dat (the bytes of an `application/ms-tnef` attachment)
+ * into a spec. Attachment `content` is base64 text, or a `Uint8Array` with
+ * `{ bytes: true }`.
+ *
+ * Throws a `PostwireError` (`INVALID_ARGUMENT`, `INVALID_TNEF`, `INVALID_OPTIONS`).
+ */
+export function decodeTnef(bytes: Uint8Array, options: TnefDecodeOptions & { bytes: true }): MessageSpec<Uint8Array>;
+export function decodeTnef(bytes: Uint8Array, options?: TnefDecodeOptions & { bytes?: false }): MessageSpec;
+export function decodeTnef(bytes: Uint8Array, options?: TnefDecodeOptions): MessageSpec<string | Uint8Array>;
 export type {
   Alarm,
   Alternate,
@@ -10,16 +33,22 @@ export type {
   Appointment,
   Attachment,
   Attendee,
+  BinaryInput,
   Calendar,
   BuildOptions,
+  Dsn,
+  DsnNotify,
+  DsnRecipient,
   Envelope,
   ErrorCode,
   Mailbox,
   Method,
   MessageSpec,
+  ParseOptions,
   PostwireError,
   PartStat,
   Priority,
+  TnefDecodeOptions,
   Token,
 } from './pkg/postwire_wasm.js';
-export { RelayClient } from './js/relay-client.js';
+export { RelayClient, readBlobs } from './js/relay-client.js';

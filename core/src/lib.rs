@@ -35,6 +35,8 @@
 //! ```
 
 pub mod address;
+#[doc(hidden)]
+pub mod b64;
 pub mod build;
 mod compose;
 pub mod content_type;

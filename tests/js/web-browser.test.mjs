@@ -516,7 +516,11 @@ test('the size as sent grows as files are added; over the token\'s limit Send is
   await context.close();
 });
 
-/** The drafts kept in the page's IndexedDB, as JSON text ('' when the store does not exist). */
+/**
+ * The drafts kept in the page's IndexedDB, as JSON text ('' when the store
+ * does not exist); byte arrays (attachments are kept as the file's bytes)
+ * appear as `Uint8Array:<base64>`.
+ */
 function storedDrafts(page) {
   return page.evaluate(
     () =>
@@ -532,7 +536,8 @@ function storedDrafts(page) {
           const all = db.transaction('drafts').objectStore('drafts').getAll();
           all.onsuccess = () => {
             db.close();
-            resolve(all.result.length ? JSON.stringify(all.result) : '');
+            const bytes = (_k, v) => (v instanceof Uint8Array ? `Uint8Array:${btoa(Array.from(v, (b) => String.fromCharCode(b)).join(''))}` : v);
+            resolve(all.result.length ? JSON.stringify(all.result, bytes) : '');
           };
           all.onerror = () => reject(all.error);
         };
@@ -566,7 +571,7 @@ test('a draft survives a reload and a closed tab (IndexedDB, never the token); D
   await page.locator('#draft-status[data-state=saved]').waitFor();
   assert.match(await page.locator('#draft-status').textContent(), /^Draft saved at /);
   const stored = await storedDrafts(page);
-  for (const s of [subject, 'Room 7', 'secret@example.org', Buffer.from('kept in the draft\n').toString('base64')]) assert.ok(stored.includes(s), `the draft holds ${s}`);
+  for (const s of [subject, 'Room 7', 'secret@example.org', `Uint8Array:${Buffer.from('kept in the draft\n').toString('base64')}`]) assert.ok(stored.includes(s), `the draft holds ${s}`);
   assert.ok(!stored.includes(tokens.web), 'the token is not in the draft');
   assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
 

@@ -238,3 +238,26 @@ test('a file\'s size in the message is its base64 in 76-character lines with CRL
   assert.equal(attachments.encodedSize(58), 84);
   assert.equal(attachments.encodedSize(1200), 1644);
 });
+
+test('attachments as bytes: sizes, drafts and the spec take Uint8Array content as it is', () => {
+  assert.equal(spec.contentSize(new Uint8Array(1234)), 1234);
+  assert.equal(spec.contentSize(Buffer.alloc(1234).toString('base64')), 1234);
+  assert.equal(spec.contentSize('='), 0);
+  assert.equal(spec.contentBase64(new Uint8Array([0, 1, 2, 255])), 'AAEC/w==');
+  assert.equal(spec.contentBase64('AAEC\r\n/w=='), 'AAEC/w==');
+  const big = new Uint8Array(600);
+  const { kept, skipped } = drafts.keepAttachments([
+    { filename: 'a', contentType: 'application/octet-stream', content: big },
+    { filename: 'b', contentType: 'application/octet-stream', content: new Uint8Array(500) },
+  ], 1000);
+  assert.equal(kept[0].content, big, 'the same bytes, not a copy');
+  assert.deepEqual(skipped, ['b']);
+  // a draft's key names each byte array instead of spelling out its bytes
+  const d = { version: 1, savedAt: 1, from: '', to: [], cc: [], bcc: [], subject: '', html: '', inline: [], attachments: kept, skipped, meeting: { enabled: false }, tnef: false };
+  const key = drafts.draftKey(d);
+  assert.ok(key.length < 500, key);
+  assert.equal(drafts.draftKey({ ...d, savedAt: 7 }), key);
+  assert.notEqual(drafts.draftKey({ ...d, attachments: [{ ...kept[0], content: new Uint8Array(600) }] }), key);
+  const s = spec.assembleSpec({ from: 'a@x.org', to: ['b@x.org'], cc: [], bcc: [], subject: 's', html: '<p>hi</p>', attachments: kept, tnef: false });
+  assert.equal(s.attachments[0].content, big);
+});

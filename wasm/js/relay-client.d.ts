@@ -118,7 +118,11 @@ export class SentMessage {
   on(type: 'failed', fn: (e: FailedEvent) => void): () => void;
 }
 
-/** A message spec as the postwire package's buildEml takes it. */
+/**
+ * A message spec as the postwire package's buildEml takes it. For `send`,
+ * attachment `content` may also be a `Blob` or `File` (read before building),
+ * next to a `Uint8Array`, `ArrayBuffer` or base64 string.
+ */
 export type MessageSpec = Record<string, unknown> & {
   from?: string;
   sender?: string | null;
@@ -204,6 +208,13 @@ export class RelayClient {
   /** Closes the connection; sends not yet accepted are rejected. */
   close(): void;
 }
+
+/**
+ * A spec with every attachment `content` that is a `Blob`/`File` read into a
+ * `Uint8Array` (a shallow copy; the spec itself is unchanged). `send` does
+ * this itself before building.
+ */
+export function readBlobs<S extends MessageSpec>(spec: S): Promise<S>;
 
 /** The envelope of a spec: sender or from; to + cc + bcc, de-duplicated. */
 export function envelopeOfSpec(spec: MessageSpec): Envelope;

@@ -79,6 +79,28 @@ function loadPackage() {
   return packagePromise;
 }
 
+/**
+ * A spec whose attachment contents that are `Blob`s (a `File` is one) have
+ * been read into `Uint8Array`s, for `buildEml`, which is synchronous. The
+ * spec itself is not changed: when any content is a Blob, a shallow copy is
+ * returned; otherwise the spec as it is.
+ * @param {object} spec
+ * @returns {Promise<object>}
+ */
+export async function readBlobs(spec) {
+  const list = spec?.attachments;
+  if (!Array.isArray(list) || !list.some((a) => isBlob(a?.content))) return spec;
+  const attachments = await Promise.all(
+    list.map(async (a) => (isBlob(a?.content) ? { ...a, content: new Uint8Array(await a.content.arrayBuffer()) } : a)),
+  );
+  return { ...spec, attachments };
+}
+
+function isBlob(value) {
+  if (typeof Blob !== 'undefined' && value instanceof Blob) return true;
+  return Boolean(value) && typeof value === 'object' && typeof value.arrayBuffer === 'function' && typeof value.size === 'number' && typeof value.slice === 'function';
+}
+
 function newId() {
   if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
@@ -420,6 +442,9 @@ export class RelayClient extends Emitter {
     if (bytesOrSpec instanceof ArrayBuffer) return { bytes: new Uint8Array(bytesOrSpec), envelope: options.envelope };
     if (typeof bytesOrSpec === 'string') return { bytes: new TextEncoder().encode(bytesOrSpec), envelope: options.envelope };
     if (bytesOrSpec && typeof bytesOrSpec === 'object') {
+      // Attachment contents may be Blobs/Files here (send is async); read
+      // them once into bytes, which buildEml copies into WebAssembly once.
+      bytesOrSpec = await readBlobs(bytesOrSpec);
       if (this._build) {
         const bytes = await this._build(bytesOrSpec);
         return { bytes, envelope: options.envelope ?? envelopeOfSpec(bytesOrSpec) };

@@ -58,7 +58,7 @@ const TS_ENVELOPE_SECTION: &str = TS_ENVELOPE;
 /// Throws a `PostwireError` (`NO_SENDER`, `NO_RECIPIENTS`, `INVALID_SPEC`, `NOT_A_MESSAGE`, ...).
 #[wasm_bindgen(js_name = envelopeOf, unchecked_return_type = "Envelope")]
 pub fn envelope_of(
-    #[wasm_bindgen(js_name = specOrBytes, unchecked_param_type = "MessageSpec | Uint8Array")]
+    #[wasm_bindgen(js_name = specOrBytes, unchecked_param_type = "MessageSpec<BinaryInput> | Uint8Array")]
     spec_or_bytes: JsValue,
 ) -> Result<JsValue, JsValue> {
     let envelope = if spec_or_bytes.is_instance_of::<js_sys::Uint8Array>() {

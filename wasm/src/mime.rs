@@ -11,9 +11,11 @@ use crate::{
 ///
 /// Throws a `PostwireError` (`INVALID_SPEC`, `INVALID_OPTIONS`, `MISSING_FROM`,
 /// `INVALID_HEADER`, ...) naming the field in `path`.
+///
+/// Attachment `content` may be bytes (`Uint8Array`, `ArrayBuffer`) or base64 text.
 #[wasm_bindgen(js_name = buildEml, unchecked_return_type = "Uint8Array")]
 pub fn build_eml(
-    #[wasm_bindgen(unchecked_param_type = "MessageSpec")] spec: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "MessageSpec<BinaryInput>")] spec: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "BuildOptions")] options: Option<JsValue>,
 ) -> Result<Vec<u8>, JsValue> {
     let spec = spec::from_js(spec).map_err(js)?;
@@ -24,14 +26,18 @@ pub fn build_eml(
 /// Parses message bytes into a spec (lenient: best effort on broken input).
 ///
 /// Throws a `PostwireError` (`INVALID_ARGUMENT` for a non-`Uint8Array`,
-/// `EMPTY_INPUT`, `NOT_A_MESSAGE`).
-#[wasm_bindgen(js_name = parseEml, unchecked_return_type = "MessageSpec")]
+/// `EMPTY_INPUT`, `NOT_A_MESSAGE`, `INVALID_OPTIONS`). Attachment `content`
+/// is base64 text, or a `Uint8Array` with `{ bytes: true }`.
+#[wasm_bindgen(js_name = parseEml, unchecked_return_type = "MessageSpec<string | Uint8Array>")]
 pub fn parse_eml(
     #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "ParseOptions")] options: Option<JsValue>,
 ) -> Result<JsValue, JsValue> {
+    let as_bytes = options::parse_options_from_js(options).map_err(js)?;
     let bytes = bytes_from_js(&bytes, "").map_err(js)?;
     let parsed = postwire_core::parse::parse_with_decoder(&bytes, &HostTextDecoder).map_err(js)?;
-    spec::to_js(&parsed.spec).map_err(js)
+    drop(bytes);
+    spec::spec_to_js(parsed.spec, as_bytes).map_err(js)
 }
 
 #[wasm_bindgen]

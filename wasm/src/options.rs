@@ -28,6 +28,74 @@ export interface BuildOptions {
 #[wasm_bindgen(typescript_custom_section)]
 const TS_OPTIONS_SECTION: &str = TS_OPTIONS;
 
+// Read by the typescript_custom_section below and by the drift test.
+#[allow(dead_code)]
+pub(crate) const TS_PARSE_OPTIONS: &str = r#"
+/** How `parseEml` and `decodeTnef` return what they read. */
+export interface ParseOptions {
+  /** Attachment `content` as a `Uint8Array` (copied out of the module once) instead of base64 text. Default `false`, the CLI's JSON form. */
+  bytes?: boolean;
+}
+
+/** Options of `decodeTnef`: `ParseOptions`, and `strict` to throw on any damage instead of keeping what could be read. */
+export interface TnefDecodeOptions extends ParseOptions {
+  strict?: boolean;
+}
+"#;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_PARSE_OPTIONS_SECTION: &str = TS_PARSE_OPTIONS;
+
+/// The keys a `ParseOptions` object may have (also checked against the TS interface).
+pub(crate) const PARSE_OPTION_KEYS: &[&str] = &["bytes"];
+
+/// Reads the `ParseOptions` argument: whether attachment content should come
+/// back as bytes (`undefined`/`null` means the default, base64 text).
+pub fn parse_options_from_js(value: Option<JsValue>) -> Result<bool, BindingError> {
+    Ok(flags_from_js(value, PARSE_OPTION_KEYS)?[0])
+}
+
+/// The keys of `decodeTnef`'s options: `ParseOptions` and `strict`.
+pub(crate) const TNEF_DECODE_OPTION_KEYS: &[&str] = &["bytes", "strict"];
+
+/// Reads `decodeTnef`'s `{ bytes?, strict? }`: (bytes, strict).
+pub fn tnef_decode_options_from_js(value: Option<JsValue>) -> Result<(bool, bool), BindingError> {
+    let [bytes, strict] = flags_from_js(value, TNEF_DECODE_OPTION_KEYS)?[..] else {
+        return Ok((false, false));
+    };
+    Ok((bytes, strict))
+}
+
+/// Reads an options object of boolean flags: one value per key of `keys`
+/// (absent, `undefined` and `null` read as false); any other key is refused.
+fn flags_from_js(value: Option<JsValue>, keys: &[&str]) -> Result<Vec<bool>, BindingError> {
+    let mut flags = vec![false; keys.len()];
+    let Some(value) = value.filter(|v| !v.is_undefined() && !v.is_null()) else {
+        return Ok(flags);
+    };
+    if !value.is_object() {
+        return Err(invalid("", format!("options must be an object {{ {}? }}", keys.join("?, "))));
+    }
+    for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !keys.contains(&key.as_str()) {
+            return Err(invalid(
+                &key,
+                format!("unknown option `{key}`, expected `{}`", keys.join("` or `")),
+            ));
+        }
+    }
+    for (flag, key) in flags.iter_mut().zip(keys) {
+        *flag = match Reflect::get(&value, &(*key).into()).unwrap_or(JsValue::UNDEFINED) {
+            v if v.is_undefined() || v.is_null() => false,
+            v => v
+                .as_bool()
+                .ok_or_else(|| invalid(key, format!("`{key}` must be true or false")))?,
+        };
+    }
+    Ok(flags)
+}
+
 /// The keys a `BuildOptions` object may have (also checked against the TS interface).
 pub(crate) const OPTION_KEYS: &[&str] = &["now", "seed"];
 

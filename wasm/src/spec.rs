@@ -33,14 +33,28 @@ export interface Alternate {
   content: string;
 }
 
-/** A file attached to the message, or an inline resource that the HTML refers to by `cid:`. */
-export interface Attachment {
+/**
+ * Binary content as the functions take it: the bytes (`Uint8Array`, a Node.js
+ * `Buffer`, `ArrayBuffer` or any typed-array view; copied into the module once)
+ * or base64 text (standard alphabet), as the CLI's JSON has it. A `Blob`/`File`
+ * must be read first (`new Uint8Array(await file.arrayBuffer())`); the
+ * RelayClient's `send` reads them itself.
+ */
+export type BinaryInput = string | Uint8Array | ArrayBuffer | ArrayBufferView;
+
+/**
+ * A file attached to the message, or an inline resource that the HTML refers to by `cid:`.
+ * `C` is the type of `content`: base64 `string` by default (what `parseEml`
+ * returns unless asked for `{ bytes: true }`), `Uint8Array` with that option,
+ * `BinaryInput` for what `buildEml` takes.
+ */
+export interface Attachment<C = string> {
   /** The file name, any Unicode. */
   filename?: string | null;
   /** The media type; `application/octet-stream` when not given. */
   contentType?: string;
-  /** The bytes, base64-encoded (standard alphabet). */
-  content: string;
+  /** The bytes: base64 text, or a `Uint8Array` (see `C`). */
+  content: C;
   /** Shown inline rather than as a file. */
   inline?: boolean;
   /** The Content-ID the HTML refers to, without angle brackets. */
@@ -51,7 +65,7 @@ export interface Attachment {
  * A whole message, as `buildEml` takes it and `parseEml` returns it: the same
  * JSON as the `postwire` CLI reads and prints. Unknown fields are errors.
  */
-export interface MessageSpec {
+export interface MessageSpec<C = string> {
   /** The author (`From`); required to build. */
   from?: Mailbox | null;
   /** The agent that sent it on the author's behalf (`Sender`); also MAIL FROM when set. */
@@ -81,7 +95,7 @@ export interface MessageSpec {
   /** Further alternative views. */
   alternates?: Alternate[];
   /** Attached files and inline resources. */
-  attachments?: Attachment[];
+  attachments?: Attachment<C>[];
   /** Any other header, in order, as `[name, value]` pairs. */
   headers?: [string, string][];
   /** Priority (default `normal`). */
@@ -216,10 +230,126 @@ export interface Calendar {
 const TS_SPEC_SECTION: &str = TS_SPEC;
 
 /// Reads a `MessageSpec` from a JS value; errors name the field path.
+///
+/// Attachment `content` may be base64 text (core's serde form) or bytes: a
+/// `Uint8Array`, `ArrayBuffer` or other typed-array view. Bytes are copied
+/// into the module once, straight into the attachment's `Vec<u8>`; serde
+/// sees a shallow copy of the spec with those contents left empty, so they
+/// never pass through base64.
 pub fn from_js(value: JsValue) -> Result<MessageSpec, BindingError> {
     require_object(&value, "the message spec")?;
     check_unknown_keys(&value)?;
-    deserialize(value, "")
+    let (value, binary) = take_binary_contents(value)?;
+    let mut spec: MessageSpec = deserialize(value, "")?;
+    for (i, bytes) in binary {
+        if let Some(a) = spec.attachments.get_mut(i) {
+            a.content = bytes;
+        }
+    }
+    Ok(spec)
+}
+
+/// The bytes of a binary value (`Uint8Array`, `ArrayBuffer`, other
+/// `ArrayBufferView`), copied once into WebAssembly memory; `None` for
+/// anything else (a string goes to serde's base64).
+pub(crate) fn binary_of(value: &JsValue) -> Option<Vec<u8>> {
+    if let Some(array) = value.dyn_ref::<js_sys::Uint8Array>() {
+        return Some(array.to_vec());
+    }
+    if let Some(buffer) = value.dyn_ref::<js_sys::ArrayBuffer>() {
+        return Some(js_sys::Uint8Array::new(buffer).to_vec());
+    }
+    if js_sys::ArrayBuffer::is_view(value) {
+        let get = |k: &str| Reflect::get(value, &k.into()).unwrap_or(JsValue::UNDEFINED);
+        let buffer = get("buffer");
+        let offset = get("byteOffset").as_f64().unwrap_or(0.0) as u32;
+        let length = get("byteLength").as_f64().unwrap_or(0.0) as u32;
+        return Some(
+            js_sys::Uint8Array::new_with_byte_offset_and_length(&buffer, offset, length).to_vec(),
+        );
+    }
+    None
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The host's `TextEncoder` (browsers and Node.js both have one).
+    type TextEncoder;
+
+    #[wasm_bindgen(constructor)]
+    fn new() -> TextEncoder;
+
+    /// UTF-8 bytes of a JS string, taken as a JS value (no glue copy).
+    #[wasm_bindgen(method)]
+    fn encode(this: &TextEncoder, text: &JsValue) -> js_sys::Uint8Array;
+}
+
+/// Attachment contents taken out of a spec, by attachment index.
+type TakenContents = Vec<(usize, Vec<u8>)>;
+
+/// Takes the attachment contents out of a spec object, bytes as they are and
+/// valid base64 text decoded: the object serde should read (the spec itself
+/// when no content was taken, else a shallow copy with `""` for those) and
+/// the bytes by index.
+fn take_binary_contents(spec: JsValue) -> Result<(JsValue, TakenContents), BindingError> {
+    let list = Reflect::get(&spec, &"attachments".into()).unwrap_or(JsValue::UNDEFINED);
+    let Some(list) = list.dyn_ref::<js_sys::Array>() else {
+        return Ok((spec, Vec::new()));
+    };
+    let mut binary = Vec::new();
+    let copy = js_sys::Array::new();
+    for (i, item) in list.iter().enumerate() {
+        let content = if item.is_object() {
+            Reflect::get(&item, &"content".into()).unwrap_or(JsValue::UNDEFINED)
+        } else {
+            JsValue::UNDEFINED
+        };
+        let bytes = binary_of(&content).or_else(|| {
+            // Base64 text: decoded here, by core's decoder compiled at this
+            // crate's opt-level (3; core is built for size). Anything it
+            // refuses stays text for serde, which reports the error.
+            if !content.is_string() {
+                return None;
+            }
+            // Through the host's TextEncoder, not wasm-bindgen's string
+            // glue, which copies an ASCII string char by char in JS (56% of
+            // `buildEml` with a 5 MB attachment as base64).
+            let text = TextEncoder::new().encode(&content).to_vec();
+            postwire_core::b64::decode(&text)
+        });
+        if let Some(bytes) = bytes {
+            binary.push((i, bytes));
+            let plain = js_sys::Object::assign(&js_sys::Object::new(), item.unchecked_ref());
+            let _ = Reflect::set(&plain, &"content".into(), &JsValue::from_str(""));
+            copy.push(&plain);
+        } else {
+            if is_blob(&content) {
+                return Err(BindingError::new(
+                    "INVALID_SPEC",
+                    format!("attachments[{i}].content"),
+                    "a Blob or File must be read first: `new Uint8Array(await file.arrayBuffer())` \
+                     (RelayClient.send reads it for you)",
+                ));
+            }
+            copy.push(&item);
+        }
+    }
+    if binary.is_empty() {
+        return Ok((spec, binary));
+    }
+    let top = js_sys::Object::assign(&js_sys::Object::new(), spec.unchecked_ref());
+    let _ = Reflect::set(&top, &"attachments".into(), &copy);
+    Ok((top.into(), binary))
+}
+
+/// Whether `value` is a `Blob` (a `File` is one), without requiring the
+/// host to have the class.
+fn is_blob(value: &JsValue) -> bool {
+    if !value.is_object() {
+        return false;
+    }
+    let get = |k: &str| Reflect::get(value, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    get("arrayBuffer").is_function() && get("size").as_f64().is_some() && get("slice").is_function()
 }
 
 /// An `INVALID_SPEC` error unless `value` is a (non-array) object.
@@ -351,4 +481,26 @@ pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, BindingError> 
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| BindingError::new("INTERNAL", "", e.to_string()))
+}
+
+/// A parsed spec as a JS object; with `bytes`, each attachment's `content` is
+/// a `Uint8Array` (one copy out of the module) instead of base64 text.
+pub fn spec_to_js(mut spec: MessageSpec, bytes: bool) -> Result<JsValue, BindingError> {
+    if !bytes {
+        return to_js(&spec);
+    }
+    let contents: Vec<Vec<u8>> = spec
+        .attachments
+        .iter_mut()
+        .map(|a| std::mem::take(&mut a.content))
+        .collect();
+    let value = to_js(&spec)?;
+    let list = Reflect::get(&value, &"attachments".into()).unwrap_or(JsValue::UNDEFINED);
+    if let Some(list) = list.dyn_ref::<js_sys::Array>() {
+        for (i, content) in contents.iter().enumerate() {
+            let array = js_sys::Uint8Array::from(content.as_slice());
+            let _ = Reflect::set(&list.get(i as u32), &"content".into(), &array);
+        }
+    }
+    Ok(value)
 }

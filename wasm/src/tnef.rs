@@ -15,7 +15,7 @@ use crate::{errors::js, mime::bytes_from_js, options, spec};
 /// Throws a `PostwireError` (`INVALID_SPEC`, `MISSING_FROM`, ...).
 #[wasm_bindgen(js_name = encodeTnef, unchecked_return_type = "Uint8Array")]
 pub fn encode_tnef(
-    #[wasm_bindgen(unchecked_param_type = "MessageSpec")] spec: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "MessageSpec<BinaryInput>")] spec: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "BuildOptions")] options: Option<JsValue>,
 ) -> Result<Vec<u8>, JsValue> {
     let spec = spec::from_js(spec).map_err(js)?;
@@ -27,24 +27,20 @@ pub fn encode_tnef(
 /// into a spec. Lenient, as `parseEml`: a damaged file gives what could be
 /// read; `{ strict: true }` throws on any damage instead.
 ///
-/// Throws a `PostwireError` (`INVALID_ARGUMENT`, `INVALID_TNEF`).
-#[wasm_bindgen(js_name = decodeTnef, unchecked_return_type = "MessageSpec")]
+/// Throws a `PostwireError` (`INVALID_ARGUMENT`, `INVALID_TNEF`,
+/// `INVALID_OPTIONS`). Attachment `content` is base64 text, or a
+/// `Uint8Array` with `{ bytes: true }`.
+#[wasm_bindgen(js_name = decodeTnef, unchecked_return_type = "MessageSpec<string | Uint8Array>")]
 pub fn decode_tnef(
     #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: JsValue,
-    #[wasm_bindgen(unchecked_optional_param_type = "{ strict?: boolean }")] options: Option<
-        JsValue,
-    >,
+    #[wasm_bindgen(unchecked_optional_param_type = "TnefDecodeOptions")] options: Option<JsValue>,
 ) -> Result<JsValue, JsValue> {
+    let (as_bytes, strict) = options::tnef_decode_options_from_js(options).map_err(js)?;
     let bytes = bytes_from_js(&bytes, "").map_err(js)?;
-    let strict = options
-        .filter(JsValue::is_object)
-        .map(|o| js_sys::Reflect::get(&o, &JsValue::from_str("strict")))
-        .transpose()?
-        .is_some_and(|v| v.is_truthy());
     let message = tnef::decode_with(&bytes, tnef::DecodeOptions { strict })
         .map_err(js)?
         .message;
     let mut spec = MessageSpec::default();
     tnef::spec::from_tnef(&message, &mut spec).map_err(js)?;
-    spec::to_js(&spec).map_err(js)
+    spec::spec_to_js(spec, as_bytes).map_err(js)
 }

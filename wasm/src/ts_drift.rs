@@ -18,8 +18,10 @@ fn serde_fields<'de, T: serde::Deserialize<'de>>() -> Vec<&'static str> {
 
 /// The member names of `export interface NAME { ... }` in `ts`.
 fn ts_fields(ts: &str, name: &str) -> Vec<String> {
+    // `export interface Name {` or a generic `export interface Name<C = string> {`.
     let start = ts
         .find(&format!("export interface {name} "))
+        .or_else(|| ts.find(&format!("export interface {name}<")))
         .unwrap_or_else(|| panic!("interface {name} not found"));
     let body = &ts[start..];
     let body = &body[body.find('{').unwrap_or_else(|| panic!("no body"))..];
@@ -65,6 +67,13 @@ fn build_options_interface_lists_the_keys_the_binding_reads() {
     let mut keys: Vec<&str> = options::OPTION_KEYS.to_vec();
     keys.sort_unstable();
     assert_eq!(ts_fields(options::TS_OPTIONS, "BuildOptions"), keys);
+}
+
+#[test]
+fn parse_options_interface_lists_the_keys_the_binding_reads() {
+    let mut keys: Vec<&str> = options::PARSE_OPTION_KEYS.to_vec();
+    keys.sort_unstable();
+    assert_eq!(ts_fields(options::TS_PARSE_OPTIONS, "ParseOptions"), keys);
 }
 
 #[test]

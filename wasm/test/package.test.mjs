@@ -79,6 +79,14 @@ try { buildEml({}); } catch (e) {
 }
 void subject; void env2; void first; void RelayClient;
 
+// Attachment content as bytes: in (Uint8Array, ArrayBuffer, base64) and out ({ bytes: true }).
+buildEml({ from: 'a@example.com', attachments: [{ content: new Uint8Array(3) }, { content: new ArrayBuffer(2) }, { content: 'AAEC' }] });
+const asBytes: MessageSpec<Uint8Array> = parseEml(bytes, { bytes: true });
+const raw: Uint8Array | undefined = asBytes.attachments?.[0]?.content;
+const text64: string | undefined = parseEml(bytes, { bytes: false }).attachments?.[0]?.content;
+buildEml(asBytes);
+void raw; void text64;
+
 // Wrong uses must be errors: each line below fails the test if it type-checks.
 // @ts-expect-error unknown field
 buildEml({ from: 'a@example.com', form: 'x' });
@@ -92,6 +100,11 @@ parseEml('From: a@example.com');
 back.nope;
 // @ts-expect-error options are typed
 buildEml(spec, { date: 1 });
+// @ts-expect-error with { bytes: true } the content is a Uint8Array, not a string
+const notText: string | undefined = parseEml(bytes, { bytes: true }).attachments?.[0]?.content;
+void notText;
+// @ts-expect-error parse options are typed
+parseEml(bytes, { binary: true });
 // @ts-expect-error an error code is one of the documented strings
 const bad: ErrorCode = 'NOPE';
 void bad;

@@ -41,7 +41,8 @@ fn fixed_options_give_the_same_bytes_and_the_spec_comes_back() {
         text.contains("Date: Mon, 24 Nov 2025 16:00:00 +0000\r\n"),
         "{text}"
     );
-    let spec = parse_eml(Uint8Array::from(a.as_slice()).into()).unwrap_or_else(|e| panic!("{e:?}"));
+    let spec =
+        parse_eml(Uint8Array::from(a.as_slice()).into(), None).unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(get(&spec, "subject").as_string().as_deref(), Some("Hola"));
     assert_eq!(get(&spec, "text").as_string().as_deref(), Some("hi"));
 }
@@ -68,7 +69,7 @@ fn errors_are_js_errors_with_code_and_path() {
         ("INVALID_OPTIONS".into(), "seed".into())
     );
     assert_eq!(
-        error_of(parse_eml(JsValue::from_str("From: a@b.c"))),
+        error_of(parse_eml(JsValue::from_str("From: a@b.c"), None)),
         ("INVALID_ARGUMENT".into(), String::new())
     );
     assert_eq!(
@@ -92,4 +93,31 @@ fn envelope_of_spec_is_a_plain_object() {
         .dyn_into()
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(rcpt.length(), 2);
+}
+
+#[wasm_bindgen_test]
+fn attachment_bytes_in_and_out() {
+    let options = js(r#"{"now": 1764000000000, "seed": 42}"#);
+    let with_text = js(
+        r#"{"from": "a@example.com", "to": ["b@example.com"], "attachments": [{"filename": "x.bin", "content": "AAEC/w=="}]}"#,
+    );
+    let with_bytes = js(
+        r#"{"from": "a@example.com", "to": ["b@example.com"], "attachments": [{"filename": "x.bin"}]}"#,
+    );
+    let list = get(&with_bytes, "attachments");
+    let item = Reflect::get(&list, &0.into()).unwrap_or(JsValue::UNDEFINED);
+    let bytes = Uint8Array::from(&[0u8, 1, 2, 255][..]);
+    Reflect::set(&item, &"content".into(), &bytes).unwrap_or_default();
+    let a = build_eml(with_text, Some(options.clone())).unwrap_or_else(|e| panic!("{e:?}"));
+    let b = build_eml(with_bytes, Some(options)).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(a, b);
+    let spec = parse_eml(
+        Uint8Array::from(a.as_slice()).into(),
+        Some(js(r#"{"bytes": true}"#)),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let item = Reflect::get(&get(&spec, "attachments"), &0.into()).unwrap_or(JsValue::UNDEFINED);
+    let content = get(&item, "content");
+    let content = content.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec);
+    assert_eq!(content, Some(vec![0u8, 1, 2, 255]));
 }

@@ -3,9 +3,8 @@
  * with sizes and remove buttons, and the spec attachments they become.
  */
 
-import { bytesToBase64 } from './base64';
 import { fileBytes, formatSize, h } from './dom';
-import type { SpecAttachment } from './spec';
+import { contentSize, type SpecAttachment } from './spec';
 
 /**
  * Bytes a file takes in a message: base64 (4 characters per 3 bytes) in
@@ -21,7 +20,8 @@ interface Item {
   filename: string;
   contentType: string;
   size: number;
-  base64: string;
+  /** The file's bytes (what buildEml takes), or base64 text from an opened message. */
+  content: string | Uint8Array;
 }
 
 /** The attachments list bound to its picker, drop zone and list element. */
@@ -85,21 +85,21 @@ export class Attachments {
         filename: f.name || 'attachment',
         contentType: f.type || 'application/octet-stream',
         size: bytes.length,
-        base64: bytesToBase64(bytes),
+        content: bytes,
       });
     }
     if (this.errorEl) this.errorEl.textContent = refused.join('\n');
     this.render();
   }
 
-  /** Adds parts that are already base64 (forward as a new message). */
+  /** Adds parts of a spec (forward as a new message, a draft): base64 text or bytes. */
   addParts(parts: SpecAttachment[]): void {
     for (const p of parts) {
       this.items.push({
         filename: p.filename ?? 'attachment',
         contentType: p.contentType,
-        size: Math.floor((p.content.replace(/\s+/g, '').length * 3) / 4),
-        base64: p.content,
+        size: contentSize(p.content),
+        content: p.content,
       });
     }
     this.render();
@@ -114,7 +114,7 @@ export class Attachments {
 
   /** The attachments of the spec. */
   parts(): SpecAttachment[] {
-    return this.items.map((i) => ({ filename: i.filename, contentType: i.contentType, content: i.base64 }));
+    return this.items.map((i) => ({ filename: i.filename, contentType: i.contentType, content: i.content }));
   }
 
   private render(): void {

@@ -19,7 +19,7 @@ import { htmlToText } from './html-text';
 import { previewDocument, rawText } from './preview';
 import { asRelayError, type DeliveryEvent } from './relay';
 import type { Session } from './session';
-import { assembleSpec, isBlankHtml, type ComposerState, type MessageSpec, type SpecAttachment } from './spec';
+import { assembleSpec, contentBase64, isBlankHtml, type ComposerState, type MessageSpec, type SpecAttachment } from './spec';
 
 /** The sender the preview uses while From is empty (never sent). */
 const PLACEHOLDER_FROM = 'you@example.invalid';
@@ -470,7 +470,7 @@ export class Composer {
     this.editor.setHtml(
       d.html ?? '<p><br></p>',
       (d.inline ?? []).flatMap((p) =>
-        p.contentId ? [{ cid: p.contentId.replace(/^<|>$/g, ''), filename: p.filename ?? 'image', contentType: p.contentType, base64: p.content }] : [],
+        p.contentId ? [{ cid: p.contentId.replace(/^<|>$/g, ''), filename: p.filename ?? 'image', contentType: p.contentType, base64: contentBase64(p.content) }] : [],
       ),
     );
     this.calendar.enabled.checked = false;

@@ -11,7 +11,7 @@
  */
 
 import type { MeetingSnapshot } from './calendar-panel';
-import type { SpecAttachment } from './spec';
+import { contentSize, type SpecAttachment } from './spec';
 
 /** Attachments kept in a draft, in all (decoded bytes). */
 export const DRAFT_ATTACHMENTS_LIMIT = 10 * 1024 * 1024;
@@ -38,10 +38,16 @@ export interface DraftRecord {
   references?: string[];
 }
 
-/** Bytes of base64 content once decoded. */
-function decoded(b64: string): number {
-  const c = b64.replace(/\s+/g, '');
-  return Math.floor((c.length * 3) / 4) - (c.endsWith('==') ? 2 : c.endsWith('=') ? 1 : 0);
+/** A stable name for each byte array (IndexedDB keeps them as they are; JSON would spell out every byte). */
+const byteIds = new WeakMap<Uint8Array, number>();
+let nextByteId = 0;
+function bytesKey(b: Uint8Array): string {
+  let id = byteIds.get(b);
+  if (id === undefined) {
+    id = ++nextByteId;
+    byteIds.set(b, id);
+  }
+  return `bytes#${id}:${b.byteLength}`;
 }
 
 /** The attachments a draft keeps (in order, while they fit the limit), and the names of the others. */
@@ -50,7 +56,7 @@ export function keepAttachments(parts: SpecAttachment[], limit = DRAFT_ATTACHMEN
   const skipped: string[] = [];
   let total = 0;
   for (const p of parts) {
-    const n = decoded(p.content);
+    const n = contentSize(p.content);
     if (total + n > limit) skipped.push(p.filename ?? 'attachment');
     else {
       kept.push(p);
@@ -73,7 +79,7 @@ export function isEmptyDraft(d: DraftRecord, blankHtml: (html: string) => boolea
 
 /** The content of a draft, for comparing two drafts (the time left out). */
 export function draftKey(d: DraftRecord): string {
-  return JSON.stringify({ ...d, savedAt: 0 });
+  return JSON.stringify({ ...d, savedAt: 0 }, (_k, v: unknown) => (v instanceof Uint8Array ? bytesKey(v) : v));
 }
 
 const DB = 'postwire';

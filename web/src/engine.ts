@@ -29,9 +29,13 @@ export function buildEml(spec: MessageSpec): Uint8Array {
   return postwire.buildEml(spec as never);
 }
 
-/** Parses RFC 5322 bytes into a spec. */
+/**
+ * Parses RFC 5322 bytes into a spec, attachment contents as bytes
+ * (`Uint8Array`): downloads, forwarding and drafts use them as they are,
+ * with no base64 in between.
+ */
 export function parseEml(bytes: Uint8Array): MessageSpec {
-  return postwire.parseEml(bytes) as unknown as MessageSpec;
+  return postwire.parseEml(bytes, { bytes: true }) as unknown as MessageSpec;
 }
 
 /** The SMTP envelope of a spec (From; To, Cc and Bcc). */
@@ -68,6 +72,6 @@ export function parseTnef(bytes: Uint8Array): MessageSpec {
 }
 
 /** The bytes of a spec attachment. */
-export function attachmentBytes(content: string): Uint8Array {
-  return base64ToBytes(content);
+export function attachmentBytes(content: string | Uint8Array): Uint8Array {
+  return typeof content === 'string' ? base64ToBytes(content) : content;
 }

@@ -19,7 +19,6 @@ import { sanitizeHtml } from './sanitize';
 import type { Session } from './session';
 import type { MessageSpec } from './spec';
 import { escapeHtml } from './template';
-import { base64ToBytes } from './base64';
 
 /** The "Open message" panel. */
 export class Opener {
@@ -138,7 +137,7 @@ export class Opener {
     }
     if (!v) {
       const ics = (spec.attachments ?? []).find((a) => /^text\/calendar/i.test(a.contentType) || /\.ics$/i.test(a.filename ?? ''));
-      if (ics) v = readIcs(new TextDecoder().decode(base64ToBytes(ics.content)));
+      if (ics) v = readIcs(new TextDecoder().decode(attachmentBytes(ics.content)));
     }
     const box = byId('opened-invitation');
     box.hidden = !v;

@@ -5,7 +5,7 @@
  */
 
 import { escapeHtml } from './template';
-import type { MessageSpec } from './spec';
+import { contentBase64, contentSize, type MessageSpec } from './spec';
 
 const FRAME_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'";
 /** The raw view shows at most this many characters of a large message. */
@@ -15,7 +15,7 @@ const RAW_LIMIT = 256 * 1024;
 export function previewDocument(spec: MessageSpec): string {
   const cids = new Map<string, string>();
   for (const a of spec.attachments ?? []) {
-    if (a.contentId) cids.set(a.contentId.replace(/^<|>$/g, ''), `data:${a.contentType};base64,${a.content.replace(/\s+/g, '')}`);
+    if (a.contentId) cids.set(a.contentId.replace(/^<|>$/g, ''), `data:${a.contentType};base64,${contentBase64(a.content)}`);
   }
   let body: string;
   if (spec.html) {
@@ -32,13 +32,6 @@ export function previewDocument(spec: MessageSpec): string {
   return `<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${FRAME_CSP}"><style>body{font:15px/1.45 system-ui,sans-serif;margin:12px;color:#111;background:#fff}img{max-width:100%}blockquote{border-left:3px solid #ccc;margin-left:0;padding-left:10px;color:#444}.attachments{border-top:1px solid #ddd;margin-top:16px;padding:8px 0 0;list-style:none;color:#333;font-size:13px}</style></head><body>${body}${attachmentList(spec, cids)}</body></html>`;
 }
 
-/** Bytes of base64 content once decoded. */
-function decodedSize(b64: string): number {
-  const compact = b64.replace(/\s+/g, '');
-  const padding = compact.endsWith('==') ? 2 : compact.endsWith('=') ? 1 : 0;
-  return Math.max(0, Math.floor((compact.length * 3) / 4) - padding);
-}
-
 function humanSize(n: number): string {
   if (n < 1024) return `${n} bytes`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
@@ -52,7 +45,7 @@ function humanSize(n: number): string {
 function attachmentList(spec: MessageSpec, shownInline: Map<string, string>): string {
   const items = (spec.attachments ?? [])
     .filter((a) => !(a.inline && a.contentId && spec.html && shownInline.has(a.contentId.replace(/^<|>$/g, ''))))
-    .map((a) => `<li><b>${escapeHtml(a.filename ?? 'attachment')}</b> <small>(${escapeHtml(a.contentType || 'application/octet-stream')}, ${humanSize(decodedSize(a.content))})</small></li>`);
+    .map((a) => `<li><b>${escapeHtml(a.filename ?? 'attachment')}</b> <small>(${escapeHtml(a.contentType || 'application/octet-stream')}, ${humanSize(contentSize(a.content))})</small></li>`);
   const heading = items.length === 1 ? '1 attachment' : `${items.length} attachments`;
   return items.length ? `<ul class="attachments" aria-label="Attachments"><li>${heading}:</li>${items.join('')}</ul>` : '';
 }

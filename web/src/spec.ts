@@ -4,14 +4,19 @@
  * as base64), and the function that turns the composer's state into one.
  */
 
+import { bytesToBase64 } from './base64';
 import { htmlToText } from './html-text';
 
 /** An attachment or inline part of the spec. */
 export interface SpecAttachment {
   filename?: string;
   contentType: string;
-  /** Base64. */
-  content: string;
+  /**
+   * The bytes of a file the composer attached (passed to buildEml as they
+   * are: copied into WebAssembly once, never through base64), or base64
+   * text (parts of an opened message, inline images).
+   */
+  content: string | Uint8Array;
   inline?: boolean;
   contentId?: string;
 }
@@ -63,6 +68,18 @@ export interface MessageSpec {
   priority?: 'low' | 'normal' | 'high';
   calendar?: CalendarSpec;
   tnef?: boolean;
+}
+
+/** Bytes of a part's content: its length, or the base64 text's decoded length. */
+export function contentSize(content: string | Uint8Array): number {
+  if (typeof content !== 'string') return content.byteLength;
+  const c = content.replace(/\s+/g, '');
+  return Math.max(0, Math.floor((c.length * 3) / 4) - (c.endsWith('==') ? 2 : c.endsWith('=') ? 1 : 0));
+}
+
+/** A part's content as base64 text (for `data:` URLs): bytes are encoded, text kept. */
+export function contentBase64(content: string | Uint8Array): string {
+  return typeof content === 'string' ? content.replace(/\s+/g, '') : bytesToBase64(content);
 }
 
 /** What the composer holds, before it becomes a spec. */
