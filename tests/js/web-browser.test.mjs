@@ -811,7 +811,7 @@ open(sys.argv[1], 'wb').write(m.as_bytes())
   await page.getByRole('button', { name: 'Forward unchanged' }).click();
   await page.getByText('Forwarded unchanged: delivered to dora@example.org').waitFor({ timeout: WAIT });
   const [fwd] = await waitForMessages(before, 1);
-  assert.deepEqual(fwd.envelope, { mailFrom: 'ann@example.com', rcptTo: ['dora@example.org'] });
+  assert.deepEqual({ mailFrom: fwd.envelope.mailFrom, rcptTo: fwd.envelope.rcptTo }, { mailFrom: 'ann@example.com', rcptTo: ['dora@example.org'] });
   assert.ok(fwd.bytes.equals(original), 'forwarded byte for byte');
 
   // Reply: threading and the sender as recipient.
