@@ -79,7 +79,7 @@ pub(super) fn read(top: &Group, texts: &[String]) -> Report {
     }
     let delayed = {
         let lower = body.to_ascii_lowercase();
-        ["has been delayed", "not yet been delivered", "will continue trying", "will retry", "delivery delayed"]
+        ["has been delayed", "not yet been delivered", "warning only", "will continue trying", "will retry", "delivery delayed"]
             .iter()
             .any(|w| lower.contains(w))
     };
@@ -92,11 +92,10 @@ pub(super) fn read(top: &Group, texts: &[String]) -> Report {
                 .and_then(first_status_code)
                 .or_else(|| single_status.clone());
         }
+        // The text says whether the MTA gave up; a 4.x.x status in a bounce
+        // is a temporary failure that outlived the queue (RFC 3464 2.3.3).
         r.action = match r.status.as_deref().and_then(|s| s.chars().next()) {
-            Some('5') => Some(Action::Failed),
-            Some('4') => Some(Action::Delayed),
             Some('2') => Some(Action::Delivered),
-            _ if r.action.is_some() => r.action,
             _ if delayed => Some(Action::Delayed),
             _ => Some(Action::Failed),
         };
