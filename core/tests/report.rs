@@ -18,7 +18,11 @@ fn corpus() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "eml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "report corpus found only {} case(s)", files.len());
+    assert!(
+        files.len() >= 10,
+        "report corpus found only {} case(s)",
+        files.len()
+    );
     files
 }
 
@@ -68,7 +72,10 @@ fn every_report_in_the_corpus_reads_as_its_expected_json() {
         let with_crlf = parse_report(&crlf(&bytes)).expect("crlf parse");
         let got_crlf = serde_json::to_value(&with_crlf).expect("serialise");
         if got_crlf != expected {
-            failures.push(format!("{} (CRLF) differs from its LF reading", eml.display()));
+            failures.push(format!(
+                "{} (CRLF) differs from its LF reading",
+                eml.display()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -87,7 +94,8 @@ fn input_that_is_not_a_message_is_an_error() {
 #[test]
 fn a_standard_report_needs_no_heuristic() {
     let bytes = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reports/002-rfc3464-multi-recipient.eml"),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/reports/002-rfc3464-multi-recipient.eml"),
     )
     .expect("read");
     let report = parse_report(&bytes).expect("report");
@@ -96,7 +104,11 @@ fn a_standard_report_needs_no_heuristic() {
     let actions: Vec<_> = report.recipients.iter().map(|r| r.action).collect();
     assert_eq!(
         actions,
-        [Some(Action::Failed), Some(Action::Delayed), Some(Action::Failed)]
+        [
+            Some(Action::Failed),
+            Some(Action::Delayed),
+            Some(Action::Failed)
+        ]
     );
     assert!(report.recipients[0].is_permanent());
     assert!(report.recipients[1].is_transient());
@@ -128,7 +140,10 @@ fn a_huge_declared_count_or_length_sizes_nothing() {
     let report = parse_report(&msg).expect("report");
     assert_eq!(report.recipients.len(), 1);
     assert_eq!(
-        report.recipients[0].diagnostic_code.as_deref().map(str::len),
+        report.recipients[0]
+            .diagnostic_code
+            .as_deref()
+            .map(str::len),
         Some(200_000)
     );
 }

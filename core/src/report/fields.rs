@@ -124,7 +124,10 @@ mod tests {
     #[test]
     fn typed_values_lose_their_type() {
         assert_eq!(untyped("rfc822; <a@b.example>"), "a@b.example");
-        assert_eq!(untyped("smtp; 550 5.1.1 no; really"), "550 5.1.1 no; really");
+        assert_eq!(
+            untyped("smtp; 550 5.1.1 no; really"),
+            "550 5.1.1 no; really"
+        );
         assert_eq!(untyped("a@b.example"), "a@b.example");
     }
 }

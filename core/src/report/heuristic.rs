@@ -67,9 +67,16 @@ pub(super) fn read(top: &Group, texts: &[String]) -> Report {
     }
     if found.is_empty() {
         let subject = top.get("Subject").unwrap_or("").to_ascii_lowercase();
-        let bouncy = ["undeliver", "delivery status", "failure notice", "returned mail", "delivery failure", "not delivered"]
-            .iter()
-            .any(|w| subject.contains(w));
+        let bouncy = [
+            "undeliver",
+            "delivery status",
+            "failure notice",
+            "returned mail",
+            "delivery failure",
+            "not delivered",
+        ]
+        .iter()
+        .any(|w| subject.contains(w));
         report.warnings.push(if bouncy {
             "the subject says bounce, but no failed recipient was found in the text".into()
         } else {
@@ -79,11 +86,20 @@ pub(super) fn read(top: &Group, texts: &[String]) -> Report {
     }
     let delayed = {
         let lower = body.to_ascii_lowercase();
-        ["has been delayed", "not yet been delivered", "warning only", "will continue trying", "will retry", "delivery delayed"]
-            .iter()
-            .any(|w| lower.contains(w))
+        [
+            "has been delayed",
+            "not yet been delivered",
+            "warning only",
+            "will continue trying",
+            "will retry",
+            "delivery delayed",
+        ]
+        .iter()
+        .any(|w| lower.contains(w))
     };
-    let single_status = (found.len() == 1).then(|| first_status_code(body)).flatten();
+    let single_status = (found.len() == 1)
+        .then(|| first_status_code(body))
+        .flatten();
     for r in &mut found {
         if r.status.is_none() {
             r.status = r
@@ -125,7 +141,10 @@ fn before_original(text: &str) -> &str {
 /// The Message-ID quoted in a bounce text after its original-message marker.
 pub(super) fn inline_message_id(text: &str) -> Option<String> {
     let lower = text.to_ascii_lowercase();
-    let start = ORIGINAL_MARKERS.iter().filter_map(|m| lower.find(m)).min()?;
+    let start = ORIGINAL_MARKERS
+        .iter()
+        .filter_map(|m| lower.find(m))
+        .min()?;
     text.get(start..)?.lines().find_map(|line| {
         let (name, value) = line.trim_start().split_once(':')?;
         (name.eq_ignore_ascii_case("message-id") && !value.trim().is_empty())
@@ -134,11 +153,17 @@ pub(super) fn inline_message_id(text: &str) -> Option<String> {
 }
 
 fn merge(found: &mut Vec<RecipientStatus>, r: RecipientStatus) {
-    let key = r.final_recipient.as_deref().unwrap_or("").to_ascii_lowercase();
-    match found
-        .iter_mut()
-        .find(|f| f.final_recipient.as_deref().unwrap_or("").eq_ignore_ascii_case(&key))
-    {
+    let key = r
+        .final_recipient
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match found.iter_mut().find(|f| {
+        f.final_recipient
+            .as_deref()
+            .unwrap_or("")
+            .eq_ignore_ascii_case(&key)
+    }) {
         Some(f) => {
             if f.diagnostic_code.is_none() {
                 f.diagnostic_code = r.diagnostic_code;
@@ -178,12 +203,19 @@ fn continuation(lines: &[&str], i: usize, first: &str) -> String {
 fn postfix(lines: &[&str]) -> Vec<RecipientStatus> {
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let Some(rest) = line.strip_prefix('<') else { continue };
-        let Some((addr, after)) = rest.split_once(">:") else { continue };
+        let Some(rest) = line.strip_prefix('<') else {
+            continue;
+        };
+        let Some((addr, after)) = rest.split_once(">:") else {
+            continue;
+        };
         if !addr.contains('@') || addr.contains(char::is_whitespace) {
             continue;
         }
-        out.push(failed(addr.to_string(), Some(continuation(lines, i, after))));
+        out.push(failed(
+            addr.to_string(),
+            Some(continuation(lines, i, after)),
+        ));
     }
     out
 }
@@ -194,7 +226,9 @@ fn exim(lines: &[&str]) -> Vec<RecipientStatus> {
     let mut out = Vec::new();
     let Some(start) = lines.iter().position(|l| {
         let l = l.to_ascii_lowercase();
-        l.contains("address(es) failed") || l.contains("addresses failed") || l.contains("address failed")
+        l.contains("address(es) failed")
+            || l.contains("addresses failed")
+            || l.contains("address failed")
             || l.contains("not yet been delivered to the following")
     }) else {
         return out;
@@ -212,14 +246,12 @@ fn exim(lines: &[&str]) -> Vec<RecipientStatus> {
             None => true,
             Some((_, _, first_indent)) => indent <= *first_indent,
         };
-        if is_new {
-            if let Some(addr) = address_in(line.trim().trim_end_matches(':')) {
-                if let Some((a, d, _)) = current.take() {
-                    out.push(failed(a, Some(d)));
-                }
-                current = Some((addr, String::new(), indent));
-                continue;
+        if is_new && let Some(addr) = address_in(line.trim().trim_end_matches(':')) {
+            if let Some((a, d, _)) = current.take() {
+                out.push(failed(a, Some(d)));
             }
+            current = Some((addr, String::new(), indent));
+            continue;
         }
         if let Some((_, diag, _)) = &mut current {
             if !diag.is_empty() {
@@ -240,31 +272,40 @@ fn gmail(lines: &[&str]) -> Vec<RecipientStatus> {
     let mut diagnostic = None;
     for (i, line) in lines.iter().enumerate() {
         let lower = line.to_ascii_lowercase();
-        if let Some(at) = lower.find("wasn't delivered to ").or_else(|| lower.find("was not delivered to ")) {
-            if let Some(a) = line.get(at..).and_then(|s| s.split_whitespace().nth(3)).and_then(address_in) {
-                addrs.push(a);
-            }
+        if let Some(at) = lower
+            .find("wasn't delivered to ")
+            .or_else(|| lower.find("was not delivered to "))
+            && let Some(a) = line
+                .get(at..)
+                .and_then(|s| s.split_whitespace().nth(3))
+                .and_then(address_in)
+        {
+            addrs.push(a);
         }
-        if lower.contains("delivery to the following recipient") {
-            if let Some(a) = lines.iter().skip(i + 1).find(|l| !l.trim().is_empty()).and_then(|l| address_in(l)) {
-                addrs.push(a);
-            }
+        if lower.contains("delivery to the following recipient")
+            && let Some(a) = lines
+                .iter()
+                .skip(i + 1)
+                .find(|l| !l.trim().is_empty())
+                .and_then(|l| address_in(l))
+        {
+            addrs.push(a);
         }
         if diagnostic.is_none()
-            && (lower.contains("the response from the remote server was:") || lower.trim() == "the response was:")
+            && (lower.contains("the response from the remote server was:")
+                || lower.trim() == "the response was:")
+            && let Some(j) = lines.iter().skip(i + 1).position(|l| !l.trim().is_empty())
         {
-            if let Some(j) = lines.iter().skip(i + 1).position(|l| !l.trim().is_empty()) {
-                let at = i + 1 + j;
-                let mut text = lines[at].trim().to_string();
-                for l in lines.iter().skip(at + 1) {
-                    if l.trim().is_empty() {
-                        break;
-                    }
-                    text.push(' ');
-                    text.push_str(l.trim());
+            let at = i + 1 + j;
+            let mut text = lines[at].trim().to_string();
+            for l in lines.iter().skip(at + 1) {
+                if l.trim().is_empty() {
+                    break;
                 }
-                diagnostic = Some(text);
+                text.push(' ');
+                text.push_str(l.trim());
             }
+            diagnostic = Some(text);
         }
     }
     addrs
@@ -314,8 +355,13 @@ fn address_in(text: &str) -> Option<String> {
         .map(|t| t.strip_prefix("mailto:").unwrap_or(t))
         .map(|t| t.trim_end_matches(['.', ':']))
         .find(|t| {
-            let Some((local, domain)) = t.rsplit_once('@') else { return false };
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            let Some((local, domain)) = t.rsplit_once('@') else {
+                return false;
+            };
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         })
         .map(str::to_string)
 }
@@ -344,15 +390,27 @@ mod tests {
 
     #[test]
     fn status_codes_are_found_in_text() {
-        assert_eq!(first_status_code("550 5.1.1 <a@b.c>: no").as_deref(), Some("5.1.1"));
-        assert_eq!(first_status_code("host 1.2.3.4 said 451 4.7.1 later").as_deref(), Some("4.7.1"));
+        assert_eq!(
+            first_status_code("550 5.1.1 <a@b.c>: no").as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(
+            first_status_code("host 1.2.3.4 said 451 4.7.1 later").as_deref(),
+            Some("4.7.1")
+        );
         assert_eq!(first_status_code("version 1.2.3"), None);
     }
 
     #[test]
     fn addresses_are_found_in_their_wrappings() {
-        assert_eq!(address_in("'bob@example.org' on 1/1").as_deref(), Some("bob@example.org"));
-        assert_eq!(address_in("x<mailto:bob@example.org>").as_deref(), Some("bob@example.org"));
+        assert_eq!(
+            address_in("'bob@example.org' on 1/1").as_deref(),
+            Some("bob@example.org")
+        );
+        assert_eq!(
+            address_in("x<mailto:bob@example.org>").as_deref(),
+            Some("bob@example.org")
+        );
         assert_eq!(address_in("no address here"), None);
     }
 }

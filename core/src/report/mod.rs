@@ -69,7 +69,9 @@ pub enum Action {
 impl Action {
     fn from_field(value: &str) -> Option<Action> {
         // `failed (bad address)`: comments after the keyword are allowed.
-        let word = value.split(|c: char| c.is_whitespace() || c == '(').next()?;
+        let word = value
+            .split(|c: char| c.is_whitespace() || c == '(')
+            .next()?;
         Some(match word.to_ascii_lowercase().as_str() {
             "failed" => Action::Failed,
             "delayed" => Action::Delayed,
@@ -104,7 +106,8 @@ pub struct RecipientStatus {
 impl RecipientStatus {
     /// A failure that will not go away: `failed`, or a `5.x.x` status.
     pub fn is_permanent(&self) -> bool {
-        self.action == Some(Action::Failed) || self.status.as_deref().is_some_and(|s| s.starts_with('5'))
+        self.action == Some(Action::Failed)
+            || self.status.as_deref().is_some_and(|s| s.starts_with('5'))
     }
 
     /// A failure that may go away: `delayed`, or a `4.x.x` status.
@@ -205,10 +208,12 @@ pub fn parse_report(bytes: &[u8]) -> Result<Report, ReportError> {
     let mut report_type = None;
     collect(&root, &mut leaves, &mut report_type);
 
-    let status_part = leaves.iter().find(|(ct, _)| {
-        ct == "message/delivery-status" || ct == "message/global-delivery-status"
-    });
-    let feedback_part = leaves.iter().find(|(ct, _)| ct == "message/feedback-report");
+    let status_part = leaves
+        .iter()
+        .find(|(ct, _)| ct == "message/delivery-status" || ct == "message/global-delivery-status");
+    let feedback_part = leaves
+        .iter()
+        .find(|(ct, _)| ct == "message/feedback-report");
     let mut report = if let Some((_, entity)) = status_part {
         delivery(&decoded_text(bytes, entity))
     } else if let Some((_, entity)) = feedback_part {
@@ -229,20 +234,29 @@ pub fn parse_report(bytes: &[u8]) -> Result<Report, ReportError> {
                 .push("the report part is not inside a multipart/report".into());
         }
         (ReportKind::Delivery, Some(t)) if !report.heuristic && t != "delivery-status" => {
-            report.warnings.push(format!("report-type={t} but a delivery-status part"));
+            report
+                .warnings
+                .push(format!("report-type={t} but a delivery-status part"));
         }
         (ReportKind::Feedback, Some(t)) if t != "feedback-report" => {
-            report.warnings.push(format!("report-type={t} but a feedback-report part"));
+            report
+                .warnings
+                .push(format!("report-type={t} but a feedback-report part"));
         }
         (ReportKind::Unknown, Some(t)) => {
-            report.warnings.push(format!("multipart/report with report-type={t} is not read"));
+            report
+                .warnings
+                .push(format!("multipart/report with report-type={t} is not read"));
         }
         _ => {}
     }
     if let Some((_, entity)) = leaves.iter().find(|(ct, _)| {
         matches!(
             ct.as_str(),
-            "message/rfc822" | "message/global" | "text/rfc822-headers" | "message/rfc822-headers"
+            "message/rfc822"
+                | "message/global"
+                | "text/rfc822-headers"
+                | "message/rfc822-headers"
                 | "message/global-headers"
         )
     }) {
@@ -322,9 +336,9 @@ fn delivery(text: &str) -> Report {
     let mut report = Report::new(ReportKind::Delivery);
     let (groups, skipped) = fields::groups(text);
     if skipped > 0 {
-        report
-            .warnings
-            .push(format!("delivery-status: {skipped} line(s) that are not fields skipped"));
+        report.warnings.push(format!(
+            "delivery-status: {skipped} line(s) that are not fields skipped"
+        ));
     }
     let mut groups = groups.into_iter().peekable();
     let per_message = groups.next_if(|g| g.get("Final-Recipient").is_none());
@@ -334,7 +348,9 @@ fn delivery(text: &str) -> Report {
             report.original_envelope_id = owned(g.get("Original-Envelope-Id"));
             report.arrival_date = owned(g.get("Arrival-Date"));
             if report.reporting_mta.is_none() {
-                report.warnings.push("delivery-status: no Reporting-MTA".into());
+                report
+                    .warnings
+                    .push("delivery-status: no Reporting-MTA".into());
             }
         }
         None => report
@@ -342,10 +358,14 @@ fn delivery(text: &str) -> Report {
             .push("delivery-status: no per-message fields (Reporting-MTA)".into()),
     }
     for (n, g) in groups.enumerate() {
-        report.recipients.push(recipient(n + 1, &g, &mut report.warnings));
+        report
+            .recipients
+            .push(recipient(n + 1, &g, &mut report.warnings));
     }
     if report.recipients.is_empty() {
-        report.warnings.push("delivery-status: no recipient fields".into());
+        report
+            .warnings
+            .push("delivery-status: no recipient fields".into());
     }
     report
 }
@@ -353,7 +373,9 @@ fn delivery(text: &str) -> Report {
 fn recipient(n: usize, g: &Group, warnings: &mut Vec<String>) -> RecipientStatus {
     let final_recipient = g.get("Final-Recipient").map(fields::untyped);
     if final_recipient.is_none() {
-        warnings.push(format!("delivery-status: recipient {n} has no Final-Recipient"));
+        warnings.push(format!(
+            "delivery-status: recipient {n} has no Final-Recipient"
+        ));
     }
     let action = match g.get("Action") {
         None => {
@@ -363,7 +385,9 @@ fn recipient(n: usize, g: &Group, warnings: &mut Vec<String>) -> RecipientStatus
         Some(v) => {
             let a = Action::from_field(v);
             if a.is_none() {
-                warnings.push(format!("delivery-status: recipient {n}: unknown Action \"{v}\""));
+                warnings.push(format!(
+                    "delivery-status: recipient {n}: unknown Action \"{v}\""
+                ));
             }
             a
         }
@@ -371,7 +395,9 @@ fn recipient(n: usize, g: &Group, warnings: &mut Vec<String>) -> RecipientStatus
     let status = g.get("Status").map(|v| {
         let code = v.split_whitespace().next().unwrap_or("").to_string();
         if !heuristic::is_status_code(&code) {
-            warnings.push(format!("delivery-status: recipient {n}: malformed Status \"{v}\""));
+            warnings.push(format!(
+                "delivery-status: recipient {n}: malformed Status \"{v}\""
+            ));
         }
         code
     });
@@ -394,9 +420,9 @@ fn feedback(text: &str) -> Report {
     let mut report = Report::new(ReportKind::Feedback);
     let (groups, skipped) = fields::groups(text);
     if skipped > 0 {
-        report
-            .warnings
-            .push(format!("feedback-report: {skipped} line(s) that are not fields skipped"));
+        report.warnings.push(format!(
+            "feedback-report: {skipped} line(s) that are not fields skipped"
+        ));
     }
     // One block in the RFC; read every group as one, should a sender split it.
     let all = Group {

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod build;
-pub mod envelope_args;
 pub mod dkim;
+pub mod envelope_args;
 pub mod forward;
 pub mod ics;
 pub mod io;

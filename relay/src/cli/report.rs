@@ -48,8 +48,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
 fn parse(args: ParseArgs) -> Result<(), CliError> {
     let name = args.message.display();
     let bytes = io::read_input(&args.message)?;
-    let report =
-        postwire_core::report::parse_report(&bytes).map_err(|e| format!("{name}: {e}"))?;
+    let report = postwire_core::report::parse_report(&bytes).map_err(|e| format!("{name}: {e}"))?;
     for w in &report.warnings {
         eprintln!("postwire: warning: {name}: {w}");
     }
