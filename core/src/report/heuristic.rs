@@ -199,6 +199,17 @@ fn continuation(lines: &[&str], i: usize, first: &str) -> String {
     text
 }
 
+/// The lines after line `i` indented deeper than `indent`, joined.
+fn deeper(lines: &[&str], i: usize, indent: usize) -> String {
+    lines
+        .iter()
+        .skip(i + 1)
+        .take_while(|l| !l.trim().is_empty() && l.len() - l.trim_start().len() > indent)
+        .map(|l| l.trim())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `<addr>: diagnostic` at the start of a line (Postfix's bounce(8) text).
 fn postfix(lines: &[&str]) -> Vec<RecipientStatus> {
     let mut out = Vec::new();
@@ -224,12 +235,16 @@ fn postfix(lines: &[&str]) -> Vec<RecipientStatus> {
 /// more indented diagnostic (Exim).
 fn exim(lines: &[&str]) -> Vec<RecipientStatus> {
     let mut out = Vec::new();
+    // The line that opens the list ends with a colon: `The following
+    // address(es) failed:`, `The address to which the message has not yet
+    // been delivered is:` (a delay warning).
     let Some(start) = lines.iter().position(|l| {
-        let l = l.to_ascii_lowercase();
-        l.contains("address(es) failed")
-            || l.contains("addresses failed")
-            || l.contains("address failed")
-            || l.contains("not yet been delivered to the following")
+        let l = l.trim_end().to_ascii_lowercase();
+        l.ends_with(':')
+            && (l.contains("address(es) failed")
+                || l.contains("addresses failed")
+                || l.contains("address failed")
+                || l.contains("not yet been delivered"))
     }) else {
         return out;
     };
@@ -322,15 +337,25 @@ fn exchange(lines: &[&str]) -> Vec<RecipientStatus> {
         if lower.contains("delivery has failed to these recipients or groups:")
             || lower.contains("following recipient(s) cannot be reached:")
         {
-            for l in lines.iter().skip(i + 1) {
+            // Each address, then (Exchange 2003) its diagnostic indented under it.
+            let mut address_indent = None;
+            for (k, l) in lines.iter().enumerate().skip(i + 1) {
                 if l.trim().is_empty() {
                     if out.is_empty() {
                         continue;
                     }
                     break;
                 }
+                let indent = l.len() - l.trim_start().len();
+                if address_indent.is_some_and(|a| indent > a) {
+                    continue;
+                }
                 match address_in(l) {
-                    Some(a) => out.push(failed(a, None)),
+                    Some(a) => {
+                        let diagnostic = deeper(lines, k, indent);
+                        address_indent = Some(indent);
+                        out.push(failed(a, Some(diagnostic)));
+                    }
                     None => break,
                 }
             }

@@ -392,18 +392,25 @@ fn recipient(n: usize, g: &Group, warnings: &mut Vec<String>) -> RecipientStatus
             a
         }
     };
-    let status = g.get("Status").map(|v| {
-        let code = v.split_whitespace().next().unwrap_or("").to_string();
-        if !heuristic::is_status_code(&code) {
-            warnings.push(format!(
-                "delivery-status: recipient {n}: malformed Status \"{v}\""
-            ));
+    // `5.0.0 (permanent failure)`: the code, without the comment; a value
+    // that is no RFC 3463 code is dropped, and named in the warning.
+    let status = match g.get("Status") {
+        None => {
+            warnings.push(format!("delivery-status: recipient {n} has no Status"));
+            None
         }
-        code
-    });
-    if status.is_none() {
-        warnings.push(format!("delivery-status: recipient {n} has no Status"));
-    }
+        Some(v) => {
+            let code = v.split_whitespace().next().unwrap_or("");
+            if heuristic::is_status_code(code) {
+                Some(code.to_string())
+            } else {
+                warnings.push(format!(
+                    "delivery-status: recipient {n}: malformed Status \"{v}\" dropped"
+                ));
+                None
+            }
+        }
+    };
     RecipientStatus {
         final_recipient,
         original_recipient: g.get("Original-Recipient").map(fields::untyped),
