@@ -25,6 +25,39 @@ const ORIGINAL_MARKERS: &[&str] = &[
     "undelivered message",
 ];
 
+/// Words of the subjects bounces have.
+const BOUNCE_SUBJECTS: &[&str] = &[
+    "undeliver",
+    "delivery status",
+    "failure notice",
+    "returned mail",
+    "delivery failure",
+    "delivery failed",
+    "delivery has failed",
+    "not delivered",
+    "delayed",
+];
+
+/// Whether the message comes from a mail system rather than a person: a
+/// daemon's From, a null Return-Path, Auto-Submitted, or a bounce's subject.
+fn from_mail_system(top: &Group) -> bool {
+    let from = top.get("From").unwrap_or("").to_ascii_lowercase();
+    let subject = top.get("Subject").unwrap_or("").to_ascii_lowercase();
+    [
+        "mailer-daemon",
+        "postmaster",
+        "mail delivery",
+        "microsoftexchange",
+    ]
+    .iter()
+    .any(|w| from.contains(w))
+        || top.get("Return-Path").is_some_and(|r| r.trim() == "<>")
+        || top
+            .get("Auto-Submitted")
+            .is_some_and(|a| !a.trim().eq_ignore_ascii_case("no"))
+        || BOUNCE_SUBJECTS.iter().any(|w| subject.contains(w))
+}
+
 /// Reads the top-level header block and the message's text parts.
 pub(super) fn read(top: &Group, texts: &[String]) -> Report {
     let mut report = Report::new(ReportKind::Unknown);
@@ -34,18 +67,32 @@ pub(super) fn read(top: &Group, texts: &[String]) -> Report {
     let body = before_original(&text);
     let lines: Vec<&str> = body.lines().collect();
 
+    let from_system = from_mail_system(top);
+    let mut ignored = Vec::new();
     for (shape, list) in [
         ("Postfix", postfix(&lines)),
         ("Exim", exim(&lines)),
         ("Gmail", gmail(&lines)),
         ("Exchange", exchange(&lines)),
     ] {
-        if !list.is_empty() {
-            shapes.push(shape);
+        if list.is_empty() {
+            continue;
         }
+        // A person's message that quotes a bounce is not a bounce.
+        if !from_system {
+            ignored.push(shape);
+            continue;
+        }
+        shapes.push(shape);
         for r in list {
             merge(&mut found, r);
         }
+    }
+    if !ignored.is_empty() {
+        report.warnings.push(format!(
+            "bounce-like text ({}) in a message that does not come from a mail system: not read as a bounce",
+            ignored.join(", ")
+        ));
     }
     let failed_header: Vec<String> = top
         .all("X-Failed-Recipients")
@@ -67,16 +114,10 @@ pub(super) fn read(top: &Group, texts: &[String]) -> Report {
     }
     if found.is_empty() {
         let subject = top.get("Subject").unwrap_or("").to_ascii_lowercase();
-        let bouncy = [
-            "undeliver",
-            "delivery status",
-            "failure notice",
-            "returned mail",
-            "delivery failure",
-            "not delivered",
-        ]
-        .iter()
-        .any(|w| subject.contains(w));
+        let bouncy = BOUNCE_SUBJECTS.iter().any(|w| subject.contains(w));
+        if !ignored.is_empty() {
+            return report;
+        }
         report.warnings.push(if bouncy {
             "the subject says bounce, but no failed recipient was found in the text".into()
         } else {
