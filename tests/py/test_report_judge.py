@@ -4,7 +4,8 @@ package reads the same report files (core/tests/data/reports/*.eml).
 Python splits a message/delivery-status part into sub-messages, one per
 field group (the first is the per-message group), and a
 message/feedback-report part into one sub-message: the CLI must agree with
-it on every recipient (Final-Recipient, Action, Status), on the abuse
+it on every recipient (Final-Recipient, Action, Status, Diagnostic-Code,
+Remote-MTA) and the Reporting-MTA, on the abuse
 report's fields, and on the original message's Message-ID (message/rfc822,
 or text/rfc822-headers read by Python's HeaderParser). The non-standard
 bounces, which Python has no reader for, are held to their expected JSON and
@@ -64,7 +65,7 @@ def untyped(value):
 
 def python_report(path):
     msg = BytesParser(policy=policy.compat32).parsebytes(path.read_bytes())
-    found = {"recipients": None, "feedback": None, "messageId": None}
+    found = {"recipients": None, "feedback": None, "messageId": None, "reportingMta": None}
     for part in msg.walk():
         ctype = part.get_content_type()
         if ctype == "message/delivery-status" and found["recipients"] is None:
@@ -74,10 +75,15 @@ def python_report(path):
                     "finalRecipient": untyped(g["Final-Recipient"]),
                     "action": str(g["Action"]).split()[0].lower(),
                     "status": str(g["Status"]).split()[0],
+                    "diagnosticCode": g["Diagnostic-Code"] and untyped(g["Diagnostic-Code"]),
+                    "remoteMta": g["Remote-MTA"] and untyped(g["Remote-MTA"]),
                 }
                 for g in groups
                 if g["Final-Recipient"] is not None
             ]
+            first = groups[0] if groups else None
+            if first is not None and first["Final-Recipient"] is None:
+                found["reportingMta"] = first["Reporting-MTA"] and untyped(first["Reporting-MTA"])
         elif ctype == "message/feedback-report" and found["feedback"] is None:
             fields = part.get_payload(0)
             found["feedback"] = {
@@ -106,9 +112,10 @@ def test_cli_agrees_with_python_email(postwire, path):
     if want["recipients"] is not None:
         assert got["kind"] == "delivery"
         assert not got["heuristic"]
-        assert [
-            {k: r[k] for k in ("finalRecipient", "action", "status")} for r in got["recipients"]
-        ] == want["recipients"]
+        fields = ("finalRecipient", "action", "status", "diagnosticCode", "remoteMta")
+        squeeze = lambda v: v if v is None else " ".join(v.split())
+        assert [{k: squeeze(r[k]) for k in fields} for r in got["recipients"]] == want["recipients"]
+        assert got["reportingMta"] == want["reportingMta"]
     if want["feedback"] is not None:
         assert got["kind"] == "feedback"
         fb = got["feedback"]
