@@ -147,3 +147,23 @@ fn a_huge_declared_count_or_length_sizes_nothing() {
         Some(200_000)
     );
 }
+
+#[test]
+fn a_long_list_of_failed_recipients_reads_in_linear_time() {
+    // 50,000 addresses in X-Failed-Recipients and as many Postfix lines,
+    // each address twice: merged once each. (Quadratic merging would take
+    // minutes here; no timing is asserted, the test only has to finish.)
+    let n = 50_000;
+    let mut msg = b"From: MAILER-DAEMON@mx.example\r\nX-Failed-Recipients: ".to_vec();
+    for i in 0..n {
+        msg.extend_from_slice(format!("u{i}@example.org, ").as_bytes());
+    }
+    msg.extend_from_slice(b"\r\n\r\n");
+    for i in 0..n {
+        msg.extend_from_slice(format!("<u{i}@example.org>: 550 5.1.1 no\r\n").as_bytes());
+    }
+    let report = parse_report(&msg).expect("report");
+    assert_eq!(report.recipients.len(), n);
+    assert!(report.heuristic);
+    assert_eq!(report.recipients[7].status.as_deref(), Some("5.1.1"));
+}

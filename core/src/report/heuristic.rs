@@ -61,7 +61,7 @@ fn from_mail_system(top: &Group) -> bool {
 /// Reads the top-level header block and the message's text parts.
 pub(super) fn read(top: &Group, texts: &[String]) -> Report {
     let mut report = Report::new(ReportKind::Unknown);
-    let mut found: Vec<RecipientStatus> = Vec::new();
+    let mut found = Found::default();
     let mut shapes: Vec<&str> = Vec::new();
     let text: String = texts.join("\n").replace("\r\n", "\n");
     let body = before_original(&text);
@@ -85,7 +85,7 @@ pub(super) fn read(top: &Group, texts: &[String]) -> Report {
         }
         shapes.push(shape);
         for r in list {
-            merge(&mut found, r);
+            found.merge(r);
         }
     }
     if !ignored.is_empty() {
@@ -103,16 +103,13 @@ pub(super) fn read(top: &Group, texts: &[String]) -> Report {
         shapes.push("X-Failed-Recipients");
     }
     for addr in failed_header {
-        merge(
-            &mut found,
-            RecipientStatus {
-                final_recipient: Some(addr),
-                action: Some(Action::Failed),
-                ..RecipientStatus::default()
-            },
-        );
+        found.merge(RecipientStatus {
+            final_recipient: Some(addr),
+            action: Some(Action::Failed),
+            ..RecipientStatus::default()
+        });
     }
-    if found.is_empty() {
+    if found.list.is_empty() {
         let subject = top.get("Subject").unwrap_or("").to_ascii_lowercase();
         let bouncy = BOUNCE_SUBJECTS.iter().any(|w| subject.contains(w));
         if !ignored.is_empty() {
@@ -138,10 +135,10 @@ pub(super) fn read(top: &Group, texts: &[String]) -> Report {
         .iter()
         .any(|w| lower.contains(w))
     };
-    let single_status = (found.len() == 1)
+    let single_status = (found.list.len() == 1)
         .then(|| first_status_code(body))
         .flatten();
-    for r in &mut found {
+    for r in &mut found.list {
         if r.status.is_none() {
             r.status = r
                 .diagnostic_code
@@ -159,7 +156,7 @@ pub(super) fn read(top: &Group, texts: &[String]) -> Report {
     }
     report.kind = ReportKind::Delivery;
     report.heuristic = true;
-    report.recipients = found;
+    report.recipients = found.list;
     report.warnings.push(format!(
         "no message/delivery-status part: recipients read from a non-standard bounce (heuristic: {})",
         shapes.join(", ")
@@ -193,27 +190,35 @@ pub(super) fn inline_message_id(text: &str) -> Option<String> {
     })
 }
 
-fn merge(found: &mut Vec<RecipientStatus>, r: RecipientStatus) {
-    let key = r
-        .final_recipient
-        .as_deref()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match found.iter_mut().find(|f| {
-        f.final_recipient
+/// The recipients found so far, one per address (case-insensitive), in
+/// the order first met; indexed so that a long list merges in linear time.
+#[derive(Default)]
+struct Found {
+    list: Vec<RecipientStatus>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl Found {
+    fn merge(&mut self, r: RecipientStatus) {
+        let key = r
+            .final_recipient
             .as_deref()
             .unwrap_or("")
-            .eq_ignore_ascii_case(&key)
-    }) {
-        Some(f) => {
-            if f.diagnostic_code.is_none() {
-                f.diagnostic_code = r.diagnostic_code;
+            .to_ascii_lowercase();
+        match self.index.get(&key).and_then(|&at| self.list.get_mut(at)) {
+            Some(f) => {
+                if f.diagnostic_code.is_none() {
+                    f.diagnostic_code = r.diagnostic_code;
+                }
+                if f.action.is_none() {
+                    f.action = r.action;
+                }
             }
-            if f.action.is_none() {
-                f.action = r.action;
+            None => {
+                self.index.insert(key, self.list.len());
+                self.list.push(r);
             }
         }
-        None => found.push(r),
     }
 }
 
