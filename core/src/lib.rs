@@ -13,6 +13,7 @@
 //! | [`parse`](mod@parse) | RFC 5322 bytes -> spec (MIME structure split here, headers and charsets by a patched mail-parser, `vendor/mail-parser/PATCHES.md`) |
 //! | [`envelope`] | MAIL FROM / RCPT TO rules |
 //! | [`ical`] | iCalendar appointments, iTIP meeting requests |
+//! | [`report`] | delivery status notifications (RFC 3464), abuse reports (RFC 5965), non-standard bounces |
 //! | [`reply`] | replies and forwards as new messages |
 //! | [`tnef`] | TNEF (winmail.dat): read, write, spec conversions |
 //!
@@ -46,6 +47,7 @@ mod html;
 pub mod ical;
 pub mod parse;
 pub mod reply;
+pub mod report;
 pub mod spec;
 pub mod tnef;
 

@@ -29,7 +29,7 @@
 //! the host through [`LegacyDecoder`] (see `parse/legacy.rs`).
 
 mod legacy;
-mod tree;
+pub(crate) mod tree;
 
 pub use legacy::{LegacyDecoder, legacy_encoding};
 
@@ -117,6 +117,12 @@ pub(crate) fn parse_mime(
     walker.body(&root, Container::Top, false);
     let Walker { spec, warnings, .. } = walker;
     Ok(Parsed { spec, warnings })
+}
+
+/// The entity tree of a whole message, for the other readers of core
+/// (`report/`): the same split as [`parse`] uses.
+pub(crate) fn mime_tree(bytes: &[u8]) -> Entity<'_> {
+    tree::split(&parser(), bytes)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -548,7 +554,7 @@ impl<'m> Walker<'m> {
 /// it: `=XX` in either case is a byte, `=` before the line end (or the end
 /// of the body) is a soft line break, any other `=` is itself, and white
 /// space at a line's end is transport padding.
-fn quoted_printable(body: &[u8]) -> Vec<u8> {
+pub(crate) fn quoted_printable(body: &[u8]) -> Vec<u8> {
     let hex = |b: u8| char::from(b).to_digit(16);
     let mut out = Vec::with_capacity(body.len());
     for line in body.split_inclusive(|&b| b == b'\n') {
@@ -591,7 +597,7 @@ fn quoted_printable(body: &[u8]) -> Vec<u8> {
 /// Base64 read past damage: characters outside the alphabet (and padding)
 /// are skipped, a final partial quantum gives the bytes it holds. Returns
 /// the bytes and how many characters other than white space were skipped.
-fn lenient_base64(body: &[u8]) -> (Vec<u8>, usize) {
+pub(crate) fn lenient_base64(body: &[u8]) -> (Vec<u8>, usize) {
     let mut out = Vec::with_capacity(body.len() / 4 * 3 + 3);
     let (mut acc, mut bits, mut skipped) = (0u32, 0u32, 0usize);
     for &b in body {

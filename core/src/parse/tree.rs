@@ -27,25 +27,25 @@ use mail_parser::{HeaderName, MessageParser, MessagePart, MimeHeaders};
 pub(super) const MAX_NESTING: usize = 100;
 
 /// One MIME entity: its header fields and where its body lies in the input.
-pub(super) struct Entity<'x> {
+pub(crate) struct Entity<'x> {
     /// The header fields as mail-parser reads them (the first of a repeated
     /// field wins in lookups).
-    pub(super) head: MessagePart<'x>,
+    pub(crate) head: MessagePart<'x>,
     /// The body's bytes, before transfer decoding, as a range of the input.
-    pub(super) body: Range<usize>,
+    pub(crate) body: Range<usize>,
     /// The entities of a multipart, in order; empty for a leaf.
-    pub(super) children: Vec<Entity<'x>>,
+    pub(crate) children: Vec<Entity<'x>>,
     /// Whether this entity was split as a multipart.
-    pub(super) multipart: bool,
+    pub(crate) multipart: bool,
     /// What had to be repaired in this entity's structure, if anything.
-    pub(super) defect: Option<Defect>,
+    pub(crate) defect: Option<Defect>,
     /// How many Content-Type fields the header block has.
-    pub(super) content_types: usize,
+    pub(crate) content_types: usize,
     /// Lines in the header block that are not fields, passed over.
-    pub(super) skipped_lines: usize,
+    pub(crate) skipped_lines: usize,
     /// The header block ended at a line that is not a field, without the
     /// empty line: that line starts the body.
-    pub(super) unterminated_head: bool,
+    pub(crate) unterminated_head: bool,
 }
 
 /// Where a header block ends (see [`Splitter::header_end`]).
@@ -58,7 +58,7 @@ struct HeadEnd {
 
 /// A repaired structural fault of one entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Defect {
+pub(crate) enum Defect {
     /// A multipart without a `boundary` parameter: read as one text entity.
     NoBoundary,
     /// A multipart whose first delimiter never appears: read as one text entity.

@@ -7,13 +7,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod build;
-pub mod envelope_args;
 pub mod dkim;
+pub mod envelope_args;
 pub mod forward;
 pub mod ics;
 pub mod io;
 pub mod parse;
 pub mod reply;
+pub mod report;
 pub mod send;
 pub mod serve;
 pub mod smtp;
@@ -59,6 +60,8 @@ pub enum Command {
     Tnef(tnef::Args),
     /// DKIM keys: generate one and print its DNS record.
     Dkim(dkim::Args),
+    /// Delivery and abuse reports: `postwire report parse FILE`.
+    Report(report::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -113,5 +116,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Reply(args) => reply::run(args),
         Command::Tnef(args) => tnef::run(args),
         Command::Dkim(args) => dkim::run(args),
+        Command::Report(args) => report::run(args),
     }
 }
