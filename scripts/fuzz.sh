@@ -47,6 +47,7 @@ seeds() {
     spec_json | tnef_writer) cp core/tests/golden/*.json "$dir"/ ;;
     ical) find core/tests -name '*.ics' -exec cp {} "$dir"/ \; ;;
     tnef_reader | tnef_rtf) cp core/tests/data/tnef/*.tnef "$dir"/ ;;
+    report_parse) find core/tests/data/reports -name '*.eml' -exec cp {} "$dir"/ \; ;;
     address)
       local i=0
       for a in 'ana@example.com' 'Ana Núñez <ana@example.com>' '"Carl, Jr." <carl@example.org>' \
