@@ -48,6 +48,12 @@ seeds() {
     ical) find core/tests -name '*.ics' -exec cp {} "$dir"/ \; ;;
     tnef_reader | tnef_rtf) cp core/tests/data/tnef/*.tnef "$dir"/ ;;
     report_parse) find core/tests/data/reports -name '*.eml' -exec cp {} "$dir"/ \; ;;
+    relay_frame)
+      printf '%s' '{"type":"submit","id":"m1","size":5,"envelope":{"mailFrom":"ana@example.com","rcptTo":["bob@example.org"]}}' >"$dir/submit"
+      printf '{"type":"submit","id":"m2","size":40}\0From: ana@example.com\r\nTo: bob@example.org\r\n\r\nhi\r\n' >"$dir/derived"
+      printf '%s' '{"type":"status","id":"m1"}' >"$dir/status" ;;
+    spool_recovery) printf '\0\0\0' >"$dir/empty"; printf '\4\0\0abc\0from-fuzz' >"$dir/records" ;;
+    tokens_toml) printf '[[token]]\nname = "app"\nhash = "sha256:%064d"\nallow_from = ["@example.com"]\nmax_size = 1000\nrate_per_minute = 60\n' 0 >"$dir/one" ;;
     address)
       local i=0
       for a in 'ana@example.com' 'Ana Núñez <ana@example.com>' '"Carl, Jr." <carl@example.org>' \
