@@ -165,6 +165,11 @@ impl Metrics {
                 depth.in_flight as u64,
             ),
             (
+                "postwire_spool_damaged_records",
+                "Damaged spool records found at start and moved to spool/corrupt/.",
+                depth.damaged as u64,
+            ),
+            (
                 "postwire_sessions",
                 "Open WebSocket sessions.",
                 self.sessions.load(Ordering::Relaxed),

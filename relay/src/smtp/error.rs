@@ -219,10 +219,16 @@ fn summarize(recipients: &[RecipientStatus]) -> String {
 
 impl SmtpError {
     /// Trying again later may succeed: 4xx replies, timeouts, lost or refused
-    /// connections.
+    /// connections, and TLS that could not be set up (a certificate that does
+    /// not verify, a failed handshake, STARTTLS not offered): as Postfix
+    /// defers rather than bounces those, an expired or misissued certificate
+    /// on the upstream delays mail until it is fixed instead of failing it.
+    /// Nothing is ever sent without the TLS the settings ask for.
     pub fn is_transient(&self) -> bool {
         match self {
             SmtpError::Connect { .. }
+            | SmtpError::Tls { .. }
+            | SmtpError::StartTlsUnavailable { .. }
             | SmtpError::Timeout { .. }
             | SmtpError::ConnectionLost { .. }
             | SmtpError::Protocol { .. }
@@ -239,7 +245,7 @@ impl SmtpError {
     }
 
     /// Trying again with the same message and settings will fail the same way:
-    /// 5xx replies, bad addresses, bad settings, TLS or AUTH refused.
+    /// 5xx replies, bad addresses, bad settings, AUTH refused.
     pub fn is_permanent(&self) -> bool {
         !self.is_transient()
     }

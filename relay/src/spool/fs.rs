@@ -85,6 +85,8 @@ struct State {
     next_batch: u64,
     queued: usize,
     in_flight: usize,
+    /// Records found damaged (and moved to `corrupt/`) at start.
+    damaged: usize,
     /// Keys in a group commit right now, with the replies of duplicates
     /// that arrived meanwhile.
     in_commit: HashMap<Key, Vec<oneshot::Sender<Result<Accepted, SpoolError>>>>,
@@ -335,6 +337,7 @@ impl Spool for FsSpool {
         Depth {
             queued: s.queued,
             in_flight: s.in_flight,
+            damaged: s.damaged,
         }
     }
 
@@ -987,7 +990,10 @@ fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
             disk.remove(&p).map_err(io_err("removing", &p))?;
         }
     }
-    // 1. The journal, up to its first bad record.
+    // Records found damaged (moved to corrupt/), with the meta of the
+    // message when it could still be read.
+    let mut damaged: Vec<Option<super::MessageMeta>> = Vec::new();
+    // 1. The journal; damaged records are skipped.
     let mut settled: HashMap<Key, (Vec<RcptStatus>, u64, bool)> = HashMap::new();
     let journal = match disk.read(&inner.journal) {
         Ok(b) => b,
@@ -1020,17 +1026,33 @@ fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
                 pos += used;
             }
             Err(e) => {
-                let lost = journal.len() - pos;
-                match e {
-                    RecordError::Truncated { .. } => tracing::warn!(
+                // Damage in the middle: the next record that reads well is
+                // where the journal goes on; the bytes between are kept in
+                // corrupt/. A bad record with nothing readable after it is a
+                // torn tail (a crash mid-write) or damage at the end.
+                let next = resync(&journal, pos, is_settle_record);
+                let lost = next.unwrap_or(journal.len()) - pos;
+                if next.is_none() && is_torn(&journal[pos..]) {
+                    tracing::warn!(
                         offset = pos,
                         bytes = lost,
                         "journal ends in a torn record (crash mid-write); cutting it off"
-                    ),
-                    _ => tracing::error!(offset = pos, bytes = lost, error = %e,
-                        "journal record damaged; cutting the journal here (messages settled after it will be sent again)"),
+                    );
+                    break;
                 }
-                break;
+                let name = format!("{JOURNAL}.damaged-{pos}");
+                tracing::error!(offset = pos, bytes_lost = lost, error = %e,
+                    kept_in = %dir.join(CORRUPT).join(&name).display(),
+                    "journal record damaged; its bytes are moved to corrupt/ (messages it settled may be sent again)");
+                inner
+                    .disk
+                    .publish(&dir.join(CORRUPT), &name, &journal[pos..pos + lost])
+                    .map_err(io_err("quarantining", &inner.journal))?;
+                damaged.push(None);
+                match next {
+                    Some(p) => pos = p,
+                    None => break,
+                }
             }
         }
     }
@@ -1054,9 +1076,24 @@ fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
         };
         max_batch = max_batch.max(n);
         let buf = disk.read(&path).map_err(io_err("reading", &path))?;
-        let (good, end) = read_segment(&buf);
-        if end < buf.len() {
-            cut_segment_tail(inner, dir, &path, &buf, end)?;
+        let (mut good, mut end) = read_segment(&buf);
+        while end < buf.len() {
+            // A damaged record in the middle: the records after it are read
+            // from the next one that decodes; the bytes between go to
+            // corrupt/ (the segment is left as it is: it takes no new group).
+            let Some(next) = resync(&buf, end, is_message_record) else {
+                if let Some(meta) = cut_segment_tail(inner, dir, &path, &buf, end)? {
+                    damaged.push(meta);
+                }
+                break;
+            };
+            damaged.push(quarantine(inner, dir, &path, &buf[end..next], end, None)?);
+            let (more, used) = read_segment(&buf[next..]);
+            good.extend(
+                more.into_iter()
+                    .map(|(meta, offset, len)| (meta, offset + next, len)),
+            );
+            end = next + used;
         }
         let mut live = 0usize;
         for (meta, offset, len) in good {
@@ -1115,6 +1152,43 @@ fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
         );
     }
 
+    // 3b. Messages whose only copy was damaged: failed, so that a client
+    //     asking for their status learns it (the journal may know them
+    //     already from step 3).
+    for meta in damaged.iter().flatten() {
+        if state.entries.contains_key(&meta.key) {
+            continue;
+        }
+        tracing::error!(id = %meta.key.id, token = %meta.key.token,
+            "a message's spooled copy was damaged on disk; reporting it failed");
+        state.entries.insert(
+            meta.key.clone(),
+            Entry {
+                rcpts: meta
+                    .envelope
+                    .rcpt_to
+                    .iter()
+                    .map(|r| RcptStatus {
+                        rcpt: r.clone(),
+                        state: RcptState::Failed {
+                            reason: "the spooled copy was damaged on disk".into(),
+                        },
+                    })
+                    .collect(),
+                mail_from: meta.envelope.mail_from.clone(),
+                dsn: None,
+                require_tls: false,
+                received_ms: meta.received_ms,
+                body: None,
+                attempts: 0,
+                due_ms: 0,
+                leased: false,
+                final_at_ms: Some(now),
+            },
+        );
+    }
+    state.damaged = damaged.len();
+
     // 4. Compact the journal: one record per key with any progress.
     let mut buf = Vec::new();
     for settle in progress_records(&state, now) {
@@ -1170,42 +1244,106 @@ fn is_torn(tail: &[u8]) -> bool {
         || tail.iter().all(|&b| b == 0)
 }
 
-/// Cuts a segment at `end`, the end of its valid records. A crash in the
-/// middle of an append leaves a torn record or zeros there: that group was
-/// never acknowledged, and is dropped with a warning. Anything else is
-/// damage: the bytes are copied to `corrupt/` for the operator first, and
-/// the error is logged with the count of bytes lost.
+/// Cuts a segment at `end`, the end of its valid records (nothing readable
+/// follows). A crash in the middle of an append leaves a torn record or zeros
+/// there: that group was never acknowledged, and is dropped with a warning.
+/// Anything else is damage: the bytes are copied to `corrupt/` for the
+/// operator first, and the error is logged with the count of bytes lost.
+/// Returns, for damage, the meta of the damaged message if still readable.
 fn cut_segment_tail(
     inner: &Inner,
     dir: &Path,
     path: &Path,
     buf: &[u8],
     end: usize,
-) -> Result<(), SpoolError> {
+) -> Result<Option<Option<super::MessageMeta>>, SpoolError> {
     let tail = &buf[end..];
-    if is_torn(tail) {
+    let damaged = if is_torn(tail) {
         tracing::warn!(path = %path.display(), offset = end, bytes = tail.len(),
             "segment ends in a torn group (crash mid-append, never acknowledged); cutting it off");
+        None
     } else {
-        let name = format!(
-            "{}.tail-{end}",
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("segment")
-        );
-        let error = record::decode(tail).err().map(|e| e.to_string());
-        tracing::error!(path = %path.display(), offset = end, bytes_lost = tail.len(),
-            error = error.as_deref().unwrap_or("unreadable record"), kept_in = %dir.join(CORRUPT).join(&name).display(),
-            "damaged segment: its records up to the damage are kept; the rest is moved to corrupt/");
-        inner
-            .disk
-            .publish(&dir.join(CORRUPT), &name, tail)
-            .map_err(io_err("quarantining", path))?;
-    }
+        Some(quarantine(inner, dir, path, tail, end, Some("tail"))?)
+    };
     inner
         .disk
         .truncate(path, end as u64)
-        .map_err(io_err("cutting", path))
+        .map_err(io_err("cutting", path))?;
+    Ok(damaged)
+}
+
+/// Copies damaged bytes of a segment (found at `offset`) to `corrupt/`, logs
+/// the error, and returns the meta of the message they held when its header
+/// and meta are still readable (the damage was in its body).
+fn quarantine(
+    inner: &Inner,
+    dir: &Path,
+    path: &Path,
+    bytes: &[u8],
+    offset: usize,
+    what: Option<&str>,
+) -> Result<Option<super::MessageMeta>, SpoolError> {
+    let name = format!(
+        "{}.{}-{offset}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("segment"),
+        what.unwrap_or("damaged")
+    );
+    let error = record::decode(bytes).err().map(|e| e.to_string());
+    let meta = damaged_meta(bytes);
+    tracing::error!(path = %path.display(), offset, bytes_lost = bytes.len(),
+        error = error.as_deref().unwrap_or("unreadable record"),
+        id = meta.as_ref().map(|m| m.key.id.as_str()).unwrap_or("unknown"),
+        kept_in = %dir.join(CORRUPT).join(&name).display(),
+        "damaged segment record: the bytes are moved to corrupt/; the segment's other records are kept");
+    inner
+        .disk
+        .publish(&dir.join(CORRUPT), &name, bytes)
+        .map_err(io_err("quarantining", path))?;
+    Ok(meta)
+}
+
+/// The meta of a message record whose checksum failed, when its header and
+/// meta JSON are intact (the damage is in the message bytes).
+fn damaged_meta(bytes: &[u8]) -> Option<super::MessageMeta> {
+    let header = bytes.get(..record::HEADER_LEN)?;
+    if header[..4] != record::MAGIC || header[4] != Kind::Message as u8 {
+        return None;
+    }
+    let len = u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize;
+    let end = record::HEADER_LEN.saturating_add(len).min(bytes.len());
+    record::decode_message(&bytes[record::HEADER_LEN..end])
+        .ok()
+        .map(|(meta, _)| meta)
+}
+
+/// The offset of the first record after `from` that reads well (`valid`),
+/// if any: how reading goes on past a damaged record.
+fn resync(buf: &[u8], from: usize, valid: fn(&[u8]) -> bool) -> Option<usize> {
+    let mut at = from + 1;
+    while at < buf.len() {
+        let i = buf[at..]
+            .windows(record::MAGIC.len())
+            .position(|w| w == record::MAGIC)?;
+        if valid(&buf[at + i..]) {
+            return Some(at + i);
+        }
+        at += i + 1;
+    }
+    None
+}
+
+/// Whether `buf` starts with a whole, checksummed message record.
+fn is_message_record(buf: &[u8]) -> bool {
+    matches!(record::decode(buf), Ok((rec, _)) if rec.kind == Kind::Message
+        && record::decode_message(rec.payload).is_ok())
+}
+
+/// Whether `buf` starts with a whole, checksummed settle record.
+fn is_settle_record(buf: &[u8]) -> bool {
+    matches!(record::decode(buf), Ok((rec, _)) if rec.kind == Kind::Settle
+        && record::decode_settle(rec.payload).is_ok())
 }
 
 /// Adds a message found in a batch file to the index, merged with what the

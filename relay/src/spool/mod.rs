@@ -83,10 +83,16 @@
 //!
 //! # Recovery
 //!
-//! On open: leftover `*.tmp` files are removed; the journal is read up to the
-//! first bad record and cut there; each segment is read up to its first bad
-//! record and cut there (damage that is not a torn tail is copied to
-//! `corrupt/` first and logged with the bytes lost); messages whose
+//! On open: leftover `*.tmp` files are removed; the journal and each segment
+//! are read record by record. A bad record with a good one somewhere after
+//! it is damage: its bytes are copied to `corrupt/` and logged, reading goes
+//! on at the next record that decodes (the first `PWR1` whose checksum
+//! holds), and the count is reported (`postwire_spool_damaged_records`). A
+//! bad record with nothing readable after it is a torn tail (a crash
+//! mid-append: never acknowledged; cut off with a warning) or damage at the
+//! end (copied to `corrupt/` first, then cut). A damaged message whose meta
+//! still reads is reported failed ("the spooled copy was damaged on disk");
+//! messages whose
 //! recipients are not all final are queued for delivery at once; new groups
 //! go to new segments; the journal is compacted (one record per known key,
 //! final keys older than the retention window dropped) and rewritten
@@ -323,6 +329,9 @@ pub struct Depth {
     pub queued: usize,
     /// Of those, leased to a delivery worker right now.
     pub in_flight: usize,
+    /// Damaged records found in the segments and the journal at start and
+    /// moved to `corrupt/`.
+    pub damaged: usize,
 }
 
 /// The storage side of the relay, so that a distributed queue can take the

@@ -509,6 +509,68 @@ async fn a_corrupted_batch_record_is_quarantined_and_the_good_records_are_delive
     no_lease_within(&spool, 100).await;
 }
 
+/// Damages the record of message `id` in `path`: `at` bytes from its start.
+fn damage(path: &Path, id: &str, at: isize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let body = format!("body of {id}");
+    let found = bytes
+        .windows(body.len())
+        .position(|w| w == body.as_bytes())
+        .unwrap();
+    let i = if at < 0 {
+        found - at.unsigned_abs()
+    } else {
+        found + at as usize
+    };
+    bytes[i] ^= 0x5a;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[tokio::test]
+async fn a_damaged_record_in_the_middle_costs_only_that_message() {
+    for (case, at) in [("body", 2isize), ("meta", -40)] {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path(), opts()));
+        let path = write_batch(
+            dir.path(),
+            1,
+            &[
+                sub("m1", &["b@x.org"]),
+                sub("m2", &["b@x.org"]),
+                sub("m3", &["b@x.org"]),
+            ],
+        );
+        damage(&path, "m2", at);
+        let spool = open(dir.path(), opts());
+        assert_eq!(spool.depth().damaged, 1, "{case}");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("corrupt")).unwrap().count(),
+            1,
+            "{case}"
+        );
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let l = lease(&spool).await;
+            got.push(l.key.id.clone());
+            spool.settle(l.clone(), delivered(&l)).await.unwrap();
+        }
+        no_lease_within(&spool, 100).await;
+        got.sort();
+        assert_eq!(got, ["m1", "m3"], "{case}: the records after the damage are read");
+        if case == "body" {
+            // Its meta still reads: a client asking learns it failed.
+            let st = spool.status(&key("m2")).expect("m2 known");
+            assert!(
+                matches!(&st[0].state, RcptState::Failed { reason } if reason.contains("damaged")),
+                "{st:?}"
+            );
+        }
+        drop(spool);
+        let spool = open(dir.path(), opts());
+        no_lease_within(&spool, 100).await;
+    }
+}
+
 #[tokio::test]
 async fn a_truncated_batch_file_keeps_its_complete_records() {
     let dir = tempfile::tempdir().unwrap();

@@ -29,6 +29,12 @@ pub struct Pki {
 }
 
 pub fn pki() -> Pki {
+    pki_for(&["localhost", "127.0.0.1"])
+}
+
+/// Like [`pki`], with a server certificate for `names` (another name makes a
+/// certificate that does not match the server the client asked for).
+pub fn pki_for(names: &[&str]) -> Pki {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let dir = tempfile::tempdir().expect("temp dir");
     let ca_key = KeyPair::generate().expect("CA key");
@@ -41,11 +47,11 @@ pub fn pki() -> Pki {
     let issuer = Issuer::new(ca_params, ca_key);
     let leaf_key = KeyPair::generate().expect("leaf key");
     let mut leaf_params =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .expect("leaf params");
     leaf_params
         .distinguished_name
-        .push(DnType::CommonName, "localhost");
+        .push(DnType::CommonName, names.first().copied().unwrap_or("localhost"));
     let leaf = leaf_params
         .signed_by(&leaf_key, &issuer)
         .expect("leaf cert");
@@ -177,6 +183,11 @@ impl Server {
     /// Most sessions open at the same time.
     pub fn peak_sessions(&self) -> usize {
         self.counter("peak")
+    }
+
+    /// Sessions open now.
+    pub fn active(&self) -> usize {
+        self.counter("active")
     }
 
     /// Sessions opened in total.

@@ -24,6 +24,24 @@ Modes:
   one-per-session  like pipelining, but closes the connection (without a word)
               after each accepted message, as a server ending an idle session.
 
+Fault modes (relay/tests/faults_upstream.rs): a "faulty" session misbehaves,
+the others behave like pipelining. Faulty are the first N sessions with
+--faulty N, every session while the file exists with --faulty-file PATH, and
+every session without either option. With --cert/--key the raw modes offer
+STARTTLS (a wrong certificate makes the certificate-mismatch case).
+  drop-after-mail  closes the connection on MAIL, without a reply.
+  drop-after-rcpt  answers MAIL, closes on RCPT.
+  drop-mid-data    closes after 100 bytes of message data.
+  drop-after-dot   stores the whole message, closes before the final reply
+                   (the one case where the client may send it again).
+  storm-421   greets with 421 and closes.
+  storm-451   answers MAIL with 451 (faulty counts MAIL commands, not sessions).
+  stall-reply sends the first line of the EHLO reply, then nothing.
+  tls-alert   answers STARTTLS with 220, then a fatal TLS alert
+              (handshake_failure) instead of a handshake.
+The legacy modes drop-data, hang-reply, stall-read and silent also take
+--faulty / --faulty-file. OUT_DIR/active holds the sessions open now.
+
 Options of the aiosmtpd modes:
   --extensions  also announce DSN (RFC 3461) and, over TLS only, REQUIRETLS
                 (RFC 8689), and check their parameters: RET, ENVID, NOTIFY,
@@ -66,6 +84,7 @@ class Stats:
         self.sessions = 0
         self.auth_attempts = 0
         self.seq = 0
+        self.mails = 0
 
     def _write(self, name, value):
         tmp = os.path.join(self.out, "." + name)
@@ -76,6 +95,7 @@ class Stats:
     def opened(self):
         self.active += 1
         self.sessions += 1
+        self._write("active", self.active)
         self._write("sessions", self.sessions)
         if self.active > self.peak:
             self.peak = self.active
@@ -83,6 +103,7 @@ class Stats:
 
     def closed(self):
         self.active -= 1
+        self._write("active", self.active)
 
     def auth(self):
         self.auth_attempts += 1
@@ -281,8 +302,33 @@ class CountingSMTP(SMTP):
         super().connection_lost(exc)
 
 
+# The fault modes: each misbehaves in the sessions that are "faulty" (the
+# first N sessions with --faulty N, or while the file of --faulty-file exists;
+# every session without either) and behaves like "pipelining" in the others,
+# so that a test sees the fault and then the recovery.
+FAULT_MODES = (
+    "drop-after-mail", "drop-after-rcpt", "drop-mid-data", "drop-after-dot",
+    "storm-421", "storm-451", "stall-reply", "tls-alert",
+)
+LEGACY_MODES = ("drop-data", "hang-reply", "stall-read", "silent")
+# A fatal TLS alert record: handshake_failure (40).
+TLS_ALERT = b"\x15\x03\x03\x00\x02\x02\x28"
+
+
+def faulty(n):
+    """Whether the n-th session (or, for storm-451, the n-th MAIL) misbehaves."""
+    path = arg("--faulty-file")
+    if path:
+        return os.path.exists(path)
+    limit = arg("--faulty")
+    return limit is None or n <= int(limit)
+
+
 class Raw(asyncio.Protocol):
-    """A misbehaving server for the failure modes, or a small pipelining one."""
+    """A misbehaving server for the failure modes, or a small pipelining one.
+    With --cert/--key it offers STARTTLS."""
+
+    tls_context = None
 
     def __init__(self, mode, stats):
         self.mode = mode
@@ -294,12 +340,25 @@ class Raw(asyncio.Protocol):
         self.mail_from = None
         self.rcpts = []
         self.mail_params, self.rcpt_params = [], []
+        self.tls = False
+        self.stalled = False
 
     def connection_made(self, transport):
         self.t = transport
         self.stats.opened()
-        if self.mode != "silent":
-            transport.write(b"220 raw.test ESMTP\r\n")
+        if self.mode in FAULT_MODES + LEGACY_MODES and self.mode != "storm-451":
+            if not faulty(self.stats.sessions):
+                self.mode = "pipelining"
+        # Whether MAIL, RCPT and DATA are really handled (the legacy failure
+        # modes answer 250 to anything until DATA).
+        self.real = self.mode in ("pipelining", "one-per-session") + FAULT_MODES
+        if self.mode == "silent":
+            return
+        if self.mode == "storm-421":
+            transport.write(b"421 4.3.2 too busy, try again later\r\n")
+            transport.close()
+            return
+        transport.write(b"220 raw.test ESMTP\r\n")
 
     def connection_lost(self, exc):
         self.stats.closed()
@@ -313,6 +372,11 @@ class Raw(asyncio.Protocol):
         body = b"\r\n".join(l[1:] if l.startswith(b".") else l for l in lines)
         n = self.stats.save(self.mail_from, self.rcpts, body,
                             {"mailParams": self.mail_params, "rcptParams": self.rcpt_params})
+        if self.mode == "drop-after-dot":
+            # Stored, but the client never learns it: the one fault that may
+            # make a message arrive twice.
+            self.t.close()
+            return
         self.t.write(b"250 2.0.0 OK queued as %06d\r\n" % n)
         if self.mode == "one-per-session":
             self.t.close()
@@ -320,13 +384,23 @@ class Raw(asyncio.Protocol):
         self.data = bytearray()
         self.mail_from, self.rcpts = None, []
 
+    async def upgrade(self):
+        loop = asyncio.get_running_loop()
+        try:
+            self.t = await loop.start_tls(self.t, self, Raw.tls_context, server_side=True)
+            self.tls = True
+        except Exception:  # the client gave up on the certificate: fine
+            self.t.close()
+
     def data_received(self, data):
+        if self.stalled:
+            return
         if self.in_data:
             self.data_bytes += len(data)
-            if self.mode == "drop-data" and self.data_bytes >= 100:
+            if self.mode in ("drop-data", "drop-mid-data") and self.data_bytes >= 100:
                 self.t.close()
                 return
-            if self.mode not in ("pipelining", "one-per-session"):
+            if not self.real:
                 return
             self.data += data
             if self.data.endswith(b"\r\n.\r\n") or self.data == b".\r\n":
@@ -337,6 +411,8 @@ class Raw(asyncio.Protocol):
                 return
         self.buf += data
         while b"\r\n" in self.buf and not self.in_data:
+            if self.t.is_closing():
+                return
             line, self.buf = self.buf.split(b"\r\n", 1)
             verb = line[:4].upper()
             # The address between < and >; parameters after it are ignored.
@@ -345,18 +421,46 @@ class Raw(asyncio.Protocol):
             arg = arg.lstrip(b"<").decode("utf-8", "replace")
             params = params.decode("utf-8", "replace").split()
             if verb in (b"EHLO", b"HELO"):
-                extra = b"250-PIPELINING\r\n250-DSN\r\n250-SMTPUTF8\r\n" if self.mode in ("pipelining", "one-per-session") else b""
+                if self.mode == "stall-reply":
+                    # The first line of a multi-line reply, then nothing.
+                    self.t.write(b"250-raw.test\r\n")
+                    self.stalled = True
+                    return
+                extra = b"250-PIPELINING\r\n250-DSN\r\n250-SMTPUTF8\r\n" if self.real else b""
+                if Raw.tls_context is not None and not self.tls:
+                    extra += b"250-STARTTLS\r\n"
                 self.t.write(b"250-raw.test\r\n" + extra + b"250-8BITMIME\r\n250 SIZE 1000000000\r\n")
-            elif verb == b"MAIL" and self.mode in ("pipelining", "one-per-session"):
+            elif verb == b"STAR" and Raw.tls_context is not None and not self.tls:
+                self.t.pause_reading()
+                self.t.write(b"220 2.0.0 ready to start TLS\r\n")
+                self.buf = b""
+                if self.mode == "tls-alert":
+                    self.t.write(TLS_ALERT)
+                    self.t.close()
+                    return
+                asyncio.ensure_future(self.upgrade())
+                return
+            elif verb == b"MAIL" and self.mode == "drop-after-mail":
+                self.t.close()
+                return
+            elif verb == b"MAIL" and self.real:
+                if self.mode == "storm-451":
+                    self.stats.mails += 1
+                    if faulty(self.stats.mails):
+                        self.t.write(b"451 4.3.2 system busy, try again later\r\n")
+                        continue
                 if arg.startswith("rejectfrom"):
                     self.t.write(b"550 5.7.1 sender refused\r\n")
                 else:
                     self.mail_from = arg
                     self.mail_params = params
                     self.t.write(b"250 2.1.0 OK\r\n")
-            elif verb == b"RCPT" and self.mode in ("pipelining", "one-per-session"):
+            elif verb == b"RCPT" and self.real:
                 if self.mail_from is None:
                     self.t.write(b"503 5.5.1 need MAIL first\r\n")
+                elif self.mode == "drop-after-rcpt":
+                    self.t.close()
+                    return
                 elif arg.startswith("tempfail"):
                     self.t.write(b"451 4.3.0 <%s>: try again later\r\n" % arg.encode())
                 elif arg.startswith("reject"):
@@ -372,11 +476,12 @@ class Raw(asyncio.Protocol):
             elif verb in (b"MAIL", b"RCPT", b"NOOP"):
                 self.t.write(b"250 2.0.0 OK\r\n")
             elif verb == b"DATA":
-                if self.mode in ("pipelining", "one-per-session") and not self.rcpts:
+                if self.real and not self.rcpts:
                     self.t.write(b"554 5.5.1 no valid recipients\r\n")
                     continue
                 self.t.write(b"354 go ahead\r\n")
                 self.in_data = True
+                self.data_bytes = 0
                 if self.mode == "stall-read":
                     self.t.pause_reading()
                 rest, self.buf = self.buf, b""
@@ -445,7 +550,10 @@ async def main():
         server = await loop.create_server(
             lambda: CountingSMTP(handler, **kwargs), "127.0.0.1", 0, ssl=tls
         )
-    elif mode in ("drop-data", "hang-reply", "stall-read", "silent", "pipelining", "one-per-session"):
+    elif mode in ("pipelining", "one-per-session") + FAULT_MODES + LEGACY_MODES:
+        if arg("--cert"):
+            Raw.tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            Raw.tls_context.load_cert_chain(arg("--cert"), arg("--key"))
         server = await loop.create_server(lambda: Raw(mode, stats), "127.0.0.1", 0)
     else:
         sys.exit("unknown mode " + mode)
