@@ -1319,8 +1319,24 @@ fn damaged_meta(bytes: &[u8]) -> Option<super::MessageMeta> {
 }
 
 /// The offset of the first record after `from` that reads well (`valid`),
-/// if any: how reading goes on past a damaged record.
+/// if any: how reading goes on past a damaged record. When the damaged
+/// record's header is intact (the damage is in its payload), the next
+/// record is where its length says, and the payload is not searched: a
+/// message's bytes may themselves hold something that looks like a record.
+/// Otherwise the bytes are searched for the next `PWR1` that decodes.
 fn resync(buf: &[u8], from: usize, valid: fn(&[u8]) -> bool) -> Option<usize> {
+    if let Some(header) = buf.get(from..from + record::HEADER_LEN)
+        && header[..4] == record::MAGIC
+    {
+        let len = u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize;
+        let next = from + record::HEADER_LEN + len;
+        if next == buf.len() {
+            return None;
+        }
+        if next < buf.len() && valid(&buf[next..]) {
+            return Some(next);
+        }
+    }
     let mut at = from + 1;
     while at < buf.len() {
         let i = buf[at..]

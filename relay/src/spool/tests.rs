@@ -572,6 +572,34 @@ async fn a_damaged_record_in_the_middle_costs_only_that_message() {
 }
 
 #[tokio::test]
+async fn a_record_inside_a_damaged_message_is_never_taken_for_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), opts()));
+    // m2's bytes hold a whole, valid record of another message.
+    let mut m2 = sub("m2", &["b@x.org"]);
+    let mut inner = Vec::new();
+    record::encode_message(&mut inner, &sub("evil", &["c@x.org"]).meta, b"x").unwrap();
+    m2.bytes.extend_from_slice(&inner);
+    let path = write_batch(
+        dir.path(),
+        1,
+        &[sub("m1", &["b@x.org"]), m2, sub("m3", &["b@x.org"])],
+    );
+    damage(&path, "m2", 2);
+    let spool = open(dir.path(), opts());
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let l = lease(&spool).await;
+        got.push(l.key.id.clone());
+        spool.settle(l.clone(), delivered(&l)).await.unwrap();
+    }
+    no_lease_within(&spool, 100).await;
+    got.sort();
+    assert_eq!(got, ["m1", "m3"]);
+    assert!(spool.status(&key("evil")).is_none());
+}
+
+#[tokio::test]
 async fn a_truncated_batch_file_keeps_its_complete_records() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path(), opts()));
