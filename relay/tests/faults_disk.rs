@@ -10,6 +10,9 @@
 //!   restart what is intact is delivered, the damaged message is reported
 //!   failed, the bytes are in `spool/corrupt/` and the count in the metrics.
 
+// Helpers outside #[test] functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod fault_support;
 mod smtp_support;
 
@@ -278,7 +281,10 @@ async fn damage_found_at_restart_costs_only_the_damaged_message() {
 
     std::fs::remove_file(&hold).unwrap();
     let r = relay(&data, &server);
-    until("the intact messages arrived", || server.messages().len() >= 4).await;
+    until("the intact messages arrived", || {
+        server.messages().len() >= 4
+    })
+    .await;
     let got = copies(&server.messages());
     let mut ids: Vec<&String> = got.keys().collect();
     ids.sort();
@@ -296,7 +302,11 @@ async fn damage_found_at_restart_costs_only_the_damaged_message() {
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
-    assert_eq!(corrupt.len(), 2, "segment and journal damage kept: {corrupt:?}");
+    assert_eq!(
+        corrupt.len(),
+        2,
+        "segment and journal damage kept: {corrupt:?}"
+    );
     assert_eq!(r.metric("postwire_spool_damaged_records"), 2.0);
     let log = r.log();
     assert!(log.contains("damaged segment record"), "{log}");

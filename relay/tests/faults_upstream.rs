@@ -14,6 +14,9 @@
 //! and the relay's open sockets come back to their count before the run
 //! (plus at most one idle connection per pool worker).
 
+// Helpers outside #[test] functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod fault_support;
 mod smtp_support;
 
@@ -155,9 +158,10 @@ async fn a_421_storm_defers_then_everything_goes_out() {
     let r = run("storm-421", &["--faulty", "6"], "none", None, "1m").await;
     r.assert_recovered(6, 0);
     assert!(
-        r.out.deferred.iter().any(|d| d["reason"]
-            .as_str()
-            .is_some_and(|s| s.contains("421"))),
+        r.out
+            .deferred
+            .iter()
+            .any(|d| d["reason"].as_str().is_some_and(|s| s.contains("421"))),
         "{:?}",
         r.out.deferred
     );
@@ -169,9 +173,10 @@ async fn a_451_storm_defers_then_everything_goes_out() {
     let r = run("storm-451", &["--faulty", "12"], "none", None, "1m").await;
     r.assert_recovered(0, 0);
     assert!(
-        r.out.deferred.iter().any(|d| d["reason"]
-            .as_str()
-            .is_some_and(|s| s.contains("451"))),
+        r.out
+            .deferred
+            .iter()
+            .any(|d| d["reason"].as_str().is_some_and(|s| s.contains("451"))),
         "{:?}",
         r.out.deferred
     );
@@ -216,9 +221,10 @@ async fn a_failed_tls_handshake_defers_and_is_never_downgraded() {
     .await;
     r.assert_recovered(3, 0);
     assert!(
-        r.out.deferred.iter().any(|d| d["reason"]
-            .as_str()
-            .is_some_and(|s| s.contains("TLS"))),
+        r.out
+            .deferred
+            .iter()
+            .any(|d| d["reason"].as_str().is_some_and(|s| s.contains("TLS"))),
         "{:?}",
         r.out.deferred
     );
@@ -237,18 +243,17 @@ async fn a_certificate_for_another_name_is_refused_never_downgraded() {
         r.server.messages().is_empty(),
         "nothing was sent in plain text"
     );
-    let tls_refused =
-        |v: &serde_json::Value| v["reason"].as_str().is_some_and(|s| s.contains("TLS") && s.contains("not valid for name"));
+    let tls_refused = |v: &serde_json::Value| {
+        v["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("TLS") && s.contains("not valid for name"))
+    };
     assert!(
         r.out.deferred.iter().all(tls_refused),
         "{:?}",
         r.out.deferred.first()
     );
-    assert!(
-        r.out.last.values().all(tls_refused),
-        "{:?}",
-        r.out.last
-    );
+    assert!(r.out.last.values().all(tls_refused), "{:?}", r.out.last);
     assert!(!r.out.deferred.is_empty(), "retried before failing");
     r.assert_nothing_piles_up();
 }

@@ -544,7 +544,9 @@ async fn a_damaged_record_in_the_middle_costs_only_that_message() {
         let spool = open(dir.path(), opts());
         assert_eq!(spool.depth().damaged, 1, "{case}");
         assert_eq!(
-            std::fs::read_dir(dir.path().join("corrupt")).unwrap().count(),
+            std::fs::read_dir(dir.path().join("corrupt"))
+                .unwrap()
+                .count(),
             1,
             "{case}"
         );
@@ -556,7 +558,11 @@ async fn a_damaged_record_in_the_middle_costs_only_that_message() {
         }
         no_lease_within(&spool, 100).await;
         got.sort();
-        assert_eq!(got, ["m1", "m3"], "{case}: the records after the damage are read");
+        assert_eq!(
+            got,
+            ["m1", "m3"],
+            "{case}: the records after the damage are read"
+        );
         if case == "body" {
             // Its meta still reads: a client asking learns it failed.
             let st = spool.status(&key("m2")).expect("m2 known");

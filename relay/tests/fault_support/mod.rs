@@ -2,7 +2,13 @@
 //! a real `postwire serve` process (its pid, so that its open sockets can be
 //! counted in /proc), its log, its metrics, and a WebSocket client that
 //! submits messages and follows each one to its final state.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::{
     collections::HashMap,
@@ -264,12 +270,6 @@ pub fn copies(messages: &[(Value, Vec<u8>)]) -> HashMap<String, usize> {
 
 /// A token for ana@example.com's domain in `data`; its secret.
 pub fn token(data: &Path) -> String {
-    postwire_relay::token::add(
-        data,
-        "app",
-        &["@example.com".into()],
-        10_000_000,
-        1_000_000,
-    )
-    .unwrap()
+    postwire_relay::token::add(data, "app", &["@example.com".into()], 10_000_000, 1_000_000)
+        .unwrap()
 }

@@ -49,9 +49,10 @@ pub fn pki_for(names: &[&str]) -> Pki {
     let mut leaf_params =
         CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .expect("leaf params");
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, names.first().copied().unwrap_or("localhost"));
+    leaf_params.distinguished_name.push(
+        DnType::CommonName,
+        names.first().copied().unwrap_or("localhost"),
+    );
     let leaf = leaf_params
         .signed_by(&leaf_key, &issuer)
         .expect("leaf cert");
