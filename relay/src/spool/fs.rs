@@ -532,8 +532,15 @@ fn retire(inner: &Inner, n: u64) {
 fn commit_accepts(inner: &Inner, segment: &mut Option<Segment>, jobs: Vec<AcceptJob>) {
     type Reply = oneshot::Sender<Result<Accepted, SpoolError>>;
     // A full segment is retired before the group, so that a group never
-    // straddles two files.
-    if let Some(seg) = segment.take_if(|seg| seg.len >= inner.opts.segment_bytes) {
+    // straddles two files; so is a drained one (every message in it final)
+    // past `drained_segment_bytes`, so that its space comes back now rather
+    // than once it is full (issue 18: a small disk filled with delivered
+    // messages in the writers' segments).
+    if let Some(seg) = segment.take_if(|seg| {
+        seg.len >= inner.opts.segment_bytes
+            || (seg.len >= inner.opts.drained_segment_bytes
+                && !inner.lock().batch_live.contains_key(&seg.n))
+    }) {
         retire(inner, seg.n);
     }
     // Under the lock: open a segment if needed, answer keys already stored,

@@ -77,9 +77,11 @@
 //! with settle records. The cost of a sync is shared by every message in the
 //! group, which is what lets the relay acknowledge thousands of messages per
 //! second with each one durable before its `accepted`. A segment takes no
-//! new group past [`SpoolOptions::segment_bytes`]; it is deleted once its
-//! last message is final, so one long-deferred message keeps its whole
-//! segment on disk until then.
+//! new group past [`SpoolOptions::segment_bytes`], nor past
+//! [`SpoolOptions::drained_segment_bytes`] (1 MiB) once every message in it
+//! is final; it is deleted once its last message is final and no writer
+//! appends to it, so one long-deferred message keeps its whole segment on
+//! disk until then.
 //!
 //! # Recovery
 //!
@@ -298,6 +300,11 @@ pub struct SpoolOptions {
     pub max_batch_bytes: usize,
     /// A segment file takes no new group once it holds this many bytes.
     pub segment_bytes: u64,
+    /// A writer's segment with every message in it final is given up (and
+    /// so removed) at the next group once it holds this many bytes, rather
+    /// than kept until `segment_bytes`: on a small disk, the space of
+    /// delivered messages comes back while traffic goes on.
+    pub drained_segment_bytes: u64,
     /// The journal is compacted while running once it holds this many bytes
     /// and four times its size after the last compaction.
     pub journal_compact_bytes: u64,
@@ -316,6 +323,7 @@ impl Default for SpoolOptions {
             retain: Duration::from_secs(7 * 24 * 3600),
             max_batch_bytes: 8 << 20,
             segment_bytes: 64 << 20,
+            drained_segment_bytes: 1 << 20,
             journal_compact_bytes: 16 << 20,
             reserve_bytes: 4 << 20,
         }

@@ -247,6 +247,34 @@ async fn full_segments_are_closed_and_removed_once_their_messages_are_final() {
     }
 }
 
+#[tokio::test]
+async fn a_drained_segment_is_given_up_at_its_writers_next_group_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = SpoolOptions {
+        drained_segment_bytes: 1,
+        ..opts()
+    };
+    let spool = open(dir.path(), o.clone());
+    // The two writers take turns; each message is delivered before the next.
+    let mut first = None;
+    for i in 0..4 {
+        spool
+            .accept(sub(&format!("m{i}"), &["b@x.org"]))
+            .await
+            .unwrap();
+        first.get_or_insert_with(|| batch_files(dir.path()));
+        let l = lease(&spool).await;
+        spool.settle(l.clone(), delivered(&l)).await.unwrap();
+    }
+    let now = batch_files(dir.path());
+    let first = first.unwrap();
+    assert!(
+        !now.contains(&first[0]),
+        "the first segment, drained, was given up and removed: {now:?}"
+    );
+    assert!(now.len() <= 2, "{now:?}");
+}
+
 fn only_segment(dir: &Path) -> PathBuf {
     let files = batch_files(dir);
     assert_eq!(files.len(), 1, "{files:?}");
