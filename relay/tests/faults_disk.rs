@@ -125,6 +125,7 @@ async fn full_disk(kill: bool) {
     let secret = token(&data);
     let mut r = relay(&data, &server);
     let mut c = r.client(&secret).await;
+    let rss_before = r.rss_kib();
 
     // 100 KB messages in rounds of 16 until the disk is full.
     let mut accepted = Vec::new();
@@ -228,10 +229,20 @@ async fn full_disk(kill: bool) {
         out.last,
         r.log()
     );
+    let rss_after = r.rss_kib();
     eprintln!(
-        "after the run: {} bytes of segments",
-        bytes_under(&data.join("spool/batches"))
+        "after the run: {} bytes of segments; RSS {rss_after} KiB (before the bulk: {rss_before} KiB)",
+        bytes_under(&data.join("spool/batches")),
     );
+    if !kill {
+        // What went through is not held in memory: the relay grew by less
+        // than the bytes it spooled (about 21 MB; a few MiB is the allocator).
+        let spooled_kib = (accepted.len() * 100_000 / 1024) as u64;
+        assert!(
+            rss_after < rss_before + spooled_kib,
+            "RSS {rss_after} KiB after spooling {spooled_kib} KiB, {rss_before} KiB before"
+        );
+    }
 }
 
 /// Flips one byte `at` bytes after the first `needle` in `path`.

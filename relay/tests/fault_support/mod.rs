@@ -96,6 +96,18 @@ impl Relay {
             .unwrap_or(0)
     }
 
+    /// The relay's resident memory, in KiB (VmRSS).
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
     /// Everything the relay logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
