@@ -989,6 +989,18 @@ fn progress_records(s: &State, now: u64) -> Vec<Settle> {
 fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
     let disk = &inner.disk;
     let now = now_ms();
+    // The reserve left by the last run is given up first: on a full disk
+    // its space is what lets recovery rewrite the journal (and quarantine
+    // damage) at all. It is written again once recovery is done, or later
+    // as space comes back (issue 18: a relay killed on a full disk could not
+    // start again, "No space left on device" while compacting the journal).
+    match disk.remove(&inner.dir.join(RESERVE)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot remove the spool's disk reserve before recovery")
+        }
+    }
     for p in disk
         .list(&inner.batches)
         .map_err(io_err("listing", &inner.batches))?
