@@ -269,6 +269,10 @@ async fn a_failed_tls_handshake_defers_and_is_never_downgraded() {
     .await;
     r.assert_recovered(3, 0);
     assert!(
+        r.server.messages().iter().all(|(e, _)| e["tls"] == true),
+        "every message came over TLS"
+    );
+    assert!(
         r.out
             .deferred
             .iter()

@@ -40,7 +40,8 @@ STARTTLS (a wrong certificate makes the certificate-mismatch case).
   tls-alert   answers STARTTLS with 220, then a fatal TLS alert
               (handshake_failure) instead of a handshake.
 The legacy modes drop-data, hang-reply, stall-read and silent also take
---faulty / --faulty-file. OUT_DIR/active holds the sessions open now.
+--faulty / --faulty-file. OUT_DIR/active holds the sessions open now; a raw
+mode's NNNNNN.json says whether the message came over TLS ("tls").
 
 Options of the aiosmtpd modes:
   --extensions  also announce DSN (RFC 3461) and, over TLS only, REQUIRETLS
@@ -371,7 +372,8 @@ class Raw(asyncio.Protocol):
         lines = body.split(b"\r\n")
         body = b"\r\n".join(l[1:] if l.startswith(b".") else l for l in lines)
         n = self.stats.save(self.mail_from, self.rcpts, body,
-                            {"mailParams": self.mail_params, "rcptParams": self.rcpt_params})
+                            {"mailParams": self.mail_params, "rcptParams": self.rcpt_params,
+                             "tls": self.tls})
         if self.mode == "drop-after-dot":
             # Stored, but the client never learns it: the one fault that may
             # make a message arrive twice.
