@@ -310,7 +310,9 @@ pub struct SpoolOptions {
     pub journal_compact_bytes: u64,
     /// Bytes of the reserve file kept in the data directory and released
     /// when the disk is full, so that delivery outcomes can still be
-    /// recorded and finished segments removed (0: no reserve).
+    /// recorded and finished segments removed (0: no reserve). Recovery
+    /// removes it first (its journal rewrite may need the room) and takes it
+    /// again after.
     pub reserve_bytes: u64,
 }
 
