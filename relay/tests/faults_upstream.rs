@@ -288,7 +288,7 @@ async fn a_certificate_for_another_name_is_refused_never_downgraded() {
     // trusts) for another host name, and would take the message in plain
     // text. security=auto: the relay must not fall back to plain text.
     let pki = pki_for(&["mail.elsewhere.test"]);
-    let r = run("pipelining", &[], "auto", Some(&pki), "2s", "5").await;
+    let r = run("pipelining", &[], "auto", Some(&pki), "3s", "5").await;
     let log = r.relay.log();
     assert_eq!(r.out.count("failed"), MESSAGES, "{:?}\n{log}", r.out.last);
     assert!(
