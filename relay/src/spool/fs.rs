@@ -610,7 +610,17 @@ fn commit_accepts(inner: &Inner, segment: &mut Option<Segment>, jobs: Vec<Accept
             tracing::error!(error = %e, segment = batch,
                 "group commit failed; nothing in it was acknowledged; moving on to a new segment");
             // After a failed write or sync nothing is known of the file's
-            // tail: never append to it again.
+            // tail: never append to it again. What of the group did reach
+            // the file is cut off (cutting needs no space), so that a restart
+            // never finds a whole record of a message that was refused and
+            // delivers it (a full disk: the first records of a group written,
+            // the rest not).
+            if let Err(e) = inner.disk.truncate(&inner.batch_path(batch), base)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(error = %e, segment = batch,
+                    "cannot cut the failed group off its segment; a restart may deliver some of its messages");
+            }
             *segment = None;
         }
     }

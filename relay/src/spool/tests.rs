@@ -1045,7 +1045,16 @@ impl Disk for FullDisk {
         self.real.publish(dir, name, bytes)
     }
     fn append_sync(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        self.grow(path, bytes.len() as u64, false)?;
+        if let Err(e) = self.grow(path, bytes.len() as u64, false) {
+            // As a real disk does, what fits is written before ENOSPC.
+            let room = self.quota.saturating_sub(self.total()) as usize;
+            if room > 0 {
+                self.grow(path, room as u64, false)?;
+                self.real
+                    .append_sync(path, &bytes[..room.min(bytes.len())])?;
+            }
+            return Err(e);
+        }
         self.real.append_sync(path, bytes)
     }
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
@@ -1202,4 +1211,52 @@ async fn a_spool_reopened_on_a_full_disk_recovers_with_its_reserve() {
     got.sort();
     stored.sort();
     assert_eq!(got, stored);
+}
+
+#[tokio::test]
+async fn a_group_refused_on_a_full_disk_leaves_nothing_a_restart_would_deliver() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FullDisk::new(100 << 10));
+    let o = SpoolOptions {
+        reserve_bytes: 0,
+        ..opts()
+    };
+    let spool = FsSpool::open_with_disk(dir.path(), o.clone(), disk.clone()).unwrap();
+    // Groups of several messages at once: the disk fills in the middle of
+    // one, whose first records reach the file and the others do not.
+    let mut stored = Vec::new();
+    let mut refused = Vec::new();
+    let mut n = 0;
+    while refused.is_empty() {
+        let ids: Vec<String> = (n..n + 32).map(|i| format!("m{i}")).collect();
+        n += 32;
+        let results =
+            futures_util::future::join_all(ids.iter().map(|id| spool.accept(sized(id, 300)))).await;
+        for (id, r) in ids.into_iter().zip(results) {
+            match r {
+                Ok(_) => stored.push(id),
+                Err(_) => refused.push(id),
+            }
+        }
+        assert!(n < 4000, "the quota never filled");
+    }
+    drop(spool);
+    let spool = loop {
+        match FsSpool::open_with_disk(dir.path(), o.clone(), disk.clone()) {
+            Ok(s) => break s,
+            Err(SpoolError::Locked(_)) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("cannot reopen: {e}"),
+        }
+    };
+    let mut got = Vec::new();
+    for _ in 0..stored.len() {
+        got.push(lease(&spool).await.key.id);
+    }
+    no_lease_within(&spool, 100).await;
+    got.sort();
+    stored.sort();
+    assert_eq!(got, stored, "refused: {refused:?}");
+    for id in &refused {
+        assert!(spool.status(&key(id)).is_none(), "{id} was refused");
+    }
 }
