@@ -2,6 +2,7 @@
 //! and the command-line interface behind the `postwire` binary.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod delivery;
 pub mod dkim;

@@ -1,17 +1,19 @@
 //! The relay server: the axum application with the `postwire.v1` WebSocket
-//! endpoint, `/healthz` and `/metrics`, and [`serve`], which wires the spool,
+//! endpoint, `/healthz`, `/readyz` and `/metrics`, and [`serve`], which wires the spool,
 //! the delivery runner, the token reloader ([`live_tokens`]) and the HTTP
 //! listener together and shuts them down in
 //! order on SIGTERM or Ctrl-C: stop accepting connections, let sessions
 //! answer what they have received, let delivery attempts in flight finish,
 //! leave the rest spooled.
 
+pub mod access;
 pub mod app;
 pub mod events;
 pub mod limits;
 pub mod live_tokens;
 pub mod metrics;
 pub mod protocol;
+pub mod readiness;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -96,6 +98,25 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         tracing::warn!(data_dir = %settings.data_dir.display(),
             "no tokens: every submission will be refused; add one with `postwire token add NAME --data-dir DIR --allow-from ADDRESS`");
     }
+    // The listener is bound before the spool's recovery, which may take a
+    // while: meanwhile `/readyz` answers 503 `recovering` (readiness).
+    let readiness = readiness::Readiness::new(match &settings.upstream {
+        crate::cli::smtp_args::Destination::Smtp(s) => Some(s.clone()),
+        crate::cli::smtp_args::Destination::Pickup(_) => None,
+    });
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    let listen_error = |source| ServeError::Listen {
+        addr: settings.listen.clone(),
+        source,
+    };
+    let std_listener = std::net::TcpListener::bind(&settings.listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(listen_error)?;
+    let stop_recovering_server =
+        recovering_server(&std_listener, tls.clone(), Arc::clone(&readiness)).map_err(listen_error)?;
     let spool = FsSpool::open(
         &settings.data_dir.join("spool"),
         SpoolOptions {
@@ -105,9 +126,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             ..SpoolOptions::default()
         },
     )?;
+    readiness.recovered();
     let spool: Arc<dyn Spool> = Arc::new(spool);
     let metrics = Arc::new(metrics::Metrics::default());
-    let deliver: Arc<dyn Deliver> = upstream::from_settings(&settings, Arc::clone(&metrics.dkim))?;
+    let deliver: Arc<dyn Deliver> = Arc::new(readiness::ObservedDeliver::new(
+        upstream::from_settings(&settings, Arc::clone(&metrics.dkim))?,
+        Arc::clone(&readiness),
+    ));
     let counter = tokio::spawn(metrics_from_events(spool.subscribe(), Arc::clone(&metrics)));
     let metrics_handle = Arc::clone(&metrics);
     let runner = crate::spool::runner::start(
@@ -133,25 +158,18 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             .unwrap_or(usize::MAX)
             .saturating_add(64 << 10),
         upstream: Arc::new(deliver.describe()),
+        readiness,
     };
     // Tokens reload on SIGHUP and when tokens.toml changes (live_tokens). In
     // place before the "listening" line, so a SIGHUP from then on never ends
     // the process.
     let token_reloader = live_tokens::spawn(tokens, live_tokens::POLL_INTERVAL);
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: settings.listen.clone(),
-            source,
-        })?;
+    let _ = stop_recovering_server.send(());
+    let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen_error)?;
     let local = listener.local_addr().map_err(|source| ServeError::Listen {
         addr: settings.listen.clone(),
         source,
     })?;
-    let tls = match &settings.tls {
-        Some((cert, key)) => Some(tls::server_config(cert, key)?),
-        None => None,
-    };
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     tracing::info!(listen = %local, tls = tls.is_some(), data_dir = %settings.data_dir.display(), upstream = %deliver.describe(),
         connections = deliver.concurrency(), "postwire relay started");
@@ -233,6 +251,35 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         "stopped; queued messages stay in the spool"
     );
     Ok(())
+}
+
+/// Serves [`app::recovering_router`] on a clone of the listener until the
+/// returned sender fires (or is dropped).
+fn recovering_server(
+    listener: &std::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    readiness: Arc<readiness::Readiness>,
+) -> std::io::Result<tokio::sync::oneshot::Sender<()>> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
+    let app = app::recovering_router(readiness);
+    let until = async move {
+        let _ = stopped.await;
+    };
+    match tls {
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?;
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).with_graceful_shutdown(until).await;
+            });
+        }
+        None => {
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).with_graceful_shutdown(until).await;
+            });
+        }
+    }
+    Ok(stop)
 }
 
 /// Counts delivered, deferred and failed recipients from the spool's events.
