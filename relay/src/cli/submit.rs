@@ -110,9 +110,10 @@ fn token(args: &Args) -> Result<String, CliError> {
     let token = match &args.token_file {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| format!("--token-file {}: {e}", path.display()))?,
-        None => std::env::var("POSTWIRE_TOKEN").map_err(|_| {
-            "no token: set POSTWIRE_TOKEN or give --token-file FILE".to_string()
-        })?,
+        None => std::env::var("POSTWIRE_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or("no token: set POSTWIRE_TOKEN or give --token-file FILE")?,
     };
     let token = token.trim().to_string();
     if token.is_empty() {

@@ -115,7 +115,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let std_listener = std::net::TcpListener::bind(&settings.listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(listen_error)?;
-    let stop_recovering_server =
+    let recovering =
         recovering_server(&std_listener, tls.clone(), Arc::clone(&readiness)).map_err(listen_error)?;
     let spool = FsSpool::open(
         &settings.data_dir.join("spool"),
@@ -164,7 +164,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // place before the "listening" line, so a SIGHUP from then on never ends
     // the process.
     let token_reloader = live_tokens::spawn(tokens, live_tokens::POLL_INTERVAL);
-    let _ = stop_recovering_server.send(());
+    recovering.stop().await;
     let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen_error)?;
     let local = listener.local_addr().map_err(|source| ServeError::Listen {
         addr: settings.listen.clone(),
@@ -253,33 +253,46 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Serves [`app::recovering_router`] on a clone of the listener until the
-/// returned sender fires (or is dropped).
+/// Serves [`app::recovering_router`] on a clone of the listener until
+/// [`RecoveringServer::stop`].
 fn recovering_server(
     listener: &std::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     readiness: Arc<readiness::Readiness>,
-) -> std::io::Result<tokio::sync::oneshot::Sender<()>> {
+) -> std::io::Result<RecoveringServer> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
     let app = app::recovering_router(readiness);
     let until = async move {
         let _ = stopped.await;
     };
-    match tls {
+    let task = match tls {
         Some(config) => {
             let listener = tls::TlsListener::new(listener, config)?;
             tokio::spawn(async move {
                 let _ = axum::serve(listener, app).with_graceful_shutdown(until).await;
-            });
+            })
         }
-        None => {
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, app).with_graceful_shutdown(until).await;
-            });
-        }
+        None => tokio::spawn(async move {
+            let _ = axum::serve(listener, app).with_graceful_shutdown(until).await;
+        }),
+    };
+    Ok(RecoveringServer { stop, task })
+}
+
+/// The server of the recovery phase.
+struct RecoveringServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RecoveringServer {
+    /// Stops accepting and lets the requests it has finish (for a moment at
+    /// most), so that every connection from now on reaches the relay itself.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
     }
-    Ok(stop)
 }
 
 /// Counts delivered, deferred and failed recipients from the spool's events.
