@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use postwire_relay::client::{ClientEvent, ClientOptions, OutgoingMessage, RcptState, RelayClient};
 use serde_json::Value;
-use smtp_support::{Server, message};
+use smtp_support::{Server, message, pki};
 
 /// A running `postwire serve`; killed on drop. Its stderr is collected.
 struct Relay {
@@ -29,6 +29,11 @@ impl Relay {
     /// Starts a relay on `listen` (`127.0.0.1:0` for any port) with the
     /// given upstream URL (`None`: the pickup directory).
     fn start(data: &Path, listen: &str, smtp: Option<&str>) -> Relay {
+        Relay::start_with(data, listen, smtp, &[])
+    }
+
+    /// [`Relay::start`] with more arguments of `postwire serve`.
+    fn start_with(data: &Path, listen: &str, smtp: Option<&str>, more: &[&std::ffi::OsStr]) -> Relay {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_postwire"));
         for (k, _) in std::env::vars() {
             if k.starts_with("POSTWIRE_") && k != "POSTWIRE_VENV" {
@@ -37,6 +42,7 @@ impl Relay {
         }
         cmd.args(["serve", "--listen", listen, "--data-dir"])
             .arg(data)
+            .args(more)
             .env("POSTWIRE_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -405,4 +411,34 @@ fn readyz_is_503_while_the_upstream_is_unreachable_and_200_otherwise() {
     let pickup = Relay::start(data.path(), "127.0.0.1:0", None);
     let (status, body) = get(&pickup.addr, "/readyz");
     assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn wss_is_verified_against_the_roots_and_a_private_ca_file_is_trusted_when_given() {
+    let pki = pki();
+    let (data, secret) = data_dir();
+    let relay = Relay::start_with(
+        data.path(),
+        "127.0.0.1:0",
+        None,
+        &["--tls-cert".as_ref(), pki.cert.as_os_str(), "--tls-key".as_ref(), pki.key.as_os_str()],
+    );
+    let port = relay.addr.rsplit(':').next().unwrap();
+    let url = format!("wss://localhost:{port}/v1/submit");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.eml");
+    std::fs::write(&file, eml("bob@example.org", "tls")).unwrap();
+
+    // The test CA is not among the roots: refused, nothing sent.
+    let out = submit(&secret, &["--relay", &url, file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("TLS") && stderr.contains("certificate"), "{stderr}");
+
+    let ca = pki.ca.to_str().unwrap();
+    let out = submit(&secret, &["--relay", &url, "--ca-file", ca, "--json", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json_of(&out);
+    assert_eq!(v["messages"][0]["state"], "accepted", "{v}");
+    assert_eq!(v["waited"], false);
 }

@@ -287,4 +287,30 @@ mod tests {
         r.judge(true, "delivery", String::new());
         assert!(r.check().await.ready);
     }
+
+    #[tokio::test]
+    async fn while_recovering_the_listener_answers_readyz_and_submit_with_503_and_healthz_with_200() {
+        let r = Readiness::new(None);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = super::super::app::recovering_router(Arc::clone(&r));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let status = |path: &'static str| async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            tcp.write_all(req.as_bytes()).await.unwrap();
+            let mut text = String::new();
+            tcp.read_to_string(&mut text).await.unwrap();
+            text.split(' ').nth(1).unwrap_or_default().to_string()
+        };
+        assert_eq!(status("/readyz").await, "503");
+        assert_eq!(status("/v1/submit").await, "503");
+        assert_eq!(status("/healthz").await, "200");
+        r.recovered();
+        assert_eq!(status("/readyz").await, "200");
+        server.abort();
+    }
 }
