@@ -33,7 +33,12 @@ impl Relay {
     }
 
     /// [`Relay::start`] with more arguments of `postwire serve`.
-    fn start_with(data: &Path, listen: &str, smtp: Option<&str>, more: &[&std::ffi::OsStr]) -> Relay {
+    fn start_with(
+        data: &Path,
+        listen: &str,
+        smtp: Option<&str>,
+        more: &[&std::ffi::OsStr],
+    ) -> Relay {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_postwire"));
         for (k, _) in std::env::vars() {
             if k.starts_with("POSTWIRE_") && k != "POSTWIRE_VENV" {
@@ -100,9 +105,14 @@ fn smtp_url(server: &Server) -> String {
 /// A data directory with the token "app" (senders @example.com); its secret.
 fn data_dir() -> (tempfile::TempDir, String) {
     let data = tempfile::tempdir().unwrap();
-    let secret =
-        postwire_relay::token::add(data.path(), "app", &["@example.com".into()], 1_000_000, 10_000)
-            .unwrap();
+    let secret = postwire_relay::token::add(
+        data.path(),
+        "app",
+        &["@example.com".into()],
+        1_000_000,
+        10_000,
+    )
+    .unwrap();
     (data, secret)
 }
 
@@ -169,7 +179,12 @@ fn files_are_submitted_and_waited_for_with_delivered_and_failed_recipients_in_js
             spec.to_str().unwrap(),
         ],
     );
-    assert_eq!(out.status.code(), Some(1), "a failed recipient: exit 1; stderr {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed recipient: exit 1; stderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = json_of(&out);
     assert_eq!(v["token"], "app");
     assert_eq!(v["waited"], true);
@@ -183,15 +198,31 @@ fn files_are_submitted_and_waited_for_with_delivered_and_failed_recipients_in_js
     assert_eq!(messages[0]["file"], a.to_str().unwrap());
     assert_eq!(messages[0]["recipients"][0]["rcpt"], "bob@example.org");
     assert_eq!(messages[0]["recipients"][0]["state"], "delivered");
-    assert!(messages[0]["recipients"][0]["response"].as_str().unwrap().starts_with("250"));
+    assert!(
+        messages[0]["recipients"][0]["response"]
+            .as_str()
+            .unwrap()
+            .starts_with("250")
+    );
     let second: Vec<(&str, &str)> = messages[1]["recipients"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| (r["rcpt"].as_str().unwrap(), r["state"].as_str().unwrap()))
         .collect();
-    assert_eq!(second, [("ok@example.org", "delivered"), ("reject@example.org", "failed")]);
-    assert!(messages[1]["recipients"][1]["reason"].as_str().unwrap().starts_with("550"));
+    assert_eq!(
+        second,
+        [
+            ("ok@example.org", "delivered"),
+            ("reject@example.org", "failed")
+        ]
+    );
+    assert!(
+        messages[1]["recipients"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("550")
+    );
     // The spec's Bcc is in the envelope the client derived, not in the bytes.
     let third: Vec<&str> = messages[2]["recipients"]
         .as_array()
@@ -202,19 +233,35 @@ fn files_are_submitted_and_waited_for_with_delivered_and_failed_recipients_in_js
     assert_eq!(third, ["carl@example.org", "dora@example.org"]);
     let totals = &v["totals"];
     assert_eq!(
-        (totals["messages"].as_u64(), totals["accepted"].as_u64(), totals["delivered"].as_u64(), totals["failed"].as_u64()),
+        (
+            totals["messages"].as_u64(),
+            totals["accepted"].as_u64(),
+            totals["delivered"].as_u64(),
+            totals["failed"].as_u64()
+        ),
         (Some(3), Some(3), Some(4), Some(1)),
         "{totals}"
     );
     let got = server.messages();
     assert_eq!(got.len(), 3);
-    assert!(!String::from_utf8_lossy(&got[2].1).contains("dora@"), "no Bcc header in the bytes");
+    assert!(
+        !String::from_utf8_lossy(&got[2].1).contains("dora@"),
+        "no Bcc header in the bytes"
+    );
 
     // The access log: one line per submission, named token, no secret, no body.
     let log = relay.log();
-    let access: Vec<&str> = log.lines().filter(|l| l.contains("postwire::access")).collect();
+    let access: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("postwire::access"))
+        .collect();
     assert_eq!(access.len(), 3, "{log}");
-    assert!(access.iter().all(|l| l.contains("token=\"app\"") && l.contains("outcome=\"accepted\"")), "{log}");
+    assert!(
+        access
+            .iter()
+            .all(|l| l.contains("token=\"app\"") && l.contains("outcome=\"accepted\"")),
+        "{log}"
+    );
     assert!(access.iter().any(|l| l.contains("recipients=2")), "{log}");
     assert!(!log.contains(&secret), "the token's secret is never logged");
     assert!(!log.contains("secret body text"), "bodies are never logged");
@@ -246,7 +293,11 @@ fn a_bulk_folder_is_submitted_with_the_token_from_a_file_and_a_refused_sender_ex
         ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "stdout {stdout} stderr {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stdout {stdout} stderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         stdout.contains("12 message(s): 12 accepted (0 duplicate), 0 rejected; recipients: 12 delivered, 0 failed"),
         "{stdout}"
@@ -271,13 +322,21 @@ fn a_bulk_folder_is_submitted_with_the_token_from_a_file_and_a_refused_sender_ex
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("POSTWIRE_TOKEN"));
     // ws:// to another host is refused (the token would travel in the clear).
-    let out = submit(&secret, &["--relay", "ws://relay.example/v1/submit", bad.to_str().unwrap()]);
+    let out = submit(
+        &secret,
+        &[
+            "--relay",
+            "ws://relay.example/v1/submit",
+            bad.to_str().unwrap(),
+        ],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("wss://"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_relay_killed_during_a_submission_gets_every_message_again_by_id_and_delivers_each_once() {
+async fn a_relay_killed_during_a_submission_gets_every_message_again_by_id_and_delivers_each_once()
+{
     let server = Server::start("pipelining", None);
     let (data, secret) = data_dir();
     // The first relay's upstream is a closed port: nothing is delivered
@@ -288,7 +347,9 @@ async fn a_relay_killed_during_a_submission_gets_every_message_again_by_id_and_d
     let first = Relay::start(
         data.path(),
         "127.0.0.1:0",
-        Some(&format!("smtp://127.0.0.1:{closed_port}?security=none&timeout=5")),
+        Some(&format!(
+            "smtp://127.0.0.1:{closed_port}?security=none&timeout=5"
+        )),
     );
     let addr = first.addr.clone();
     let mut client = RelayClient::connect(
@@ -338,7 +399,9 @@ async fn a_relay_killed_during_a_submission_gets_every_message_again_by_id_and_d
         match tokio::time::timeout(Duration::from_secs(60), events.recv()).await {
             Ok(Some(ClientEvent::Settled { id, recipients })) => {
                 assert!(
-                    recipients.iter().all(|r| matches!(r.state, RcptState::Delivered { .. })),
+                    recipients
+                        .iter()
+                        .all(|r| matches!(r.state, RcptState::Delivered { .. })),
                     "{id}: {recipients:?}"
                 );
                 settled.insert(id);
@@ -370,7 +433,11 @@ async fn a_relay_killed_during_a_submission_gets_every_message_again_by_id_and_d
 /// `GET path` over HTTP/1.1; the status and the body.
 fn get(addr: &str, path: &str) -> (u16, Value) {
     let mut tcp = std::net::TcpStream::connect(addr).unwrap();
-    write!(tcp, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut text = String::new();
     tcp.read_to_string(&mut text).unwrap();
     let status = text
@@ -391,7 +458,9 @@ fn readyz_is_503_while_the_upstream_is_unreachable_and_200_otherwise() {
     let down = Relay::start(
         data.path(),
         "127.0.0.1:0",
-        Some(&format!("smtp://127.0.0.1:{closed_port}?security=none&timeout=5")),
+        Some(&format!(
+            "smtp://127.0.0.1:{closed_port}?security=none&timeout=5"
+        )),
     );
     let (status, body) = get(&down.addr, "/readyz");
     assert_eq!(status, 503, "{body}");
@@ -421,7 +490,12 @@ fn wss_is_verified_against_the_roots_and_a_private_ca_file_is_trusted_when_given
         data.path(),
         "127.0.0.1:0",
         None,
-        &["--tls-cert".as_ref(), pki.cert.as_os_str(), "--tls-key".as_ref(), pki.key.as_os_str()],
+        &[
+            "--tls-cert".as_ref(),
+            pki.cert.as_os_str(),
+            "--tls-key".as_ref(),
+            pki.key.as_os_str(),
+        ],
     );
     let port = relay.addr.rsplit(':').next().unwrap();
     let url = format!("wss://localhost:{port}/v1/submit");
@@ -433,11 +507,28 @@ fn wss_is_verified_against_the_roots_and_a_private_ca_file_is_trusted_when_given
     let out = submit(&secret, &["--relay", &url, file.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("TLS") && stderr.contains("certificate"), "{stderr}");
+    assert!(
+        stderr.contains("TLS") && stderr.contains("certificate"),
+        "{stderr}"
+    );
 
     let ca = pki.ca.to_str().unwrap();
-    let out = submit(&secret, &["--relay", &url, "--ca-file", ca, "--json", file.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = submit(
+        &secret,
+        &[
+            "--relay",
+            &url,
+            "--ca-file",
+            ca,
+            "--json",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = json_of(&out);
     assert_eq!(v["messages"][0]["state"], "accepted", "{v}");
     assert_eq!(v["waited"], false);

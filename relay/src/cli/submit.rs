@@ -143,10 +143,18 @@ fn prepare(path: &Path, from: Option<&str>, to: &[String]) -> Result<OutgoingMes
         };
         let mail_from = match from {
             Some(f) => f.to_string(),
-            None => derived.clone().map_err(|e| format!("{e} (give --from)"))?.mail_from,
+            None => {
+                derived
+                    .clone()
+                    .map_err(|e| format!("{e} (give --from)"))?
+                    .mail_from
+            }
         };
         let rcpt_to = if to.is_empty() {
-            derived.clone().map_err(|e| format!("{e} (give --to)"))?.rcpt_to
+            derived
+                .clone()
+                .map_err(|e| format!("{e} (give --to)"))?
+                .rcpt_to
         } else {
             to.to_vec()
         };
@@ -176,9 +184,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
 fn bar(len: usize, show: bool, what: &str) -> Option<ProgressBar> {
     (show && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(len as u64);
-        if let Ok(style) =
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
-        {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
+        ) {
             bar.set_style(style);
         }
         bar.set_message(what.to_string());
@@ -318,7 +326,11 @@ async fn submit(args: &Args, files: Vec<PathBuf>, token: String) -> Result<(), C
 }
 
 /// Records an event; returns the reason when the client stopped.
-fn apply(records: &mut [Record], by_id: &HashMap<String, usize>, event: ClientEvent) -> Option<String> {
+fn apply(
+    records: &mut [Record],
+    by_id: &HashMap<String, usize>,
+    event: ClientEvent,
+) -> Option<String> {
     let mut set = |id: &str, rcpt: String, state: RcptState| {
         if let Some(r) = by_id.get(id).and_then(|&i| records.get_mut(i)) {
             if r.states.get(&rcpt).is_some_and(RcptState::is_final) {
@@ -363,7 +375,9 @@ fn state_json(rcpt: &str, state: Option<&RcptState>) -> Value {
         Some(RcptState::Delivered { response }) => {
             json!({"rcpt": rcpt, "state": "delivered", "response": response})
         }
-        Some(RcptState::Failed { reason }) => json!({"rcpt": rcpt, "state": "failed", "reason": reason}),
+        Some(RcptState::Failed { reason }) => {
+            json!({"rcpt": rcpt, "state": "failed", "reason": reason})
+        }
     }
 }
 
@@ -408,7 +422,9 @@ fn report(
         let (state, error) = match &r.outcome {
             Outcome::Accepted { duplicate: false } => ("accepted", None),
             Outcome::Accepted { duplicate: true } => ("duplicate", None),
-            Outcome::Rejected { code, message } => ("rejected", Some((code.as_str(), message.as_str()))),
+            Outcome::Rejected { code, message } => {
+                ("rejected", Some((code.as_str(), message.as_str())))
+            }
             Outcome::Unreadable(e) => ("error", Some(("bad_input", e.as_str()))),
             Outcome::Pending => ("pending", None),
         };
@@ -431,13 +447,18 @@ fn report(
             }
             recipients.push(state_json(rcpt, s));
             let problem = !matches!(s, Some(RcptState::Delivered { .. }))
-                && (args.wait || matches!(s, Some(RcptState::Failed { .. } | RcptState::Deferred { .. })));
+                && (args.wait
+                    || matches!(
+                        s,
+                        Some(RcptState::Failed { .. } | RcptState::Deferred { .. })
+                    ));
             if !bulk || problem {
                 lines.push(format!("  {rcpt}: {}", state_text(s)));
             }
         }
         if args.json {
-            let mut m = json!({"file": r.file, "id": r.id, "state": state, "recipients": recipients});
+            let mut m =
+                json!({"file": r.file, "id": r.id, "state": state, "recipients": recipients});
             if let Some((code, message)) = error {
                 m["code"] = json!(code);
                 m["message"] = json!(message);
@@ -473,7 +494,14 @@ fn report(
     } else if bulk || t.messages > 1 {
         println!(
             "{} message(s): {} accepted ({} duplicate), {} rejected; recipients: {} delivered, {} failed, {} deferred, {} queued",
-            t.messages, t.accepted, t.duplicate, t.rejected, t.delivered, t.failed, t.deferred, t.queued
+            t.messages,
+            t.accepted,
+            t.duplicate,
+            t.rejected,
+            t.delivered,
+            t.failed,
+            t.deferred,
+            t.queued
         );
     }
     if let Some(reason) = stopped {
@@ -482,7 +510,10 @@ fn report(
     if t.rejected > 0 || t.failed > 0 {
         return Err(Exit::new(
             1,
-            format!("{} message(s) rejected, {} recipient(s) failed", t.rejected, t.failed),
+            format!(
+                "{} message(s) rejected, {} recipient(s) failed",
+                t.rejected, t.failed
+            ),
         )
         .into());
     }

@@ -40,9 +40,7 @@ pub(crate) struct Target {
 fn is_loopback(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     bare.eq_ignore_ascii_case("localhost")
-        || bare
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Target {
@@ -173,8 +171,10 @@ async fn open_inner(
         "Sec-WebSocket-Protocol",
         tungstenite::http::HeaderValue::from_static(PROTOCOL),
     );
-    let bearer = tungstenite::http::HeaderValue::from_str(&format!("Bearer {token}"))
-        .map_err(|_| ClientError::Unauthorized("the token has characters a header cannot carry".into()))?;
+    let bearer =
+        tungstenite::http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            ClientError::Unauthorized("the token has characters a header cannot carry".into())
+        })?;
     headers.insert("Authorization", bearer);
     let (mut ws, _) = tokio_tungstenite::client_async(request, io)
         .await
@@ -195,7 +195,9 @@ async fn open_inner(
     let ws_box: &mut Ws = &mut ws;
     loop {
         let Some(msg) = ws_box.next().await else {
-            return Err(failed("the relay closed the connection before ready".into()));
+            return Err(failed(
+                "the relay closed the connection before ready".into(),
+            ));
         };
         let msg = msg.map_err(|e| failed(e.to_string()))?;
         let Message::Text(text) = msg else { continue };

@@ -16,7 +16,10 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use super::connect::{self, Target, Ws};
 use super::frames::{self, Incoming};
-use super::{Accepted, ClientError, ClientEvent, ClientOptions, OutgoingMessage, RcptState, RcptStatus, Ready};
+use super::{
+    Accepted, ClientError, ClientEvent, ClientOptions, OutgoingMessage, RcptState, RcptStatus,
+    Ready,
+};
 
 /// What the [`RelayClient`](super::RelayClient) handle asks of the task.
 #[derive(Debug)]
@@ -340,11 +343,13 @@ impl Driver {
                     let changed = t.states.get(&r.rcpt) != Some(&r.state);
                     if changed {
                         match &r.state {
-                            RcptState::Delivered { response } => news.push(ClientEvent::Delivered {
-                                id: id.clone(),
-                                rcpt: r.rcpt.clone(),
-                                response: response.clone(),
-                            }),
+                            RcptState::Delivered { response } => {
+                                news.push(ClientEvent::Delivered {
+                                    id: id.clone(),
+                                    rcpt: r.rcpt.clone(),
+                                    response: response.clone(),
+                                })
+                            }
                             RcptState::Failed { reason } => news.push(ClientEvent::Failed {
                                 id: id.clone(),
                                 rcpt: r.rcpt.clone(),
@@ -549,7 +554,14 @@ pub(crate) async fn run(mut d: Driver, ws: Ws) {
                 command = d.commands.recv(), if d.commands_open => d.command(command),
             }
         }
-        match connect::open(&d.target, &d.options.token, &d.tls, d.options.connect_timeout).await {
+        match connect::open(
+            &d.target,
+            &d.options.token,
+            &d.tls,
+            d.options.connect_timeout,
+        )
+        .await
+        {
             Ok((ws, ready)) => {
                 attempt = 0;
                 lost_since = None;

@@ -115,9 +115,12 @@ mod tests {
                 max_size: 100
             }))
         );
-        let rejected =
-            Incoming::parse(r#"{"type":"rejected","id":"a","code":"from_the_future","message":"m"}"#);
-        assert!(matches!(rejected, Some(Incoming::Rejected { code, .. }) if code == "from_the_future"));
+        let rejected = Incoming::parse(
+            r#"{"type":"rejected","id":"a","code":"from_the_future","message":"m"}"#,
+        );
+        assert!(
+            matches!(rejected, Some(Incoming::Rejected { code, .. }) if code == "from_the_future")
+        );
         let status = Incoming::parse(
             r#"{"type":"status","id":"a","known":true,"recipients":[{"rcpt":"b@x.org","state":"failed","reason":"550 no"}]}"#,
         );

@@ -73,7 +73,9 @@ pub enum ClientError {
         reason: String,
     },
     /// `ws://` (no TLS) to a host other than this machine.
-    #[error("ws:// sends the token in the clear: use wss:// for {host} (ws:// is allowed to 127.0.0.1 only)")]
+    #[error(
+        "ws:// sends the token in the clear: use wss:// for {host} (ws:// is allowed to 127.0.0.1 only)"
+    )]
     Plaintext {
         /// The host.
         host: String,
@@ -436,14 +438,10 @@ impl RelayClient {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();
         let _ = events_tx.send(ClientEvent::Ready(ready.clone()));
-        let task = tokio::spawn(driver::run(driver::Driver::new(
-            target,
-            tls,
-            options,
-            &ready,
-            commands_rx,
-            events_tx,
-        ), ws));
+        let task = tokio::spawn(driver::run(
+            driver::Driver::new(target, tls, options, &ready, commands_rx, events_tx),
+            ws,
+        ));
         Ok(RelayClient {
             commands,
             events: Some(events),

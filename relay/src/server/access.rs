@@ -62,7 +62,10 @@ mod tests {
 
     impl std::io::Write for Buf {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().map_err(|_| std::io::ErrorKind::Other)?.extend_from_slice(b);
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -80,13 +83,25 @@ mod tests {
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             submission("app", "m-1", 1234, 3, Outcome::Accepted);
-            submission("app", "m-2", 99, 0, Outcome::Rejected(Code::SenderNotAllowed));
+            submission(
+                "app",
+                "m-2",
+                99,
+                0,
+                Outcome::Rejected(Code::SenderNotAllowed),
+            );
         });
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(lines[0].contains("postwire::access"), "{text}");
-        for field in ["token=\"app\"", "id=\"m-1\"", "size=1234", "recipients=3", "outcome=\"accepted\""] {
+        for field in [
+            "token=\"app\"",
+            "id=\"m-1\"",
+            "size=1234",
+            "recipients=3",
+            "outcome=\"accepted\"",
+        ] {
             assert!(lines[0].contains(field), "{field} in {text}");
         }
         assert!(lines[1].contains("code=\"sender_not_allowed\""), "{text}");

@@ -194,9 +194,7 @@ pub fn recovering_router(readiness: Arc<super::readiness::Readiness>) -> Router 
     Router::new()
         .route(
             "/healthz",
-            get(|| async {
-                Json(serde_json::json!({ "status": "recovering" })).into_response()
-            }),
+            get(|| async { Json(serde_json::json!({ "status": "recovering" })).into_response() }),
         )
         .route(
             "/readyz",

@@ -115,8 +115,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let std_listener = std::net::TcpListener::bind(&settings.listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(listen_error)?;
-    let recovering =
-        recovering_server(&std_listener, tls.clone(), Arc::clone(&readiness)).map_err(listen_error)?;
+    let recovering = recovering_server(&std_listener, tls.clone(), Arc::clone(&readiness))
+        .map_err(listen_error)?;
     let spool = FsSpool::open(
         &settings.data_dir.join("spool"),
         SpoolOptions {
@@ -270,11 +270,15 @@ fn recovering_server(
         Some(config) => {
             let listener = tls::TlsListener::new(listener, config)?;
             tokio::spawn(async move {
-                let _ = axum::serve(listener, app).with_graceful_shutdown(until).await;
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(until)
+                    .await;
             })
         }
         None => tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(until).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(until)
+                .await;
         }),
     };
     Ok(RecoveringServer { stop, task })

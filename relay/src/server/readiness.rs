@@ -121,7 +121,8 @@ impl Readiness {
         }
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let result = tokio::time::timeout(PROBE_LIMIT, crate::smtp::check::check(settings)).await;
+            let result =
+                tokio::time::timeout(PROBE_LIMIT, crate::smtp::check::check(settings)).await;
             match result {
                 Ok(Ok(_)) => this.judge(true, "probe", String::new()),
                 Ok(Err(e)) => this.judge(false, "probe", e.to_string()),
@@ -255,9 +256,18 @@ mod tests {
 
     #[test]
     fn an_answer_means_reachable_and_a_connection_error_unreachable() {
-        assert_eq!(reached(&out(Outcome::Delivered("250 ok".into()))), Some((true, String::new())));
-        assert_eq!(reached(&out(Outcome::Transient("451 4.3.0 later".into()))), Some((true, String::new())));
-        assert_eq!(reached(&out(Outcome::Permanent("550 5.1.1 no".into()))), Some((true, String::new())));
+        assert_eq!(
+            reached(&out(Outcome::Delivered("250 ok".into()))),
+            Some((true, String::new()))
+        );
+        assert_eq!(
+            reached(&out(Outcome::Transient("451 4.3.0 later".into()))),
+            Some((true, String::new()))
+        );
+        assert_eq!(
+            reached(&out(Outcome::Permanent("550 5.1.1 no".into()))),
+            Some((true, String::new()))
+        );
         assert_eq!(
             reached(&out(Outcome::Transient("connection refused".into()))),
             Some((false, "connection refused".into()))
@@ -289,7 +299,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn while_recovering_the_listener_answers_readyz_and_submit_with_503_and_healthz_with_200() {
+    async fn while_recovering_the_listener_answers_readyz_and_submit_with_503_and_healthz_with_200()
+    {
         let r = Readiness::new(None);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

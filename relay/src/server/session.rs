@@ -373,7 +373,13 @@ where
                             Some(r) => {
                                 ctx.metrics.inc(&ctx.metrics.rejected);
                                 let rcpts = envelope.as_ref().map_or(0, |e| e.rcpt_to.len());
-                                access::submission(&token.name, &id, size, rcpts, access::Outcome::Rejected(r.code));
+                                access::submission(
+                                    &token.name,
+                                    &id,
+                                    size,
+                                    rcpts,
+                                    access::Outcome::Rejected(r.code),
+                                );
                                 if out.send(text(&reject(&id, r.clone()))).await.is_err() {
                                     break End::Closed;
                                 }
@@ -432,7 +438,13 @@ where
                     Err(r) => {
                         ctx.metrics.inc(&ctx.metrics.rejected);
                         let rcpts = p.envelope.as_ref().map_or(0, |e| e.rcpt_to.len());
-                        access::submission(&token.name, &p.id, bytes.len() as u64, rcpts, access::Outcome::Rejected(r.code));
+                        access::submission(
+                            &token.name,
+                            &p.id,
+                            bytes.len() as u64,
+                            rcpts,
+                            access::Outcome::Rejected(r.code),
+                        );
                         if out.send(text(&reject(&p.id, r))).await.is_err() {
                             break End::Closed;
                         }
@@ -472,7 +484,13 @@ where
                                     } else {
                                         access::Outcome::Accepted
                                     };
-                                    access::submission(&token_name, &id, size, rcpt_to.len(), outcome);
+                                    access::submission(
+                                        &token_name,
+                                        &id,
+                                        size,
+                                        rcpt_to.len(),
+                                        outcome,
+                                    );
                                     ServerFrame::Accepted {
                                         id,
                                         duplicate: a == Accepted::Duplicate,
@@ -482,7 +500,13 @@ where
                                 Err(e) => {
                                     tracing::error!(id = %id, error = %e, "cannot spool a message");
                                     metrics.inc(&metrics.rejected);
-                                    access::submission(&token_name, &id, size, rcpt_to.len(), access::Outcome::Rejected(Code::Storage));
+                                    access::submission(
+                                        &token_name,
+                                        &id,
+                                        size,
+                                        rcpt_to.len(),
+                                        access::Outcome::Rejected(Code::Storage),
+                                    );
                                     ServerFrame::Rejected {
                                         id,
                                         code: Code::Storage,
