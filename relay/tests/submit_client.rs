@@ -65,14 +65,19 @@ impl Relay {
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let _ = tx.send(rest.split(',').next().unwrap_or_default().to_string());
                 }
-                let mut log = sink.lock().unwrap();
+                let mut log = sink.lock().expect("test setup");
                 log.push_str(&line);
                 log.push('\n');
             }
         });
         let addr = rx
             .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the relay did not start: {}", log.lock().unwrap()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the relay did not start: {}",
+                    log.lock().expect("test setup")
+                )
+            });
         Relay { child, addr, log }
     }
 
@@ -81,7 +86,7 @@ impl Relay {
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.log.lock().expect("test setup").clone()
     }
 
     /// SIGKILL: no graceful shutdown, connections cut.
@@ -104,7 +109,7 @@ fn smtp_url(server: &Server) -> String {
 
 /// A data directory with the token "app" (senders @example.com); its secret.
 fn data_dir() -> (tempfile::TempDir, String) {
-    let data = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().expect("test setup");
     let secret = postwire_relay::token::add(
         data.path(),
         "app",
@@ -112,7 +117,7 @@ fn data_dir() -> (tempfile::TempDir, String) {
         1_000_000,
         10_000,
     )
-    .unwrap();
+    .expect("test setup");
     (data, secret)
 }
 
@@ -432,14 +437,14 @@ async fn a_relay_killed_during_a_submission_gets_every_message_again_by_id_and_d
 
 /// `GET path` over HTTP/1.1; the status and the body.
 fn get(addr: &str, path: &str) -> (u16, Value) {
-    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    let mut tcp = std::net::TcpStream::connect(addr).expect("test setup");
     write!(
         tcp,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
-    .unwrap();
+    .expect("test setup");
     let mut text = String::new();
-    tcp.read_to_string(&mut text).unwrap();
+    tcp.read_to_string(&mut text).expect("test setup");
     let status = text
         .split(' ')
         .nth(1)

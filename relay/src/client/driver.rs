@@ -25,7 +25,7 @@ use super::{
 #[derive(Debug)]
 pub(crate) enum Command {
     /// Submit a message.
-    Submit(Entry),
+    Submit(Box<Entry>),
     /// Finish what was queued, then close.
     Close,
 }
@@ -126,7 +126,7 @@ impl Driver {
         match command {
             Some(Command::Submit(entry)) => match &self.dead {
                 Some(err) => entry.answer(Err(err.clone())),
-                None => self.queue.push_back(entry),
+                None => self.queue.push_back(*entry),
             },
             Some(Command::Close) => self.closing = true,
             None => {
@@ -522,16 +522,16 @@ pub(crate) async fn run(mut d: Driver, ws: Ws) {
                 continue;
             }
         }
-        if let (Some(limit), Some(since)) = (d.options.give_up_after, lost_since) {
-            if since.elapsed() >= limit {
-                let err = ClientError::ConnectionLost(format!(
-                    "no connection for {} s: {last_reason}",
-                    limit.as_secs()
-                ));
-                d.stop(&err);
-                lost_since = None;
-                continue;
-            }
+        if let (Some(limit), Some(since)) = (d.options.give_up_after, lost_since)
+            && since.elapsed() >= limit
+        {
+            let err = ClientError::ConnectionLost(format!(
+                "no connection for {} s: {last_reason}",
+                limit.as_secs()
+            ));
+            d.stop(&err);
+            lost_since = None;
+            continue;
         }
         let delay = if attempt == 0 && !d.options.reconnect {
             Duration::ZERO

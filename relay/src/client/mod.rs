@@ -470,7 +470,7 @@ impl RelayClient {
         let (tx, answer) = oneshot::channel();
         let entry = driver::Entry::new(id.clone(), message, tx);
         if let Err(mpsc::error::SendError(driver::Command::Submit(entry))) =
-            self.commands.send(driver::Command::Submit(entry))
+            self.commands.send(driver::Command::Submit(Box::new(entry)))
         {
             entry.answer(Err(ClientError::Closed));
         }

@@ -228,10 +228,10 @@ impl Deliver for ObservedDeliver {
     fn deliver<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Vec<(String, Outcome)>> {
         Box::pin(async move {
             let outcomes = self.inner.deliver(lease).await;
-            if self.readiness.upstream.is_some() {
-                if let Some((reachable, detail)) = reached(&outcomes) {
-                    self.readiness.judge(reachable, "delivery", detail);
-                }
+            if self.readiness.upstream.is_some()
+                && let Some((reachable, detail)) = reached(&outcomes)
+            {
+                self.readiness.judge(reachable, "delivery", detail);
             }
             outcomes
         })
