@@ -508,15 +508,7 @@ fn wss_is_verified_against_the_roots_and_a_private_ca_file_is_trusted_when_given
     let file = dir.path().join("m.eml");
     std::fs::write(&file, eml("bob@example.org", "tls")).unwrap();
 
-    // The test CA is not among the roots: refused, nothing sent.
-    let out = submit(&secret, &["--relay", &url, file.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        stderr.contains("TLS") && stderr.contains("certificate"),
-        "{stderr}"
-    );
-
+    // First (the relay's first connection over TLS) with the test CA.
     let ca = pki.ca.to_str().unwrap();
     let out = submit(
         &secret,
@@ -537,4 +529,13 @@ fn wss_is_verified_against_the_roots_and_a_private_ca_file_is_trusted_when_given
     let v = json_of(&out);
     assert_eq!(v["messages"][0]["state"], "accepted", "{v}");
     assert_eq!(v["waited"], false);
+
+    // The test CA is not among the roots: refused, nothing sent.
+    let out = submit(&secret, &["--relay", &url, file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("TLS") && stderr.contains("certificate"),
+        "{stderr}"
+    );
 }
