@@ -89,6 +89,23 @@ impl Relay {
         self.log.lock().expect("test setup").clone()
     }
 
+    /// The log once it has `n` access lines (the relay writes them before
+    /// it answers, but they reach this process through a pipe and a thread).
+    fn log_with_access_lines(&self, n: usize) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            let seen = log
+                .lines()
+                .filter(|l| l.contains("postwire::access"))
+                .count();
+            if seen >= n || std::time::Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// SIGKILL: no graceful shutdown, connections cut.
     fn kill(mut self) {
         let _ = self.child.kill();
@@ -255,7 +272,7 @@ fn files_are_submitted_and_waited_for_with_delivered_and_failed_recipients_in_js
     );
 
     // The access log: one line per submission, named token, no secret, no body.
-    let log = relay.log();
+    let log = relay.log_with_access_lines(3);
     let access: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("postwire::access"))
@@ -538,4 +555,50 @@ fn wss_is_verified_against_the_roots_and_a_private_ca_file_is_trusted_when_given
         stderr.contains("TLS") && stderr.contains("certificate"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_refused_at_connect_and_a_message_over_the_limit_is_refused_without_upload()
+ {
+    let (data, secret) = data_dir();
+    let small = postwire_relay::token::add(
+        data.path(),
+        "small",
+        &["@example.com".into()],
+        1_000,
+        10_000,
+    )
+    .unwrap();
+    let relay = Relay::start(data.path(), "127.0.0.1:0", None);
+    let err = RelayClient::connect(&relay.url(), ClientOptions::new("pw_wrong"))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), "unauthorized", "{err}");
+    assert!(err.is_fatal());
+
+    let client = RelayClient::connect(&relay.url(), ClientOptions::new(&small))
+        .await
+        .expect("connect");
+    assert_eq!(client.ready().token, "small");
+    assert_eq!(client.ready().max_size, 1_000);
+    let err = client
+        .submit(OutgoingMessage::new(message(1, 5_000)).id("big"))
+        .await
+        .expect_err("too large");
+    assert_eq!(err.code(), "too_large", "{err}");
+    let ok = client
+        .submit(OutgoingMessage::new(message(2, 500)).id("fits"))
+        .await
+        .expect("accepted");
+    assert!(!ok.duplicate);
+    client.close().await;
+    // The relay never saw the large one: one access line, for "fits".
+    let log = relay.log_with_access_lines(1);
+    let access: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("postwire::access"))
+        .collect();
+    assert_eq!(access.len(), 1, "{log}");
+    assert!(access[0].contains("id=\"fits\""), "{log}");
+    assert!(!log.contains(&secret) && !log.contains(&small));
 }
