@@ -72,6 +72,8 @@ struct Record {
     outcome: Outcome,
     rcpt_to: Vec<String>,
     states: HashMap<String, RcptState>,
+    /// The relay no longer knows it: nothing more will come.
+    forgotten: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +93,9 @@ enum Outcome {
 
 impl Record {
     fn settled(&self) -> bool {
+        if self.forgotten {
+            return true;
+        }
         match self.outcome {
             Outcome::Accepted { .. } => {
                 !self.rcpt_to.is_empty()
@@ -232,6 +237,7 @@ async fn submit(args: &Args, files: Vec<PathBuf>, token: String) -> Result<(), C
                         outcome: Outcome::Pending,
                         rcpt_to: Vec::new(),
                         states: HashMap::new(),
+                        forgotten: false,
                     });
                     pending.push(async move { (i, ticket.await) });
                 }
@@ -242,6 +248,7 @@ async fn submit(args: &Args, files: Vec<PathBuf>, token: String) -> Result<(), C
                         outcome: Outcome::Unreadable(e),
                         rcpt_to: Vec::new(),
                         states: HashMap::new(),
+                        forgotten: false,
                     });
                     if let Some(b) = &progress {
                         b.inc(1);
@@ -360,6 +367,11 @@ fn apply(
                 r.states = recipients.into_iter().map(|s| (s.rcpt, s.state)).collect();
             }
         }
+        ClientEvent::Forgotten { id } => {
+            if let Some(r) = by_id.get(&id).and_then(|&i| records.get_mut(i)) {
+                r.forgotten = true;
+            }
+        }
         ClientEvent::Stopped { reason, .. } => return Some(reason),
         _ => {}
     }
@@ -462,6 +474,9 @@ fn report(
             if let Some((code, message)) = error {
                 m["code"] = json!(code);
                 m["message"] = json!(message);
+            }
+            if r.forgotten {
+                m["forgotten"] = json!(true);
             }
             messages.push(m);
         } else {

@@ -333,6 +333,9 @@ impl Driver {
                 recipients,
             } => {
                 if !known {
+                    if self.tracked.remove(&id).is_some() {
+                        self.emit(ClientEvent::Forgotten { id });
+                    }
                     return Ok(());
                 }
                 let Some(t) = self.tracked.get_mut(&id) else {

@@ -172,7 +172,7 @@ impl ClientError {
 }
 
 /// How to connect.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientOptions {
     token: String,
     ca_file: Option<PathBuf>,
@@ -181,6 +181,21 @@ pub struct ClientOptions {
     give_up_after: Option<Duration>,
     connect_timeout: Duration,
     plaintext_anywhere: bool,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    /// Never shows the token's secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("token", &"<secret>")
+            .field("ca_file", &self.ca_file)
+            .field("reconnect", &self.reconnect)
+            .field("max_reconnect_delay", &self.max_reconnect_delay)
+            .field("give_up_after", &self.give_up_after)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("plaintext_anywhere", &self.plaintext_anywhere)
+            .finish()
+    }
 }
 
 impl ClientOptions {
@@ -380,6 +395,13 @@ pub enum ClientEvent {
         /// Accepted messages whose recipients are not all final.
         tracked: usize,
     },
+    /// The relay answered `status` for an accepted message with `known:
+    /// false` (its spool was replaced or the id's retention passed): nothing
+    /// more will be reported about it.
+    Forgotten {
+        /// The message's id.
+        id: String,
+    },
     /// The client stopped: a fatal error, reconnecting was off, or no
     /// connection within [`ClientOptions::give_up_after`]. Unanswered
     /// messages were failed; accepted ones in `untracked` are no longer
@@ -499,4 +521,15 @@ pub fn new_id() -> String {
         return format!("{t:x}-{:x}-{n}", std::process::id());
     }
     raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_never_show_the_token() {
+        let shown = format!("{:?}", ClientOptions::new("pw_very_secret"));
+        assert!(!shown.contains("pw_very_secret"), "{shown}");
+    }
 }
