@@ -31,6 +31,12 @@ pub fn submission(token: &str, id: &str, size: u64, recipients: usize, outcome: 
         Outcome::Rejected(code) => ("rejected", Some(code)),
     };
     let code = code.and_then(code_name);
+    // A refused id may be anything the client sent: at most what a valid one can be.
+    let mut cut = id.len().min(128);
+    while !id.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let id = &id[..cut];
     tracing::info!(
         target: TARGET,
         token,
@@ -105,5 +111,21 @@ mod tests {
             assert!(lines[0].contains(field), "{field} in {text}");
         }
         assert!(lines[1].contains("code=\"sender_not_allowed\""), "{text}");
+        // A refused id of any length is cut to what a valid one may be.
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let long = "é".repeat(1000);
+        tracing::subscriber::with_default(subscriber, || {
+            submission("app", &long, 1, 0, Outcome::Rejected(Code::BadId));
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains(&"é".repeat(64)) && !text.contains(&"é".repeat(65)),
+            "{text}"
+        );
     }
 }
