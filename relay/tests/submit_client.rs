@@ -607,3 +607,50 @@ async fn a_wrong_token_is_refused_at_connect_and_a_message_over_the_limit_is_ref
     assert!(access[0].contains("id=\"fits\""), "{log}");
     assert!(!log.contains(&secret) && !log.contains(&small));
 }
+
+#[test]
+fn wait_timeout_reports_a_deferred_recipient_and_exits_non_zero() {
+    let server = Server::start("pipelining", None);
+    let (data, secret) = data_dir();
+    let relay = Relay::start(data.path(), "127.0.0.1:0", Some(&smtp_url(&server)));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("later.eml");
+    std::fs::write(&file, eml("bob@example.org, tempfail@example.org", "later")).unwrap();
+    let url = relay.url();
+    // 451 for tempfail@: retried by the relay in 30 s, long after the wait ends.
+    let out = submit(
+        &secret,
+        &[
+            "--relay",
+            &url,
+            "--wait",
+            "--wait-timeout",
+            "3",
+            "--json",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out);
+    assert_eq!(v["complete"], false, "{v}");
+    let states: Vec<(&str, &str)> = v["messages"][0]["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["rcpt"].as_str().unwrap(), r["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("bob@example.org", "delivered"),
+            ("tempfail@example.org", "deferred")
+        ]
+    );
+    let deferred = &v["messages"][0]["recipients"][1];
+    assert!(
+        deferred["reason"].as_str().unwrap().starts_with("451"),
+        "{deferred}"
+    );
+    assert_eq!(deferred["attempts"], 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not final"));
+}
