@@ -7,11 +7,14 @@
 //! leave the rest spooled.
 
 pub mod app;
+pub mod auth_guard;
 pub mod events;
+pub mod head_timeout;
 pub mod limits;
 pub mod live_tokens;
 pub mod metrics;
 pub mod protocol;
+pub mod senders;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -166,6 +169,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     tracing::info!("{}", crate::web_assets::describe(web_dir.as_deref()));
     let app = app::router(state).merge(crate::web_assets::router(web_dir));
     let grace = settings.shutdown_grace;
+    // Slowloris: every request head has a deadline (head_timeout).
+    let head_timeout = head_timeout::from_env();
     let stop = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: no new connections; finishing what is in flight");
@@ -178,9 +183,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                     addr: settings.listen.clone(),
                     source,
                 })?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
+            let listener = head_timeout::HeadTimeout::new(listener, head_timeout);
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<head_timeout::PeerAddr>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
         }
         None => {
             // Frames are small and answered one by one: without TCP_NODELAY an
@@ -191,9 +200,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                     tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                 }
             });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
+            let listener = head_timeout::HeadTimeout::new(listener, head_timeout);
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<head_timeout::PeerAddr>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
         }
     };
     served.map_err(|source| ServeError::Listen {

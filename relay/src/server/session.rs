@@ -21,7 +21,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::events::EventRouter;
 use super::limits::RateLimits;
-use super::live_tokens::LiveTokens;
+use super::live_tokens::{AuthRefusal, LiveTokens};
 use super::metrics::Metrics;
 use super::protocol::{ClientFrame, Code, PROTOCOL, ServerFrame};
 use super::validate::{self, Refusal};
@@ -101,6 +101,22 @@ pub async fn run<Si, St, E>(
     ctx: SessionContext,
     pre_auth: Option<TokenRecord>,
     sink: Si,
+    stream: St,
+) where
+    Si: Sink<WsOut> + Send + Unpin + 'static,
+    St: Stream<Item = Result<WsIn, E>> + Send + Unpin,
+    E: std::fmt::Display,
+{
+    run_from(ctx, None, pre_auth, sink, stream).await;
+}
+
+/// [`run`] for a client at `peer`, whose failed `auth` frames count against
+/// its address ([`super::auth_guard`]).
+pub async fn run_from<Si, St, E>(
+    ctx: SessionContext,
+    peer: Option<std::net::IpAddr>,
+    pre_auth: Option<TokenRecord>,
+    sink: Si,
     mut stream: St,
 ) where
     Si: Sink<WsOut> + Send + Unpin + 'static,
@@ -129,7 +145,7 @@ pub async fn run<Si, St, E>(
             }
         })
         .fuse();
-    let _ = session(&ctx, pre_auth, &out, &mut stream).await;
+    let _ = session(&ctx, peer, pre_auth, &out, &mut stream).await;
     ctx.metrics
         .sessions
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -174,6 +190,7 @@ async fn fatal(out: &mpsc::Sender<WsOut>, code: Code, message: impl Into<String>
 
 async fn authenticate<St, E>(
     ctx: &SessionContext,
+    peer: Option<std::net::IpAddr>,
     stream: &mut St,
     out: &mpsc::Sender<WsOut>,
 ) -> Option<TokenRecord>
@@ -197,11 +214,15 @@ where
         return None;
     };
     match serde_json::from_str::<ClientFrame>(&t) {
-        Ok(ClientFrame::Auth { token }) => match ctx.tokens.current().authenticate(&token) {
-            Some(t) => Some(t.clone()),
-            None => {
-                tracing::info!("refused a connection with an unknown token");
+        // Logged inside, with the address and never the token.
+        Ok(ClientFrame::Auth { token }) => match ctx.tokens.authenticate(&token, peer) {
+            Ok(t) => Some(t),
+            Err(AuthRefusal::Unknown) => {
                 fatal(out, Code::Unauthorized, "unknown token").await;
+                None
+            }
+            Err(e @ AuthRefusal::Locked { .. }) => {
+                fatal(out, Code::RateLimited, e.to_string()).await;
                 None
             }
         },
@@ -277,6 +298,7 @@ fn spawn_events(
 
 async fn session<St, E>(
     ctx: &SessionContext,
+    peer: Option<std::net::IpAddr>,
     pre_auth: Option<TokenRecord>,
     out: &mpsc::Sender<WsOut>,
     stream: &mut St,
@@ -287,7 +309,7 @@ where
 {
     let mut token = match pre_auth {
         Some(t) => t,
-        None => authenticate(ctx, stream, out).await?,
+        None => authenticate(ctx, peer, stream, out).await?,
     };
     // Dropped when the session ends, and with it every route to this session.
     let (watcher, events) = ctx.events.register();
