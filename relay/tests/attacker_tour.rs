@@ -826,6 +826,7 @@ async fn frame_floods_and_oversize_frames_end_the_connection_and_others_are_serv
     .await;
     assert_eq!(a["type"], "accepted", "{a}");
     let grown = relay.rss_kib().saturating_sub(baseline);
+    eprintln!("RSS {baseline} KiB at start, grew by {grown} KiB; {pushed} status frames pushed unread");
     assert!(
         grown < 64 * 1024,
         "RSS grew by {grown} KiB (status frames pushed unread: {pushed})"
