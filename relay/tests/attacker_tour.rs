@@ -42,7 +42,7 @@ impl Drop for Relay {
 
 /// Starts a relay with token "app" (senders `@example.com`) and `args`.
 fn relay(args: &[&str], env: &[(&str, &str)]) -> Relay {
-    let data = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().expect("test setup");
     let secret = postwire_relay::token::add(
         data.path(),
         "app",
@@ -50,7 +50,7 @@ fn relay(args: &[&str], env: &[(&str, &str)]) -> Relay {
         1_000_000,
         100_000,
     )
-    .unwrap();
+    .expect("test setup");
     let pickup = data.path().join("pickup");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_postwire"));
     for (k, _) in std::env::vars() {
@@ -81,14 +81,14 @@ fn relay(args: &[&str], env: &[(&str, &str)]) -> Relay {
             if let Some(rest) = line.split("listening on ").nth(1) {
                 let _ = tx.send(rest.split(',').next().unwrap_or_default().to_string());
             }
-            sink.lock().unwrap().push(line);
+            sink.lock().expect("test setup").push(line);
         }
     });
     let addr = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the relay did not say where it listens")
         .parse()
-        .unwrap();
+        .expect("test setup");
     Relay {
         child,
         addr,
@@ -101,7 +101,7 @@ fn relay(args: &[&str], env: &[(&str, &str)]) -> Relay {
 
 impl Relay {
     fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.log.lock().expect("test setup").join("\n")
     }
 
     /// Waits until a log line contains `needle`.
@@ -119,7 +119,8 @@ impl Relay {
 
     /// The relay's resident memory, in KiB.
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("test setup");
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -142,7 +143,7 @@ impl Relay {
                 let json = std::fs::read_to_string(p.with_extension("json")).unwrap_or_default();
                 (
                     serde_json::from_str(&json).unwrap_or(Value::Null),
-                    std::fs::read(p).unwrap(),
+                    std::fs::read(p).expect("test setup"),
                 )
             })
             .collect()
@@ -153,9 +154,10 @@ type Ws = WebSocketStream<TcpStream>;
 
 /// A TCP connection to the relay from `from` (any 127.x.y.z address).
 async fn tcp_from(from: &str, to: SocketAddr) -> TcpStream {
-    let s = TcpSocket::new_v4().unwrap();
-    s.bind(format!("{from}:0").parse().unwrap()).unwrap();
-    s.connect(to).await.unwrap()
+    let s = TcpSocket::new_v4().expect("test setup");
+    s.bind(format!("{from}:0").parse().expect("test setup"))
+        .expect("test setup");
+    s.connect(to).await.expect("test setup")
 }
 
 /// Opens `/v1/submit` from `from` with extra headers; `Err` carries the
@@ -167,14 +169,15 @@ async fn open(
 ) -> Result<Ws, (u16, Option<String>, Value)> {
     let mut request = format!("ws://{}/v1/submit", relay.addr)
         .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", "postwire.v1".parse().unwrap());
+        .expect("test setup");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "postwire.v1".parse().expect("test setup"),
+    );
     for (k, v) in headers {
         request.headers_mut().insert(
-            tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
+            tungstenite::http::HeaderName::from_bytes(k.as_bytes()).expect("test setup"),
+            v.parse().expect("test setup"),
         );
     }
     let tcp = tcp_from(from, relay.addr).await;
@@ -184,7 +187,7 @@ async fn open(
             let retry = r
                 .headers()
                 .get("retry-after")
-                .map(|v| v.to_str().unwrap().to_string());
+                .map(|v| v.to_str().expect("test setup").to_string());
             let body = r
                 .body()
                 .as_deref()
@@ -203,7 +206,9 @@ async fn next_text(ws: &mut Ws) -> Option<Value> {
             .await
             .expect("a frame in time");
         match msg {
-            Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).unwrap()),
+            Some(Ok(Message::Text(t))) => {
+                return Some(serde_json::from_str(&t).expect("test setup"));
+            }
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
             Some(Ok(_)) => {}
         }
@@ -241,10 +246,10 @@ async fn submit(ws: &mut Ws, id: &str, envelope: Value, bytes: &[u8]) -> Value {
     }
     ws.send(Message::Text(frame.to_string().into()))
         .await
-        .unwrap();
+        .expect("test setup");
     ws.send(Message::Binary(bytes.to_vec().into()))
         .await
-        .unwrap();
+        .expect("test setup");
     let answer = loop {
         let v = next_text(ws).await.expect("an answer");
         if v["id"] == id && (v["type"] == "accepted" || v["type"] == "rejected") {
@@ -292,8 +297,7 @@ async fn token_guesses_are_limited_per_address_and_never_logged() {
                 &[("Authorization", &format!("Bearer {g}"))],
             )
             .await
-            .err()
-            .expect("an unknown token is refused at the upgrade");
+            .expect_err("an unknown token is refused at the upgrade");
             assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
         } else {
             let mut ws = open(&relay, "127.0.0.1", &[]).await.expect("upgrade");
@@ -311,16 +315,15 @@ async fn token_guesses_are_limited_per_address_and_never_logged() {
     let auth = format!("Bearer {}", relay.secret);
     let (status, retry, body) = open(&relay, "127.0.0.1", &[("Authorization", &auth)])
         .await
-        .err()
-        .expect("a locked address is refused");
+        .expect_err("a locked address is refused");
     assert_eq!(
         (status, body["code"].as_str()),
         (429, Some("rate_limited")),
         "{body}"
     );
-    let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+    let retry: u64 = retry.expect("Retry-After").parse().expect("test setup");
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
-    let (status, ..) = open(&relay, "127.0.0.1", &[]).await.err().expect("locked");
+    let (status, ..) = open(&relay, "127.0.0.1", &[]).await.expect_err("locked");
     assert_eq!(status, 429);
 
     // Another address is not affected.
@@ -511,7 +514,9 @@ fn injected(bytes: &[u8]) -> bool {
     if header_lines(&bytes[..end], "X-Injected") > 0 {
         return true;
     }
-    let parsed = mail_parser::MessageParser::default().parse(bytes).unwrap();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(bytes)
+        .expect("test setup");
     parsed.parts.iter().any(|p| {
         p.headers
             .iter()
@@ -826,7 +831,9 @@ async fn frame_floods_and_oversize_frames_end_the_connection_and_others_are_serv
     .await;
     assert_eq!(a["type"], "accepted", "{a}");
     let grown = relay.rss_kib().saturating_sub(baseline);
-    eprintln!("RSS {baseline} KiB at start, grew by {grown} KiB; {pushed} status frames pushed unread");
+    eprintln!(
+        "RSS {baseline} KiB at start, grew by {grown} KiB; {pushed} status frames pushed unread"
+    );
     assert!(
         grown < 64 * 1024,
         "RSS grew by {grown} KiB (status frames pushed unread: {pushed})"
