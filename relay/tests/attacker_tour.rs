@@ -771,6 +771,42 @@ async fn frame_floods_and_oversize_frames_end_the_connection_and_others_are_serv
     };
     assert_eq!(flood.await.unwrap()["code"], "auth_required");
 
+    // Before auth, a frame under the frame limit but over the pre-auth
+    // budget (64 KiB) ends the connection unread: even a valid auth frame
+    // padded with 150 kB of blanks (valid JSON) gets no `ready`.
+    let mut ws = open(&relay, "127.0.0.1", &[]).await.expect("upgrade");
+    let padded = format!(
+        "{}{}",
+        json!({"type": "auth", "token": relay.secret}),
+        " ".repeat(150_000)
+    );
+    let _ = ws.send(Message::Text(padded.into())).await;
+    let mut answers = Vec::new();
+    while let Some(v) = next_text(&mut ws).await {
+        answers.push(v);
+    }
+    assert!(answers.iter().all(|v| v["type"] != "ready"), "{answers:?}");
+    // After an auth frame, the budget is lifted: a 90 kB message goes through.
+    let mut ws = open(&relay, "127.0.0.1", &[]).await.expect("upgrade");
+    ws.send(Message::Text(
+        json!({"type": "auth", "token": relay.secret})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .expect("auth");
+    assert_eq!(next_text(&mut ws).await.expect("ready")["type"], "ready");
+    let mut big = b"From: ana@example.com\r\nSubject: big\r\n\r\n".to_vec();
+    big.resize(90_000, b'a');
+    let a = submit(
+        &mut ws,
+        "big-after-auth-frame",
+        env_of("ana@example.com", &["bob@dest.example"]),
+        &big,
+    )
+    .await;
+    assert_eq!(a["type"], "accepted", "{a}");
+
     // After auth: an oversize frame; a flood of pings; a flood of status
     // frames read by nobody (backpressure, not memory); submits without bytes.
     let mut ws = ready(&relay).await;

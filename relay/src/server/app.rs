@@ -3,8 +3,9 @@
 //! failed authentications of the client's address), and [`AppError`], which
 //! tells the client little and logs the rest.
 //!
-//! The client's address comes from axum's `ConnectInfo<PeerAddr>` (set by
-//! [`super::serve`]); a router served without it (tests) counts no failures.
+//! The client's address and the connection's pre-authentication gate come
+//! from axum's `ConnectInfo<PeerAddr>` (set by [`super::serve`]); a router
+//! served without it (tests) counts no failures and has no byte budget.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
 
+use super::conn_guard::{AuthGate, PeerAddr};
 use super::live_tokens::AuthRefusal;
 use super::protocol::PROTOCOL;
 use super::session::{self, SessionContext, WsIn, WsOut};
@@ -136,10 +138,12 @@ async fn submit(State(state): State<AppState>, request: Request) -> Result<Respo
         Ok(ws) => ws,
         Err(rejection) => return Ok(rejection.into_response()),
     };
-    let peer = parts
+    let conn = parts
         .extensions
-        .get::<ConnectInfo<super::head_timeout::PeerAddr>>()
-        .map(|c| c.0.0.ip());
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|c| c.0.clone());
+    let peer = conn.as_ref().map(|c| c.0.ip());
+    let gate = conn.map(|c| c.1);
     let headers = &parts.headers;
     origin_allowed(headers, &state.allowed_origins)?;
     // A locked address learns nothing more, whichever way it authenticates.
@@ -149,17 +153,21 @@ async fn submit(State(state): State<AppState>, request: Request) -> Result<Respo
         return Err(AppError::TooManyFailures(wait));
     }
     let pre_auth = bearer(headers, &state, peer)?;
+    if let (Some(_), Some(g)) = (&pre_auth, &gate) {
+        g.open();
+    }
     let ctx = state.session.clone();
     Ok(ws
         .protocols([PROTOCOL])
         .max_message_size(state.max_frame)
         .max_frame_size(state.max_frame)
-        .on_upgrade(move |socket| serve_socket(ctx, peer, pre_auth, socket)))
+        .on_upgrade(move |socket| serve_socket(ctx, peer, gate, pre_auth, socket)))
 }
 
 async fn serve_socket(
     ctx: SessionContext,
     peer: Option<IpAddr>,
+    gate: Option<Arc<AuthGate>>,
     pre_auth: Option<TokenRecord>,
     socket: WebSocket,
 ) {
@@ -182,7 +190,7 @@ async fn serve_socket(
             Err(e) => Some(Err(e)),
         }
     });
-    session::run_from(ctx, peer, pre_auth, Box::pin(sink), Box::pin(stream)).await;
+    session::run_from(ctx, peer, gate, pre_auth, Box::pin(sink), Box::pin(stream)).await;
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -8,8 +8,8 @@
 
 pub mod app;
 pub mod auth_guard;
+pub mod conn_guard;
 pub mod events;
-pub mod head_timeout;
 pub mod limits;
 pub mod live_tokens;
 pub mod metrics;
@@ -169,8 +169,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     tracing::info!("{}", crate::web_assets::describe(web_dir.as_deref()));
     let app = app::router(state).merge(crate::web_assets::router(web_dir));
     let grace = settings.shutdown_grace;
-    // Slowloris: every request head has a deadline (head_timeout).
-    let head_timeout = head_timeout::from_env();
+    // Slowloris and pre-auth floods: a deadline on every request head and a
+    // byte budget before authentication (conn_guard).
+    let head_timeout = conn_guard::from_env();
     let stop = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: no new connections; finishing what is in flight");
@@ -183,10 +184,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                     addr: settings.listen.clone(),
                     source,
                 })?;
-            let listener = head_timeout::HeadTimeout::new(listener, head_timeout);
+            let listener = conn_guard::Guarded::new(listener, head_timeout);
             axum::serve(
                 listener,
-                app.into_make_service_with_connect_info::<head_timeout::PeerAddr>(),
+                app.into_make_service_with_connect_info::<conn_guard::PeerAddr>(),
             )
             .with_graceful_shutdown(stop)
             .await
@@ -200,10 +201,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                     tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                 }
             });
-            let listener = head_timeout::HeadTimeout::new(listener, head_timeout);
+            let listener = conn_guard::Guarded::new(listener, head_timeout);
             axum::serve(
                 listener,
-                app.into_make_service_with_connect_info::<head_timeout::PeerAddr>(),
+                app.into_make_service_with_connect_info::<conn_guard::PeerAddr>(),
             )
             .with_graceful_shutdown(stop)
             .await

@@ -19,6 +19,7 @@ use futures_util::stream::FusedStream;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{Semaphore, mpsc, watch};
 
+use super::conn_guard::AuthGate;
 use super::events::EventRouter;
 use super::limits::RateLimits;
 use super::live_tokens::{AuthRefusal, LiveTokens};
@@ -107,14 +108,16 @@ pub async fn run<Si, St, E>(
     St: Stream<Item = Result<WsIn, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
-    run_from(ctx, None, pre_auth, sink, stream).await;
+    run_from(ctx, None, None, pre_auth, sink, stream).await;
 }
 
 /// [`run`] for a client at `peer`, whose failed `auth` frames count against
-/// its address ([`super::auth_guard`]).
+/// its address ([`super::auth_guard`]); `gate` is opened once the session
+/// has authenticated ([`super::conn_guard`]).
 pub async fn run_from<Si, St, E>(
     ctx: SessionContext,
     peer: Option<std::net::IpAddr>,
+    gate: Option<Arc<AuthGate>>,
     pre_auth: Option<TokenRecord>,
     sink: Si,
     mut stream: St,
@@ -145,7 +148,7 @@ pub async fn run_from<Si, St, E>(
             }
         })
         .fuse();
-    let _ = session(&ctx, peer, pre_auth, &out, &mut stream).await;
+    let _ = session(&ctx, peer, gate, pre_auth, &out, &mut stream).await;
     ctx.metrics
         .sessions
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -299,6 +302,7 @@ fn spawn_events(
 async fn session<St, E>(
     ctx: &SessionContext,
     peer: Option<std::net::IpAddr>,
+    gate: Option<Arc<AuthGate>>,
     pre_auth: Option<TokenRecord>,
     out: &mpsc::Sender<WsOut>,
     stream: &mut St,
@@ -311,6 +315,9 @@ where
         Some(t) => t,
         None => authenticate(ctx, peer, stream, out).await?,
     };
+    if let Some(g) = gate {
+        g.open();
+    }
     // Dropped when the session ends, and with it every route to this session.
     let (watcher, events) = ctx.events.register();
     let event_task = spawn_events(events, out.clone());

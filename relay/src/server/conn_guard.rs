@@ -1,26 +1,59 @@
-//! A deadline on reading each HTTP request head (slowloris): a connection
-//! must deliver a complete head (up to the blank line) within
-//! [`HEAD_TIMEOUT`] of being accepted, and each later head on a kept-alive
-//! connection within [`HEAD_TIMEOUT`] of the previous response; otherwise
-//! its reads fail with `TimedOut` and hyper closes it. Once the relay has
-//! answered `101 Switching Protocols`, the connection is a WebSocket and no
-//! deadline applies (the session has its own: the `auth` frame's).
+//! Guards on each HTTP connection, below hyper:
+//!
+//! - **A deadline on each request head** (slowloris): a connection must
+//!   deliver a complete head (up to the blank line) within [`HEAD_TIMEOUT`]
+//!   of being accepted, and each later head on a kept-alive connection within
+//!   [`HEAD_TIMEOUT`] of the last response byte written; otherwise its reads
+//!   fail with `TimedOut` and hyper closes it. Once the relay has answered
+//!   `101 Switching Protocols` the connection is a WebSocket and no deadline
+//!   applies (the session has its own: the `auth` frame's).
+//! - **A byte budget before authentication**: after the upgrade, a
+//!   WebSocket may read at most [`PRE_AUTH_BUDGET`] bytes until its session
+//!   has authenticated ([`AuthGate::open`]); beyond that its reads fail and
+//!   the connection ends. An `auth` frame is a hundred bytes, so a stranger
+//!   cannot make the relay buffer a message-sized frame (up to
+//!   `--max-message-size`) per connection before showing a token.
 //!
 //! Why here: `axum::serve` installs no timer in hyper, so hyper's own
-//! `header_read_timeout` never fires (tokio-rs/axum#2741); wrapping the
+//! `header_read_timeout` never fires (tokio-rs/axum#2741), and the WebSocket
+//! frame limit is fixed at the upgrade, before the `auth` frame; wrapping the
 //! listener's connections keeps `axum::serve` and its graceful shutdown.
+//! Each connection's [`AuthGate`] reaches the handlers through axum's
+//! `ConnectInfo<`[`PeerAddr`]`>`.
 //!
 //! [`HEAD_TIMEOUT_ENV`] (`POSTWIRE_HEAD_TIMEOUT`, e.g. `10s`, `500ms`)
 //! changes the deadline.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::serve::Listener;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+/// Bytes a WebSocket may send before its session has authenticated.
+pub const PRE_AUTH_BUDGET: u64 = 64 << 10;
+
+/// Whether a connection's session has authenticated; shared by the
+/// connection (which limits what it reads until then) and the handlers.
+#[derive(Debug, Default)]
+pub struct AuthGate(AtomicBool);
+
+impl AuthGate {
+    /// Lifts the pre-authentication byte budget: the session authenticated.
+    pub fn open(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether [`AuthGate::open`] was called.
+    pub fn is_open(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
 
 /// Default time allowed for one request head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,42 +75,42 @@ pub fn from_env() -> Duration {
     }
 }
 
-/// The client's address of a connection, for axum's `ConnectInfo` (axum
-/// knows the address only of its own `TcpListener`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub std::net::SocketAddr);
+/// A connection as the handlers see it (axum's `ConnectInfo`): the client's
+/// address and the connection's [`AuthGate`].
+#[derive(Debug, Clone)]
+pub struct PeerAddr(pub std::net::SocketAddr, pub Arc<AuthGate>);
 
-impl<L> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, HeadTimeout<L>>>
+impl<L> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Guarded<L>>>
     for PeerAddr
 where
     L: Listener<Addr = std::net::SocketAddr>,
 {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, HeadTimeout<L>>) -> Self {
-        PeerAddr(*stream.remote_addr())
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Guarded<L>>) -> Self {
+        PeerAddr(*stream.remote_addr(), Arc::clone(&stream.io().gate))
     }
 }
 
-/// A listener whose connections get the head deadline.
+/// A listener whose connections are guarded; see the module doc.
 #[derive(Debug)]
-pub struct HeadTimeout<L> {
+pub struct Guarded<L> {
     inner: L,
     timeout: Duration,
 }
 
-impl<L> HeadTimeout<L> {
+impl<L> Guarded<L> {
     /// Wraps `inner`; every head must arrive within `timeout`.
     pub fn new(inner: L, timeout: Duration) -> Self {
-        HeadTimeout { inner, timeout }
+        Guarded { inner, timeout }
     }
 }
 
-impl<L: Listener> Listener for HeadTimeout<L> {
-    type Io = HeadTimeoutIo<L::Io>;
+impl<L: Listener> Listener for Guarded<L> {
+    type Io = GuardedIo<L::Io>;
     type Addr = L::Addr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (io, addr) = self.inner.accept().await;
-        (HeadTimeoutIo::new(io, self.timeout), addr)
+        (GuardedIo::new(io, self.timeout), addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -99,27 +132,32 @@ enum Phase {
     Upgraded,
 }
 
-/// A connection with the head deadline; see the module doc.
+/// A guarded connection; see the module doc.
 #[derive(Debug)]
-pub struct HeadTimeoutIo<Io> {
+pub struct GuardedIo<Io> {
     io: Io,
     timeout: Duration,
     phase: Phase,
     deadline: Pin<Box<Sleep>>,
+    gate: Arc<AuthGate>,
+    /// Bytes read since the upgrade, counted until the gate opens.
+    upgraded_bytes: u64,
 }
 
-impl<Io> HeadTimeoutIo<Io> {
+impl<Io> GuardedIo<Io> {
     fn new(io: Io, timeout: Duration) -> Self {
-        HeadTimeoutIo {
+        GuardedIo {
             io,
             timeout,
             phase: Phase::Head { tail: [0; 3] },
             deadline: Box::pin(tokio::time::sleep(timeout)),
+            gate: Arc::default(),
+            upgraded_bytes: 0,
         }
     }
 }
 
-impl<Io> HeadTimeoutIo<Io> {
+impl<Io> GuardedIo<Io> {
     /// Notes that bytes starting with `start` were written.
     fn wrote(&mut self, start: &[u8]) {
         match self.phase {
@@ -132,6 +170,7 @@ impl<Io> HeadTimeoutIo<Io> {
             Phase::Answering | Phase::Head { .. } => {
                 if self.phase == Phase::Answering {
                     self.phase = Phase::Head { tail: [0; 3] };
+                    self.upgraded_bytes = 0;
                 }
                 let at = Instant::now() + self.timeout;
                 self.deadline.as_mut().reset(at);
@@ -153,7 +192,7 @@ fn head_ends(tail: [u8; 3], bytes: &[u8]) -> (bool, [u8; 3]) {
     (false, t)
 }
 
-impl<Io: AsyncRead + Unpin> AsyncRead for HeadTimeoutIo<Io> {
+impl<Io: AsyncRead + Unpin> AsyncRead for GuardedIo<Io> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -162,6 +201,20 @@ impl<Io: AsyncRead + Unpin> AsyncRead for HeadTimeoutIo<Io> {
         let this = &mut *self;
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        // Bytes after a head (a WebSocket's first frames may come before
+        // the 101 is written) and after the upgrade count against the budget.
+        if matches!(this.phase, Phase::Upgraded | Phase::Answering) && !this.gate.is_open() {
+            if let Poll::Ready(Ok(())) = &polled {
+                this.upgraded_bytes += (buf.filled().len() - before) as u64;
+                if this.upgraded_bytes > PRE_AUTH_BUDGET {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "too much data before authentication",
+                    )));
+                }
+            }
+            return polled;
+        }
         if let Phase::Head { tail } = this.phase {
             if let Poll::Ready(Ok(())) = &polled {
                 let (ended, tail) = head_ends(tail, &buf.filled()[before..]);
@@ -183,7 +236,7 @@ impl<Io: AsyncRead + Unpin> AsyncRead for HeadTimeoutIo<Io> {
     }
 }
 
-impl<Io: AsyncWrite + Unpin> AsyncWrite for HeadTimeoutIo<Io> {
+impl<Io: AsyncWrite + Unpin> AsyncWrite for GuardedIo<Io> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
