@@ -14,6 +14,10 @@
 
 use mail_parser::{Address, MessageParser};
 
+/// Most sender fields a header may have (a real one has one to four); more
+/// is refused rather than parsed.
+pub const MAX_SENDER_FIELDS: usize = 64;
+
 /// The fields whose addresses are senders.
 pub const SENDER_FIELDS: [&str; 4] = ["From", "Sender", "Resent-From", "Resent-Sender"];
 
@@ -66,6 +70,7 @@ fn fields(head: &[u8]) -> Vec<(&[u8], Vec<u8>)> {
 pub fn header_senders(bytes: &[u8]) -> Result<Vec<(&'static str, String)>, SenderFieldError> {
     let head = &bytes[..header_end(bytes)];
     let mut out = Vec::new();
+    let mut seen = 0;
     for (name, value) in fields(head) {
         let name = name.trim_ascii_end();
         let Some(field) = SENDER_FIELDS
@@ -75,6 +80,13 @@ pub fn header_senders(bytes: &[u8]) -> Result<Vec<(&'static str, String)>, Sende
         else {
             continue;
         };
+        seen += 1;
+        if seen > MAX_SENDER_FIELDS {
+            return Err(SenderFieldError {
+                field,
+                problem: "appears too many times",
+            });
+        }
         let mut one = b"From:".to_vec();
         one.extend_from_slice(&value);
         one.extend_from_slice(b"\r\n\r\n");
@@ -155,6 +167,15 @@ mod tests {
         assert_eq!(
             senders("From: me@example.com <evil@bank.example>\r\n\r\n"),
             vec![("From", "evil@bank.example".into())]
+        );
+    }
+
+    #[test]
+    fn a_header_of_many_sender_fields_is_refused_unparsed() {
+        let m = "Sender: s@example.com\r\n".repeat(MAX_SENDER_FIELDS + 1) + "\r\n";
+        assert_eq!(
+            header_senders(m.as_bytes()).unwrap_err().problem,
+            "appears too many times"
         );
     }
 
