@@ -6,6 +6,8 @@
 //! header lines through every string the protocol takes, flooding frames,
 //! holding the upgrade open (slowloris) and coming from a foreign Origin.
 
+mod smtp_support;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -59,10 +61,11 @@ fn relay(args: &[&str], env: &[(&str, &str)]) -> Relay {
         }
     }
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .arg("--pickup-dir")
-        .arg(&pickup)
-        .args(args)
+        .arg(data.path());
+    if !args.contains(&"--smtp") {
+        cmd.arg("--pickup-dir").arg(&pickup);
+    }
+    cmd.args(args)
         .env("POSTWIRE_LOG", "debug")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -726,6 +729,61 @@ async fn header_injection_through_every_protocol_string_is_refused_or_encoded() 
         assert!(!env.to_string().contains("evil"), "{env}");
         assert_eq!(env["rcptTo"].as_array().map(Vec::len), Some(1), "{env}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelope_strings_reach_the_smtp_server_as_one_encoded_parameter_each() {
+    // The real test SMTP server (aiosmtpd) records each MAIL and RCPT
+    // parameter as it arrived: DSN values with blanks, `+`, `=` and a
+    // backslash are xtext-encoded, never split into another parameter or
+    // command.
+    let pki = smtp_support::pki();
+    let server = smtp_support::Server::start_with("secure", Some(&pki), &["--extensions"]);
+    let url = format!(
+        "smtp://{}@localhost:{}?security=starttls&timeout=10",
+        smtp_support::USER.replace('@', "%40"),
+        server.port
+    );
+    let ca = pki.ca.display().to_string();
+    let relay = relay(
+        &["--smtp", &url],
+        &[
+            ("POSTWIRE_SMTP_PASSWORD", smtp_support::PASSWORD),
+            ("POSTWIRE_SMTP_CA_FILE", &ca),
+        ],
+    );
+    let mut ws = ready(&relay).await;
+    let envelope = json!({"mailFrom": "ana@example.com", "rcptTo": ["bob@dest.example"],
+        "dsn": {"notify": ["failure"], "ret": "hdrs", "envid": "a b+c=d\\ RCPT TO:<x@evil.example>",
+                "recipients": [{"address": "bob@dest.example", "orcpt": "rfc822;bob+tag=1 NOTIFY=NEVER@dest.example"}]}});
+    let a = submit(
+        &mut ws,
+        "wire",
+        envelope,
+        b"From: ana@example.com\r\nTo: bob@dest.example\r\n\r\nx\r\n",
+    )
+    .await;
+    assert_eq!(a["type"], "accepted", "{a}");
+    let got = server.messages();
+    assert_eq!(got.len(), 1);
+    let env = &got[0].0;
+    assert_eq!(env["rcptTo"], json!(["bob@dest.example"]), "{env}");
+    let mail = env["mailParams"].as_array().expect("mailParams");
+    let envid: Vec<_> = mail
+        .iter()
+        .filter_map(|p| p.as_str()?.strip_prefix("ENVID="))
+        .collect();
+    assert_eq!(
+        envid,
+        ["a+20b+2Bc+3Dd\\+20RCPT+20TO:<x@evil.example>"],
+        "{env}"
+    );
+    let rcpt = env["rcptParams"][0].as_array().expect("rcptParams");
+    assert_eq!(rcpt.len(), 2, "NOTIFY and ORCPT only: {env}");
+    assert_eq!(
+        rcpt[1], "ORCPT=rfc822;bob+2Btag+3D1+20NOTIFY+3DNEVER@dest.example",
+        "{env}"
+    );
 }
 
 // ---------------------------------------------------------------- floods
