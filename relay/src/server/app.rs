@@ -4,7 +4,7 @@
 //! tells the client little and logs the rest.
 //!
 //! The client's address and the connection's pre-authentication gate come
-//! from axum's `ConnectInfo<PeerAddr>` (set by [`super::serve`]); a router
+//! from axum's `ConnectInfo<ConnInfo>` (set by [`super::serve`]); a router
 //! served without it (tests) counts no failures and has no byte budget.
 
 use std::net::IpAddr;
@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
 
-use super::conn_guard::{AuthGate, PeerAddr};
+use super::conn_guard::{AuthGate, ConnInfo};
 use super::live_tokens::AuthRefusal;
 use super::protocol::PROTOCOL;
 use super::session::{self, SessionContext, WsIn, WsOut};
@@ -140,10 +140,10 @@ async fn submit(State(state): State<AppState>, request: Request) -> Result<Respo
     };
     let conn = parts
         .extensions
-        .get::<ConnectInfo<PeerAddr>>()
+        .get::<ConnectInfo<ConnInfo>>()
         .map(|c| c.0.clone());
-    let peer = conn.as_ref().map(|c| c.0.ip());
-    let gate = conn.map(|c| c.1);
+    let peer = conn.as_ref().map(|c| c.addr.ip());
+    let gate = conn.map(|c| c.gate);
     let headers = &parts.headers;
     origin_allowed(headers, &state.allowed_origins)?;
     // A locked address learns nothing more, whichever way it authenticates.

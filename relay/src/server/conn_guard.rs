@@ -19,7 +19,7 @@
 //! frame limit is fixed at the upgrade, before the `auth` frame; wrapping the
 //! listener's connections keeps `axum::serve` and its graceful shutdown.
 //! Each connection's [`AuthGate`] reaches the handlers through axum's
-//! `ConnectInfo<`[`PeerAddr`]`>`.
+//! `ConnectInfo<`[`ConnInfo`]`>`.
 //!
 //! [`HEAD_TIMEOUT_ENV`] (`POSTWIRE_HEAD_TIMEOUT`, e.g. `10s`, `500ms`)
 //! changes the deadline.
@@ -75,18 +75,25 @@ pub fn from_env() -> Duration {
     }
 }
 
-/// A connection as the handlers see it (axum's `ConnectInfo`): the client's
-/// address and the connection's [`AuthGate`].
+/// A connection as the handlers see it (axum's `ConnectInfo`).
 #[derive(Debug, Clone)]
-pub struct PeerAddr(pub std::net::SocketAddr, pub Arc<AuthGate>);
+pub struct ConnInfo {
+    /// The client's address.
+    pub addr: std::net::SocketAddr,
+    /// The connection's pre-authentication gate.
+    pub gate: Arc<AuthGate>,
+}
 
 impl<L> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Guarded<L>>>
-    for PeerAddr
+    for ConnInfo
 where
     L: Listener<Addr = std::net::SocketAddr>,
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, Guarded<L>>) -> Self {
-        PeerAddr(*stream.remote_addr(), Arc::clone(&stream.io().gate))
+        ConnInfo {
+            addr: *stream.remote_addr(),
+            gate: Arc::clone(&stream.io().gate),
+        }
     }
 }
 

@@ -187,7 +187,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             let listener = conn_guard::Guarded::new(listener, head_timeout);
             axum::serve(
                 listener,
-                app.into_make_service_with_connect_info::<conn_guard::PeerAddr>(),
+                app.into_make_service_with_connect_info::<conn_guard::ConnInfo>(),
             )
             .with_graceful_shutdown(stop)
             .await
@@ -204,7 +204,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             let listener = conn_guard::Guarded::new(listener, head_timeout);
             axum::serve(
                 listener,
-                app.into_make_service_with_connect_info::<conn_guard::PeerAddr>(),
+                app.into_make_service_with_connect_info::<conn_guard::ConnInfo>(),
             )
             .with_graceful_shutdown(stop)
             .await
