@@ -8,12 +8,15 @@
 
 pub mod access;
 pub mod app;
+pub mod auth_guard;
+pub mod conn_guard;
 pub mod events;
 pub mod limits;
 pub mod live_tokens;
 pub mod metrics;
 pub mod protocol;
 pub mod readiness;
+pub mod senders;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -184,6 +187,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     tracing::info!("{}", crate::web_assets::describe(web_dir.as_deref()));
     let app = app::router(state).merge(crate::web_assets::router(web_dir));
     let grace = settings.shutdown_grace;
+    // Slowloris and pre-auth floods: a deadline on every request head and a
+    // byte budget before authentication (conn_guard).
+    let head_timeout = conn_guard::from_env();
     let stop = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: no new connections; finishing what is in flight");
@@ -196,9 +202,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                     addr: settings.listen.clone(),
                     source,
                 })?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
+            let listener = conn_guard::Guarded::new(listener, head_timeout);
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<conn_guard::ConnInfo>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
         }
         None => {
             // Frames are small and answered one by one: without TCP_NODELAY an
@@ -209,9 +219,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                     tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                 }
             });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
+            let listener = conn_guard::Guarded::new(listener, head_timeout);
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<conn_guard::ConnInfo>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
         }
     };
     served.map_err(|source| ServeError::Listen {

@@ -191,6 +191,7 @@ impl Code {
         match self {
             Code::AuthRequired | Code::Unauthorized => 4401,
             Code::Timeout => 4408,
+            Code::RateLimited => 4429,
             Code::ShuttingDown => 1001,
             _ => 4400,
         }

@@ -20,9 +20,10 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::access;
+use super::conn_guard::AuthGate;
 use super::events::EventRouter;
 use super::limits::RateLimits;
-use super::live_tokens::LiveTokens;
+use super::live_tokens::{AuthRefusal, LiveTokens};
 use super::metrics::Metrics;
 use super::protocol::{ClientFrame, Code, PROTOCOL, ServerFrame};
 use super::validate::{self, Refusal};
@@ -102,6 +103,24 @@ pub async fn run<Si, St, E>(
     ctx: SessionContext,
     pre_auth: Option<TokenRecord>,
     sink: Si,
+    stream: St,
+) where
+    Si: Sink<WsOut> + Send + Unpin + 'static,
+    St: Stream<Item = Result<WsIn, E>> + Send + Unpin,
+    E: std::fmt::Display,
+{
+    run_from(ctx, None, None, pre_auth, sink, stream).await;
+}
+
+/// [`run`] for a client at `peer`, whose failed `auth` frames count against
+/// its address ([`super::auth_guard`]); `gate` is opened once the session
+/// has authenticated ([`super::conn_guard`]).
+pub async fn run_from<Si, St, E>(
+    ctx: SessionContext,
+    peer: Option<std::net::IpAddr>,
+    gate: Option<Arc<AuthGate>>,
+    pre_auth: Option<TokenRecord>,
+    sink: Si,
     mut stream: St,
 ) where
     Si: Sink<WsOut> + Send + Unpin + 'static,
@@ -130,7 +149,7 @@ pub async fn run<Si, St, E>(
             }
         })
         .fuse();
-    let _ = session(&ctx, pre_auth, &out, &mut stream).await;
+    let _ = session(&ctx, peer, gate, pre_auth, &out, &mut stream).await;
     ctx.metrics
         .sessions
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -175,6 +194,7 @@ async fn fatal(out: &mpsc::Sender<WsOut>, code: Code, message: impl Into<String>
 
 async fn authenticate<St, E>(
     ctx: &SessionContext,
+    peer: Option<std::net::IpAddr>,
     stream: &mut St,
     out: &mpsc::Sender<WsOut>,
 ) -> Option<TokenRecord>
@@ -198,11 +218,15 @@ where
         return None;
     };
     match serde_json::from_str::<ClientFrame>(&t) {
-        Ok(ClientFrame::Auth { token }) => match ctx.tokens.current().authenticate(&token) {
-            Some(t) => Some(t.clone()),
-            None => {
-                tracing::info!("refused a connection with an unknown token");
+        // Logged inside, with the address and never the token.
+        Ok(ClientFrame::Auth { token }) => match ctx.tokens.authenticate(&token, peer) {
+            Ok(t) => Some(t),
+            Err(AuthRefusal::Unknown) => {
                 fatal(out, Code::Unauthorized, "unknown token").await;
+                None
+            }
+            Err(e @ AuthRefusal::Locked { .. }) => {
+                fatal(out, Code::RateLimited, e.to_string()).await;
                 None
             }
         },
@@ -278,6 +302,8 @@ fn spawn_events(
 
 async fn session<St, E>(
     ctx: &SessionContext,
+    peer: Option<std::net::IpAddr>,
+    gate: Option<Arc<AuthGate>>,
     pre_auth: Option<TokenRecord>,
     out: &mpsc::Sender<WsOut>,
     stream: &mut St,
@@ -288,8 +314,11 @@ where
 {
     let mut token = match pre_auth {
         Some(t) => t,
-        None => authenticate(ctx, stream, out).await?,
+        None => authenticate(ctx, peer, stream, out).await?,
     };
+    if let Some(g) = gate {
+        g.open();
+    }
     // Dropped when the session ends, and with it every route to this session.
     let (watcher, events) = ctx.events.register();
     let event_task = spawn_events(events, out.clone());
