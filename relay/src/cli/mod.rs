@@ -19,6 +19,7 @@ pub mod send;
 pub mod serve;
 pub mod smtp;
 pub mod smtp_args;
+pub mod suppression;
 pub mod tnef;
 pub mod token;
 
@@ -62,6 +63,8 @@ pub enum Command {
     Dkim(dkim::Args),
     /// Delivery and abuse reports: `postwire report parse FILE`.
     Report(report::Args),
+    /// Recipients refused after a hard bounce or a complaint: list, remove.
+    Suppression(suppression::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -117,5 +120,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Tnef(args) => tnef::run(args),
         Command::Dkim(args) => dkim::run(args),
         Command::Report(args) => report::run(args),
+        Command::Suppression(args) => suppression::run(args),
     }
 }
