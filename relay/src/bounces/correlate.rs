@@ -62,12 +62,19 @@ pub struct Correlator {
 
 impl std::fmt::Debug for Correlator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Correlator").field("verp", &self.verp).finish_non_exhaustive()
+        f.debug_struct("Correlator")
+            .field("verp", &self.verp)
+            .finish_non_exhaustive()
     }
 }
 
 fn same_address(a: &str, b: &str) -> bool {
-    let clean = |s: &str| s.trim().trim_start_matches('<').trim_end_matches('>').to_lowercase();
+    let clean = |s: &str| {
+        s.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_lowercase()
+    };
     clean(a) == clean(b)
 }
 
@@ -75,7 +82,10 @@ fn same_address(a: &str, b: &str) -> bool {
 fn state_of(report: &Report, status: Option<&RecipientStatus>, now: u64) -> Option<RcptState> {
     if report.kind == ReportKind::Feedback {
         return Some(RcptState::Complained {
-            feedback_type: report.feedback.as_ref().and_then(|f| f.feedback_type.clone()),
+            feedback_type: report
+                .feedback
+                .as_ref()
+                .and_then(|f| f.feedback_type.clone()),
             at_ms: now,
         });
     }
@@ -111,8 +121,12 @@ fn entry_for<'a>(report: &'a Report, rcpt: &str) -> Option<&'a RecipientStatus> 
         .recipients
         .iter()
         .find(|r| {
-            r.final_recipient.as_deref().is_some_and(|a| same_address(a, rcpt))
-                || r.original_recipient.as_deref().is_some_and(|a| same_address(a, rcpt))
+            r.final_recipient
+                .as_deref()
+                .is_some_and(|a| same_address(a, rcpt))
+                || r.original_recipient
+                    .as_deref()
+                    .is_some_and(|a| same_address(a, rcpt))
         })
         .or(match report.recipients.as_slice() {
             [only] => Some(only),
@@ -193,7 +207,11 @@ impl Correlator {
             let Some(state) = state_of(&report, entry_for(&report, &rcpt), now_ms) else {
                 continue;
             };
-            if !self.spool.report(key.clone(), rcpt.clone(), state.clone()).await? {
+            if !self
+                .spool
+                .report(key.clone(), rcpt.clone(), state.clone())
+                .await?
+            {
                 continue;
             }
             let suppression = match &state {

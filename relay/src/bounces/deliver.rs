@@ -31,7 +31,11 @@ pub struct MessageIds {
 
 /// A Message-ID without its angle brackets and surrounding white space.
 pub fn normalize_message_id(id: &str) -> String {
-    id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string()
+    id.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_string()
 }
 
 impl MessageIds {
@@ -230,9 +234,13 @@ mod tests {
     #[test]
     fn the_message_id_is_read_from_the_header_block_only() {
         assert_eq!(
-            message_id_of(b"Subject: x\r\nMessage-Id:\r\n <a@b>\r\n\r\nMessage-ID: <c@d>\r\n").as_deref(),
+            message_id_of(b"Subject: x\r\nMessage-Id:\r\n <a@b>\r\n\r\nMessage-ID: <c@d>\r\n")
+                .as_deref(),
             Some("a@b")
         );
-        assert_eq!(message_id_of(b"Subject: x\r\n\r\nMessage-ID: <c@d>\r\n"), None);
+        assert_eq!(
+            message_id_of(b"Subject: x\r\n\r\nMessage-ID: <c@d>\r\n"),
+            None
+        );
     }
 }

@@ -61,7 +61,9 @@ pub struct Verp {
 impl std::fmt::Debug for Verp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the secret.
-        f.debug_struct("Verp").field("domain", &self.domain).finish_non_exhaustive()
+        f.debug_struct("Verp")
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
     }
 }
 
@@ -176,9 +178,8 @@ impl Verp {
 
     /// Whether `addr` is at the bounce domain (any local part).
     pub fn is_ours(&self, addr: &str) -> bool {
-        addr.rsplit_once('@').is_some_and(|(_, d)| {
-            d.trim_end_matches('.').eq_ignore_ascii_case(&self.domain)
-        })
+        addr.rsplit_once('@')
+            .is_some_and(|(_, d)| d.trim_end_matches('.').eq_ignore_ascii_case(&self.domain))
     }
 
     /// The tags of a return path of ours; `None` for any other address.
@@ -230,7 +231,10 @@ mod tests {
     fn a_return_path_names_its_message_and_recipient_and_nothing_else() {
         let v = Verp::with_secret(b"k", "Bounces.Example.COM");
         let a = v.address(&key("m1"), "Bob@Example.org");
-        assert!(a.starts_with("bounces+") && a.ends_with("@bounces.example.com"), "{a}");
+        assert!(
+            a.starts_with("bounces+") && a.ends_with("@bounces.example.com"),
+            "{a}"
+        );
         assert!(a.split('@').next().unwrap().len() <= 64);
         let tags = v.parse(&a.to_uppercase()).expect("ours, in any case");
         assert_eq!(tags.message, v.message_tag(&key("m1")));
@@ -249,7 +253,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = Verp::open(dir.path(), "b.example").unwrap();
         let b = Verp::open(dir.path(), "b.example").unwrap();
-        assert_eq!(a.address(&key("x"), "r@y.org"), b.address(&key("x"), "r@y.org"));
+        assert_eq!(
+            a.address(&key("x"), "r@y.org"),
+            b.address(&key("x"), "r@y.org")
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -95,7 +95,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
                     ),
                 )));
             }
-            writeln!(out, "removed {n} suppression{} of {address}", if n == 1 { "" } else { "s" })?;
+            writeln!(
+                out,
+                "removed {n} suppression{} of {address}",
+                if n == 1 { "" } else { "s" }
+            )?;
         }
     }
     Ok(())

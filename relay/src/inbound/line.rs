@@ -60,11 +60,20 @@ mod tests {
         let input: &[u8] = b"EHLO a\r\nxxxxxxxxxxxxxxxxxxxx\r\nNOOP\npartial";
         let mut r = tokio::io::BufReader::with_capacity(4, input);
         let mut buf = Vec::new();
-        assert_eq!(read_line(&mut r, 10, &mut buf).await.unwrap(), Line::Complete);
+        assert_eq!(
+            read_line(&mut r, 10, &mut buf).await.unwrap(),
+            Line::Complete
+        );
         assert_eq!(buf, b"EHLO a\r\n");
-        assert_eq!(read_line(&mut r, 10, &mut buf).await.unwrap(), Line::TooLong);
+        assert_eq!(
+            read_line(&mut r, 10, &mut buf).await.unwrap(),
+            Line::TooLong
+        );
         assert!(buf.is_empty());
-        assert_eq!(read_line(&mut r, 10, &mut buf).await.unwrap(), Line::Complete);
+        assert_eq!(
+            read_line(&mut r, 10, &mut buf).await.unwrap(),
+            Line::Complete
+        );
         assert_eq!(buf, b"NOOP\n");
         assert_eq!(read_line(&mut r, 10, &mut buf).await.unwrap(), Line::Eof);
     }

@@ -118,7 +118,9 @@ pub async fn serve(
         };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
             tokio::spawn(async move {
-                let _ = tcp.write_all(b"421 4.3.2 too busy; try again later\r\n").await;
+                let _ = tcp
+                    .write_all(b"421 4.3.2 too busy; try again later\r\n")
+                    .await;
             });
             continue;
         };

@@ -160,9 +160,15 @@ where
                     errors += 1;
                     reply(conn.get_mut(), "501 5.5.4 STARTTLS takes no parameters").await?;
                 } else if !conn.buffer().is_empty() {
-                    tracing::info!(peer, "inbound SMTP: commands pipelined after STARTTLS; closing");
-                    reply(conn.get_mut(), "554 5.5.1 commands sent after STARTTLS; closing")
-                        .await?;
+                    tracing::info!(
+                        peer,
+                        "inbound SMTP: commands pipelined after STARTTLS; closing"
+                    );
+                    reply(
+                        conn.get_mut(),
+                        "554 5.5.1 commands sent after STARTTLS; closing",
+                    )
+                    .await?;
                     return Ok(End::Closed);
                 } else {
                     reply(conn.get_mut(), "220 2.0.0 ready to start TLS").await?;
@@ -290,7 +296,13 @@ where
                 return Ok(End::Closed);
             }
             "VRFY" | "EXPN" => reply(w, "252 2.5.0 cannot verify").await?,
-            "HELP" => reply(w, "214 2.0.0 EHLO HELO MAIL RCPT DATA RSET NOOP QUIT STARTTLS").await?,
+            "HELP" => {
+                reply(
+                    w,
+                    "214 2.0.0 EHLO HELO MAIL RCPT DATA RSET NOOP QUIT STARTTLS",
+                )
+                .await?
+            }
             _ => {
                 errors += 1;
                 reply(w, "500 5.5.2 command not recognized").await?;
@@ -315,15 +327,13 @@ async fn read_data<R: AsyncBufRead + Unpin>(
     let mut fault = None;
     let mut line = Vec::new();
     loop {
-        let got = match tokio::time::timeout(
-            DATA_LINE_TIMEOUT,
-            read_line(r, MAX_TEXT_LINE, &mut line),
-        )
-        .await
-        {
-            Err(_) => return Ok(None),
-            Ok(got) => got?,
-        };
+        let got =
+            match tokio::time::timeout(DATA_LINE_TIMEOUT, read_line(r, MAX_TEXT_LINE, &mut line))
+                .await
+            {
+                Err(_) => return Ok(None),
+                Ok(got) => got?,
+            };
         match got {
             Line::Eof => return Ok(None),
             // A line too long to keep is dropped; the message as a whole is

@@ -302,7 +302,9 @@ async fn start_inbound(
         "inbound SMTP for reports started");
     // Printed for scripts and tests that start the relay on port 0.
     eprintln!("postwire inbound SMTP listening on {local} for {domain}");
-    let mailbox = Arc::new(crate::inbound::reports::ReportMailbox::new(correlator, metrics));
+    let mailbox = Arc::new(crate::inbound::reports::ReportMailbox::new(
+        correlator, metrics,
+    ));
     Ok(tokio::spawn(crate::inbound::serve(
         listener,
         Arc::new(cfg),

@@ -344,7 +344,12 @@ impl Spool for FsSpool {
     }
 
     fn find(&self, matches: &mut dyn FnMut(&Key) -> bool) -> Option<Key> {
-        self.inner.lock().entries.keys().find(|k| matches(k)).cloned()
+        self.inner
+            .lock()
+            .entries
+            .keys()
+            .find(|k| matches(k))
+            .cloned()
     }
 
     fn report(
@@ -816,7 +821,9 @@ fn commit_settles(
         let msg = e.to_string();
         for (settle, tx) in jobs {
             if is_report(&settle) {
-                let _ = tx.send(Err(SpoolError::Encode(format!("report not recorded: {msg}"))));
+                let _ = tx.send(Err(SpoolError::Encode(format!(
+                    "report not recorded: {msg}"
+                ))));
                 continue;
             }
             if let Some(e) = s.entries.get_mut(&settle.key) {

@@ -243,7 +243,10 @@ impl RcptState {
 
     /// Whether this state came from a report after delivery (bounce or complaint).
     pub fn is_report(&self) -> bool {
-        matches!(self, RcptState::Bounced { .. } | RcptState::Complained { .. })
+        matches!(
+            self,
+            RcptState::Bounced { .. } | RcptState::Complained { .. }
+        )
     }
 }
 
