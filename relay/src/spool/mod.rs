@@ -198,6 +198,7 @@ pub enum RcptState {
     },
     /// Delivered, then a delivery status notification came back for it to
     /// the relay's bounce address (final; see [`crate::bounces`]).
+    #[serde(rename_all = "camelCase")]
     Bounced {
         /// `hard` (status 5.x.x) or `soft` (4.x.x).
         bounce: BounceKind,
@@ -210,6 +211,7 @@ pub enum RcptState {
         at_ms: u64,
     },
     /// Delivered, then an abuse report (RFC 5965 ARF) came back for it (final).
+    #[serde(rename_all = "camelCase")]
     Complained {
         /// The report's feedback type (`abuse`), when it has one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
