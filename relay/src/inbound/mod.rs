@@ -23,6 +23,8 @@
 pub mod line;
 pub mod reports;
 pub mod session;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
