@@ -75,10 +75,10 @@ async fn submit(ws: &mut Ws, id: &str, rcpts: &[&str]) {
         "envelope": {"mailFrom": "ana@example.com", "rcptTo": rcpts}});
     ws.send(Message::Text(submit.to_string().into()))
         .await
-        .unwrap();
+        .expect("send a frame");
     ws.send(Message::Binary(bytes.into_bytes().into()))
         .await
-        .unwrap();
+        .expect("send a frame");
 }
 
 /// An RFC 3464 DSN as an MTA makes it: multipart/report with a text part,
@@ -155,7 +155,7 @@ fn arf(rcpt: &str) -> String {
 /// is refused with 550. Prints the codes it got.
 fn send_report(port: u16, to: &str, message: &str, dir: &Path) -> String {
     let file = dir.join("report.eml");
-    std::fs::write(&file, message).unwrap();
+    std::fs::write(&file, message).expect("write the report");
     let script = r#"
 import smtplib, sys
 port, to, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -385,7 +385,7 @@ async fn a_dsn_to_the_inbound_port_reaches_the_client_as_bounced_and_suppresses_
     expect(&mut ws, &["accepted", "delivered"]).await;
 
     // 8. Counted for /metrics.
-    let metrics = reqwest_metrics(&addr).await;
+    let metrics = get_metrics(&addr).await;
     assert!(metrics.contains("postwire_bounced_total 1"), "{metrics}");
     assert!(metrics.contains("postwire_complained_total 1"), "{metrics}");
     assert!(
@@ -397,13 +397,15 @@ async fn a_dsn_to_the_inbound_port_reaches_the_client_as_bounced_and_suppresses_
 }
 
 /// GET /metrics over a plain TCP connection.
-async fn reqwest_metrics(addr: &str) -> String {
+async fn get_metrics(addr: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
-        .unwrap();
+        .expect("send the request");
     let mut body = String::new();
-    tcp.read_to_string(&mut body).await.unwrap();
+    tcp.read_to_string(&mut body)
+        .await
+        .expect("read the answer");
     body
 }

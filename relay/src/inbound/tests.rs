@@ -11,9 +11,12 @@ use tokio::net::TcpStream;
 
 use super::*;
 
+/// A message as the mailbox got it: sender, recipients, bytes.
+type Got = (String, Vec<String>, Vec<u8>);
+
 #[derive(Default)]
 struct Recorder {
-    got: Mutex<Vec<(String, Vec<String>, Vec<u8>)>>,
+    got: Mutex<Vec<Got>>,
     fail: bool,
 }
 
