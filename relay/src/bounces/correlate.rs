@@ -141,9 +141,14 @@ impl Correlator {
             let Some(tags) = self.verp.parse(addr) else {
                 continue;
             };
-            let key = self
-                .spool
-                .find(&mut |k| self.verp.message_tag(k) == tags.message)?;
+            // Delivered since the start: remembered; otherwise a search of
+            // the messages the spool knows.
+            let key = match self.ids.by_tag(&tags.message) {
+                Some(k) => k,
+                None => self
+                    .spool
+                    .find(&mut |k| self.verp.message_tag(k) == tags.message)?,
+            };
             let rcpt = self
                 .spool
                 .status(&key)?
@@ -255,5 +260,177 @@ impl Correlator {
             key,
             rcpts: recorded,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::bounces::suppress::FileSuppressions;
+    use crate::spool::{Envelope, FsSpool, MessageMeta, Outcome, SpoolOptions, Submission, now_ms};
+
+    fn dsn(rcpt: &str, action: &str, status: &str, message_id: &str) -> Vec<u8> {
+        format!(
+            "From: MAILER-DAEMON@mx.example.org\r\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: message/delivery-status\r\n\r\n\
+             Reporting-MTA: dns; mx.example.org\r\n\r\n\
+             Final-Recipient: rfc822; {rcpt}\r\nAction: {action}\r\nStatus: {status}\r\n\r\n\
+             --b\r\nContent-Type: text/rfc822-headers\r\n\r\n\
+             Message-ID: <{message_id}>\r\n\r\n--b--\r\n"
+        )
+        .into_bytes()
+    }
+
+    /// A spool with message `m1` delivered to two recipients, and a correlator
+    /// that remembers nothing (as after a restart) unless told.
+    async fn setup(dir: &std::path::Path) -> Correlator {
+        let spool = FsSpool::open(&dir.join("spool"), SpoolOptions::default()).unwrap();
+        let key = Key {
+            token: "app".into(),
+            id: "m1".into(),
+        };
+        spool
+            .accept(Submission {
+                meta: MessageMeta {
+                    key,
+                    envelope: Envelope {
+                        mail_from: "a@example.com".into(),
+                        rcpt_to: vec!["bob@example.org".into(), "carl@example.org".into()],
+                        ..Envelope::default()
+                    },
+                    received_ms: now_ms(),
+                },
+                bytes: b"Subject: x\r\n\r\nx\r\n".to_vec(),
+            })
+            .await
+            .unwrap();
+        let lease = tokio::time::timeout(Duration::from_secs(5), spool.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let outcomes = lease
+            .envelope
+            .rcpt_to
+            .iter()
+            .map(|r| (r.clone(), Outcome::Delivered("250 ok".into())))
+            .collect();
+        spool.settle(lease, outcomes).await.unwrap();
+        Correlator {
+            spool: Arc::new(spool),
+            verp: Arc::new(Verp::with_secret(b"k", "b.example.com")),
+            ids: Arc::new(MessageIds::default()),
+            suppressions: Arc::new(FileSuppressions::open(dir).unwrap()),
+        }
+    }
+
+    fn key() -> Key {
+        Key {
+            token: "app".into(),
+            id: "m1".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verp_address_finds_its_message_in_the_spool_and_a_hard_bounce_suppresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = setup(dir.path()).await;
+        let to = c.verp.address(&key(), "carl@example.org");
+        // The report names bob, but the return path is carl's: the address wins,
+        // and the report's only entry gives the status.
+        let got = c
+            .receive(&[to], &dsn("bob@example.org", "failed", "5.1.1", "x@y"), 5)
+            .await
+            .unwrap();
+        let Received::Matched { key: k, rcpts } = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(k, key());
+        assert_eq!(rcpts.len(), 1);
+        assert_eq!(rcpts[0].0, "carl@example.org");
+        assert!(matches!(
+            &rcpts[0].1,
+            RcptState::Bounced { bounce: BounceKind::Hard, status, .. } if status == "5.1.1"
+        ));
+        assert!(c.suppressions.get("app", "carl@example.org").is_some());
+        assert!(c.suppressions.get("app", "bob@example.org").is_none());
+    }
+
+    #[tokio::test]
+    async fn soft_success_foreign_and_unknown_reports_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = setup(dir.path()).await;
+        let bob = c.verp.address(&key(), "bob@example.org");
+        let soft = c
+            .receive(
+                std::slice::from_ref(&bob),
+                &dsn("bob@example.org", "delayed", "4.4.1", "x@y"),
+                5,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(&soft, Received::Matched { rcpts, .. } if matches!(rcpts[0].1, RcptState::Bounced { bounce: BounceKind::Soft, .. })),
+            "{soft:?}"
+        );
+        assert!(
+            c.suppressions.get("app", "bob@example.org").is_none(),
+            "a soft bounce does not suppress"
+        );
+        let success = c
+            .receive(
+                std::slice::from_ref(&bob),
+                &dsn("bob@example.org", "delivered", "2.0.0", "x@y"),
+                5,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(success, Received::Unmatched(_)), "{success:?}");
+        let forged = format!(
+            "bounces+{}.00000000@b.example.com",
+            c.verp.message_tag(&key())
+        );
+        let r = c
+            .receive(
+                &[forged],
+                &dsn("bob@example.org", "failed", "5.1.1", "x@y"),
+                5,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(r, Received::Unmatched(_)),
+            "a wrong recipient tag: {r:?}"
+        );
+        let r = c
+            .receive(&["postmaster@b.example.com".into()], b"\r\n", 5)
+            .await
+            .unwrap();
+        assert!(matches!(r, Received::Unmatched(_)), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn without_a_verp_address_the_original_message_id_finds_the_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = setup(dir.path()).await;
+        c.ids.insert("<m1@example.com>", &key());
+        let r = c
+            .receive(
+                &["postmaster@b.example.com".into()],
+                &dsn("Bob@Example.org", "failed", "5.2.2", "m1@example.com"),
+                5,
+            )
+            .await
+            .unwrap();
+        let Received::Matched { rcpts, .. } = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(rcpts.len(), 1);
+        assert_eq!(rcpts[0].0, "bob@example.org");
+        let st = c.spool.status(&key()).unwrap();
+        assert!(matches!(st[0].state, RcptState::Bounced { .. }));
+        assert!(matches!(st[1].state, RcptState::Delivered { .. }));
     }
 }

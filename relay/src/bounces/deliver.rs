@@ -62,6 +62,18 @@ impl MessageIds {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.0.get(&normalize_message_id(message_id)).cloned()
     }
+
+    /// Remembers that the VERP message tag `tag` is the message `key` (so
+    /// that a report finds it without a search of the spool).
+    pub fn insert_tag(&self, tag: &str, key: &Key) {
+        // A NUL never appears in a Message-ID: the two kinds cannot collide.
+        self.insert(&format!("\0{tag}"), key);
+    }
+
+    /// The message of a VERP message tag, if remembered.
+    pub fn by_tag(&self, tag: &str) -> Option<Key> {
+        self.get(&format!("\0{tag}"))
+    }
 }
 
 /// The Message-ID header of a message, if it has one in its header block.
@@ -127,6 +139,8 @@ impl Deliver for VerpDeliver {
             if lease.envelope.mail_from.trim().is_empty() {
                 return self.inner.deliver(lease).await;
             }
+            self.ids
+                .insert_tag(&self.verp.message_tag(&lease.key), &lease.key);
             let one = |rcpt: &String| {
                 let mut envelope = lease.envelope.clone();
                 envelope.mail_from = self.verp.address(&lease.key, rcpt);
@@ -225,6 +239,7 @@ mod tests {
             }
         }
         assert_eq!(ids.get("<abc@example.com>"), Some(l.key.clone()));
+        assert_eq!(ids.by_tag(&verp.message_tag(&l.key)), Some(l.key.clone()));
         d.deliver(&lease("")).await;
         let sent = rec.0.lock().unwrap();
         assert_eq!(sent[2].mail_from, "");

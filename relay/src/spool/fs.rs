@@ -344,12 +344,9 @@ impl Spool for FsSpool {
     }
 
     fn find(&self, matches: &mut dyn FnMut(&Key) -> bool) -> Option<Key> {
-        self.inner
-            .lock()
-            .entries
-            .keys()
-            .find(|k| matches(k))
-            .cloned()
+        // The predicate may be costly (a keyed hash per key): not under the lock.
+        let keys: Vec<Key> = self.inner.lock().entries.keys().cloned().collect();
+        keys.into_iter().find(|k| matches(k))
     }
 
     fn report(
