@@ -105,8 +105,11 @@ pub async fn serve(
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() { return; }
+            changed = shutdown.changed() => {
+                // `true`, or the relay is gone: stop taking connections.
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
                 continue;
             }
         };
