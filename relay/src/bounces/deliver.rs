@@ -7,13 +7,14 @@
 //! NOTIFY, ORCPT) and REQUIRETLS go out as the client gave them, and the
 //! spool keeps the original envelope sender. A message with the null reverse
 //! path (`<>`, itself a bounce) keeps it: nothing may bounce back to it.
-//! The transactions of one message run at once, each on a connection of the
-//! pool.
+//! The transactions of one message run at once, up to the number of
+//! upstream connections.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use futures_util::future::{BoxFuture, join_all};
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, StreamExt};
 
 use super::verp::Verp;
 use crate::spool::{Key, Lease, Outcome, deliver::Deliver};
@@ -141,24 +142,27 @@ impl Deliver for VerpDeliver {
             }
             self.ids
                 .insert_tag(&self.verp.message_tag(&lease.key), &lease.key);
-            let one = |rcpt: &String| {
+            // One transaction per recipient, at most as many at once as the
+            // upstream has connections; each copy of the lease lives only
+            // for its own transaction (memory: connections x message size).
+            let one = |rcpt: String| {
                 let mut envelope = lease.envelope.clone();
-                envelope.mail_from = self.verp.address(&lease.key, rcpt);
-                envelope.rcpt_to = vec![rcpt.clone()];
-                Lease {
+                envelope.mail_from = self.verp.address(&lease.key, &rcpt);
+                envelope.rcpt_to = vec![rcpt];
+                let single = Lease {
                     key: lease.key.clone(),
                     envelope,
                     bytes: lease.bytes.clone(),
                     attempts: lease.attempts,
                     received_ms: lease.received_ms,
-                }
+                };
+                async move { self.inner.deliver(&single).await }
             };
-            let leases: Vec<Lease> = lease.envelope.rcpt_to.iter().map(one).collect();
-            join_all(leases.iter().map(|l| self.inner.deliver(l)))
-                .await
-                .into_iter()
-                .flatten()
+            stream::iter(lease.envelope.rcpt_to.iter().cloned().map(one))
+                .buffer_unordered(self.inner.concurrency().max(1))
+                .flat_map(stream::iter)
                 .collect()
+                .await
         })
     }
 
