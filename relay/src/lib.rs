@@ -3,6 +3,7 @@
 
 pub mod bounces;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod delivery;
 pub mod dkim;

@@ -19,6 +19,7 @@ pub mod send;
 pub mod serve;
 pub mod smtp;
 pub mod smtp_args;
+pub mod submit;
 pub mod suppression;
 pub mod tnef;
 pub mod token;
@@ -49,6 +50,8 @@ pub enum Command {
     Token(token::Args),
     /// Send messages (spec JSON or .eml) over SMTP or into a pickup directory.
     Send(send::Args),
+    /// Submit messages to a running relay (wss://HOST/v1/submit), optionally waiting for delivery.
+    Submit(submit::Args),
     /// Forward a saved message unchanged to new recipients.
     Forward(forward::Args),
     /// SMTP tools: `postwire smtp check URL`.
@@ -113,6 +116,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
         Command::Send(args) => send::run(args),
+        Command::Submit(args) => submit::run(args),
         Command::Forward(args) => forward::run(args),
         Command::Smtp(args) => smtp::run(args),
         Command::Ics(args) => ics::run(args),

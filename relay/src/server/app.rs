@@ -1,4 +1,4 @@
-//! The axum application: routes (`/v1/submit`, `/healthz`, `/metrics`), the
+//! The axum application: routes (`/v1/submit`, `/healthz`, `/readyz`, `/metrics`), the
 //! checks made before a WebSocket upgrade (Origin allow-list, Bearer token),
 //! and [`AppError`], which tells the client little and logs the rest.
 
@@ -29,6 +29,8 @@ pub struct AppState {
     pub max_frame: usize,
     /// What the relay delivers to, for `/healthz`.
     pub upstream: Arc<String>,
+    /// Whether the relay should get traffic, for `/readyz`.
+    pub readiness: Arc<super::readiness::Readiness>,
 }
 
 /// Errors answered over HTTP, before a WebSocket exists.
@@ -63,6 +65,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/submit", get(submit))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
 }
@@ -157,6 +160,56 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "upstream": *state.upstream,
     });
     (StatusCode::OK, Json(body)).into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    readyz_response(&state.readiness).await
+}
+
+/// `/readyz`: 200 when ready, 503 while the spool recovers or the upstream
+/// is judged unreachable (see [`super::readiness`]), with a JSON body.
+pub async fn readyz_response(readiness: &Arc<super::readiness::Readiness>) -> Response {
+    let report = readiness.check().await;
+    let status = if report.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut body = serde_json::json!({
+        "ready": report.ready,
+        "upstream": report.upstream,
+    });
+    if !report.reason.is_empty() {
+        body["reason"] = serde_json::json!(report.reason);
+    }
+    if let Some(secs) = report.checked_secs_ago {
+        body["checkedSecondsAgo"] = serde_json::json!(secs);
+    }
+    (status, Json(body)).into_response()
+}
+
+/// The application while the spool recovers: `/readyz` says 503
+/// `recovering`, `/healthz` 200 (the process is alive), anything else 503.
+pub fn recovering_router(readiness: Arc<super::readiness::Readiness>) -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({ "status": "recovering" })).into_response() }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let readiness = Arc::clone(&readiness);
+                async move { readyz_response(&readiness).await }
+            }),
+        )
+        .fallback(|| async {
+            let body = serde_json::json!({
+                "code": "recovering",
+                "message": "the relay is recovering its spool; retry shortly",
+            });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        })
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

@@ -1,17 +1,19 @@
 //! The relay server: the axum application with the `postwire.v1` WebSocket
-//! endpoint, `/healthz` and `/metrics`, and [`serve`], which wires the spool,
+//! endpoint, `/healthz`, `/readyz` and `/metrics`, and [`serve`], which wires the spool,
 //! the delivery runner, the token reloader ([`live_tokens`]) and the HTTP
 //! listener together and shuts them down in
 //! order on SIGTERM or Ctrl-C: stop accepting connections, let sessions
 //! answer what they have received, let delivery attempts in flight finish,
 //! leave the rest spooled.
 
+pub mod access;
 pub mod app;
 pub mod events;
 pub mod limits;
 pub mod live_tokens;
 pub mod metrics;
 pub mod protocol;
+pub mod readiness;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -99,6 +101,25 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         tracing::warn!(data_dir = %settings.data_dir.display(),
             "no tokens: every submission will be refused; add one with `postwire token add NAME --data-dir DIR --allow-from ADDRESS`");
     }
+    // The listener is bound before the spool's recovery, which may take a
+    // while: meanwhile `/readyz` answers 503 `recovering` (readiness).
+    let readiness = readiness::Readiness::new(match &settings.upstream {
+        crate::cli::smtp_args::Destination::Smtp(s) => Some(s.clone()),
+        crate::cli::smtp_args::Destination::Pickup(_) => None,
+    });
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    let listen_error = |source| ServeError::Listen {
+        addr: settings.listen.clone(),
+        source,
+    };
+    let std_listener = std::net::TcpListener::bind(&settings.listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(listen_error)?;
+    let recovering = recovering_server(&std_listener, tls.clone(), Arc::clone(&readiness))
+        .map_err(listen_error)?;
     let spool = FsSpool::open(
         &settings.data_dir.join("spool"),
         SpoolOptions {
@@ -108,6 +129,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             ..SpoolOptions::default()
         },
     )?;
+    readiness.recovered();
     let spool: Arc<dyn Spool> = Arc::new(spool);
     let metrics = Arc::new(metrics::Metrics::default());
     let suppressions: Arc<dyn crate::bounces::suppress::SuppressionStore> = Arc::new(
@@ -124,8 +146,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         )),
         None => None,
     };
-    let deliver: Arc<dyn Deliver> =
-        upstream::with_verp(&settings, Arc::clone(&metrics.dkim), verp.clone())?;
+    let deliver: Arc<dyn Deliver> = Arc::new(readiness::ObservedDeliver::new(
+        upstream::with_verp(&settings, Arc::clone(&metrics.dkim), verp.clone())?,
+        Arc::clone(&readiness),
+    ));
     let counter = tokio::spawn(metrics_from_events(spool.subscribe(), Arc::clone(&metrics)));
     let metrics_handle = Arc::clone(&metrics);
     let runner = crate::spool::runner::start(
@@ -152,6 +176,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             .unwrap_or(usize::MAX)
             .saturating_add(64 << 10),
         upstream: Arc::new(deliver.describe()),
+        readiness,
     };
     // Tokens reload on SIGHUP and when tokens.toml changes (live_tokens). In
     // place before the "listening" line, so a SIGHUP from then on never ends
@@ -175,20 +200,12 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         ),
         _ => None,
     };
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: settings.listen.clone(),
-            source,
-        })?;
+    recovering.stop().await;
+    let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen_error)?;
     let local = listener.local_addr().map_err(|source| ServeError::Listen {
         addr: settings.listen.clone(),
         source,
     })?;
-    let tls = match &settings.tls {
-        Some((cert, key)) => Some(tls::server_config(cert, key)?),
-        None => None,
-    };
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     tracing::info!(listen = %local, tls = tls.is_some(), data_dir = %settings.data_dir.display(), upstream = %deliver.describe(),
         connections = deliver.concurrency(), "postwire relay started");
@@ -273,6 +290,52 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         "stopped; queued messages stay in the spool"
     );
     Ok(())
+}
+
+/// Serves [`app::recovering_router`] on a clone of the listener until
+/// [`RecoveringServer::stop`].
+fn recovering_server(
+    listener: &std::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    readiness: Arc<readiness::Readiness>,
+) -> std::io::Result<RecoveringServer> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
+    let app = app::recovering_router(readiness);
+    let until = async move {
+        let _ = stopped.await;
+    };
+    let task = match tls {
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?;
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(until)
+                    .await;
+            })
+        }
+        None => tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(until)
+                .await;
+        }),
+    };
+    Ok(RecoveringServer { stop, task })
+}
+
+/// The server of the recovery phase.
+struct RecoveringServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RecoveringServer {
+    /// Stops accepting and lets the requests it has finish (for a moment at
+    /// most), so that every connection from now on reaches the relay itself.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
+    }
 }
 
 /// Binds the inbound SMTP port for reports and serves it until shutdown.

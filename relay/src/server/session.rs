@@ -19,6 +19,7 @@ use futures_util::stream::FusedStream;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{Semaphore, mpsc, watch};
 
+use super::access;
 use super::events::EventRouter;
 use super::limits::RateLimits;
 use super::live_tokens::LiveTokens;
@@ -390,7 +391,14 @@ where
                         let answered = match &refusal {
                             Some(r) => {
                                 ctx.metrics.inc(&ctx.metrics.rejected);
-                                tracing::info!(token = %token.name, id = %id, code = ?r.code, "submission rejected on its announcement");
+                                let rcpts = envelope.as_ref().map_or(0, |e| e.rcpt_to.len());
+                                access::submission(
+                                    &token.name,
+                                    &id,
+                                    size,
+                                    rcpts,
+                                    access::Outcome::Rejected(r.code),
+                                );
                                 if out.send(text(&reject(&id, r.clone()))).await.is_err() {
                                     break End::Closed;
                                 }
@@ -448,7 +456,14 @@ where
                 match check(ctx, &token, &p, &bytes, received) {
                     Err(r) => {
                         ctx.metrics.inc(&ctx.metrics.rejected);
-                        tracing::info!(token = %token.name, id = %p.id, code = ?r.code, "submission rejected");
+                        let rcpts = p.envelope.as_ref().map_or(0, |e| e.rcpt_to.len());
+                        access::submission(
+                            &token.name,
+                            &p.id,
+                            bytes.len() as u64,
+                            rcpts,
+                            access::Outcome::Rejected(r.code),
+                        );
                         if out.send(text(&reject(&p.id, r))).await.is_err() {
                             break End::Closed;
                         }
@@ -473,6 +488,7 @@ where
                             bytes,
                         };
                         let rcpt_to = sub.meta.envelope.rcpt_to.clone();
+                        let (token_name, size) = (token.name.clone(), sub.bytes.len() as u64);
                         let spool = Arc::clone(&ctx.spool);
                         let metrics = Arc::clone(&ctx.metrics);
                         let out = out.clone();
@@ -482,6 +498,18 @@ where
                                 Ok(a) => {
                                     metrics.accept_latency.observe(received.elapsed());
                                     metrics.inc(&metrics.accepted);
+                                    let outcome = if a == Accepted::Duplicate {
+                                        access::Outcome::Duplicate
+                                    } else {
+                                        access::Outcome::Accepted
+                                    };
+                                    access::submission(
+                                        &token_name,
+                                        &id,
+                                        size,
+                                        rcpt_to.len(),
+                                        outcome,
+                                    );
                                     ServerFrame::Accepted {
                                         id,
                                         duplicate: a == Accepted::Duplicate,
@@ -491,6 +519,13 @@ where
                                 Err(e) => {
                                     tracing::error!(id = %id, error = %e, "cannot spool a message");
                                     metrics.inc(&metrics.rejected);
+                                    access::submission(
+                                        &token_name,
+                                        &id,
+                                        size,
+                                        rcpt_to.len(),
+                                        access::Outcome::Rejected(Code::Storage),
+                                    );
                                     ServerFrame::Rejected {
                                         id,
                                         code: Code::Storage,

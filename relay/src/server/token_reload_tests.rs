@@ -53,6 +53,7 @@ async fn server(poll: Duration) -> Server {
         allowed_origins: Arc::new(Vec::new()),
         max_frame: 1 << 20,
         upstream: Arc::new("pickup".into()),
+        readiness: super::readiness::Readiness::new(None),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
