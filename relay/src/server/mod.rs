@@ -61,6 +61,9 @@ pub enum ServeError {
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The VERP secret or the suppression list could not be opened.
+    #[error("bounces: {0}")]
+    Bounces(String),
     /// The async runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
@@ -132,8 +135,22 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     readiness.recovered();
     let spool: Arc<dyn Spool> = Arc::new(spool);
     let metrics = Arc::new(metrics::Metrics::default());
+    let suppressions: Arc<dyn crate::bounces::suppress::SuppressionStore> = Arc::new(
+        crate::bounces::suppress::FileSuppressions::open(&settings.data_dir)
+            .map_err(|e| ServeError::Bounces(e.to_string()))?,
+    );
+    let verp = match &settings.bounce_domain {
+        Some(domain) => Some((
+            Arc::new(
+                crate::bounces::verp::Verp::open(&settings.data_dir, domain)
+                    .map_err(|e| ServeError::Bounces(e.to_string()))?,
+            ),
+            Arc::new(crate::bounces::deliver::MessageIds::default()),
+        )),
+        None => None,
+    };
     let deliver: Arc<dyn Deliver> = Arc::new(readiness::ObservedDeliver::new(
-        upstream::from_settings(&settings, Arc::clone(&metrics.dkim))?,
+        upstream::with_verp(&settings, Arc::clone(&metrics.dkim), verp.clone())?,
         Arc::clone(&readiness),
     ));
     let counter = tokio::spawn(metrics_from_events(spool.subscribe(), Arc::clone(&metrics)));
@@ -153,6 +170,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             metrics,
             events: events::EventRouter::start(Arc::clone(&spool), Arc::clone(&metrics_handle)),
             window: settings.window,
+            suppressions: Some(Arc::clone(&suppressions)),
             auth_timeout: Duration::from_secs(10),
             shutdown: shutdown_rx,
         },
@@ -167,6 +185,24 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // place before the "listening" line, so a SIGHUP from then on never ends
     // the process.
     let token_reloader = live_tokens::spawn(tokens, live_tokens::POLL_INTERVAL);
+    let inbound = match (&settings.inbound_smtp, &verp) {
+        (Some(addr), Some((verp, ids))) => Some(
+            start_inbound(
+                &settings,
+                addr,
+                crate::bounces::correlate::Correlator {
+                    spool: Arc::clone(&spool),
+                    verp: Arc::clone(verp),
+                    ids: Arc::clone(ids),
+                    suppressions: Arc::clone(&suppressions),
+                },
+                Arc::clone(&metrics_handle),
+                state.session.shutdown.clone(),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     recovering.stop().await;
     let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen_error)?;
     let local = listener.local_addr().map_err(|source| ServeError::Listen {
@@ -259,6 +295,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     }
     counter.abort();
     token_reloader.abort();
+    if let Some(inbound) = inbound {
+        inbound.abort();
+    }
     let depth = spool.depth();
     tracing::info!(
         queued = depth.queued,
@@ -313,6 +352,44 @@ impl RecoveringServer {
     }
 }
 
+/// Binds the inbound SMTP port for reports and serves it until shutdown.
+async fn start_inbound(
+    settings: &Settings,
+    addr: &str,
+    correlator: crate::bounces::correlate::Correlator,
+    metrics: Arc<metrics::Metrics>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, ServeError> {
+    let listen_err = |source| ServeError::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(listen_err)?;
+    let local = listener.local_addr().map_err(listen_err)?;
+    let domain = correlator.verp.domain().to_string();
+    let mut cfg = crate::inbound::Config::new(&domain);
+    cfg.max_size = usize::try_from(settings.inbound_max_size).unwrap_or(usize::MAX);
+    cfg.tls = match &settings.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    tracing::info!(listen = %local, domain = %domain, starttls = cfg.tls.is_some(),
+        "inbound SMTP for reports started");
+    // Printed for scripts and tests that start the relay on port 0.
+    eprintln!("postwire inbound SMTP listening on {local} for {domain}");
+    let mailbox = Arc::new(crate::inbound::reports::ReportMailbox::new(
+        correlator, metrics,
+    ));
+    Ok(tokio::spawn(crate::inbound::serve(
+        listener,
+        Arc::new(cfg),
+        mailbox,
+        shutdown,
+    )))
+}
+
 /// Counts delivered, deferred and failed recipients from the spool's events.
 async fn metrics_from_events(
     mut events: tokio::sync::broadcast::Receiver<crate::spool::Event>,
@@ -325,6 +402,8 @@ async fn metrics_from_events(
                 EventKind::Delivered { .. } => metrics.inc(&metrics.delivered),
                 EventKind::Deferred { .. } => metrics.inc(&metrics.deferred),
                 EventKind::Failed { .. } => metrics.inc(&metrics.failed),
+                EventKind::Bounced { .. } => metrics.inc(&metrics.bounced),
+                EventKind::Complained { .. } => metrics.inc(&metrics.complained),
             },
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!(missed = n, "metrics missed delivery events");

@@ -65,6 +65,9 @@ pub struct SessionContext {
     pub events: Arc<EventRouter>,
     /// Most unanswered submissions per connection.
     pub window: usize,
+    /// Recipients each token may no longer send to (hard bounces,
+    /// complaints); `None`: nothing is suppressed.
+    pub suppressions: Option<Arc<dyn crate::bounces::suppress::SuppressionStore>>,
     /// How long to wait for the `auth` frame.
     pub auth_timeout: Duration,
     /// Becomes `true` when the relay shuts down.
@@ -292,6 +295,22 @@ fn spawn_events(
                         enhanced_code,
                     }
                 }
+                EventKind::Bounced {
+                    bounce,
+                    status,
+                    diagnostic,
+                } => ServerFrame::Bounced {
+                    id,
+                    rcpt: ev.rcpt,
+                    bounce,
+                    status,
+                    diagnostic,
+                },
+                EventKind::Complained { feedback_type } => ServerFrame::Complained {
+                    id,
+                    rcpt: ev.rcpt,
+                    feedback_type,
+                },
             };
             if out.send(text(&frame)).await.is_err() {
                 break;
@@ -624,6 +643,22 @@ fn check(
         });
     }
     let envelope = validate::envelope(p.envelope.as_ref(), bytes, token)?;
+    if let Some(list) = &ctx.suppressions {
+        for rcpt in &envelope.rcpt_to {
+            if let Some(s) = list.get(&token.name, rcpt) {
+                ctx.metrics.inc(&ctx.metrics.suppressed);
+                return Err(Refusal {
+                    code: Code::Suppressed,
+                    message: format!(
+                        "recipient {rcpt} is suppressed: {} ({}) on {}; the operator can lift it with `postwire suppression remove {rcpt}`",
+                        s.reason,
+                        s.detail,
+                        crate::bounces::rfc3339(s.at_ms)
+                    ),
+                });
+            }
+        }
+    }
     ctx.limits
         .take(&token.name, token.rate_per_minute, now)
         .map_err(|wait| Refusal {
