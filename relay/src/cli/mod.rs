@@ -19,6 +19,8 @@ pub mod send;
 pub mod serve;
 pub mod smtp;
 pub mod smtp_args;
+pub mod submit;
+pub mod suppression;
 pub mod tnef;
 pub mod token;
 
@@ -48,6 +50,8 @@ pub enum Command {
     Token(token::Args),
     /// Send messages (spec JSON or .eml) over SMTP or into a pickup directory.
     Send(send::Args),
+    /// Submit messages to a running relay (wss://HOST/v1/submit), optionally waiting for delivery.
+    Submit(submit::Args),
     /// Forward a saved message unchanged to new recipients.
     Forward(forward::Args),
     /// SMTP tools: `postwire smtp check URL`.
@@ -62,6 +66,8 @@ pub enum Command {
     Dkim(dkim::Args),
     /// Delivery and abuse reports: `postwire report parse FILE`.
     Report(report::Args),
+    /// Recipients refused after a hard bounce or a complaint: list, remove.
+    Suppression(suppression::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -110,6 +116,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
         Command::Send(args) => send::run(args),
+        Command::Submit(args) => submit::run(args),
         Command::Forward(args) => forward::run(args),
         Command::Smtp(args) => smtp::run(args),
         Command::Ics(args) => ics::run(args),
@@ -117,5 +124,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Tnef(args) => tnef::run(args),
         Command::Dkim(args) => dkim::run(args),
         Command::Report(args) => report::run(args),
+        Command::Suppression(args) => suppression::run(args),
     }
 }

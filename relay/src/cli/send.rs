@@ -123,7 +123,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
 }
 
 /// The *.eml and *.json files of a folder, sorted; says how many others it skipped.
-fn bulk_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+pub(super) fn bulk_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("--bulk {}: {e}", dir.display()))?;
     let mut files = Vec::new();
     let mut skipped = 0usize;

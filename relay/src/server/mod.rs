@@ -1,17 +1,22 @@
 //! The relay server: the axum application with the `postwire.v1` WebSocket
-//! endpoint, `/healthz` and `/metrics`, and [`serve`], which wires the spool,
+//! endpoint, `/healthz`, `/readyz` and `/metrics`, and [`serve`], which wires the spool,
 //! the delivery runner, the token reloader ([`live_tokens`]) and the HTTP
 //! listener together and shuts them down in
 //! order on SIGTERM or Ctrl-C: stop accepting connections, let sessions
 //! answer what they have received, let delivery attempts in flight finish,
 //! leave the rest spooled.
 
+pub mod access;
 pub mod app;
+pub mod auth_guard;
+pub mod conn_guard;
 pub mod events;
 pub mod limits;
 pub mod live_tokens;
 pub mod metrics;
 pub mod protocol;
+pub mod readiness;
+pub mod senders;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -56,6 +61,9 @@ pub enum ServeError {
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The VERP secret or the suppression list could not be opened.
+    #[error("bounces: {0}")]
+    Bounces(String),
     /// The async runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
@@ -96,6 +104,25 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         tracing::warn!(data_dir = %settings.data_dir.display(),
             "no tokens: every submission will be refused; add one with `postwire token add NAME --data-dir DIR --allow-from ADDRESS`");
     }
+    // The listener is bound before the spool's recovery, which may take a
+    // while: meanwhile `/readyz` answers 503 `recovering` (readiness).
+    let readiness = readiness::Readiness::new(match &settings.upstream {
+        crate::cli::smtp_args::Destination::Smtp(s) => Some(s.clone()),
+        crate::cli::smtp_args::Destination::Pickup(_) => None,
+    });
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    let listen_error = |source| ServeError::Listen {
+        addr: settings.listen.clone(),
+        source,
+    };
+    let std_listener = std::net::TcpListener::bind(&settings.listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(listen_error)?;
+    let recovering = recovering_server(&std_listener, tls.clone(), Arc::clone(&readiness))
+        .map_err(listen_error)?;
     let spool = FsSpool::open(
         &settings.data_dir.join("spool"),
         SpoolOptions {
@@ -105,9 +132,27 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             ..SpoolOptions::default()
         },
     )?;
+    readiness.recovered();
     let spool: Arc<dyn Spool> = Arc::new(spool);
     let metrics = Arc::new(metrics::Metrics::default());
-    let deliver: Arc<dyn Deliver> = upstream::from_settings(&settings, Arc::clone(&metrics.dkim))?;
+    let suppressions: Arc<dyn crate::bounces::suppress::SuppressionStore> = Arc::new(
+        crate::bounces::suppress::FileSuppressions::open(&settings.data_dir)
+            .map_err(|e| ServeError::Bounces(e.to_string()))?,
+    );
+    let verp = match &settings.bounce_domain {
+        Some(domain) => Some((
+            Arc::new(
+                crate::bounces::verp::Verp::open(&settings.data_dir, domain)
+                    .map_err(|e| ServeError::Bounces(e.to_string()))?,
+            ),
+            Arc::new(crate::bounces::deliver::MessageIds::default()),
+        )),
+        None => None,
+    };
+    let deliver: Arc<dyn Deliver> = Arc::new(readiness::ObservedDeliver::new(
+        upstream::with_verp(&settings, Arc::clone(&metrics.dkim), verp.clone())?,
+        Arc::clone(&readiness),
+    ));
     let counter = tokio::spawn(metrics_from_events(spool.subscribe(), Arc::clone(&metrics)));
     let metrics_handle = Arc::clone(&metrics);
     let runner = crate::spool::runner::start(
@@ -125,6 +170,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             metrics,
             events: events::EventRouter::start(Arc::clone(&spool), Arc::clone(&metrics_handle)),
             window: settings.window,
+            suppressions: Some(Arc::clone(&suppressions)),
             auth_timeout: Duration::from_secs(10),
             shutdown: shutdown_rx,
         },
@@ -133,25 +179,36 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             .unwrap_or(usize::MAX)
             .saturating_add(64 << 10),
         upstream: Arc::new(deliver.describe()),
+        readiness,
     };
     // Tokens reload on SIGHUP and when tokens.toml changes (live_tokens). In
     // place before the "listening" line, so a SIGHUP from then on never ends
     // the process.
     let token_reloader = live_tokens::spawn(tokens, live_tokens::POLL_INTERVAL);
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: settings.listen.clone(),
-            source,
-        })?;
+    let inbound = match (&settings.inbound_smtp, &verp) {
+        (Some(addr), Some((verp, ids))) => Some(
+            start_inbound(
+                &settings,
+                addr,
+                crate::bounces::correlate::Correlator {
+                    spool: Arc::clone(&spool),
+                    verp: Arc::clone(verp),
+                    ids: Arc::clone(ids),
+                    suppressions: Arc::clone(&suppressions),
+                },
+                Arc::clone(&metrics_handle),
+                state.session.shutdown.clone(),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    recovering.stop().await;
+    let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen_error)?;
     let local = listener.local_addr().map_err(|source| ServeError::Listen {
         addr: settings.listen.clone(),
         source,
     })?;
-    let tls = match &settings.tls {
-        Some((cert, key)) => Some(tls::server_config(cert, key)?),
-        None => None,
-    };
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     tracing::info!(listen = %local, tls = tls.is_some(), data_dir = %settings.data_dir.display(), upstream = %deliver.describe(),
         connections = deliver.concurrency(), "postwire relay started");
@@ -166,6 +223,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     tracing::info!("{}", crate::web_assets::describe(web_dir.as_deref()));
     let app = app::router(state).merge(crate::web_assets::router(web_dir));
     let grace = settings.shutdown_grace;
+    // Slowloris and pre-auth floods: a deadline on every request head and a
+    // byte budget before authentication (conn_guard).
+    let head_timeout = conn_guard::from_env();
     let stop = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: no new connections; finishing what is in flight");
@@ -178,9 +238,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                     addr: settings.listen.clone(),
                     source,
                 })?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
+            let listener = conn_guard::Guarded::new(listener, head_timeout);
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<conn_guard::ConnInfo>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
         }
         None => {
             // Frames are small and answered one by one: without TCP_NODELAY an
@@ -191,9 +255,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                     tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                 }
             });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
+            let listener = conn_guard::Guarded::new(listener, head_timeout);
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<conn_guard::ConnInfo>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
         }
     };
     served.map_err(|source| ServeError::Listen {
@@ -227,12 +295,99 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     }
     counter.abort();
     token_reloader.abort();
+    if let Some(inbound) = inbound {
+        inbound.abort();
+    }
     let depth = spool.depth();
     tracing::info!(
         queued = depth.queued,
         "stopped; queued messages stay in the spool"
     );
     Ok(())
+}
+
+/// Serves [`app::recovering_router`] on a clone of the listener until
+/// [`RecoveringServer::stop`].
+fn recovering_server(
+    listener: &std::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    readiness: Arc<readiness::Readiness>,
+) -> std::io::Result<RecoveringServer> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
+    let app = app::recovering_router(readiness);
+    let until = async move {
+        let _ = stopped.await;
+    };
+    let task = match tls {
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?;
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(until)
+                    .await;
+            })
+        }
+        None => tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(until)
+                .await;
+        }),
+    };
+    Ok(RecoveringServer { stop, task })
+}
+
+/// The server of the recovery phase.
+struct RecoveringServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RecoveringServer {
+    /// Stops accepting and lets the requests it has finish (for a moment at
+    /// most), so that every connection from now on reaches the relay itself.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
+    }
+}
+
+/// Binds the inbound SMTP port for reports and serves it until shutdown.
+async fn start_inbound(
+    settings: &Settings,
+    addr: &str,
+    correlator: crate::bounces::correlate::Correlator,
+    metrics: Arc<metrics::Metrics>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, ServeError> {
+    let listen_err = |source| ServeError::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(listen_err)?;
+    let local = listener.local_addr().map_err(listen_err)?;
+    let domain = correlator.verp.domain().to_string();
+    let mut cfg = crate::inbound::Config::new(&domain);
+    cfg.max_size = usize::try_from(settings.inbound_max_size).unwrap_or(usize::MAX);
+    cfg.tls = match &settings.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    tracing::info!(listen = %local, domain = %domain, starttls = cfg.tls.is_some(),
+        "inbound SMTP for reports started");
+    // Printed for scripts and tests that start the relay on port 0.
+    eprintln!("postwire inbound SMTP listening on {local} for {domain}");
+    let mailbox = Arc::new(crate::inbound::reports::ReportMailbox::new(
+        correlator, metrics,
+    ));
+    Ok(tokio::spawn(crate::inbound::serve(
+        listener,
+        Arc::new(cfg),
+        mailbox,
+        shutdown,
+    )))
 }
 
 /// Counts delivered, deferred and failed recipients from the spool's events.
@@ -247,6 +402,8 @@ async fn metrics_from_events(
                 EventKind::Delivered { .. } => metrics.inc(&metrics.delivered),
                 EventKind::Deferred { .. } => metrics.inc(&metrics.deferred),
                 EventKind::Failed { .. } => metrics.inc(&metrics.failed),
+                EventKind::Bounced { .. } => metrics.inc(&metrics.bounced),
+                EventKind::Complained { .. } => metrics.inc(&metrics.complained),
             },
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!(missed = n, "metrics missed delivery events");

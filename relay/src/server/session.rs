@@ -19,9 +19,11 @@ use futures_util::stream::FusedStream;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{Semaphore, mpsc, watch};
 
+use super::access;
+use super::conn_guard::AuthGate;
 use super::events::EventRouter;
 use super::limits::RateLimits;
-use super::live_tokens::LiveTokens;
+use super::live_tokens::{AuthRefusal, LiveTokens};
 use super::metrics::Metrics;
 use super::protocol::{ClientFrame, Code, PROTOCOL, ServerFrame};
 use super::validate::{self, Refusal};
@@ -63,6 +65,9 @@ pub struct SessionContext {
     pub events: Arc<EventRouter>,
     /// Most unanswered submissions per connection.
     pub window: usize,
+    /// Recipients each token may no longer send to (hard bounces,
+    /// complaints); `None`: nothing is suppressed.
+    pub suppressions: Option<Arc<dyn crate::bounces::suppress::SuppressionStore>>,
     /// How long to wait for the `auth` frame.
     pub auth_timeout: Duration,
     /// Becomes `true` when the relay shuts down.
@@ -101,6 +106,24 @@ pub async fn run<Si, St, E>(
     ctx: SessionContext,
     pre_auth: Option<TokenRecord>,
     sink: Si,
+    stream: St,
+) where
+    Si: Sink<WsOut> + Send + Unpin + 'static,
+    St: Stream<Item = Result<WsIn, E>> + Send + Unpin,
+    E: std::fmt::Display,
+{
+    run_from(ctx, None, None, pre_auth, sink, stream).await;
+}
+
+/// [`run`] for a client at `peer`, whose failed `auth` frames count against
+/// its address ([`super::auth_guard`]); `gate` is opened once the session
+/// has authenticated ([`super::conn_guard`]).
+pub async fn run_from<Si, St, E>(
+    ctx: SessionContext,
+    peer: Option<std::net::IpAddr>,
+    gate: Option<Arc<AuthGate>>,
+    pre_auth: Option<TokenRecord>,
+    sink: Si,
     mut stream: St,
 ) where
     Si: Sink<WsOut> + Send + Unpin + 'static,
@@ -129,7 +152,7 @@ pub async fn run<Si, St, E>(
             }
         })
         .fuse();
-    let _ = session(&ctx, pre_auth, &out, &mut stream).await;
+    let _ = session(&ctx, peer, gate, pre_auth, &out, &mut stream).await;
     ctx.metrics
         .sessions
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -174,6 +197,7 @@ async fn fatal(out: &mpsc::Sender<WsOut>, code: Code, message: impl Into<String>
 
 async fn authenticate<St, E>(
     ctx: &SessionContext,
+    peer: Option<std::net::IpAddr>,
     stream: &mut St,
     out: &mpsc::Sender<WsOut>,
 ) -> Option<TokenRecord>
@@ -197,11 +221,15 @@ where
         return None;
     };
     match serde_json::from_str::<ClientFrame>(&t) {
-        Ok(ClientFrame::Auth { token }) => match ctx.tokens.current().authenticate(&token) {
-            Some(t) => Some(t.clone()),
-            None => {
-                tracing::info!("refused a connection with an unknown token");
+        // Logged inside, with the address and never the token.
+        Ok(ClientFrame::Auth { token }) => match ctx.tokens.authenticate(&token, peer) {
+            Ok(t) => Some(t),
+            Err(AuthRefusal::Unknown) => {
                 fatal(out, Code::Unauthorized, "unknown token").await;
+                None
+            }
+            Err(e @ AuthRefusal::Locked { .. }) => {
+                fatal(out, Code::RateLimited, e.to_string()).await;
                 None
             }
         },
@@ -267,6 +295,22 @@ fn spawn_events(
                         enhanced_code,
                     }
                 }
+                EventKind::Bounced {
+                    bounce,
+                    status,
+                    diagnostic,
+                } => ServerFrame::Bounced {
+                    id,
+                    rcpt: ev.rcpt,
+                    bounce,
+                    status,
+                    diagnostic,
+                },
+                EventKind::Complained { feedback_type } => ServerFrame::Complained {
+                    id,
+                    rcpt: ev.rcpt,
+                    feedback_type,
+                },
             };
             if out.send(text(&frame)).await.is_err() {
                 break;
@@ -277,6 +321,8 @@ fn spawn_events(
 
 async fn session<St, E>(
     ctx: &SessionContext,
+    peer: Option<std::net::IpAddr>,
+    gate: Option<Arc<AuthGate>>,
     pre_auth: Option<TokenRecord>,
     out: &mpsc::Sender<WsOut>,
     stream: &mut St,
@@ -287,8 +333,11 @@ where
 {
     let mut token = match pre_auth {
         Some(t) => t,
-        None => authenticate(ctx, stream, out).await?,
+        None => authenticate(ctx, peer, stream, out).await?,
     };
+    if let Some(g) = gate {
+        g.open();
+    }
     // Dropped when the session ends, and with it every route to this session.
     let (watcher, events) = ctx.events.register();
     let event_task = spawn_events(events, out.clone());
@@ -371,7 +420,14 @@ where
                         let answered = match &refusal {
                             Some(r) => {
                                 ctx.metrics.inc(&ctx.metrics.rejected);
-                                tracing::info!(token = %token.name, id = %id, code = ?r.code, "submission rejected on its announcement");
+                                let rcpts = envelope.as_ref().map_or(0, |e| e.rcpt_to.len());
+                                access::submission(
+                                    &token.name,
+                                    &id,
+                                    size,
+                                    rcpts,
+                                    access::Outcome::Rejected(r.code),
+                                );
                                 if out.send(text(&reject(&id, r.clone()))).await.is_err() {
                                     break End::Closed;
                                 }
@@ -429,7 +485,14 @@ where
                 match check(ctx, &token, &p, &bytes, received) {
                     Err(r) => {
                         ctx.metrics.inc(&ctx.metrics.rejected);
-                        tracing::info!(token = %token.name, id = %p.id, code = ?r.code, "submission rejected");
+                        let rcpts = p.envelope.as_ref().map_or(0, |e| e.rcpt_to.len());
+                        access::submission(
+                            &token.name,
+                            &p.id,
+                            bytes.len() as u64,
+                            rcpts,
+                            access::Outcome::Rejected(r.code),
+                        );
                         if out.send(text(&reject(&p.id, r))).await.is_err() {
                             break End::Closed;
                         }
@@ -454,6 +517,7 @@ where
                             bytes,
                         };
                         let rcpt_to = sub.meta.envelope.rcpt_to.clone();
+                        let (token_name, size) = (token.name.clone(), sub.bytes.len() as u64);
                         let spool = Arc::clone(&ctx.spool);
                         let metrics = Arc::clone(&ctx.metrics);
                         let out = out.clone();
@@ -463,6 +527,18 @@ where
                                 Ok(a) => {
                                     metrics.accept_latency.observe(received.elapsed());
                                     metrics.inc(&metrics.accepted);
+                                    let outcome = if a == Accepted::Duplicate {
+                                        access::Outcome::Duplicate
+                                    } else {
+                                        access::Outcome::Accepted
+                                    };
+                                    access::submission(
+                                        &token_name,
+                                        &id,
+                                        size,
+                                        rcpt_to.len(),
+                                        outcome,
+                                    );
                                     ServerFrame::Accepted {
                                         id,
                                         duplicate: a == Accepted::Duplicate,
@@ -472,6 +548,13 @@ where
                                 Err(e) => {
                                     tracing::error!(id = %id, error = %e, "cannot spool a message");
                                     metrics.inc(&metrics.rejected);
+                                    access::submission(
+                                        &token_name,
+                                        &id,
+                                        size,
+                                        rcpt_to.len(),
+                                        access::Outcome::Rejected(Code::Storage),
+                                    );
                                     ServerFrame::Rejected {
                                         id,
                                         code: Code::Storage,
@@ -560,6 +643,22 @@ fn check(
         });
     }
     let envelope = validate::envelope(p.envelope.as_ref(), bytes, token)?;
+    if let Some(list) = &ctx.suppressions {
+        for rcpt in &envelope.rcpt_to {
+            if let Some(s) = list.get(&token.name, rcpt) {
+                ctx.metrics.inc(&ctx.metrics.suppressed);
+                return Err(Refusal {
+                    code: Code::Suppressed,
+                    message: format!(
+                        "recipient {rcpt} is suppressed: {} ({}) on {}; the operator can lift it with `postwire suppression remove {rcpt}`",
+                        s.reason,
+                        s.detail,
+                        crate::bounces::rfc3339(s.at_ms)
+                    ),
+                });
+            }
+        }
+    }
     ctx.limits
         .take(&token.name, token.rate_per_minute, now)
         .map_err(|wait| Refusal {

@@ -88,7 +88,14 @@ impl TlsListener {
         let (tx, ready) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {
-                let (stream, peer) = match tcp.accept().await {
+                // Stop accepting as soon as the listener is dropped (not after
+                // one more connection): the relay hands its socket from the
+                // recovery server to the real one (server::serve).
+                let accepted = tokio::select! {
+                    a = tcp.accept() => a,
+                    () = tx.closed() => break,
+                };
+                let (stream, peer) = match accepted {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");

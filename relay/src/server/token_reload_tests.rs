@@ -53,6 +53,7 @@ async fn server(poll: Duration) -> Server {
         allowed_origins: Arc::new(Vec::new()),
         max_frame: 1 << 20,
         upstream: Arc::new("pickup".into()),
+        readiness: super::readiness::Readiness::new(None),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -132,12 +133,16 @@ async fn answer(ws: &mut Ws) -> Seen {
 }
 
 async fn submit(ws: &mut Ws, id: &str, from: &str) {
+    // The header's From is the envelope's: the token must cover both.
+    let msg = String::from_utf8_lossy(MSG).replace("ana@example.com", from);
     let head = json!({"type": "submit", "id": id,
-        "envelope": {"mailFrom": from, "rcptTo": ["bob@x.org"]}, "size": MSG.len()});
+        "envelope": {"mailFrom": from, "rcptTo": ["bob@x.org"]}, "size": msg.len()});
     ws.send(Message::Text(head.to_string().into()))
         .await
         .unwrap();
-    ws.send(Message::Binary(MSG.to_vec().into())).await.unwrap();
+    ws.send(Message::Binary(msg.into_bytes().into()))
+        .await
+        .unwrap();
 }
 
 /// Submits one message and returns the relay's answer.
