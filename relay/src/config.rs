@@ -74,6 +74,15 @@ pub struct ServeFlags {
     /// the rest of the DKIM settings are in the TOML's `[dkim]` table.
     #[arg(long, env = "POSTWIRE_DKIM_DIR", value_name = "DIR")]
     pub dkim_dir: Option<PathBuf>,
+    /// First webhook retry delay [default: 5s].
+    #[arg(long, env = "POSTWIRE_WEBHOOK_RETRY_INITIAL", value_name = "DURATION")]
+    pub webhook_retry_initial: Option<String>,
+    /// Longest delay between webhook retries [default: 10m].
+    #[arg(long, env = "POSTWIRE_WEBHOOK_RETRY_MAX", value_name = "DURATION")]
+    pub webhook_retry_max: Option<String>,
+    /// Give up on a webhook event not delivered this long after it was queued [default: 3d].
+    #[arg(long, env = "POSTWIRE_WEBHOOK_RETENTION", value_name = "DURATION")]
+    pub webhook_retention: Option<String>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "POSTWIRE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -99,6 +108,9 @@ struct FileConfig {
     web_dir: Option<PathBuf>,
     #[serde(default)]
     dkim: crate::dkim::DkimConfig,
+    webhook_retry_initial: Option<String>,
+    webhook_retry_max: Option<String>,
+    webhook_retention: Option<String>,
 }
 
 /// The resolved settings of the relay.
@@ -131,6 +143,8 @@ pub struct Settings {
     pub web_dir: Option<PathBuf>,
     /// DKIM signing (the `[dkim]` table); keys default to `DATA_DIR/dkim`.
     pub dkim: crate::dkim::DkimConfig,
+    /// Webhook retries and retention (endpoints: `postwire webhook add`).
+    pub webhooks: crate::webhooks::Options,
 }
 
 /// Errors in the settings.
@@ -266,7 +280,29 @@ impl Settings {
         if let Some(dir) = flags.dkim_dir {
             dkim.dir = Some(dir);
         }
+        let webhooks = crate::webhooks::Options {
+            retry_initial: dur(
+                "webhook_retry_initial",
+                flags.webhook_retry_initial,
+                file.webhook_retry_initial,
+                "5s",
+            )?,
+            retry_max: dur(
+                "webhook_retry_max",
+                flags.webhook_retry_max,
+                file.webhook_retry_max,
+                "10m",
+            )?,
+            retention: dur(
+                "webhook_retention",
+                flags.webhook_retention,
+                file.webhook_retention,
+                "3d",
+            )?,
+            ..crate::webhooks::Options::default()
+        };
         Ok(Settings {
+            webhooks,
             dkim,
             tls,
             web_dir: flags.web_dir.or(file.web_dir),

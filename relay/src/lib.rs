@@ -12,3 +12,4 @@ pub mod smtp;
 pub mod spool;
 pub mod token;
 pub mod web_assets;
+pub mod webhooks;

@@ -22,6 +22,7 @@ pub mod smtp_args;
 pub mod submit;
 pub mod tnef;
 pub mod token;
+pub mod webhook;
 
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
@@ -65,6 +66,8 @@ pub enum Command {
     Dkim(dkim::Args),
     /// Delivery and abuse reports: `postwire report parse FILE`.
     Report(report::Args),
+    /// The relay's webhook endpoints: add, list, remove, test.
+    Webhook(webhook::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -121,5 +124,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Tnef(args) => tnef::run(args),
         Command::Dkim(args) => dkim::run(args),
         Command::Report(args) => report::run(args),
+        Command::Webhook(args) => webhook::run(args),
     }
 }

@@ -58,6 +58,9 @@ pub enum ServeError {
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The webhook outbox could not be opened.
+    #[error("webhooks: {0}")]
+    Webhooks(String),
     /// The async runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
@@ -129,6 +132,16 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     readiness.recovered();
     let spool: Arc<dyn Spool> = Arc::new(spool);
     let metrics = Arc::new(metrics::Metrics::default());
+    // Webhooks (crate::webhooks): subscribed before the runner starts; the
+    // wrapper adds the `accepted` event.
+    let webhooks = crate::webhooks::Webhooks::start(
+        &settings.data_dir,
+        settings.webhooks,
+        spool.subscribe(),
+    )
+    .map_err(|e| ServeError::Webhooks(e.to_string()))?;
+    let _ = metrics.webhooks.set(webhooks.stats());
+    let spool: Arc<dyn Spool> = Arc::new(crate::webhooks::HookedSpool::new(spool, webhooks));
     let deliver: Arc<dyn Deliver> = Arc::new(readiness::ObservedDeliver::new(
         upstream::from_settings(&settings, Arc::clone(&metrics.dkim))?,
         Arc::clone(&readiness),
