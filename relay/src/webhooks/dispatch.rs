@@ -351,11 +351,11 @@ impl Webhooks {
         entry.attempts = entry.attempts.saturating_add(1);
         match result {
             Ok(status) if (200..300).contains(&status) => {
+                self.finish(&entry).await;
                 self.stats.with(&ep.name, |s| {
                     s.delivered += 1;
                     s.last_status = Some(status);
                 });
-                self.finish(&entry).await;
                 return;
             }
             Ok(status) => {
@@ -378,10 +378,10 @@ impl Webhooks {
         let now = now_ms();
         let retention = u64::try_from(self.opts.retention.as_millis()).unwrap_or(u64::MAX);
         if now.saturating_sub(entry.created_ms) >= retention {
-            self.stats.with(&ep.name, |s| s.given_up += 1);
             tracing::warn!(endpoint = %ep.name, kind = %entry.kind, attempts = entry.attempts,
                 "webhook event given up after the retention window");
             self.finish(&entry).await;
+            self.stats.with(&ep.name, |s| s.given_up += 1);
             return;
         }
         let delay = backoff(&self.opts, entry.attempts, random_u32());
