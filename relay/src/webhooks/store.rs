@@ -268,9 +268,9 @@ mod tests {
     #[test]
     fn an_endpoint_is_added_listed_and_removed_with_a_private_secret() {
         let dir = tempfile::tempdir().expect("test setup");
-        let secret = add(dir.path(), ep("crm", "https://hooks.example/pw")).expect("added");
-        assert!(secret.starts_with("whsec_") && secret.len() == 6 + 43);
-        assert_eq!(secret(dir.path(), "crm").expect("kept"), secret);
+        let shown = add(dir.path(), ep("crm", "https://hooks.example/pw")).expect("added");
+        assert!(shown.starts_with("whsec_") && shown.len() == 6 + 43);
+        assert_eq!(secret(dir.path(), "crm").expect("kept"), shown);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
@@ -281,7 +281,7 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         let listed = std::fs::read_to_string(dir.path().join(ENDPOINTS_FILE)).expect("file");
-        assert!(!listed.contains(&secret), "no secret in webhooks.toml");
+        assert!(!listed.contains(&shown), "no secret in webhooks.toml");
         assert!(matches!(
             add(dir.path(), ep("crm", "https://x.example")),
             Err(StoreError::Exists(_))
