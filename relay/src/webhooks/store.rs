@@ -35,8 +35,8 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
-    /// The name is not 1 to 64 of A-Z a-z 0-9 . _ -.
-    #[error("invalid webhook name {0:?}: use 1 to 64 of A-Z a-z 0-9 . _ -")]
+    /// The name is not 1 to 64 of A-Z a-z 0-9 . _ - (not starting with '.').
+    #[error("invalid webhook name {0:?}: use 1 to 64 of A-Z a-z 0-9 . _ -, not starting with '.'")]
     Name(String),
     /// The URL is not an http(s) URL the endpoint may use.
     #[error("invalid webhook URL {url:?}: {reason}")]
@@ -98,7 +98,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 }
 
 fn valid_name(name: &str) -> bool {
+    // Also a file name: no leading '.', so never "." or "..".
     (1..=64).contains(&name.len())
+        && !name.starts_with('.')
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
@@ -306,5 +308,6 @@ mod tests {
             ),
             Err(StoreError::Name(_))
         ));
+        assert!(!valid_name("..") && !valid_name(".x") && valid_name("crm.eu-1"));
     }
 }
