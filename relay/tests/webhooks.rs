@@ -6,7 +6,9 @@
 //! and delivered of a message submitted with the Rust client; a 500 answered
 //! first gets the event again; events queued while the endpoint is down
 //! survive a SIGKILL of the relay and arrive after the restart; a loopback
-//! address without --allow-private is refused; `postwire webhook test`.
+//! address without --allow-private is refused (by the CLI's test and by the
+//! relay); an event never delivered is given up after the retention
+//! window; `postwire webhook test`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -117,6 +119,7 @@ impl Drop for Relay {
 /// One request the endpoint received, and the status it answered.
 #[derive(Debug, Clone)]
 struct Hit {
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
     answered: u16,
@@ -144,7 +147,12 @@ struct Hook {
     status: Arc<AtomicU16>,
 }
 
-async fn receive(State(s): State<HookState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(
+    State(s): State<HookState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let failing = s
         .fail_first
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -155,6 +163,7 @@ async fn receive(State(s): State<HookState>, headers: HeaderMap, body: Bytes) ->
         s.status.load(Ordering::SeqCst)
     };
     let _ = s.tx.send(Hit {
+        uri,
         headers,
         body,
         answered,
@@ -462,4 +471,47 @@ async fn a_loopback_endpoint_without_allow_private_is_refused_and_http_needs_all
     let listed = run(postwire().args(["webhook", "list", "--data-dir"]).arg(data.path()));
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.contains("local") && !listed.contains("allowed"), "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_never_delivered_is_given_up_and_a_private_endpoint_never_reached() {
+    let (data, token) = data_dir();
+    let mut hook = Hook::start(0, 500).await;
+    add_webhook(
+        data.path(),
+        "down",
+        &hook.url(),
+        &["--allow-http", "--allow-private"],
+    );
+    let private = format!("{}?private=1", hook.url());
+    add_webhook(data.path(), "private", &private, &["--allow-http"]);
+    let relay = Relay::start(
+        data.path(),
+        &[
+            "--webhook-retry-initial",
+            "20ms",
+            "--webhook-retry-max",
+            "50ms",
+            "--webhook-retention",
+            "300ms",
+        ],
+    );
+    submit(&relay, &token, "m3").await;
+    for endpoint in ["down", "private"] {
+        let line = format!("postwire_webhook_given_up_total{{endpoint=\"{endpoint}\"}} 2");
+        let metrics = relay.metrics_with(&line);
+        assert!(metrics.contains(&line), "{metrics}");
+        assert!(metrics.contains(&format!(
+            "postwire_webhook_queue_depth{{endpoint=\"{endpoint}\"}} 0"
+        )));
+    }
+    let metrics = relay.metrics();
+    assert!(metrics.contains("postwire_webhook_last_status{endpoint=\"down\"} 500"));
+    assert!(metrics.contains("postwire_webhook_last_status{endpoint=\"private\"} 0"));
+    assert!(relay.log().contains("given up after the retention window"));
+    while let Ok(hit) = hook.hits.try_recv() {
+        assert_eq!(hit.uri.query(), None, "the private endpoint was never reached");
+    }
+    let outbox = data.path().join("webhooks").join("outbox");
+    assert_eq!(std::fs::read_dir(outbox).expect("outbox").count(), 0);
 }
