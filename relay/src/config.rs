@@ -408,6 +408,26 @@ mod tests {
     }
 
     #[test]
+    fn webhook_retries_come_from_flags_or_the_file_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/pw\"\nwebhook_retry_max = \"1m\"\nwebhook_retention = \"1d\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeFlags {
+            config: Some(path),
+            webhook_retention: Some("2h".into()),
+            ..no_flags()
+        })
+        .unwrap();
+        assert_eq!(s.webhooks.retry_initial, Duration::from_secs(5));
+        assert_eq!(s.webhooks.retry_max, Duration::from_secs(60));
+        assert_eq!(s.webhooks.retention, Duration::from_secs(7200));
+    }
+
+    #[test]
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("relay.toml");

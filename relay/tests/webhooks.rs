@@ -67,9 +67,14 @@ impl Relay {
                 log.push('\n');
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-            panic!("the relay did not start: {}", log.lock().expect("test setup"))
-        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the relay did not start: {}",
+                    log.lock().expect("test setup")
+                )
+            });
         Relay { child, addr, log }
     }
 
@@ -269,7 +274,16 @@ fn data_dir() -> (tempfile::TempDir, String) {
 /// `postwire webhook add NAME --url URL --token app FLAGS...`; the secret.
 fn add_webhook(data: &Path, name: &str, url: &str, flags: &[&str]) -> String {
     let out = run(postwire()
-        .args(["webhook", "add", name, "--url", url, "--token", "app", "--data-dir"])
+        .args([
+            "webhook",
+            "add",
+            name,
+            "--url",
+            url,
+            "--token",
+            "app",
+            "--data-dir",
+        ])
         .arg(data)
         .args(flags));
     assert!(
@@ -277,7 +291,10 @@ fn add_webhook(data: &Path, name: &str, url: &str, flags: &[&str]) -> String {
         "webhook add: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let secret = String::from_utf8(out.stdout).expect("utf-8").trim().to_string();
+    let secret = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
     assert!(secret.starts_with("whsec_"), "{secret}");
     secret
 }
@@ -312,7 +329,9 @@ async fn until_delivered(hook: &mut Hook, secret: &str, id: &str, kinds: &[&str]
         assert_eq!(body["message"]["token"], "app");
         let kind = body["type"].as_str().expect("type").to_string();
         assert_eq!(
-            hit.headers.get("postwire-event").and_then(|v| v.to_str().ok()),
+            hit.headers
+                .get("postwire-event")
+                .and_then(|v| v.to_str().ok()),
             Some(kind.as_str())
         );
         if hit.answered == 200 {
@@ -338,14 +357,25 @@ async fn accepted_and_delivered_arrive_signed_and_a_refused_event_comes_again() 
         .args(["webhook", "list", "--json", "--data-dir"])
         .arg(data.path()));
     let listed = String::from_utf8(listed.stdout).expect("utf-8");
-    assert!(listed.contains("\"crm\"") && !listed.contains(&secret), "{listed}");
+    assert!(
+        listed.contains("\"crm\"") && !listed.contains(&secret),
+        "{listed}"
+    );
     let relay = Relay::start(
         data.path(),
-        &["--webhook-retry-initial", "50ms", "--webhook-retry-max", "200ms"],
+        &[
+            "--webhook-retry-initial",
+            "50ms",
+            "--webhook-retry-max",
+            "200ms",
+        ],
     );
     submit(&relay, &token, "m1").await;
     let hits = until_delivered(&mut hook, &secret, "m1", &["accepted", "delivered"]).await;
-    let refused = hits.iter().find(|h| h.answered == 500).expect("a 500 answered");
+    let refused = hits
+        .iter()
+        .find(|h| h.answered == 500)
+        .expect("a 500 answered");
     let again = hits
         .iter()
         .find(|h| h.answered == 200 && h.json()["id"] == refused.json()["id"]);
@@ -378,7 +408,11 @@ async fn accepted_and_delivered_arrive_signed_and_a_refused_event_comes_again() 
     let out = run(postwire()
         .args(["webhook", "test", "crm", "--data-dir"])
         .arg(data.path()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "200");
     let hit = hook.next().await;
     verify(&hit, &secret);
@@ -401,7 +435,12 @@ async fn events_queued_while_the_endpoint_is_down_survive_a_killed_relay() {
         &hook.url(),
         &["--allow-http", "--allow-private"],
     );
-    let args = ["--webhook-retry-initial", "50ms", "--webhook-retry-max", "300ms"];
+    let args = [
+        "--webhook-retry-initial",
+        "50ms",
+        "--webhook-retry-max",
+        "300ms",
+    ];
     let relay = Relay::start(data.path(), &args);
     submit(&relay, &token, "m2").await;
     // Both events reach the endpoint, which refuses them: they are in the outbox.
@@ -410,7 +449,10 @@ async fn events_queued_while_the_endpoint_is_down_survive_a_killed_relay() {
         let hit = hook.next().await;
         verify(&hit, &secret);
         let body = hit.json();
-        refused.insert(body["type"].as_str().expect("type").to_string(), body["id"].clone());
+        refused.insert(
+            body["type"].as_str().expect("type").to_string(),
+            body["id"].clone(),
+        );
     }
     let metrics = relay.metrics();
     assert!(
@@ -445,7 +487,10 @@ async fn a_loopback_endpoint_without_allow_private_is_refused_and_http_needs_all
     let out = run(postwire()
         .args(["webhook", "add", "plain", "--url", &url, "--data-dir"])
         .arg(data.path()));
-    assert!(!out.status.success(), "http without --allow-http is refused");
+    assert!(
+        !out.status.success(),
+        "http without --allow-http is refused"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-http"));
     add_webhook(data.path(), "local", &url, &["--allow-http"]);
     let out = run(postwire()
@@ -453,14 +498,26 @@ async fn a_loopback_endpoint_without_allow_private_is_refused_and_http_needs_all
         .arg(data.path()));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("refused") && err.contains("127.0.0.1"), "{err}");
+    assert!(
+        err.contains("refused") && err.contains("127.0.0.1"),
+        "{err}"
+    );
     // Nothing reached the endpoint: a request that got through would be here
     // before this one, which is sent with allow_private.
-    add_webhook(data.path(), "allowed", &url, &["--allow-http", "--allow-private"]);
+    add_webhook(
+        data.path(),
+        "allowed",
+        &url,
+        &["--allow-http", "--allow-private"],
+    );
     let out = run(postwire()
         .args(["webhook", "test", "allowed", "--data-dir"])
         .arg(data.path()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let first = hook.next().await;
     assert_eq!(first.json()["type"], "test");
     assert!(hook.hits.try_recv().is_err(), "exactly one request arrived");
@@ -468,9 +525,14 @@ async fn a_loopback_endpoint_without_allow_private_is_refused_and_http_needs_all
         .args(["webhook", "remove", "allowed", "--data-dir"])
         .arg(data.path()));
     assert!(out.status.success());
-    let listed = run(postwire().args(["webhook", "list", "--data-dir"]).arg(data.path()));
+    let listed = run(postwire()
+        .args(["webhook", "list", "--data-dir"])
+        .arg(data.path()));
     let listed = String::from_utf8_lossy(&listed.stdout);
-    assert!(listed.contains("local") && !listed.contains("allowed"), "{listed}");
+    assert!(
+        listed.contains("local") && !listed.contains("allowed"),
+        "{listed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -510,7 +572,11 @@ async fn an_event_never_delivered_is_given_up_and_a_private_endpoint_never_reach
     assert!(metrics.contains("postwire_webhook_last_status{endpoint=\"private\"} 0"));
     assert!(relay.log().contains("given up after the retention window"));
     while let Ok(hit) = hook.hits.try_recv() {
-        assert_eq!(hit.uri.query(), None, "the private endpoint was never reached");
+        assert_eq!(
+            hit.uri.query(),
+            None,
+            "the private endpoint was never reached"
+        );
     }
     let outbox = data.path().join("webhooks").join("outbox");
     assert_eq!(std::fs::read_dir(outbox).expect("outbox").count(), 0);

@@ -59,8 +59,8 @@ pub enum ServeError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     /// The webhook outbox could not be opened.
-    #[error("webhooks: {0}")]
-    Webhooks(String),
+    #[error(transparent)]
+    Webhooks(#[from] crate::webhooks::outbox::OutboxError),
     /// The async runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
@@ -134,12 +134,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let metrics = Arc::new(metrics::Metrics::default());
     // Webhooks (crate::webhooks): subscribed before the runner starts; the
     // wrapper adds the `accepted` event.
-    let webhooks = crate::webhooks::Webhooks::start(
-        &settings.data_dir,
-        settings.webhooks,
-        spool.subscribe(),
-    )
-    .map_err(|e| ServeError::Webhooks(e.to_string()))?;
+    let webhooks =
+        crate::webhooks::Webhooks::start(&settings.data_dir, settings.webhooks, spool.subscribe())?;
     let _ = metrics.webhooks.set(webhooks.stats());
     let spool: Arc<dyn Spool> = Arc::new(crate::webhooks::HookedSpool::new(spool, webhooks));
     let deliver: Arc<dyn Deliver> = Arc::new(readiness::ObservedDeliver::new(

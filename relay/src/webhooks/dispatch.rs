@@ -113,11 +113,36 @@ impl Stats {
         let m = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
         type Get = fn(&EndpointStats) -> Option<u64>;
         let series: [(&str, &str, &str, Get); 5] = [
-            ("postwire_webhook_delivered_total", "counter", "Webhook events delivered (2xx).", |s| Some(s.delivered)),
-            ("postwire_webhook_failed_attempts_total", "counter", "Webhook attempts that failed (non-2xx or no answer).", |s| Some(s.failed_attempts)),
-            ("postwire_webhook_given_up_total", "counter", "Webhook events given up after the retention window.", |s| Some(s.given_up)),
-            ("postwire_webhook_queue_depth", "gauge", "Webhook events waiting in the outbox.", |s| Some(s.pending)),
-            ("postwire_webhook_last_status", "gauge", "HTTP status of the last attempt (0: no answer).", |s| s.last_status.map(u64::from)),
+            (
+                "postwire_webhook_delivered_total",
+                "counter",
+                "Webhook events delivered (2xx).",
+                |s| Some(s.delivered),
+            ),
+            (
+                "postwire_webhook_failed_attempts_total",
+                "counter",
+                "Webhook attempts that failed (non-2xx or no answer).",
+                |s| Some(s.failed_attempts),
+            ),
+            (
+                "postwire_webhook_given_up_total",
+                "counter",
+                "Webhook events given up after the retention window.",
+                |s| Some(s.given_up),
+            ),
+            (
+                "postwire_webhook_queue_depth",
+                "gauge",
+                "Webhook events waiting in the outbox.",
+                |s| Some(s.pending),
+            ),
+            (
+                "postwire_webhook_last_status",
+                "gauge",
+                "HTTP status of the last attempt (0: no answer).",
+                |s| s.last_status.map(u64::from),
+            ),
         ];
         for (name, kind, help, get) in series {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -275,7 +300,10 @@ impl Webhooks {
         body.insert("id".into(), json!(event_id));
         body.insert("type".into(), json!(kind));
         body.insert("timestamp".into(), json!(now));
-        body.insert("message".into(), json!({ "token": key.token, "id": key.id }));
+        body.insert(
+            "message".into(),
+            json!({ "token": key.token, "id": key.id }),
+        );
         body.extend(fields);
         let body = Value::Object(body).to_string();
         let entries: Vec<Entry> = targets
@@ -320,7 +348,10 @@ impl Webhooks {
         q.entries.remove(&id).ok_or(Some(now))
     }
 
-    async fn outbox_op(&self, op: impl FnOnce(&dyn Outbox) -> Result<(), OutboxError> + Send + 'static) {
+    async fn outbox_op(
+        &self,
+        op: impl FnOnce(&dyn Outbox) -> Result<(), OutboxError> + Send + 'static,
+    ) {
         let outbox = Arc::clone(&self.outbox);
         match tokio::task::spawn_blocking(move || op(outbox.as_ref())).await {
             Ok(Ok(())) => {}
@@ -332,7 +363,8 @@ impl Webhooks {
     async fn finish(&self, entry: &Entry) {
         let id = entry.id.clone();
         self.outbox_op(move |o| o.remove(&id)).await;
-        self.stats.with(&entry.endpoint, |s| s.pending = s.pending.saturating_sub(1));
+        self.stats
+            .with(&entry.endpoint, |s| s.pending = s.pending.saturating_sub(1));
     }
 
     /// One attempt at `entry`, and what follows from its result.
@@ -403,7 +435,9 @@ async fn send(ep: &Endpoint, secret: &str, kind: &str, body: &[u8]) -> Result<u1
         (sign::HEADER, sign::header_value(secret, ts, body)),
         ("Postwire-Event", kind.to_string()),
     ];
-    http::post(ep, &headers, body).await.map_err(|e| e.to_string())
+    http::post(ep, &headers, body)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Sends a sample `test` event to endpoint `name` of `data_dir` (for
@@ -476,7 +510,10 @@ async fn listen(hooks: std::sync::Weak<Webhooks>, mut events: broadcast::Receive
                 if let Some(h) = hooks.upgrade() {
                     h.stats.missed.fetch_add(n, Ordering::Relaxed);
                 }
-                tracing::error!(missed = n, "webhooks fell behind the spool's events; some were not queued");
+                tracing::error!(
+                    missed = n,
+                    "webhooks fell behind the spool's events; some were not queued"
+                );
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => return,

@@ -31,7 +31,9 @@ pub enum PostError {
     #[error(transparent)]
     Url(#[from] super::store::StoreError),
     /// Every address of the host is one this endpoint may not reach.
-    #[error("refused: {host} resolves only to non-public addresses ({addrs}); allow_private is off for this endpoint")]
+    #[error(
+        "refused: {host} resolves only to non-public addresses ({addrs}); allow_private is off for this endpoint"
+    )]
     Private {
         /// The host.
         host: String,
@@ -133,8 +135,13 @@ async fn post_inner(
     let url = check_url(&endpoint.url, endpoint.allow_http)?;
     let https = url.scheme() == "https";
     let host = url.host_str().unwrap_or_default().to_string();
-    let port = url.port_or_known_default().unwrap_or(if https { 443 } else { 80 });
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if https { 443 } else { 80 });
+    let bare_host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare_host.as_str(), port))
         .await
         .map_err(|e| PostError::Resolve {

@@ -136,7 +136,10 @@ impl Outbox for DirOutbox {
 
     fn load(&self) -> Result<Vec<Entry>, OutboxError> {
         let mut out = Vec::new();
-        for e in std::fs::read_dir(&self.dir).map_err(io(&self.dir))?.flatten() {
+        for e in std::fs::read_dir(&self.dir)
+            .map_err(io(&self.dir))?
+            .flatten()
+        {
             let path = e.path();
             if path.extension().is_none_or(|x| x != "json") {
                 continue;

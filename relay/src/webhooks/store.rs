@@ -222,8 +222,7 @@ pub fn add(data_dir: &Path, endpoint: Endpoint) -> Result<String, StoreError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io(&dir))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(io(&dir))?;
     }
     write_atomic(
         &secret_path(data_dir, &endpoint.name),
