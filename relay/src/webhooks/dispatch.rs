@@ -286,9 +286,21 @@ impl Webhooks {
     /// that hears of `key.token`; returns once it is in the outbox.
     pub async fn enqueue(&self, kind: &str, key: &Key, fields: Map<String, Value>) {
         let endpoints = self.endpoints.current();
+        let entries = self.entries_for(&endpoints, kind, key, fields);
+        self.store(entries).await;
+    }
+
+    /// The outbox entries of one event: one per endpoint that hears of it.
+    fn entries_for(
+        &self,
+        endpoints: &[Endpoint],
+        kind: &str,
+        key: &Key,
+        fields: Map<String, Value>,
+    ) -> Vec<Entry> {
         let targets: Vec<&Endpoint> = endpoints.iter().filter(|e| e.hears(&key.token)).collect();
         if targets.is_empty() {
-            return;
+            return Vec::new();
         }
         let now = now_ms();
         let event_id = format!(
@@ -306,7 +318,7 @@ impl Webhooks {
         );
         body.extend(fields);
         let body = Value::Object(body).to_string();
-        let entries: Vec<Entry> = targets
+        targets
             .iter()
             .map(|ep| Entry {
                 id: format!("{event_id}-{}", ep.name),
@@ -317,20 +329,28 @@ impl Webhooks {
                 attempts: 0,
                 next_ms: now,
             })
-            .collect();
+            .collect()
+    }
+
+    /// Writes `entries` to the outbox (one directory fsync for all), then
+    /// queues them for delivery.
+    async fn store(&self, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
         let outbox = Arc::clone(&self.outbox);
         let stored = entries.clone();
         let pushed = tokio::task::spawn_blocking(move || outbox.push(&stored)).await;
-        match pushed {
-            Ok(Ok(())) => self.requeue(entries),
-            Ok(Err(e)) => {
-                self.stats.queue_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, kind, id = %key.id, "webhook event not queued");
-            }
-            Err(e) => {
-                self.stats.queue_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, kind, id = %key.id, "webhook event not queued");
-            }
+        let error = match pushed {
+            Ok(Ok(())) => return self.requeue(entries),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        self.stats
+            .queue_errors
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        for e in &entries {
+            tracing::error!(%error, endpoint = %e.endpoint, kind = %e.kind, "webhook event not queued");
         }
     }
 
@@ -502,25 +522,45 @@ fn describe(ev: &Event) -> (String, Map<String, Value>) {
     (kind, m)
 }
 
+/// Most events written to the outbox together.
+const BATCH: usize = 256;
+
 async fn listen(hooks: std::sync::Weak<Webhooks>, mut events: broadcast::Receiver<Event>) {
+    let lagged = |hooks: &std::sync::Weak<Webhooks>, n: u64| {
+        if let Some(h) = hooks.upgrade() {
+            h.stats.missed.fetch_add(n, Ordering::Relaxed);
+        }
+        tracing::error!(
+            missed = n,
+            "webhooks fell behind the spool's events; some were not queued"
+        );
+    };
     loop {
-        let ev = match events.recv().await {
+        let first = match events.recv().await {
             Ok(ev) => ev,
             Err(broadcast::error::RecvError::Lagged(n)) => {
-                if let Some(h) = hooks.upgrade() {
-                    h.stats.missed.fetch_add(n, Ordering::Relaxed);
-                }
-                tracing::error!(
-                    missed = n,
-                    "webhooks fell behind the spool's events; some were not queued"
-                );
+                lagged(&hooks, n);
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
+        // What else is already there goes to the outbox with it.
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match events.try_recv() {
+                Ok(ev) => batch.push(ev),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => lagged(&hooks, n),
+                Err(_) => break,
+            }
+        }
         let Some(hooks) = hooks.upgrade() else { return };
-        let (kind, fields) = describe(&ev);
-        hooks.enqueue(&kind, &ev.key, fields).await;
+        let endpoints = hooks.endpoints.current();
+        let mut entries = Vec::new();
+        for ev in &batch {
+            let (kind, fields) = describe(ev);
+            entries.extend(hooks.entries_for(&endpoints, &kind, &ev.key, fields));
+        }
+        hooks.store(entries).await;
     }
 }
 
