@@ -8,7 +8,8 @@
 //! survive a SIGKILL of the relay and arrive after the restart; a loopback
 //! address without --allow-private is refused (by the CLI's test and by the
 //! relay); an event never delivered is given up after the retention
-//! window; `postwire webhook test`.
+//! window; an https endpoint with a self-signed certificate is refused
+//! (verification on); `postwire webhook test`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -580,4 +581,44 @@ async fn an_event_never_delivered_is_given_up_and_a_private_endpoint_never_reach
     }
     let outbox = data.path().join("webhooks").join("outbox");
     assert_eq!(std::fs::read_dir(outbox).expect("outbox").count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_https_endpoint_is_verified_and_a_self_signed_certificate_refused() {
+    let (data, _) = data_dir();
+    let dir = tempfile::tempdir().expect("test setup");
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("self-signed certificate");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).expect("test setup");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("test setup");
+    let config = postwire_relay::server::tls::server_config(&cert, &key).expect("server config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, mut handshakes) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        while let Ok((tcp, _)) = listener.accept().await {
+            let done = acceptor.accept(tcp).await.is_ok();
+            let _ = tx.send(done);
+        }
+    });
+    let url = format!("https://localhost:{port}/hook");
+    add_webhook(data.path(), "tls", &url, &["--allow-private"]);
+    let out = run(postwire()
+        .args(["webhook", "test", "tls", "--data-dir"])
+        .arg(data.path()));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("TLS") && err.contains("UnknownIssuer"),
+        "{err}"
+    );
+    let completed = tokio::time::timeout(Duration::from_secs(30), handshakes.recv())
+        .await
+        .expect("the relay connected")
+        .expect("server running");
+    assert!(!completed, "the handshake did not complete");
 }
