@@ -75,7 +75,7 @@ pub struct Metrics {
     /// What the DKIM signer did (shared with it).
     pub dkim: std::sync::Arc<crate::dkim::Stats>,
     /// The webhook dispatcher's per-endpoint metrics, once it runs.
-    pub webhooks: std::sync::OnceLock<std::sync::Arc<crate::webhooks::dispatch::Stats>>,
+    pub webhooks: std::sync::OnceLock<std::sync::Arc<crate::webhooks::stats::Stats>>,
 }
 
 impl Metrics {

@@ -1,5 +1,5 @@
 //! From spool events to HTTP requests: [`Webhooks`] listens to the spool's
-//! events (and, through [`HookedSpool`], to acceptances), writes one
+//! events (and, through [`super::HookedSpool`], to acceptances), writes one
 //! [`Entry`] per event and interested endpoint into the [`Outbox`] (durably,
 //! before it counts as queued), and a worker POSTs each, signed, retrying
 //! with exponential backoff and jitter (capped at `retry_max`) until the
@@ -12,24 +12,20 @@
 //! written before the client is answered). Events of one message may reach
 //! an endpoint out of order; each carries its `timestamp`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, Semaphore, broadcast};
 
 use super::outbox::{DirOutbox, Entry, Outbox, OutboxError};
+use super::stats::Stats;
 use super::store::{self, Endpoint};
 use super::{http, sign};
-use crate::spool::{
-    Accepted, Depth, Event, EventKind, Key, Lease, Outcome, RcptStatus, Spool, SpoolError,
-    Submission,
-};
+use crate::spool::{Event, EventKind, Key};
 
 /// Retry settings of the webhook worker.
 #[derive(Debug, Clone, Copy)]
@@ -79,89 +75,6 @@ pub fn backoff(opts: &Options, attempts: u32, random: u32) -> Duration {
         .min(opts.retry_max);
     let factor = 0.5 + f64::from(random) / f64::from(u32::MAX) / 2.0;
     base.mul_f64(factor)
-}
-
-/// Per-endpoint counters for `/metrics`.
-#[derive(Debug, Default, Clone, Copy)]
-struct EndpointStats {
-    delivered: u64,
-    failed_attempts: u64,
-    given_up: u64,
-    pending: u64,
-    /// Last HTTP status; 0 after a connection error; `None` before any attempt.
-    last_status: Option<u16>,
-}
-
-/// The webhook metrics.
-#[derive(Debug, Default)]
-pub struct Stats {
-    endpoints: Mutex<BTreeMap<String, EndpointStats>>,
-    /// Events that could not be written to the outbox.
-    queue_errors: AtomicU64,
-    /// Events missed because the listener fell behind the spool.
-    missed: AtomicU64,
-}
-
-impl Stats {
-    fn with(&self, endpoint: &str, f: impl FnOnce(&mut EndpointStats)) {
-        let mut m = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
-        f(m.entry(endpoint.to_string()).or_default());
-    }
-
-    /// Appends the Prometheus text of the webhook metrics to `out`.
-    pub fn render(&self, out: &mut String) {
-        let m = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
-        type Get = fn(&EndpointStats) -> Option<u64>;
-        let series: [(&str, &str, &str, Get); 5] = [
-            (
-                "postwire_webhook_delivered_total",
-                "counter",
-                "Webhook events delivered (2xx).",
-                |s| Some(s.delivered),
-            ),
-            (
-                "postwire_webhook_failed_attempts_total",
-                "counter",
-                "Webhook attempts that failed (non-2xx or no answer).",
-                |s| Some(s.failed_attempts),
-            ),
-            (
-                "postwire_webhook_given_up_total",
-                "counter",
-                "Webhook events given up after the retention window.",
-                |s| Some(s.given_up),
-            ),
-            (
-                "postwire_webhook_queue_depth",
-                "gauge",
-                "Webhook events waiting in the outbox.",
-                |s| Some(s.pending),
-            ),
-            (
-                "postwire_webhook_last_status",
-                "gauge",
-                "HTTP status of the last attempt (0: no answer).",
-                |s| s.last_status.map(u64::from),
-            ),
-        ];
-        for (name, kind, help, get) in series {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (ep, s) in m.iter() {
-                if let Some(v) = get(s) {
-                    let _ = writeln!(out, "{name}{{endpoint=\"{ep}\"}} {v}");
-                }
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP postwire_webhook_queue_errors_total Webhook events that could not be written to the outbox.\n\
-             # TYPE postwire_webhook_queue_errors_total counter\npostwire_webhook_queue_errors_total {}\n\
-             # HELP postwire_webhook_missed_total Spool events the webhook listener fell behind on.\n\
-             # TYPE postwire_webhook_missed_total counter\npostwire_webhook_missed_total {}",
-            self.queue_errors.load(Ordering::Relaxed),
-            self.missed.load(Ordering::Relaxed)
-        );
-    }
 }
 
 /// The endpoints, re-read when `webhooks.toml` changes.
@@ -590,59 +503,6 @@ async fn work(hooks: Arc<Webhooks>) {
                 }
             }
         }
-    }
-}
-
-/// A [`Spool`] that queues an `accepted` webhook event for each message it
-/// stores, before the client hears `accepted`.
-pub struct HookedSpool {
-    inner: Arc<dyn Spool>,
-    hooks: Arc<Webhooks>,
-}
-
-impl HookedSpool {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn Spool>, hooks: Arc<Webhooks>) -> Self {
-        HookedSpool { inner, hooks }
-    }
-}
-
-impl Spool for HookedSpool {
-    fn accept(&self, sub: Submission) -> BoxFuture<'_, Result<Accepted, SpoolError>> {
-        Box::pin(async move {
-            let meta = sub.meta.clone();
-            let r = self.inner.accept(sub).await;
-            if let Ok(Accepted::Stored) = r {
-                let mut m = Map::new();
-                m.insert("mailFrom".into(), json!(meta.envelope.mail_from));
-                m.insert("recipients".into(), json!(meta.envelope.rcpt_to));
-                m.insert("receivedAt".into(), json!(meta.received_ms));
-                self.hooks.enqueue("accepted", &meta.key, m).await;
-            }
-            r
-        })
-    }
-    fn status(&self, key: &Key) -> Option<Vec<RcptStatus>> {
-        self.inner.status(key)
-    }
-    fn next(&self) -> BoxFuture<'_, Option<Lease>> {
-        self.inner.next()
-    }
-    fn settle(
-        &self,
-        lease: Lease,
-        outcomes: Vec<(String, Outcome)>,
-    ) -> BoxFuture<'_, Result<(), SpoolError>> {
-        self.inner.settle(lease, outcomes)
-    }
-    fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.inner.subscribe()
-    }
-    fn depth(&self) -> Depth {
-        self.inner.depth()
-    }
-    fn close(&self) {
-        self.inner.close();
     }
 }
 

@@ -11,13 +11,17 @@
 //! - [`http`]: one POST, with the address checks that keep the relay from
 //!   being a way into private networks;
 //! - [`dispatch`]: turns spool events into outbox entries and delivers them
-//!   with backoff; [`dispatch::HookedSpool`] adds the `accepted` event.
+//!   with backoff; [`hooked::HookedSpool`] adds the `accepted` event;
+//! - [`stats`]: the per-endpoint metrics.
 
 pub mod dispatch;
+pub mod hooked;
 pub mod http;
 pub mod outbox;
 pub mod sign;
+pub mod stats;
 pub mod store;
 
-pub use dispatch::{HookedSpool, Options, Webhooks};
+pub use dispatch::{Options, Webhooks};
+pub use hooked::HookedSpool;
 pub use store::{Endpoint, StoreError};
