@@ -168,8 +168,11 @@ impl Webhooks {
             );
         }
         hooks.requeue(pending);
-        // Loaded now, so that the "loaded" log line comes at start.
-        let _ = hooks.endpoints.current();
+        // Loaded now, so that the "loaded" log line comes at start and every
+        // endpoint has its metrics from the start.
+        for ep in hooks.endpoints.current().iter() {
+            hooks.stats.with(&ep.name, |_| {});
+        }
         tokio::spawn(listen(Arc::downgrade(&hooks), events));
         tokio::spawn(work(Arc::clone(&hooks)));
         Ok(hooks)
