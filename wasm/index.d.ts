@@ -2,7 +2,7 @@
 // The interfaces and function signatures are generated from the Rust crate
 // (wasm-bindgen, typescript_custom_section) into pkg/postwire_wasm.d.ts;
 // this file picks the public ones.
-export { buildEml, envelopeOf, toIcs, parseIcs, parseCalendar, replyEml, encodeTnef } from './pkg/postwire_wasm.js';
+export { buildEml, envelopeOf, toIcs, parseIcs, parseCalendar, replyEml, encodeTnef, parseReport } from './pkg/postwire_wasm.js';
 import type { MessageSpec, ParseOptions, TnefDecodeOptions } from './pkg/postwire_wasm.js';
 
 /**
@@ -41,6 +41,7 @@ export type {
   DsnRecipient,
   Envelope,
   ErrorCode,
+  Feedback,
   Mailbox,
   Method,
   MessageSpec,
@@ -48,6 +49,10 @@ export type {
   PostwireError,
   PartStat,
   Priority,
+  Report,
+  ReportAction,
+  ReportKind,
+  ReportRecipient,
   TnefDecodeOptions,
   Token,
 } from './pkg/postwire_wasm.js';

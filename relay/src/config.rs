@@ -74,6 +74,18 @@ pub struct ServeFlags {
     /// the rest of the DKIM settings are in the TOML's `[dkim]` table.
     #[arg(long, env = "POSTWIRE_DKIM_DIR", value_name = "DIR")]
     pub dkim_dir: Option<PathBuf>,
+    /// Send with a VERP return path at this domain,
+    /// `bounces+<message>.<recipient>@DOMAIN`, so that reports find their
+    /// message (docs/bounces.md); without it the envelope sender is kept.
+    #[arg(long, env = "POSTWIRE_BOUNCE_DOMAIN", value_name = "DOMAIN")]
+    pub bounce_domain: Option<String>,
+    /// Listen for reports (DSN, ARF) by SMTP on this address, for the bounce
+    /// domain only (needs --bounce-domain).
+    #[arg(long, env = "POSTWIRE_INBOUND_SMTP", value_name = "ADDR")]
+    pub inbound_smtp: Option<String>,
+    /// Largest report the inbound SMTP port takes, in bytes [default: 10485760].
+    #[arg(long, env = "POSTWIRE_INBOUND_MAX_SIZE", value_name = "BYTES")]
+    pub inbound_max_size: Option<u64>,
     /// First webhook retry delay [default: 5s].
     #[arg(long, env = "POSTWIRE_WEBHOOK_RETRY_INITIAL", value_name = "DURATION")]
     pub webhook_retry_initial: Option<String>,
@@ -108,6 +120,9 @@ struct FileConfig {
     web_dir: Option<PathBuf>,
     #[serde(default)]
     dkim: crate::dkim::DkimConfig,
+    bounce_domain: Option<String>,
+    inbound_smtp: Option<String>,
+    inbound_max_size: Option<u64>,
     webhook_retry_initial: Option<String>,
     webhook_retry_max: Option<String>,
     webhook_retention: Option<String>,
@@ -143,6 +158,12 @@ pub struct Settings {
     pub web_dir: Option<PathBuf>,
     /// DKIM signing (the `[dkim]` table); keys default to `DATA_DIR/dkim`.
     pub dkim: crate::dkim::DkimConfig,
+    /// The domain of the VERP return path; `None`: the envelope sender is kept.
+    pub bounce_domain: Option<String>,
+    /// Where the inbound SMTP server for reports listens, if anywhere.
+    pub inbound_smtp: Option<String>,
+    /// Largest report taken by the inbound SMTP server.
+    pub inbound_max_size: u64,
     /// Webhook retries and retention (endpoints: `postwire webhook add`).
     pub webhooks: crate::webhooks::Options,
 }
@@ -184,6 +205,9 @@ pub enum ConfigError {
     /// The upstream settings are invalid.
     #[error("upstream: {0}")]
     Upstream(String),
+    /// The inbound SMTP port needs a bounce domain.
+    #[error("inbound_smtp needs bounce_domain: the port only takes mail for the bounce domain")]
+    InboundWithoutDomain,
     /// A number is out of range.
     #[error("{setting} must be {what}")]
     Range {
@@ -276,6 +300,28 @@ impl Settings {
             (None, None) => None,
             _ => return Err(ConfigError::TlsPair),
         };
+        let bounce_domain = flags
+            .bounce_domain
+            .or(file.bounce_domain)
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty());
+        let inbound_smtp = flags
+            .inbound_smtp
+            .or(file.inbound_smtp)
+            .filter(|a| !a.trim().is_empty());
+        if inbound_smtp.is_some() && bounce_domain.is_none() {
+            return Err(ConfigError::InboundWithoutDomain);
+        }
+        let inbound_max_size = flags
+            .inbound_max_size
+            .or(file.inbound_max_size)
+            .unwrap_or(10 << 20);
+        if !(1024..=(1 << 30)).contains(&inbound_max_size) {
+            return Err(ConfigError::Range {
+                setting: "inbound_max_size",
+                what: "between 1 KiB and 1 GiB",
+            });
+        }
         let mut dkim = file.dkim;
         if let Some(dir) = flags.dkim_dir {
             dkim.dir = Some(dir);
@@ -304,6 +350,9 @@ impl Settings {
         Ok(Settings {
             webhooks,
             dkim,
+            bounce_domain,
+            inbound_smtp,
+            inbound_max_size,
             tls,
             web_dir: flags.web_dir.or(file.web_dir),
             listen: flags
@@ -405,6 +454,32 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("keys"), "{e}");
+    }
+
+    #[test]
+    fn the_inbound_port_needs_a_bounce_domain_which_also_comes_from_the_file() {
+        let e = Settings::resolve(ServeFlags {
+            data_dir: Some("/srv/pw".into()),
+            inbound_smtp: Some("127.0.0.1:2525".into()),
+            ..no_flags()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::InboundWithoutDomain), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/pw\"\nbounce_domain = \"b.example.com\"\ninbound_smtp = \"127.0.0.1:2525\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeFlags {
+            config: Some(path),
+            ..no_flags()
+        })
+        .unwrap();
+        assert_eq!(s.bounce_domain.as_deref(), Some("b.example.com"));
+        assert_eq!(s.inbound_smtp.as_deref(), Some("127.0.0.1:2525"));
+        assert_eq!(s.inbound_max_size, 10 << 20);
     }
 
     #[test]

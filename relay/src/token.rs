@@ -6,6 +6,11 @@
 //! so a plain SHA-256 suffices: there is nothing to brute-force, and a fast
 //! hash keeps authentication cheap.
 //!
+//! [`TokenStore::authenticate`] compares the secret's SHA-256 digest with
+//! every stored digest in constant time (an xor-fold over all 32 bytes, no
+//! early exit, every token visited), so the time an answer takes says
+//! nothing about how close a guess was nor which token it resembled.
+//!
 //! [`add`] and [`remove`] write the file atomically (temporary file, fsync,
 //! rename, directory fsync), so a running relay that reloads it
 //! (`server::live_tokens`) sees either the old or the new file, never half
@@ -129,10 +134,38 @@ pub struct TokenStore {
     by_hash: HashMap<String, TokenRecord>,
     /// Name to hash (names are unique).
     by_name: HashMap<String, String>,
+    /// Every token's digest and its key in `by_hash`, scanned in full by
+    /// [`TokenStore::authenticate`].
+    digests: Vec<([u8; 32], String)>,
+}
+
+fn digest_of(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Whether two digests are equal, in time independent of where they differ.
+fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    // black_box: the optimiser may not turn the fold into an early exit.
+    std::hint::black_box(diff) == 0
+}
+
+/// The 32 bytes of a validated `sha256:` + 64 hex digits hash.
+fn digest_of_hash(hash: &str) -> Option<[u8; 32]> {
+    let hex = hash.strip_prefix("sha256:")?.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
 }
 
 fn hash_secret(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
+    let digest = digest_of(secret);
     let mut s = String::with_capacity(7 + 64);
     s.push_str("sha256:");
     for b in digest {
@@ -259,6 +292,9 @@ impl TokenStore {
         let records = validated(&path, read_file(&path)?)?;
         let mut store = TokenStore::default();
         for t in records {
+            if let Some(d) = digest_of_hash(&t.hash) {
+                store.digests.push((d, t.hash.clone()));
+            }
             store.by_name.insert(t.name.clone(), t.hash.clone());
             store.by_hash.insert(t.hash.clone(), t);
         }
@@ -280,9 +316,18 @@ impl TokenStore {
         self.by_hash.is_empty()
     }
 
-    /// The token whose secret this is, if any.
+    /// The token whose secret this is, if any. Constant-time: the secret's
+    /// digest is compared with every token's digest, all 32 bytes each, and
+    /// the map is looked up only with a stored hash after a match.
     pub fn authenticate(&self, secret: &str) -> Option<&TokenRecord> {
-        self.by_hash.get(&hash_secret(secret))
+        let digest = digest_of(secret);
+        let mut found: Option<&str> = None;
+        for (d, hash) in &self.digests {
+            if same_digest(d, &digest) {
+                found = Some(hash);
+            }
+        }
+        found.and_then(|h| self.by_hash.get(h))
     }
 }
 
@@ -426,6 +471,33 @@ impl std::fmt::Display for TokenSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guess_that_differs_in_one_character_or_is_a_prefix_does_not_authenticate() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = add(dir.path(), "ci", &[], 1, 1).unwrap();
+        add(dir.path(), "other", &[], 1, 1).unwrap();
+        let store = TokenStore::load(dir.path()).unwrap();
+        assert_eq!(store.authenticate(&secret).unwrap().name, "ci");
+        let mut near = secret.clone().into_bytes();
+        let last = near.len() - 1;
+        near[last] = if near[last] == b'A' { b'B' } else { b'A' };
+        assert!(
+            store
+                .authenticate(std::str::from_utf8(&near).unwrap())
+                .is_none()
+        );
+        assert!(store.authenticate(&secret[..secret.len() - 1]).is_none());
+        assert!(store.authenticate("").is_none());
+        // The stored hash itself is not a secret that authenticates.
+        assert!(store.authenticate(&hash_secret(&secret)).is_none());
+        let d = digest_of(&secret);
+        assert!(same_digest(&d, &d));
+        let mut e = d;
+        e[31] ^= 1;
+        assert!(!same_digest(&d, &e));
+        assert_eq!(digest_of_hash(&hash_secret(&secret)), Some(d));
+    }
 
     #[test]
     fn a_new_token_authenticates_by_its_secret_and_only_its_hash_is_stored() {

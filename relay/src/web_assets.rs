@@ -35,10 +35,11 @@ pub const NOT_BUILT_HTML: &str = "<!doctype html>\n<html lang=\"en\"><head><meta
 (or <code>POSTWIRE_WEB_DIR=web/dist</code>).</p></body></html>\n";
 
 /// Content-Security-Policy of the page: its own scripts and WebAssembly, the
-/// relay's WebSocket, inline styles and `data:`/`blob:` images for message
+/// relay's WebSocket (`connect-src 'self'`, which covers `ws:`/`wss:` to the
+/// page's own host in CSP 3; no other host, so nothing can be sent elsewhere), inline styles and `data:`/`blob:` images for message
 /// previews (which run in a sandboxed frame without scripts), nothing remote.
 const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
-style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; \
+style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; \
 frame-src 'self' blob: data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 #[derive(rust_embed::Embed)]

@@ -87,14 +87,38 @@ export interface FailedEvent {
   enhancedCode?: string;
 }
 
-export type DeliveryEvent = DeliveredEvent | DeferredEvent | FailedEvent;
+/** A delivered recipient's server sent a delivery status notification back (relay with a bounce domain). */
+export interface BouncedEvent {
+  type: 'bounced';
+  id: string;
+  rcpt: string;
+  /** `hard` (5.x.x: the recipient is now suppressed) or `soft` (4.x.x). */
+  bounce: 'hard' | 'soft';
+  /** The report's RFC 3463 status (e.g. "5.1.1"). */
+  status: string;
+  /** The report's diagnostic code, when it has one. */
+  diagnostic?: string;
+}
+
+/** An abuse report (ARF) came back for a delivered recipient; it is now suppressed. */
+export interface ComplainedEvent {
+  type: 'complained';
+  id: string;
+  rcpt: string;
+  /** The report's feedback type (e.g. "abuse"), when it has one. */
+  feedbackType?: string;
+}
+
+export type DeliveryEvent = DeliveredEvent | DeferredEvent | FailedEvent | BouncedEvent | ComplainedEvent;
 
 /** The state of one recipient. */
 export type RecipientState =
   | { rcpt: string; state: 'queued' }
   | { rcpt: string; state: 'deferred'; reason: string; attempts: number }
   | { rcpt: string; state: 'delivered'; response: string }
-  | { rcpt: string; state: 'failed'; reason: string };
+  | { rcpt: string; state: 'failed'; reason: string }
+  | { rcpt: string; state: 'bounced'; bounce: 'hard' | 'soft'; status: string; diagnostic?: string; atMs?: number }
+  | { rcpt: string; state: 'complained'; feedbackType?: string; atMs?: number };
 
 /** A message the relay has accepted (durably spooled). */
 export class SentMessage {
@@ -116,6 +140,8 @@ export class SentMessage {
   on(type: 'delivered', fn: (e: DeliveredEvent) => void): () => void;
   on(type: 'deferred', fn: (e: DeferredEvent) => void): () => void;
   on(type: 'failed', fn: (e: FailedEvent) => void): () => void;
+  on(type: 'bounced', fn: (e: BouncedEvent) => void): () => void;
+  on(type: 'complained', fn: (e: ComplainedEvent) => void): () => void;
 }
 
 /**
@@ -198,6 +224,8 @@ export class RelayClient {
   on(type: 'delivered', fn: (e: DeliveredEvent) => void): () => void;
   on(type: 'deferred', fn: (e: DeferredEvent) => void): () => void;
   on(type: 'failed', fn: (e: FailedEvent) => void): () => void;
+  on(type: 'bounced', fn: (e: BouncedEvent) => void): () => void;
+  on(type: 'complained', fn: (e: ComplainedEvent) => void): () => void;
   on(type: 'accepted', fn: (e: { type: 'accepted'; id: string; duplicate: boolean; rcptTo: string[] }) => void): () => void;
   on(type: 'rejected', fn: (e: { type: 'rejected'; id: string; code: string; message: string }) => void): () => void;
   on(type: 'status', fn: (e: { type: 'status'; id: string; known: boolean; recipients: RecipientState[] }) => void): () => void;

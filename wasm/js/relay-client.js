@@ -196,7 +196,8 @@ export class SentMessage extends Emitter {
   _check() {
     if (this._finished || this.rcptTo.length === 0) return;
     const all = this.rcptTo.map((r) => this.recipients.get(r));
-    if (all.every((r) => r && (r.state === 'delivered' || r.state === 'failed'))) {
+    const final = ['delivered', 'failed', 'bounced', 'complained'];
+    if (all.every((r) => r && final.includes(r.state))) {
       this._finished = true;
       this._resolveDone(all);
     }
@@ -423,6 +424,19 @@ export class RelayClient extends Emitter {
         const msg = this._tracked.get(id);
         if (msg) msg._event(frame);
         else this._inflight.get(id)?.early.push(frame);
+        this._emit(frame.type, frame);
+        break;
+      }
+      // Reports after delivery (docs/bounces.md): on the client, and on the
+      // message while it is still tracked (its `done` has usually resolved).
+      case 'bounced':
+      case 'complained': {
+        const msg = this._tracked.get(id);
+        if (msg) {
+          msg.events.push(frame);
+          msg.recipients.set(frame.rcpt, { ...frame, state: frame.type });
+          msg._emit(frame.type, frame);
+        }
         this._emit(frame.type, frame);
         break;
       }

@@ -9,6 +9,7 @@
 //! | [`mime`] | building and parsing messages | `buildEml`, `parseEml` |
 //! | [`ical`] | meeting requests (iCalendar, iTIP) | `toIcs`, `parseIcs`, `parseCalendar`, `replyEml` |
 //! | [`tnef`] | TNEF (winmail.dat) | `encodeTnef`, `decodeTnef` |
+//! | [`report`] | delivery and abuse reports (RFC 3464, RFC 5965, bounce texts) | `parseReport` |
 //! | [`envelope`] | the SMTP envelope of a spec or message | `envelopeOf` |
 //! | [`spec`] | JS object <-> `MessageSpec`, the TypeScript interfaces of the spec | types |
 //! | [`options`] | `BuildOptions` from JS (`now`, `seed`) | type `BuildOptions` |
@@ -33,6 +34,7 @@ pub mod host;
 pub mod ical;
 pub mod mime;
 pub mod options;
+pub mod report;
 pub mod spec;
 pub mod tnef;
 

@@ -8,7 +8,7 @@ use postwire_core::{
     ical::{Alarm, Appointment, Attendee, Calendar},
 };
 
-use crate::{envelope::TS_ENVELOPE, errors, fields, options, spec::TS_SPEC};
+use crate::{envelope::TS_ENVELOPE, errors, fields, options, report::TS_REPORT, spec::TS_SPEC};
 
 fn serde_fields<'de, T: serde::Deserialize<'de>>() -> Vec<&'static str> {
     let mut names = fields::of::<T>().to_vec();
@@ -97,4 +97,15 @@ fn calendar_interfaces_list_every_serde_field() {
     assert_eq!(ts_fields(TS_SPEC, "Attendee"), serde_fields::<Attendee>());
     assert_eq!(ts_fields(TS_SPEC, "Alarm"), serde_fields::<Alarm>());
     assert_eq!(ts_fields(TS_SPEC, "Calendar"), serde_fields::<Calendar>());
+}
+
+#[test]
+fn report_interfaces_list_every_serde_field() {
+    use postwire_core::report::{Feedback, RecipientStatus, Report};
+    assert_eq!(ts_fields(TS_REPORT, "Report"), serde_fields::<Report>());
+    assert_eq!(
+        ts_fields(TS_REPORT, "ReportRecipient"),
+        serde_fields::<RecipientStatus>()
+    );
+    assert_eq!(ts_fields(TS_REPORT, "Feedback"), serde_fields::<Feedback>());
 }

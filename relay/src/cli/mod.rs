@@ -20,6 +20,7 @@ pub mod serve;
 pub mod smtp;
 pub mod smtp_args;
 pub mod submit;
+pub mod suppression;
 pub mod tnef;
 pub mod token;
 pub mod webhook;
@@ -66,6 +67,8 @@ pub enum Command {
     Dkim(dkim::Args),
     /// Delivery and abuse reports: `postwire report parse FILE`.
     Report(report::Args),
+    /// Recipients refused after a hard bounce or a complaint: list, remove.
+    Suppression(suppression::Args),
     /// The relay's webhook endpoints: add, list, remove, test.
     Webhook(webhook::Args),
 }
@@ -124,6 +127,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Tnef(args) => tnef::run(args),
         Command::Dkim(args) => dkim::run(args),
         Command::Report(args) => report::run(args),
+        Command::Suppression(args) => suppression::run(args),
         Command::Webhook(args) => webhook::run(args),
     }
 }

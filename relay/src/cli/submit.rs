@@ -390,6 +390,12 @@ fn state_json(rcpt: &str, state: Option<&RcptState>) -> Value {
         Some(RcptState::Failed { reason }) => {
             json!({"rcpt": rcpt, "state": "failed", "reason": reason})
         }
+        // Reports after delivery (docs/bounces.md), as the relay's status has them.
+        Some(s @ (RcptState::Bounced { .. } | RcptState::Complained { .. })) => {
+            let mut v = serde_json::to_value(s).unwrap_or_else(|_| json!({}));
+            v["rcpt"] = json!(rcpt);
+            v
+        }
     }
 }
 
@@ -401,6 +407,22 @@ fn state_text(state: Option<&RcptState>) -> String {
         }
         Some(RcptState::Delivered { response }) => format!("delivered: {response}"),
         Some(RcptState::Failed { reason }) => format!("failed: {reason}"),
+        Some(RcptState::Bounced {
+            bounce,
+            status,
+            diagnostic,
+            ..
+        }) => format!(
+            "delivered, then bounced ({bounce:?}, {status}{})",
+            diagnostic
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        ),
+        Some(RcptState::Complained { feedback_type, .. }) => format!(
+            "delivered, then complained ({})",
+            feedback_type.as_deref().unwrap_or("abuse")
+        ),
     }
 }
 
@@ -454,7 +476,12 @@ fn report(
             match s {
                 None | Some(RcptState::Queued) => t.queued += 1,
                 Some(RcptState::Deferred { .. }) => t.deferred += 1,
-                Some(RcptState::Delivered { .. }) => t.delivered += 1,
+                // A bounce or complaint comes after delivery: counted delivered.
+                Some(
+                    RcptState::Delivered { .. }
+                    | RcptState::Bounced { .. }
+                    | RcptState::Complained { .. },
+                ) => t.delivered += 1,
                 Some(RcptState::Failed { .. }) => t.failed += 1,
             }
             recipients.push(state_json(rcpt, s));

@@ -1,17 +1,26 @@
 //! The axum application: routes (`/v1/submit`, `/healthz`, `/readyz`, `/metrics`), the
-//! checks made before a WebSocket upgrade (Origin allow-list, Bearer token),
-//! and [`AppError`], which tells the client little and logs the rest.
+//! checks made before a WebSocket upgrade (Origin allow-list, Bearer token,
+//! failed authentications of the client's address), and [`AppError`], which
+//! tells the client little and logs the rest.
+//!
+//! The client's address and the connection's pre-authentication gate come
+//! from axum's `ConnectInfo<ConnInfo>` (set by [`super::serve`]); a router
+//! served without it (tests) counts no failures and has no byte budget.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
 
+use super::conn_guard::{AuthGate, ConnInfo};
+use super::live_tokens::AuthRefusal;
 use super::protocol::PROTOCOL;
 use super::session::{self, SessionContext, WsIn, WsOut};
 use crate::token::TokenRecord;
@@ -45,6 +54,10 @@ pub enum AppError {
     /// The Authorization header is not `Bearer <token>`.
     #[error("malformed Authorization header")]
     BadAuthorization,
+    /// The client's address failed to authenticate too often; it may try
+    /// again after the time given (HTTP 429 with `Retry-After`).
+    #[error("too many failed authentications from this address; retry in {} s", .0.as_secs().max(1))]
+    TooManyFailures(Duration),
 }
 
 impl IntoResponse for AppError {
@@ -53,10 +66,18 @@ impl IntoResponse for AppError {
             AppError::ForbiddenOrigin(_) => (StatusCode::FORBIDDEN, "forbidden_origin"),
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AppError::BadAuthorization => (StatusCode::BAD_REQUEST, "bad_authorization"),
+            AppError::TooManyFailures(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
         };
         tracing::info!(status = status.as_u16(), error = %self, "refused a request");
         let body = serde_json::json!({ "code": code, "message": self.to_string() });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let AppError::TooManyFailures(wait) = self {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
     }
 }
 
@@ -94,7 +115,11 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> Result<(), AppErro
     ))
 }
 
-fn bearer(headers: &HeaderMap, state: &AppState) -> Result<Option<TokenRecord>, AppError> {
+fn bearer(
+    headers: &HeaderMap,
+    state: &AppState,
+    peer: Option<IpAddr>,
+) -> Result<Option<TokenRecord>, AppError> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -103,32 +128,52 @@ fn bearer(headers: &HeaderMap, state: &AppState) -> Result<Option<TokenRecord>, 
         .strip_prefix("Bearer ")
         .or_else(|| v.strip_prefix("bearer "))
         .ok_or(AppError::BadAuthorization)?;
-    state
-        .session
-        .tokens
-        .current()
-        .authenticate(secret.trim())
-        .cloned()
-        .map(Some)
-        .ok_or(AppError::Unauthorized)
+    match state.session.tokens.authenticate(secret.trim(), peer) {
+        Ok(t) => Ok(Some(t)),
+        Err(AuthRefusal::Unknown) => Err(AppError::Unauthorized),
+        Err(AuthRefusal::Locked { retry_after }) => Err(AppError::TooManyFailures(retry_after)),
+    }
 }
 
-async fn submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Result<Response, AppError> {
-    origin_allowed(&headers, &state.allowed_origins)?;
-    let pre_auth = bearer(&headers, &state)?;
+async fn submit(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+    let (mut parts, _body) = request.into_parts();
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(ws) => ws,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
+    let conn = parts
+        .extensions
+        .get::<ConnectInfo<ConnInfo>>()
+        .map(|c| c.0.clone());
+    let peer = conn.as_ref().map(|c| c.addr.ip());
+    let gate = conn.map(|c| c.gate);
+    let headers = &parts.headers;
+    origin_allowed(headers, &state.allowed_origins)?;
+    // A locked address learns nothing more, whichever way it authenticates.
+    if let Some(ip) = peer
+        && let Err(wait) = state.session.tokens.may_try(ip)
+    {
+        return Err(AppError::TooManyFailures(wait));
+    }
+    let pre_auth = bearer(headers, &state, peer)?;
+    if let (Some(_), Some(g)) = (&pre_auth, &gate) {
+        g.open();
+    }
     let ctx = state.session.clone();
     Ok(ws
         .protocols([PROTOCOL])
         .max_message_size(state.max_frame)
         .max_frame_size(state.max_frame)
-        .on_upgrade(move |socket| serve_socket(ctx, pre_auth, socket)))
+        .on_upgrade(move |socket| serve_socket(ctx, peer, gate, pre_auth, socket)))
 }
 
-async fn serve_socket(ctx: SessionContext, pre_auth: Option<TokenRecord>, socket: WebSocket) {
+async fn serve_socket(
+    ctx: SessionContext,
+    peer: Option<IpAddr>,
+    gate: Option<Arc<AuthGate>>,
+    pre_auth: Option<TokenRecord>,
+    socket: WebSocket,
+) {
     let (sink, stream) = socket.split();
     let sink = sink.with(|o: WsOut| async move {
         Ok::<_, axum::Error>(match o {
@@ -148,7 +193,7 @@ async fn serve_socket(ctx: SessionContext, pre_auth: Option<TokenRecord>, socket
             Err(e) => Some(Err(e)),
         }
     });
-    session::run(ctx, pre_auth, Box::pin(sink), Box::pin(stream)).await;
+    session::run_from(ctx, peer, gate, pre_auth, Box::pin(sink), Box::pin(stream)).await;
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -10,11 +10,16 @@
 //! delivered or failed: [`Event::last`]), and every route of a session when
 //! the session ends (its [`Watcher`] is dropped).
 //!
+//! A bounce or complaint can arrive long after the last delivery event (the
+//! relay's inbound SMTP port, [`crate::inbound`]): each session keeps the
+//! routes of its last [`FINISHED_KEEP`] finished messages for those reports
+//! only, so a client that stays connected sees `bounced` after `delivered`.
+//!
 //! Each session has a bounded queue: a session that stops reading loses
 //! events (logged), never the relay's memory; its client can ask with
 //! `status`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -26,15 +31,33 @@ use crate::spool::{Event, Key, Spool};
 /// Events a session may have queued before newer ones are dropped.
 const SESSION_QUEUE: usize = 4096;
 
+/// Finished messages per session whose reports (bounces, complaints) still
+/// reach it; older ones are forgotten (their clients can ask with `status`).
+pub const FINISHED_KEEP: usize = 1024;
+
 #[derive(Default)]
 struct Routes {
     /// Sessions watching each message.
     by_key: HashMap<Key, Vec<(u64, mpsc::Sender<Event>)>>,
     /// Messages each session watches.
     by_session: HashMap<u64, HashSet<Key>>,
+    /// Finished messages: reports after delivery still reach these sessions.
+    finished: HashMap<Key, Vec<(u64, mpsc::Sender<Event>)>>,
+    /// Each session's finished messages, oldest first (at most [`FINISHED_KEEP`]).
+    finished_order: HashMap<u64, VecDeque<Key>>,
 }
 
 impl Routes {
+    /// Session `session` no longer hears reports about the finished `key`.
+    fn drop_finished(routes: &mut Routes, key: &Key, session: u64) {
+        if let Some(list) = routes.finished.get_mut(key) {
+            list.retain(|(s, _)| *s != session);
+            if list.is_empty() {
+                routes.finished.remove(key);
+            }
+        }
+    }
+
     /// Session `session` no longer watches `key` (the key's own entry goes
     /// with its last watcher).
     fn drop_route(&mut self, key: &Key, session: u64) {
@@ -99,9 +122,24 @@ impl EventRouter {
 
     fn drop_key(routes: &mut Routes, key: &Key) {
         if let Some(watchers) = routes.by_key.remove(key) {
-            for (session, _) in watchers {
+            for (session, tx) in watchers {
                 if let Some(keys) = routes.by_session.get_mut(&session) {
                     keys.remove(key);
+                }
+                // Kept for reports after delivery, within the session's budget.
+                let order = routes.finished_order.entry(session).or_default();
+                order.push_back(key.clone());
+                let evicted = if order.len() > FINISHED_KEEP {
+                    order.pop_front()
+                } else {
+                    None
+                };
+                let list = routes.finished.entry(key.clone()).or_default();
+                if !list.iter().any(|(s, _)| *s == session) {
+                    list.push((session, tx));
+                }
+                if let Some(old) = evicted {
+                    Routes::drop_finished(routes, &old, session);
                 }
             }
         }
@@ -157,6 +195,11 @@ impl Drop for Watcher {
         for key in keys {
             routes.drop_route(&key, self.id);
         }
+        if let Some(order) = routes.finished_order.remove(&self.id) {
+            for key in order {
+                Routes::drop_finished(&mut routes, &key, self.id);
+            }
+        }
     }
 }
 
@@ -181,17 +224,31 @@ async fn dispatch(
             return;
         };
         let last = ev.last;
+        let report = matches!(
+            ev.kind,
+            crate::spool::EventKind::Bounced { .. } | crate::spool::EventKind::Complained { .. }
+        );
         let mut routes = router.routes();
-        if let Some(watchers) = routes.by_key.get(&ev.key) {
-            for (session, tx) in watchers {
-                if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(ev.clone()) {
-                    metrics.inc(&metrics.events_dropped);
-                    tracing::warn!(
-                        session,
-                        id = %ev.key.id,
-                        "a session is not reading its events; dropped one (clients can ask with status)"
-                    );
-                }
+        let live = routes.by_key.get(&ev.key).into_iter().flatten();
+        let finished = if report {
+            routes.finished.get(&ev.key)
+        } else {
+            None
+        };
+        // A session that asked with `status` after the end may be on both lists.
+        let mut sent: Vec<u64> = Vec::new();
+        for (session, tx) in live.chain(finished.into_iter().flatten()) {
+            if sent.contains(session) {
+                continue;
+            }
+            sent.push(*session);
+            if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(ev.clone()) {
+                metrics.inc(&metrics.events_dropped);
+                tracing::warn!(
+                    session,
+                    id = %ev.key.id,
+                    "a session is not reading its events; dropped one (clients can ask with status)"
+                );
             }
         }
         if last {

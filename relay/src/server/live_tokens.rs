@@ -14,6 +14,10 @@
 //! A successful reload logs the number of tokens, never a secret or a hash.
 //! A missing file is an empty set, as at start.
 //!
+//! [`LiveTokens::authenticate`] is the one way a connection authenticates:
+//! it counts failures per client address ([`super::auth_guard`]) and logs
+//! each failure with the address, never with the token text.
+//!
 //! Polling rather than inotify (the `notify` crate): one `stat` a second
 //! costs nothing, needs no dependency and also sees changes on bind mounts
 //! and network volumes, where inotify events do not arrive. `postwire token
@@ -26,7 +30,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
-use crate::token::{TOKENS_FILE, TokenError, TokenStore};
+use super::auth_guard::AuthFailures;
+use crate::token::{TOKENS_FILE, TokenError, TokenRecord, TokenStore};
 
 /// How often the task looks at the token file's metadata.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -91,6 +96,22 @@ pub struct LiveTokens {
     current: RwLock<Arc<TokenStore>>,
     /// The file as last read, and the counters.
     seen: Mutex<(Stamp, ReloadStatus)>,
+    /// Failed authentications per client address.
+    failures: AuthFailures,
+}
+
+/// Why [`LiveTokens::authenticate`] refused a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthRefusal {
+    /// No token has this secret.
+    #[error("unknown token")]
+    Unknown,
+    /// The client's address failed too often; it was not checked.
+    #[error("too many failed authentications from this address; retry in {} s", retry_after.as_secs().max(1))]
+    Locked {
+        /// When the address may try again.
+        retry_after: Duration,
+    },
 }
 
 impl LiveTokens {
@@ -103,7 +124,48 @@ impl LiveTokens {
             data_dir: data_dir.to_path_buf(),
             current: RwLock::new(Arc::new(store)),
             seen: Mutex::new((before, ReloadStatus::default())),
+            failures: AuthFailures::default(),
         })
+    }
+
+    /// The token whose secret this is, checked in constant time
+    /// ([`TokenStore::authenticate`]). With the client's address `peer`,
+    /// failures are counted per address and a locked address is refused
+    /// without a check; each failure is logged with the address, never with
+    /// the secret.
+    pub fn authenticate(
+        &self,
+        secret: &str,
+        peer: Option<std::net::IpAddr>,
+    ) -> Result<TokenRecord, AuthRefusal> {
+        let now = std::time::Instant::now();
+        if let Some(ip) = peer
+            && let Err(retry_after) = self.failures.check(ip, now)
+        {
+            tracing::info!(peer = %ip, retry_after_secs = retry_after.as_secs(),
+                "refused an authentication: too many failures from this address");
+            return Err(AuthRefusal::Locked { retry_after });
+        }
+        if let Some(t) = self.current().authenticate(secret) {
+            return Ok(t.clone());
+        }
+        match peer {
+            Some(ip) => {
+                let failures = self.failures.record(ip, now);
+                tracing::warn!(peer = %ip, failures, "failed authentication: unknown token");
+                if failures == super::auth_guard::MAX_FAILURES {
+                    tracing::warn!(peer = %ip, window_secs = super::auth_guard::WINDOW.as_secs(),
+                        "too many failed authentications: refusing this address for the rest of the window");
+                }
+            }
+            None => tracing::warn!("failed authentication: unknown token"),
+        }
+        Err(AuthRefusal::Unknown)
+    }
+
+    /// Whether `peer` may try to authenticate now (`Err`: retry after).
+    pub fn may_try(&self, peer: std::net::IpAddr) -> Result<(), Duration> {
+        self.failures.check(peer, std::time::Instant::now())
     }
 
     /// The token file.

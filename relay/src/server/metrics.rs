@@ -66,6 +66,14 @@ pub struct Metrics {
     pub failed: AtomicU64,
     /// WebSocket sessions open now.
     pub sessions: AtomicU64,
+    /// Recipients reported bounced after delivery.
+    pub bounced: AtomicU64,
+    /// Recipients reported as complaints (ARF).
+    pub complained: AtomicU64,
+    /// Reports received on the inbound SMTP port that matched no sent message.
+    pub reports_unmatched: AtomicU64,
+    /// Submissions refused because a recipient is suppressed.
+    pub suppressed: AtomicU64,
     /// Delivery events dropped for a session that was not reading them.
     pub events_dropped: AtomicU64,
     /// From the `submit` frame's bytes received to `accepted` sent.
@@ -112,6 +120,26 @@ impl Metrics {
                 "postwire_failed_total",
                 "Recipients failed for good.",
                 &self.failed,
+            ),
+            (
+                "postwire_bounced_total",
+                "Recipients reported bounced after delivery.",
+                &self.bounced,
+            ),
+            (
+                "postwire_complained_total",
+                "Recipients reported as complaints (ARF).",
+                &self.complained,
+            ),
+            (
+                "postwire_reports_unmatched_total",
+                "Reports received on the inbound SMTP port that matched no sent message.",
+                &self.reports_unmatched,
+            ),
+            (
+                "postwire_suppressed_total",
+                "Submissions refused because a recipient is suppressed.",
+                &self.suppressed,
             ),
             (
                 "postwire_events_dropped_total",

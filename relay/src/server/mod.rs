@@ -8,12 +8,15 @@
 
 pub mod access;
 pub mod app;
+pub mod auth_guard;
+pub mod conn_guard;
 pub mod events;
 pub mod limits;
 pub mod live_tokens;
 pub mod metrics;
 pub mod protocol;
 pub mod readiness;
+pub mod senders;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -58,6 +61,9 @@ pub enum ServeError {
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The VERP secret or the suppression list could not be opened.
+    #[error("bounces: {0}")]
+    Bounces(String),
     /// The webhook outbox could not be opened.
     #[error(transparent)]
     Webhooks(#[from] crate::webhooks::outbox::OutboxError),
@@ -132,6 +138,20 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     readiness.recovered();
     let spool: Arc<dyn Spool> = Arc::new(spool);
     let metrics = Arc::new(metrics::Metrics::default());
+    let suppressions: Arc<dyn crate::bounces::suppress::SuppressionStore> = Arc::new(
+        crate::bounces::suppress::FileSuppressions::open(&settings.data_dir)
+            .map_err(|e| ServeError::Bounces(e.to_string()))?,
+    );
+    let verp = match &settings.bounce_domain {
+        Some(domain) => Some((
+            Arc::new(
+                crate::bounces::verp::Verp::open(&settings.data_dir, domain)
+                    .map_err(|e| ServeError::Bounces(e.to_string()))?,
+            ),
+            Arc::new(crate::bounces::deliver::MessageIds::default()),
+        )),
+        None => None,
+    };
     // Webhooks (crate::webhooks): subscribed before the runner starts; the
     // wrapper adds the `accepted` event.
     let webhooks =
@@ -139,7 +159,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let _ = metrics.webhooks.set(webhooks.stats());
     let spool: Arc<dyn Spool> = Arc::new(crate::webhooks::HookedSpool::new(spool, webhooks));
     let deliver: Arc<dyn Deliver> = Arc::new(readiness::ObservedDeliver::new(
-        upstream::from_settings(&settings, Arc::clone(&metrics.dkim))?,
+        upstream::with_verp(&settings, Arc::clone(&metrics.dkim), verp.clone())?,
         Arc::clone(&readiness),
     ));
     let counter = tokio::spawn(metrics_from_events(spool.subscribe(), Arc::clone(&metrics)));
@@ -159,6 +179,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             metrics,
             events: events::EventRouter::start(Arc::clone(&spool), Arc::clone(&metrics_handle)),
             window: settings.window,
+            suppressions: Some(Arc::clone(&suppressions)),
             auth_timeout: Duration::from_secs(10),
             shutdown: shutdown_rx,
         },
@@ -173,6 +194,24 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // place before the "listening" line, so a SIGHUP from then on never ends
     // the process.
     let token_reloader = live_tokens::spawn(tokens, live_tokens::POLL_INTERVAL);
+    let inbound = match (&settings.inbound_smtp, &verp) {
+        (Some(addr), Some((verp, ids))) => Some(
+            start_inbound(
+                &settings,
+                addr,
+                crate::bounces::correlate::Correlator {
+                    spool: Arc::clone(&spool),
+                    verp: Arc::clone(verp),
+                    ids: Arc::clone(ids),
+                    suppressions: Arc::clone(&suppressions),
+                },
+                Arc::clone(&metrics_handle),
+                state.session.shutdown.clone(),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     recovering.stop().await;
     let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen_error)?;
     let local = listener.local_addr().map_err(|source| ServeError::Listen {
@@ -193,6 +232,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     tracing::info!("{}", crate::web_assets::describe(web_dir.as_deref()));
     let app = app::router(state).merge(crate::web_assets::router(web_dir));
     let grace = settings.shutdown_grace;
+    // Slowloris and pre-auth floods: a deadline on every request head and a
+    // byte budget before authentication (conn_guard).
+    let head_timeout = conn_guard::from_env();
     let stop = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: no new connections; finishing what is in flight");
@@ -205,9 +247,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                     addr: settings.listen.clone(),
                     source,
                 })?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
+            let listener = conn_guard::Guarded::new(listener, head_timeout);
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<conn_guard::ConnInfo>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
         }
         None => {
             // Frames are small and answered one by one: without TCP_NODELAY an
@@ -218,9 +264,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                     tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                 }
             });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
+            let listener = conn_guard::Guarded::new(listener, head_timeout);
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<conn_guard::ConnInfo>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
         }
     };
     served.map_err(|source| ServeError::Listen {
@@ -254,6 +304,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     }
     counter.abort();
     token_reloader.abort();
+    if let Some(inbound) = inbound {
+        inbound.abort();
+    }
     let depth = spool.depth();
     tracing::info!(
         queued = depth.queued,
@@ -308,6 +361,44 @@ impl RecoveringServer {
     }
 }
 
+/// Binds the inbound SMTP port for reports and serves it until shutdown.
+async fn start_inbound(
+    settings: &Settings,
+    addr: &str,
+    correlator: crate::bounces::correlate::Correlator,
+    metrics: Arc<metrics::Metrics>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, ServeError> {
+    let listen_err = |source| ServeError::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(listen_err)?;
+    let local = listener.local_addr().map_err(listen_err)?;
+    let domain = correlator.verp.domain().to_string();
+    let mut cfg = crate::inbound::Config::new(&domain);
+    cfg.max_size = usize::try_from(settings.inbound_max_size).unwrap_or(usize::MAX);
+    cfg.tls = match &settings.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    tracing::info!(listen = %local, domain = %domain, starttls = cfg.tls.is_some(),
+        "inbound SMTP for reports started");
+    // Printed for scripts and tests that start the relay on port 0.
+    eprintln!("postwire inbound SMTP listening on {local} for {domain}");
+    let mailbox = Arc::new(crate::inbound::reports::ReportMailbox::new(
+        correlator, metrics,
+    ));
+    Ok(tokio::spawn(crate::inbound::serve(
+        listener,
+        Arc::new(cfg),
+        mailbox,
+        shutdown,
+    )))
+}
+
 /// Counts delivered, deferred and failed recipients from the spool's events.
 async fn metrics_from_events(
     mut events: tokio::sync::broadcast::Receiver<crate::spool::Event>,
@@ -320,6 +411,8 @@ async fn metrics_from_events(
                 EventKind::Delivered { .. } => metrics.inc(&metrics.delivered),
                 EventKind::Deferred { .. } => metrics.inc(&metrics.deferred),
                 EventKind::Failed { .. } => metrics.inc(&metrics.failed),
+                EventKind::Bounced { .. } => metrics.inc(&metrics.bounced),
+                EventKind::Complained { .. } => metrics.inc(&metrics.complained),
             },
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!(missed = n, "metrics missed delivery events");

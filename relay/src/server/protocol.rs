@@ -128,6 +128,33 @@ pub enum ServerFrame {
         )]
         enhanced_code: Option<String>,
     },
+    /// A delivered recipient's server sent a delivery status notification
+    /// back to the relay's bounce address (docs/bounces.md).
+    Bounced {
+        /// The client's id.
+        id: String,
+        /// The recipient.
+        rcpt: String,
+        /// `hard` (status 5.x.x: the recipient is now suppressed) or `soft` (4.x.x).
+        bounce: crate::spool::BounceKind,
+        /// The report's RFC 3463 status (`5.1.1`).
+        status: String,
+        /// The report's diagnostic code (`smtp; 550 5.1.1 no such user`), when present.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        diagnostic: Option<String>,
+    },
+    /// The recipient's provider sent an abuse report (ARF) for the message;
+    /// the recipient is now suppressed.
+    #[serde(rename_all = "camelCase")]
+    Complained {
+        /// The client's id.
+        id: String,
+        /// The recipient.
+        rcpt: String,
+        /// The report's feedback type (`abuse`), when present.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        feedback_type: Option<String>,
+    },
     /// Answer to a `status` frame.
     Status {
         /// The client's id.
@@ -183,6 +210,9 @@ pub enum Code {
     ShuttingDown,
     /// No frame arrived in time.
     Timeout,
+    /// A recipient hard-bounced or complained before; the token may not
+    /// send to it until the operator removes the suppression.
+    Suppressed,
 }
 
 impl Code {
@@ -191,6 +221,7 @@ impl Code {
         match self {
             Code::AuthRequired | Code::Unauthorized => 4401,
             Code::Timeout => 4408,
+            Code::RateLimited => 4429,
             Code::ShuttingDown => 1001,
             _ => 4400,
         }

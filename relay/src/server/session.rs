@@ -20,9 +20,10 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::access;
+use super::conn_guard::AuthGate;
 use super::events::EventRouter;
 use super::limits::RateLimits;
-use super::live_tokens::LiveTokens;
+use super::live_tokens::{AuthRefusal, LiveTokens};
 use super::metrics::Metrics;
 use super::protocol::{ClientFrame, Code, PROTOCOL, ServerFrame};
 use super::validate::{self, Refusal};
@@ -64,6 +65,9 @@ pub struct SessionContext {
     pub events: Arc<EventRouter>,
     /// Most unanswered submissions per connection.
     pub window: usize,
+    /// Recipients each token may no longer send to (hard bounces,
+    /// complaints); `None`: nothing is suppressed.
+    pub suppressions: Option<Arc<dyn crate::bounces::suppress::SuppressionStore>>,
     /// How long to wait for the `auth` frame.
     pub auth_timeout: Duration,
     /// Becomes `true` when the relay shuts down.
@@ -102,6 +106,24 @@ pub async fn run<Si, St, E>(
     ctx: SessionContext,
     pre_auth: Option<TokenRecord>,
     sink: Si,
+    stream: St,
+) where
+    Si: Sink<WsOut> + Send + Unpin + 'static,
+    St: Stream<Item = Result<WsIn, E>> + Send + Unpin,
+    E: std::fmt::Display,
+{
+    run_from(ctx, None, None, pre_auth, sink, stream).await;
+}
+
+/// [`run`] for a client at `peer`, whose failed `auth` frames count against
+/// its address ([`super::auth_guard`]); `gate` is opened once the session
+/// has authenticated ([`super::conn_guard`]).
+pub async fn run_from<Si, St, E>(
+    ctx: SessionContext,
+    peer: Option<std::net::IpAddr>,
+    gate: Option<Arc<AuthGate>>,
+    pre_auth: Option<TokenRecord>,
+    sink: Si,
     mut stream: St,
 ) where
     Si: Sink<WsOut> + Send + Unpin + 'static,
@@ -130,7 +152,7 @@ pub async fn run<Si, St, E>(
             }
         })
         .fuse();
-    let _ = session(&ctx, pre_auth, &out, &mut stream).await;
+    let _ = session(&ctx, peer, gate, pre_auth, &out, &mut stream).await;
     ctx.metrics
         .sessions
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -175,6 +197,7 @@ async fn fatal(out: &mpsc::Sender<WsOut>, code: Code, message: impl Into<String>
 
 async fn authenticate<St, E>(
     ctx: &SessionContext,
+    peer: Option<std::net::IpAddr>,
     stream: &mut St,
     out: &mpsc::Sender<WsOut>,
 ) -> Option<TokenRecord>
@@ -198,11 +221,15 @@ where
         return None;
     };
     match serde_json::from_str::<ClientFrame>(&t) {
-        Ok(ClientFrame::Auth { token }) => match ctx.tokens.current().authenticate(&token) {
-            Some(t) => Some(t.clone()),
-            None => {
-                tracing::info!("refused a connection with an unknown token");
+        // Logged inside, with the address and never the token.
+        Ok(ClientFrame::Auth { token }) => match ctx.tokens.authenticate(&token, peer) {
+            Ok(t) => Some(t),
+            Err(AuthRefusal::Unknown) => {
                 fatal(out, Code::Unauthorized, "unknown token").await;
+                None
+            }
+            Err(e @ AuthRefusal::Locked { .. }) => {
+                fatal(out, Code::RateLimited, e.to_string()).await;
                 None
             }
         },
@@ -268,6 +295,22 @@ fn spawn_events(
                         enhanced_code,
                     }
                 }
+                EventKind::Bounced {
+                    bounce,
+                    status,
+                    diagnostic,
+                } => ServerFrame::Bounced {
+                    id,
+                    rcpt: ev.rcpt,
+                    bounce,
+                    status,
+                    diagnostic,
+                },
+                EventKind::Complained { feedback_type } => ServerFrame::Complained {
+                    id,
+                    rcpt: ev.rcpt,
+                    feedback_type,
+                },
             };
             if out.send(text(&frame)).await.is_err() {
                 break;
@@ -278,6 +321,8 @@ fn spawn_events(
 
 async fn session<St, E>(
     ctx: &SessionContext,
+    peer: Option<std::net::IpAddr>,
+    gate: Option<Arc<AuthGate>>,
     pre_auth: Option<TokenRecord>,
     out: &mpsc::Sender<WsOut>,
     stream: &mut St,
@@ -288,8 +333,11 @@ where
 {
     let mut token = match pre_auth {
         Some(t) => t,
-        None => authenticate(ctx, stream, out).await?,
+        None => authenticate(ctx, peer, stream, out).await?,
     };
+    if let Some(g) = gate {
+        g.open();
+    }
     // Dropped when the session ends, and with it every route to this session.
     let (watcher, events) = ctx.events.register();
     let event_task = spawn_events(events, out.clone());
@@ -595,6 +643,22 @@ fn check(
         });
     }
     let envelope = validate::envelope(p.envelope.as_ref(), bytes, token)?;
+    if let Some(list) = &ctx.suppressions {
+        for rcpt in &envelope.rcpt_to {
+            if let Some(s) = list.get(&token.name, rcpt) {
+                ctx.metrics.inc(&ctx.metrics.suppressed);
+                return Err(Refusal {
+                    code: Code::Suppressed,
+                    message: format!(
+                        "recipient {rcpt} is suppressed: {} ({}) on {}; the operator can lift it with `postwire suppression remove {rcpt}`",
+                        s.reason,
+                        s.detail,
+                        crate::bounces::rfc3339(s.at_ms)
+                    ),
+                });
+            }
+        }
+    }
     ctx.limits
         .take(&token.name, token.rate_per_minute, now)
         .map_err(|wait| Refusal {

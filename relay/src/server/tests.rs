@@ -45,6 +45,7 @@ pub(super) fn relay_with(rate: u32) -> Relay {
         metrics,
         events,
         window: 4,
+        suppressions: None,
         auth_timeout: Duration::from_millis(300),
         shutdown: shutdown_rx,
     };

@@ -133,12 +133,16 @@ async fn answer(ws: &mut Ws) -> Seen {
 }
 
 async fn submit(ws: &mut Ws, id: &str, from: &str) {
+    // The header's From is the envelope's: the token must cover both.
+    let msg = String::from_utf8_lossy(MSG).replace("ana@example.com", from);
     let head = json!({"type": "submit", "id": id,
-        "envelope": {"mailFrom": from, "rcptTo": ["bob@x.org"]}, "size": MSG.len()});
+        "envelope": {"mailFrom": from, "rcptTo": ["bob@x.org"]}, "size": msg.len()});
     ws.send(Message::Text(head.to_string().into()))
         .await
         .unwrap();
-    ws.send(Message::Binary(MSG.to_vec().into())).await.unwrap();
+    ws.send(Message::Binary(msg.into_bytes().into()))
+        .await
+        .unwrap();
 }
 
 /// Submits one message and returns the relay's answer.

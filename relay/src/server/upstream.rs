@@ -1,7 +1,10 @@
 //! Choosing the upstream from the settings: the pickup directory under the
 //! data directory when no SMTP server is configured (the embedded default),
 //! else the SMTP pool with its N connections; either wrapped in the DKIM
-//! signer ([`crate::dkim::deliver::SigningDeliver`]).
+//! signer ([`crate::dkim::deliver::SigningDeliver`]), and, with a bounce
+//! domain, in the VERP return path
+//! ([`crate::bounces::deliver::VerpDeliver`], inside the signer so that a
+//! message is signed once for all its recipients).
 
 use std::sync::Arc;
 
@@ -22,11 +25,28 @@ pub fn from_settings(
     settings: &Settings,
     dkim: Arc<crate::dkim::Stats>,
 ) -> Result<Arc<dyn Deliver>, ServeError> {
+    with_verp(settings, dkim, None)
+}
+
+/// As [`from_settings`], sending with the VERP return paths of `verp` (and
+/// remembering Message-IDs there) when given.
+pub fn with_verp(
+    settings: &Settings,
+    dkim: Arc<crate::dkim::Stats>,
+    verp: Option<(
+        Arc<crate::bounces::verp::Verp>,
+        Arc<crate::bounces::deliver::MessageIds>,
+    )>,
+) -> Result<Arc<dyn Deliver>, ServeError> {
     let signer = crate::dkim::Signer::new(&settings.dkim, Some(settings.data_dir.join("dkim")))
         .map_err(|e| ServeError::Upstream(e.to_string()))?
         .with_stats(dkim);
+    let mut inner = transport(settings)?;
+    if let Some((verp, ids)) = verp {
+        inner = Arc::new(crate::bounces::deliver::VerpDeliver::new(inner, verp, ids));
+    }
     Ok(Arc::new(crate::dkim::deliver::SigningDeliver::new(
-        transport(settings)?,
+        inner,
         Arc::new(signer),
     )))
 }

@@ -1,6 +1,7 @@
 //! Checks of a submission before it is spooled: the id, the envelope (given
-//! or derived from the headers), the token's allowed senders and its size
-//! limit. Each refusal is a [`Refusal`] with the protocol [`Code`] it maps to.
+//! or derived from the headers), the token's allowed senders (the envelope's
+//! `MAIL FROM` and every `From`, `Sender`, `Resent-From` and `Resent-Sender`
+//! address of the header, [`super::senders`]) and its size limit. Each refusal is a [`Refusal`] with the protocol [`Code`] it maps to.
 
 use postwire_core::address::{AddressError, Mailbox};
 
@@ -137,6 +138,7 @@ pub fn envelope(
             format!("token {:?} may not send as {mail_from:?}", token.name),
         ));
     }
+    header_senders(bytes, token)?;
     if let Some(dsn) = &env.dsn {
         dsn.validate()
             .map_err(|e| refuse(Code::InvalidDsn, format!("envelope.{e}")))?;
@@ -147,6 +149,22 @@ pub fn envelope(
         dsn: env.dsn,
         require_tls: env.require_tls,
     })
+}
+
+/// Checks that `token` may use every sender address of the message's header.
+fn header_senders(bytes: &[u8], token: &TokenRecord) -> Result<(), Refusal> {
+    let senders = super::senders::header_senders(bytes)
+        .map_err(|e| refuse(Code::SenderNotAllowed, format!("{e}; it cannot be checked")))?;
+    match senders.iter().find(|(_, a)| !token.may_send_as(a)) {
+        Some((field, addr)) => Err(refuse(
+            Code::SenderNotAllowed,
+            format!(
+                "token {:?} may not send as {addr:?} (the {field} header)",
+                token.name
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

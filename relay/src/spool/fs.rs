@@ -342,6 +342,58 @@ impl Spool for FsSpool {
         self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.notify.notify_waiters();
     }
+
+    fn find(&self, matches: &mut dyn FnMut(&Key) -> bool) -> Option<Key> {
+        // The predicate may be costly (a keyed hash per key): not under the lock.
+        let keys: Vec<Key> = self.inner.lock().entries.keys().cloned().collect();
+        keys.into_iter().find(|k| matches(k))
+    }
+
+    fn report(
+        &self,
+        key: Key,
+        rcpt: String,
+        state: RcptState,
+    ) -> BoxFuture<'_, Result<bool, SpoolError>> {
+        Box::pin(async move {
+            if !state.is_report() {
+                return Ok(false);
+            }
+            {
+                let s = self.inner.lock();
+                let Some(e) = s.entries.get(&key) else {
+                    return Ok(false);
+                };
+                let Some(r) = e.rcpts.iter().find(|r| r.rcpt == rcpt) else {
+                    return Ok(false);
+                };
+                if !matches!(r.state, RcptState::Delivered { .. }) && !r.state.is_report() {
+                    return Ok(false);
+                }
+            }
+            // Journalled like an attempt's outcome (a settle record whose
+            // states are all reports: see `commit_settles`), so recovery and
+            // compaction keep it with the message's status.
+            let settle = Settle {
+                key,
+                rcpts: vec![RcptStatus { rcpt, state }],
+                at_ms: now_ms(),
+                done: true,
+            };
+            let (tx, rx) = oneshot::channel();
+            self.settles
+                .send((settle, tx))
+                .map_err(|_| SpoolError::Closed)?;
+            rx.await.map_err(|_| SpoolError::Closed)??;
+            Ok(true)
+        })
+    }
+}
+
+/// A settle record that only records reports after delivery (bounces,
+/// complaints): it changes no lease, attempt count or queue.
+fn is_report(settle: &Settle) -> bool {
+    !settle.rcpts.is_empty() && settle.rcpts.iter().all(|r| r.state.is_report())
 }
 
 impl FsSpool {
@@ -765,6 +817,12 @@ fn commit_settles(
         tracing::error!(error = %e, "cannot record delivery outcomes; the messages will be tried again");
         let msg = e.to_string();
         for (settle, tx) in jobs {
+            if is_report(&settle) {
+                let _ = tx.send(Err(SpoolError::Encode(format!(
+                    "report not recorded: {msg}"
+                ))));
+                continue;
+            }
             if let Some(e) = s.entries.get_mut(&settle.key) {
                 e.leased = false;
                 e.due_ms = now + inner.opts.retry_initial.as_millis() as u64;
@@ -787,6 +845,37 @@ fn commit_settles(
             replies.push((tx, Err(SpoolError::UnknownLease(settle.key))));
             continue;
         };
+        if is_report(&settle) {
+            for new in settle.rcpts {
+                if let Some(r) = e.rcpts.iter_mut().find(|r| r.rcpt == new.rcpt) {
+                    r.state = new.state.clone();
+                }
+                let kind = match new.state {
+                    RcptState::Bounced {
+                        bounce,
+                        status,
+                        diagnostic,
+                        ..
+                    } => EventKind::Bounced {
+                        bounce,
+                        status,
+                        diagnostic,
+                    },
+                    RcptState::Complained { feedback_type, .. } => {
+                        EventKind::Complained { feedback_type }
+                    }
+                    _ => continue,
+                };
+                events.push(Event {
+                    key: settle.key.clone(),
+                    rcpt: new.rcpt,
+                    kind,
+                    last: false,
+                });
+            }
+            replies.push((tx, Ok(())));
+            continue;
+        }
         let mut retry_at = None;
         for new in &settle.rcpts {
             if let Some(r) = e.rcpts.iter_mut().find(|r| r.rcpt == new.rcpt) {
@@ -813,7 +902,9 @@ fn commit_settles(
                     attempts,
                     retry_at_ms: retry_at.unwrap_or(now),
                 },
-                RcptState::Queued => continue,
+                RcptState::Queued | RcptState::Bounced { .. } | RcptState::Complained { .. } => {
+                    continue;
+                }
             };
             events.push(Event {
                 key: settle.key.clone(),

@@ -102,6 +102,8 @@ pub mod deliver;
 pub mod disk;
 mod fs;
 pub mod record;
+#[cfg(test)]
+mod report_tests;
 pub mod runner;
 #[cfg(test)]
 mod tests;
@@ -194,12 +196,59 @@ pub enum RcptState {
         /// Why.
         reason: String,
     },
+    /// Delivered, then a delivery status notification came back for it to
+    /// the relay's bounce address (final; see [`crate::bounces`]).
+    #[serde(rename_all = "camelCase")]
+    Bounced {
+        /// `hard` (status 5.x.x) or `soft` (4.x.x).
+        bounce: BounceKind,
+        /// The report's RFC 3463 status (`5.1.1`).
+        status: String,
+        /// The report's diagnostic code, when it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        diagnostic: Option<String>,
+        /// When the report arrived (ms since the Unix epoch).
+        at_ms: u64,
+    },
+    /// Delivered, then an abuse report (RFC 5965 ARF) came back for it (final).
+    #[serde(rename_all = "camelCase")]
+    Complained {
+        /// The report's feedback type (`abuse`), when it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        feedback_type: Option<String>,
+        /// When the report arrived (ms since the Unix epoch).
+        at_ms: u64,
+    },
+}
+
+/// How bad a bounce is: from the class of its status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BounceKind {
+    /// A permanent failure (5.x.x): the recipient is suppressed.
+    Hard,
+    /// A transient failure (4.x.x) the remote side gave up on or warns about.
+    Soft,
 }
 
 impl RcptState {
     /// Whether nothing will happen to this recipient any more.
     pub fn is_final(&self) -> bool {
-        matches!(self, RcptState::Delivered { .. } | RcptState::Failed { .. })
+        matches!(
+            self,
+            RcptState::Delivered { .. }
+                | RcptState::Failed { .. }
+                | RcptState::Bounced { .. }
+                | RcptState::Complained { .. }
+        )
+    }
+
+    /// Whether this state came from a report after delivery (bounce or complaint).
+    pub fn is_report(&self) -> bool {
+        matches!(
+            self,
+            RcptState::Bounced { .. } | RcptState::Complained { .. }
+        )
     }
 }
 
@@ -248,6 +297,20 @@ pub enum EventKind {
     Failed {
         /// Why.
         reason: String,
+    },
+    /// A delivery status notification came back after delivery.
+    Bounced {
+        /// Hard (5.x.x) or soft (4.x.x).
+        bounce: BounceKind,
+        /// The RFC 3463 status.
+        status: String,
+        /// The diagnostic code, when the report has one.
+        diagnostic: Option<String>,
+    },
+    /// An abuse report came back after delivery.
+    Complained {
+        /// The feedback type, when the report has one.
+        feedback_type: Option<String>,
     },
 }
 
@@ -355,6 +418,28 @@ pub trait Spool: Send + Sync + 'static {
     /// Stops handing out leases: pending and future [`Spool::next`] calls
     /// return `None`. Stored messages stay stored.
     fn close(&self);
+
+    /// The first known message whose key `matches` (used to find the message
+    /// a bounce's VERP address names). A spool that cannot search finds none.
+    fn find(&self, matches: &mut dyn FnMut(&Key) -> bool) -> Option<Key> {
+        let _ = matches;
+        None
+    }
+
+    /// Records, durably, a report that came back for recipient `rcpt` of a
+    /// delivered message (`state` is [`RcptState::Bounced`] or
+    /// [`RcptState::Complained`]), then publishes its [`Event`]. Resolves to
+    /// `false` when the message or recipient is unknown, or the recipient was
+    /// not delivered (nothing recorded).
+    fn report(
+        &self,
+        key: Key,
+        rcpt: String,
+        state: RcptState,
+    ) -> BoxFuture<'_, Result<bool, SpoolError>> {
+        let _ = (key, rcpt, state);
+        Box::pin(async { Ok(false) })
+    }
 }
 
 /// Errors of the spool.

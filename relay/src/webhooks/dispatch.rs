@@ -421,8 +421,26 @@ fn describe(ev: &Event) -> (String, Map<String, Value>) {
             m.insert("reason".into(), json!(reason));
             "failed".to_string()
         }
-        // Kinds added later (bounced, complained, ...) go out under their
-        // own name with their fields as text until they get a case here.
+        EventKind::Bounced {
+            bounce,
+            status,
+            diagnostic,
+        } => {
+            m.insert("bounce".into(), json!(bounce));
+            m.insert("status".into(), json!(status));
+            if let Some(d) = diagnostic {
+                m.insert("diagnostic".into(), json!(d));
+            }
+            "bounced".to_string()
+        }
+        EventKind::Complained { feedback_type } => {
+            if let Some(f) = feedback_type {
+                m.insert("feedbackType".into(), json!(f));
+            }
+            "complained".to_string()
+        }
+        // Kinds added later go out under their own name with their fields
+        // as text until they get a case here.
         #[allow(unreachable_patterns)]
         other => {
             let text = format!("{other:?}");
@@ -512,6 +530,33 @@ async fn work(hooks: Arc<Webhooks>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounces_and_complaints_go_out_with_their_fields() {
+        let ev = |kind| Event {
+            key: Key {
+                token: "app".into(),
+                id: "m1".into(),
+            },
+            rcpt: "bob@example.org".into(),
+            kind,
+            last: false,
+        };
+        let (kind, m) = describe(&ev(EventKind::Bounced {
+            bounce: crate::spool::BounceKind::Hard,
+            status: "5.1.1".into(),
+            diagnostic: Some("smtp; 550 5.1.1 no such user".into()),
+        }));
+        assert_eq!(kind, "bounced");
+        assert_eq!(m["bounce"], "hard");
+        assert_eq!(m["status"], "5.1.1");
+        assert_eq!(m["recipient"], "bob@example.org");
+        let (kind, m) = describe(&ev(EventKind::Complained {
+            feedback_type: Some("abuse".into()),
+        }));
+        assert_eq!(kind, "complained");
+        assert_eq!(m["feedbackType"], "abuse");
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_with_jitter_in_the_upper_half() {

@@ -9,7 +9,8 @@ use tokio::sync::broadcast;
 
 use super::dispatch::Webhooks;
 use crate::spool::{
-    Accepted, Depth, Event, Key, Lease, Outcome, RcptStatus, Spool, SpoolError, Submission,
+    Accepted, Depth, Event, Key, Lease, Outcome, RcptState, RcptStatus, Spool, SpoolError,
+    Submission,
 };
 
 /// A [`Spool`] that queues an `accepted` webhook event for each message it
@@ -62,5 +63,16 @@ impl Spool for HookedSpool {
     }
     fn close(&self) {
         self.inner.close();
+    }
+    fn find(&self, matches: &mut dyn FnMut(&Key) -> bool) -> Option<Key> {
+        self.inner.find(matches)
+    }
+    fn report(
+        &self,
+        key: Key,
+        rcpt: String,
+        state: RcptState,
+    ) -> BoxFuture<'_, Result<bool, SpoolError>> {
+        self.inner.report(key, rcpt, state)
     }
 }
