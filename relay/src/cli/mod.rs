@@ -46,7 +46,7 @@ pub enum Command {
     /// Parse a message (.eml) and print its spec as JSON.
     Parse(parse::Args),
     /// Run the relay: WebSocket submission, durable spool, delivery.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Manage the relay's tokens.
     Token(token::Args),
     /// Send messages (spec JSON or .eml) over SMTP or into a pickup directory.
@@ -116,7 +116,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Build(args) => build::run(args),
         Command::Parse(args) => parse::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Token(args) => token::run(args),
         Command::Send(args) => send::run(args),
         Command::Submit(args) => submit::run(args),
