@@ -86,6 +86,15 @@ pub struct ServeFlags {
     /// Largest report the inbound SMTP port takes, in bytes [default: 10485760].
     #[arg(long, env = "POSTWIRE_INBOUND_MAX_SIZE", value_name = "BYTES")]
     pub inbound_max_size: Option<u64>,
+    /// First webhook retry delay [default: 5s].
+    #[arg(long, env = "POSTWIRE_WEBHOOK_RETRY_INITIAL", value_name = "DURATION")]
+    pub webhook_retry_initial: Option<String>,
+    /// Longest delay between webhook retries [default: 10m].
+    #[arg(long, env = "POSTWIRE_WEBHOOK_RETRY_MAX", value_name = "DURATION")]
+    pub webhook_retry_max: Option<String>,
+    /// Give up on a webhook event not delivered this long after it was queued [default: 3d].
+    #[arg(long, env = "POSTWIRE_WEBHOOK_RETENTION", value_name = "DURATION")]
+    pub webhook_retention: Option<String>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "POSTWIRE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -114,6 +123,9 @@ struct FileConfig {
     bounce_domain: Option<String>,
     inbound_smtp: Option<String>,
     inbound_max_size: Option<u64>,
+    webhook_retry_initial: Option<String>,
+    webhook_retry_max: Option<String>,
+    webhook_retention: Option<String>,
 }
 
 /// The resolved settings of the relay.
@@ -152,6 +164,8 @@ pub struct Settings {
     pub inbound_smtp: Option<String>,
     /// Largest report taken by the inbound SMTP server.
     pub inbound_max_size: u64,
+    /// Webhook retries and retention (endpoints: `postwire webhook add`).
+    pub webhooks: crate::webhooks::Options,
 }
 
 /// Errors in the settings.
@@ -312,7 +326,29 @@ impl Settings {
         if let Some(dir) = flags.dkim_dir {
             dkim.dir = Some(dir);
         }
+        let webhooks = crate::webhooks::Options {
+            retry_initial: dur(
+                "webhook_retry_initial",
+                flags.webhook_retry_initial,
+                file.webhook_retry_initial,
+                "5s",
+            )?,
+            retry_max: dur(
+                "webhook_retry_max",
+                flags.webhook_retry_max,
+                file.webhook_retry_max,
+                "10m",
+            )?,
+            retention: dur(
+                "webhook_retention",
+                flags.webhook_retention,
+                file.webhook_retention,
+                "3d",
+            )?,
+            ..crate::webhooks::Options::default()
+        };
         Ok(Settings {
+            webhooks,
             dkim,
             bounce_domain,
             inbound_smtp,
@@ -444,6 +480,26 @@ mod tests {
         assert_eq!(s.bounce_domain.as_deref(), Some("b.example.com"));
         assert_eq!(s.inbound_smtp.as_deref(), Some("127.0.0.1:2525"));
         assert_eq!(s.inbound_max_size, 10 << 20);
+    }
+
+    #[test]
+    fn webhook_retries_come_from_flags_or_the_file_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/pw\"\nwebhook_retry_max = \"1m\"\nwebhook_retention = \"1d\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeFlags {
+            config: Some(path),
+            webhook_retention: Some("2h".into()),
+            ..no_flags()
+        })
+        .unwrap();
+        assert_eq!(s.webhooks.retry_initial, Duration::from_secs(5));
+        assert_eq!(s.webhooks.retry_max, Duration::from_secs(60));
+        assert_eq!(s.webhooks.retention, Duration::from_secs(7200));
     }
 
     #[test]

@@ -14,3 +14,4 @@ pub mod smtp;
 pub mod spool;
 pub mod token;
 pub mod web_assets;
+pub mod webhooks;

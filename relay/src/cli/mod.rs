@@ -23,6 +23,7 @@ pub mod submit;
 pub mod suppression;
 pub mod tnef;
 pub mod token;
+pub mod webhook;
 
 /// Top-level arguments of the `postwire` command.
 #[derive(Debug, Parser)]
@@ -45,7 +46,7 @@ pub enum Command {
     /// Parse a message (.eml) and print its spec as JSON.
     Parse(parse::Args),
     /// Run the relay: WebSocket submission, durable spool, delivery.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Manage the relay's tokens.
     Token(token::Args),
     /// Send messages (spec JSON or .eml) over SMTP or into a pickup directory.
@@ -68,6 +69,8 @@ pub enum Command {
     Report(report::Args),
     /// Recipients refused after a hard bounce or a complaint: list, remove.
     Suppression(suppression::Args),
+    /// The relay's webhook endpoints: add, list, remove, test.
+    Webhook(webhook::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -113,7 +116,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Build(args) => build::run(args),
         Command::Parse(args) => parse::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Token(args) => token::run(args),
         Command::Send(args) => send::run(args),
         Command::Submit(args) => submit::run(args),
@@ -125,5 +128,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dkim(args) => dkim::run(args),
         Command::Report(args) => report::run(args),
         Command::Suppression(args) => suppression::run(args),
+        Command::Webhook(args) => webhook::run(args),
     }
 }

@@ -82,6 +82,8 @@ pub struct Metrics {
     pub delivery_latency: Histogram,
     /// What the DKIM signer did (shared with it).
     pub dkim: std::sync::Arc<crate::dkim::Stats>,
+    /// The webhook dispatcher's per-endpoint metrics, once it runs.
+    pub webhooks: std::sync::OnceLock<std::sync::Arc<crate::webhooks::stats::Stats>>,
 }
 
 impl Metrics {
@@ -216,6 +218,9 @@ impl Metrics {
             "postwire_delivery_latency_seconds",
             "Duration of one delivery attempt.",
         );
+        if let Some(webhooks) = self.webhooks.get() {
+            webhooks.render(&mut out);
+        }
         out
     }
 }

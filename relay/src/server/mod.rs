@@ -64,6 +64,9 @@ pub enum ServeError {
     /// The VERP secret or the suppression list could not be opened.
     #[error("bounces: {0}")]
     Bounces(String),
+    /// The webhook outbox could not be opened.
+    #[error(transparent)]
+    Webhooks(#[from] crate::webhooks::outbox::OutboxError),
     /// The async runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
@@ -149,6 +152,12 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         )),
         None => None,
     };
+    // Webhooks (crate::webhooks): subscribed before the runner starts; the
+    // wrapper adds the `accepted` event.
+    let webhooks =
+        crate::webhooks::Webhooks::start(&settings.data_dir, settings.webhooks, spool.subscribe())?;
+    let _ = metrics.webhooks.set(webhooks.stats());
+    let spool: Arc<dyn Spool> = Arc::new(crate::webhooks::HookedSpool::new(spool, webhooks));
     let deliver: Arc<dyn Deliver> = Arc::new(readiness::ObservedDeliver::new(
         upstream::with_verp(&settings, Arc::clone(&metrics.dkim), verp.clone())?,
         Arc::clone(&readiness),

@@ -1,0 +1,574 @@
+//! From spool events to HTTP requests: [`Webhooks`] listens to the spool's
+//! events (and, through [`super::HookedSpool`], to acceptances), writes one
+//! [`Entry`] per event and interested endpoint into the [`Outbox`] (durably,
+//! before it counts as queued), and a worker POSTs each, signed, retrying
+//! with exponential backoff and jitter (capped at `retry_max`) until the
+//! endpoint answers 2xx or the entry is older than `retention` (then it is
+//! given up, with a warning and a metric). Endpoints are re-read from
+//! `webhooks.toml` when the file changes.
+//!
+//! Known gap: a delivery event published by the spool but not yet in the
+//! outbox when the process dies is not sent (the `accepted` event is
+//! written before the client is answered). Events of one message may reach
+//! an endpoint out of order; each carries its `timestamp`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{Notify, Semaphore, broadcast};
+
+use super::outbox::{DirOutbox, Entry, Outbox, OutboxError};
+use super::stats::Stats;
+use super::store::{self, Endpoint};
+use super::{http, sign};
+use crate::spool::{Event, EventKind, Key};
+
+/// Retry settings of the webhook worker.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Delay before the first retry.
+    pub retry_initial: Duration,
+    /// Longest delay between retries.
+    pub retry_max: Duration,
+    /// An event not delivered this long after it was queued is given up.
+    pub retention: Duration,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            retry_initial: Duration::from_secs(5),
+            retry_max: Duration::from_secs(600),
+            retention: Duration::from_secs(3 * 86_400),
+            concurrency: 8,
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    // Without randomness ids still differ by time and sequence; jitter is lost.
+    let _ = getrandom::fill(&mut b);
+    u32::from_le_bytes(b)
+}
+
+/// The delay before attempt `attempts + 1`: `initial * 2^(attempts-1)`,
+/// capped at `max`, times a random factor in [0.5, 1].
+pub fn backoff(opts: &Options, attempts: u32, random: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(30);
+    let base = opts
+        .retry_initial
+        .saturating_mul(1u32 << exp)
+        .min(opts.retry_max);
+    let factor = 0.5 + f64::from(random) / f64::from(u32::MAX) / 2.0;
+    base.mul_f64(factor)
+}
+
+/// The endpoints, re-read when `webhooks.toml` changes.
+struct EndpointCache {
+    data_dir: PathBuf,
+    state: Mutex<(Option<SystemTime>, Arc<Vec<Endpoint>>)>,
+}
+
+impl EndpointCache {
+    fn current(&self) -> Arc<Vec<Endpoint>> {
+        let path = self.data_dir.join(store::ENDPOINTS_FILE);
+        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.0 != mtime || mtime.is_none() && !st.1.is_empty() {
+            match store::load(&self.data_dir) {
+                Ok(eps) => {
+                    tracing::info!(endpoints = eps.len(), "webhook endpoints loaded");
+                    *st = (mtime, Arc::new(eps));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the webhook endpoints; keeping the previous ones");
+                    st.0 = mtime;
+                }
+            }
+        }
+        Arc::clone(&st.1)
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    due: BTreeSet<(u64, String)>,
+    entries: HashMap<String, Entry>,
+}
+
+/// The webhook dispatcher of a running relay.
+pub struct Webhooks {
+    data_dir: PathBuf,
+    outbox: Arc<dyn Outbox>,
+    endpoints: EndpointCache,
+    opts: Options,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    stats: Arc<Stats>,
+    seq: AtomicU64,
+}
+
+impl std::fmt::Debug for Webhooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhooks").finish_non_exhaustive()
+    }
+}
+
+impl Webhooks {
+    /// Opens the outbox in `DATA_DIR/webhooks/outbox`, queues what it holds,
+    /// and starts listening to `events` and delivering.
+    pub fn start(
+        data_dir: &Path,
+        opts: Options,
+        events: broadcast::Receiver<Event>,
+    ) -> Result<Arc<Self>, OutboxError> {
+        let outbox = Arc::new(DirOutbox::open(&data_dir.join("webhooks").join("outbox"))?);
+        Self::start_with(data_dir, opts, events, outbox)
+    }
+
+    /// [`Webhooks::start`] with another [`Outbox`].
+    pub fn start_with(
+        data_dir: &Path,
+        opts: Options,
+        events: broadcast::Receiver<Event>,
+        outbox: Arc<dyn Outbox>,
+    ) -> Result<Arc<Self>, OutboxError> {
+        let hooks = Arc::new(Webhooks {
+            data_dir: data_dir.to_path_buf(),
+            endpoints: EndpointCache {
+                data_dir: data_dir.to_path_buf(),
+                state: Mutex::new((None, Arc::new(Vec::new()))),
+            },
+            outbox,
+            opts,
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            stats: Arc::new(Stats::default()),
+            seq: AtomicU64::new(0),
+        });
+        let pending = hooks.outbox.load()?;
+        if !pending.is_empty() {
+            tracing::info!(
+                pending = pending.len(),
+                "webhook events from before the restart queued again"
+            );
+        }
+        hooks.requeue(pending);
+        // Loaded now, so that the "loaded" log line comes at start and every
+        // endpoint has its metrics from the start.
+        for ep in hooks.endpoints.current().iter() {
+            hooks.stats.with(&ep.name, |_| {});
+        }
+        tokio::spawn(listen(Arc::downgrade(&hooks), events));
+        tokio::spawn(work(Arc::clone(&hooks)));
+        Ok(hooks)
+    }
+
+    /// The metrics.
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.stats)
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn requeue(&self, entries: Vec<Entry>) {
+        let mut q = self.queue();
+        for e in entries {
+            self.stats.with(&e.endpoint, |s| s.pending += 1);
+            q.due.insert((e.next_ms, e.id.clone()));
+            q.entries.insert(e.id.clone(), e);
+        }
+        drop(q);
+        self.wake.notify_one();
+    }
+
+    /// Queues event `kind` of message `key` with `fields` for every endpoint
+    /// that hears of `key.token`; returns once it is in the outbox.
+    pub async fn enqueue(&self, kind: &str, key: &Key, fields: Map<String, Value>) {
+        let endpoints = self.endpoints.current();
+        let entries = self.entries_for(&endpoints, kind, key, fields);
+        self.store(entries).await;
+    }
+
+    /// The outbox entries of one event: one per endpoint that hears of it.
+    fn entries_for(
+        &self,
+        endpoints: &[Endpoint],
+        kind: &str,
+        key: &Key,
+        fields: Map<String, Value>,
+    ) -> Vec<Entry> {
+        let targets: Vec<&Endpoint> = endpoints.iter().filter(|e| e.hears(&key.token)).collect();
+        if targets.is_empty() {
+            return Vec::new();
+        }
+        let now = now_ms();
+        let event_id = format!(
+            "evt_{now}_{:08x}{:04x}",
+            random_u32(),
+            self.seq.fetch_add(1, Ordering::Relaxed) & 0xffff
+        );
+        let mut body = Map::new();
+        body.insert("id".into(), json!(event_id));
+        body.insert("type".into(), json!(kind));
+        body.insert("timestamp".into(), json!(now));
+        body.insert(
+            "message".into(),
+            json!({ "token": key.token, "id": key.id }),
+        );
+        body.extend(fields);
+        let body = Value::Object(body).to_string();
+        targets
+            .iter()
+            .map(|ep| Entry {
+                id: format!("{event_id}-{}", ep.name),
+                endpoint: ep.name.clone(),
+                kind: kind.to_string(),
+                body: body.clone(),
+                created_ms: now,
+                attempts: 0,
+                next_ms: now,
+            })
+            .collect()
+    }
+
+    /// Writes `entries` to the outbox (one directory fsync for all), then
+    /// queues them for delivery.
+    async fn store(&self, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let outbox = Arc::clone(&self.outbox);
+        let stored = entries.clone();
+        let pushed = tokio::task::spawn_blocking(move || outbox.push(&stored)).await;
+        let error = match pushed {
+            Ok(Ok(())) => return self.requeue(entries),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        self.stats
+            .queue_errors
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        for e in &entries {
+            tracing::error!(%error, endpoint = %e.endpoint, kind = %e.kind, "webhook event not queued");
+        }
+    }
+
+    /// Takes the earliest entry due now, or says when the next one is due.
+    fn take_due(&self) -> Result<Entry, Option<u64>> {
+        let now = now_ms();
+        let mut q = self.queue();
+        let Some((at, id)) = q.due.first().cloned() else {
+            return Err(None);
+        };
+        if at > now {
+            return Err(Some(at));
+        }
+        q.due.remove(&(at, id.clone()));
+        q.entries.remove(&id).ok_or(Some(now))
+    }
+
+    async fn outbox_op(
+        &self,
+        op: impl FnOnce(&dyn Outbox) -> Result<(), OutboxError> + Send + 'static,
+    ) {
+        let outbox = Arc::clone(&self.outbox);
+        match tokio::task::spawn_blocking(move || op(outbox.as_ref())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "webhook outbox"),
+            Err(e) => tracing::error!(error = %e, "webhook outbox"),
+        }
+    }
+
+    async fn finish(&self, entry: &Entry) {
+        let id = entry.id.clone();
+        self.outbox_op(move |o| o.remove(&id)).await;
+        self.stats
+            .with(&entry.endpoint, |s| s.pending = s.pending.saturating_sub(1));
+    }
+
+    /// One attempt at `entry`, and what follows from its result.
+    async fn attempt(&self, mut entry: Entry) {
+        let endpoints = self.endpoints.current();
+        let Some(ep) = endpoints.iter().find(|e| e.name == entry.endpoint) else {
+            tracing::warn!(endpoint = %entry.endpoint, kind = %entry.kind,
+                "webhook endpoint removed; its undelivered event is dropped");
+            self.finish(&entry).await;
+            return;
+        };
+        let result = match store::secret(&self.data_dir, &ep.name) {
+            Ok(secret) => send(ep, &secret, &entry.kind, entry.body.as_bytes()).await,
+            Err(e) => Err(e.to_string()),
+        };
+        entry.attempts = entry.attempts.saturating_add(1);
+        match result {
+            Ok(status) if (200..300).contains(&status) => {
+                self.finish(&entry).await;
+                self.stats.with(&ep.name, |s| {
+                    s.delivered += 1;
+                    s.last_status = Some(status);
+                });
+                return;
+            }
+            Ok(status) => {
+                self.stats.with(&ep.name, |s| {
+                    s.failed_attempts += 1;
+                    s.last_status = Some(status);
+                });
+                tracing::warn!(endpoint = %ep.name, kind = %entry.kind, status, attempts = entry.attempts,
+                    "webhook endpoint refused an event; will retry");
+            }
+            Err(error) => {
+                self.stats.with(&ep.name, |s| {
+                    s.failed_attempts += 1;
+                    s.last_status = Some(0);
+                });
+                tracing::warn!(endpoint = %ep.name, kind = %entry.kind, %error, attempts = entry.attempts,
+                    "webhook attempt failed; will retry");
+            }
+        }
+        let now = now_ms();
+        let retention = u64::try_from(self.opts.retention.as_millis()).unwrap_or(u64::MAX);
+        if now.saturating_sub(entry.created_ms) >= retention {
+            tracing::warn!(endpoint = %ep.name, kind = %entry.kind, attempts = entry.attempts,
+                "webhook event given up after the retention window");
+            self.finish(&entry).await;
+            self.stats.with(&ep.name, |s| s.given_up += 1);
+            return;
+        }
+        let delay = backoff(&self.opts, entry.attempts, random_u32());
+        entry.next_ms = now.saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        let stored = entry.clone();
+        self.outbox_op(move |o| o.update(&stored)).await;
+        let mut q = self.queue();
+        q.due.insert((entry.next_ms, entry.id.clone()));
+        q.entries.insert(entry.id.clone(), entry);
+        drop(q);
+        self.wake.notify_one();
+    }
+}
+
+/// Signs and POSTs one body; the HTTP status or why there is none.
+async fn send(ep: &Endpoint, secret: &str, kind: &str, body: &[u8]) -> Result<u16, String> {
+    let ts = now_ms() / 1000;
+    let headers = [
+        (sign::HEADER, sign::header_value(secret, ts, body)),
+        ("Postwire-Event", kind.to_string()),
+    ];
+    http::post(ep, &headers, body)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Sends a sample `test` event to endpoint `name` of `data_dir` (for
+/// `postwire webhook test`); the HTTP status.
+pub async fn send_test(data_dir: &Path, name: &str) -> Result<u16, String> {
+    let endpoints = store::load(data_dir).map_err(|e| e.to_string())?;
+    let ep = endpoints
+        .iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| format!("no webhook named {name:?}"))?;
+    let secret = store::secret(data_dir, name).map_err(|e| e.to_string())?;
+    let now = now_ms();
+    let body = json!({
+        "id": format!("evt_{now}_test"),
+        "type": "test",
+        "timestamp": now,
+        "message": { "token": ep.token.clone().unwrap_or_default(), "id": "test" },
+        "recipient": "test@example.invalid",
+    })
+    .to_string();
+    send(ep, &secret, "test", body.as_bytes()).await
+}
+
+/// The JSON type and fields of a spool event.
+fn describe(ev: &Event) -> (String, Map<String, Value>) {
+    let mut m = Map::new();
+    m.insert("recipient".into(), json!(ev.rcpt));
+    m.insert("final".into(), json!(ev.last));
+    let kind = match &ev.kind {
+        EventKind::Delivered { response } => {
+            m.insert("response".into(), json!(response));
+            "delivered".to_string()
+        }
+        EventKind::Deferred {
+            reason,
+            attempts,
+            retry_at_ms,
+        } => {
+            m.insert("reason".into(), json!(reason));
+            m.insert("attempts".into(), json!(attempts));
+            m.insert("retryAt".into(), json!(retry_at_ms));
+            "deferred".to_string()
+        }
+        EventKind::Failed { reason } => {
+            m.insert("reason".into(), json!(reason));
+            "failed".to_string()
+        }
+        EventKind::Bounced {
+            bounce,
+            status,
+            diagnostic,
+        } => {
+            m.insert("bounce".into(), json!(bounce));
+            m.insert("status".into(), json!(status));
+            if let Some(d) = diagnostic {
+                m.insert("diagnostic".into(), json!(d));
+            }
+            "bounced".to_string()
+        }
+        EventKind::Complained { feedback_type } => {
+            if let Some(f) = feedback_type {
+                m.insert("feedbackType".into(), json!(f));
+            }
+            "complained".to_string()
+        }
+        // Kinds added later go out under their own name with their fields
+        // as text until they get a case here.
+        #[allow(unreachable_patterns)]
+        other => {
+            let text = format!("{other:?}");
+            let name: String = text
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+                .to_ascii_lowercase();
+            m.insert("detail".into(), json!(text));
+            name
+        }
+    };
+    (kind, m)
+}
+
+/// Most events written to the outbox together.
+const BATCH: usize = 256;
+
+async fn listen(hooks: std::sync::Weak<Webhooks>, mut events: broadcast::Receiver<Event>) {
+    let lagged = |hooks: &std::sync::Weak<Webhooks>, n: u64| {
+        if let Some(h) = hooks.upgrade() {
+            h.stats.missed.fetch_add(n, Ordering::Relaxed);
+        }
+        tracing::error!(
+            missed = n,
+            "webhooks fell behind the spool's events; some were not queued"
+        );
+    };
+    loop {
+        let first = match events.recv().await {
+            Ok(ev) => ev,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                lagged(&hooks, n);
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        // What else is already there goes to the outbox with it.
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match events.try_recv() {
+                Ok(ev) => batch.push(ev),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => lagged(&hooks, n),
+                Err(_) => break,
+            }
+        }
+        let Some(hooks) = hooks.upgrade() else { return };
+        let endpoints = hooks.endpoints.current();
+        let mut entries = Vec::new();
+        for ev in &batch {
+            let (kind, fields) = describe(ev);
+            entries.extend(hooks.entries_for(&endpoints, &kind, &ev.key, fields));
+        }
+        hooks.store(entries).await;
+    }
+}
+
+async fn work(hooks: Arc<Webhooks>) {
+    let slots = Arc::new(Semaphore::new(hooks.opts.concurrency.max(1)));
+    loop {
+        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        match hooks.take_due() {
+            Ok(entry) => {
+                let h = Arc::clone(&hooks);
+                tokio::spawn(async move {
+                    h.attempt(entry).await;
+                    drop(permit);
+                });
+            }
+            Err(next) => {
+                drop(permit);
+                let wait = match next {
+                    Some(at) => Duration::from_millis(at.saturating_sub(now_ms())),
+                    None => Duration::from_secs(3600),
+                };
+                tokio::select! {
+                    () = hooks.wake.notified() => {}
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounces_and_complaints_go_out_with_their_fields() {
+        let ev = |kind| Event {
+            key: Key {
+                token: "app".into(),
+                id: "m1".into(),
+            },
+            rcpt: "bob@example.org".into(),
+            kind,
+            last: false,
+        };
+        let (kind, m) = describe(&ev(EventKind::Bounced {
+            bounce: crate::spool::BounceKind::Hard,
+            status: "5.1.1".into(),
+            diagnostic: Some("smtp; 550 5.1.1 no such user".into()),
+        }));
+        assert_eq!(kind, "bounced");
+        assert_eq!(m["bounce"], "hard");
+        assert_eq!(m["status"], "5.1.1");
+        assert_eq!(m["recipient"], "bob@example.org");
+        let (kind, m) = describe(&ev(EventKind::Complained {
+            feedback_type: Some("abuse".into()),
+        }));
+        assert_eq!(kind, "complained");
+        assert_eq!(m["feedbackType"], "abuse");
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter_in_the_upper_half() {
+        let o = Options {
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(8),
+            ..Options::default()
+        };
+        assert_eq!(backoff(&o, 1, u32::MAX), Duration::from_secs(1));
+        assert_eq!(backoff(&o, 3, u32::MAX), Duration::from_secs(4));
+        assert_eq!(backoff(&o, 10, u32::MAX), Duration::from_secs(8));
+        assert_eq!(backoff(&o, 100, u32::MAX), Duration::from_secs(8));
+        assert_eq!(backoff(&o, 3, 0), Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,78 @@
+//! [`HookedSpool`]: the relay's spool with the `accepted` webhook event
+//! added, written to the outbox before the client is answered.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde_json::{Map, json};
+use tokio::sync::broadcast;
+
+use super::dispatch::Webhooks;
+use crate::spool::{
+    Accepted, Depth, Event, Key, Lease, Outcome, RcptState, RcptStatus, Spool, SpoolError,
+    Submission,
+};
+
+/// A [`Spool`] that queues an `accepted` webhook event for each message it
+/// stores, before the client hears `accepted`.
+pub struct HookedSpool {
+    inner: Arc<dyn Spool>,
+    hooks: Arc<Webhooks>,
+}
+
+impl HookedSpool {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Spool>, hooks: Arc<Webhooks>) -> Self {
+        HookedSpool { inner, hooks }
+    }
+}
+
+impl Spool for HookedSpool {
+    fn accept(&self, sub: Submission) -> BoxFuture<'_, Result<Accepted, SpoolError>> {
+        Box::pin(async move {
+            let meta = sub.meta.clone();
+            let r = self.inner.accept(sub).await;
+            if let Ok(Accepted::Stored) = r {
+                let mut m = Map::new();
+                m.insert("mailFrom".into(), json!(meta.envelope.mail_from));
+                m.insert("recipients".into(), json!(meta.envelope.rcpt_to));
+                m.insert("receivedAt".into(), json!(meta.received_ms));
+                self.hooks.enqueue("accepted", &meta.key, m).await;
+            }
+            r
+        })
+    }
+    fn status(&self, key: &Key) -> Option<Vec<RcptStatus>> {
+        self.inner.status(key)
+    }
+    fn next(&self) -> BoxFuture<'_, Option<Lease>> {
+        self.inner.next()
+    }
+    fn settle(
+        &self,
+        lease: Lease,
+        outcomes: Vec<(String, Outcome)>,
+    ) -> BoxFuture<'_, Result<(), SpoolError>> {
+        self.inner.settle(lease, outcomes)
+    }
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.subscribe()
+    }
+    fn depth(&self) -> Depth {
+        self.inner.depth()
+    }
+    fn close(&self) {
+        self.inner.close();
+    }
+    fn find(&self, matches: &mut dyn FnMut(&Key) -> bool) -> Option<Key> {
+        self.inner.find(matches)
+    }
+    fn report(
+        &self,
+        key: Key,
+        rcpt: String,
+        state: RcptState,
+    ) -> BoxFuture<'_, Result<bool, SpoolError>> {
+        self.inner.report(key, rcpt, state)
+    }
+}

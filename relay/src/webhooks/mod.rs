@@ -1,0 +1,27 @@
+//! Webhooks: every event of a message (accepted, delivered, deferred,
+//! failed, and any kind the spool adds later) POSTed as signed JSON to the
+//! HTTP endpoints an operator registered for its token (or for every token),
+//! from a durable outbox, with retries.
+//!
+//! - [`store`]: the endpoints (`DATA_DIR/webhooks.toml`) and their signing
+//!   secrets (`DATA_DIR/webhook-secrets/NAME`, mode 0600);
+//! - [`sign`]: the `Postwire-Signature` header (docs/webhooks.md);
+//! - [`outbox`]: the durable queue of deliveries ([`outbox::Outbox`], one
+//!   fsynced file per delivery in `DATA_DIR/webhooks/outbox`);
+//! - [`http`]: one POST, with the address checks that keep the relay from
+//!   being a way into private networks;
+//! - [`dispatch`]: turns spool events into outbox entries and delivers them
+//!   with backoff; [`hooked::HookedSpool`] adds the `accepted` event;
+//! - [`stats`]: the per-endpoint metrics.
+
+pub mod dispatch;
+pub mod hooked;
+pub mod http;
+pub mod outbox;
+pub mod sign;
+pub mod stats;
+pub mod store;
+
+pub use dispatch::{Options, Webhooks};
+pub use hooked::HookedSpool;
+pub use store::{Endpoint, StoreError};
