@@ -105,7 +105,6 @@ kill -TERM "$SINK"
 wait "$SINK" || true
 
 cp "$WORK/samples.csv" "$OUT_DIR/samples.csv"
-cp "$WORK/relay.log" "$OUT_DIR/relay.log"
 FIGURES="$(python3 "$HERE/plot.py" "$WORK/samples.csv" "$OUT_SVG" "load=$LOAD_AT" "all final=$FINAL_AT" \
   --title "postwire relay soak: $COUNT messages, an hour compressed into ${DURATION}s, $(nproc) cores")"
 python3 - "$WORK/load.json" "$WORK/sink.json" "$FIGURES" "$LOAD_AT" "$FINAL_AT" "$END_AT" "$WORK/relay.log" <<'PY' | tee "$OUT_DIR/summary.json"
@@ -127,6 +126,11 @@ print(json.dumps({
     "relay_log_warnings": sum(1 for l in log if "WARN" in l),
 }, indent=1))
 PY
+# Anything the relay logged besides its start line (warnings, errors).
+if [ "$(wc -l <"$WORK/relay.log")" -gt 1 ]; then
+  echo "soak: the relay logged:" >&2
+  tail -n 20 "$WORK/relay.log" >&2
+fi
 echo "soak: load average after: $(cut -d' ' -f1-3 /proc/loadavg); samples in $OUT_DIR/samples.csv, plot in $OUT_SVG" >&2
 [ -z "${KEEP:-}" ] || echo "soak: work directory kept: $WORK" >&2
 exit "$STATUS"
