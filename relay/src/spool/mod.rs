@@ -101,6 +101,8 @@
 pub mod deliver;
 pub mod disk;
 mod fs;
+#[cfg(test)]
+mod idle_tests;
 pub mod record;
 pub mod runner;
 #[cfg(test)]
