@@ -39,6 +39,9 @@ fi
 step "fuzz: every target of fuzz/ for a bounded time (scripts/fuzz.sh)"
 bash scripts/fuzz.sh || failed+=("fuzz")
 
+step "cargo deny: licences, bans, sources of Cargo.lock and fuzz/Cargo.lock (scripts/deny.sh)"
+bash scripts/deny.sh || failed+=("cargo deny")
+
 if [ "$(id -u)" -eq 0 ]; then
   step "container image: runtime stage built and run with podman (scripts/container-check.sh)"
   POSTWIRE_BIN="$POSTWIRE_BIN" bash scripts/container-check.sh || failed+=("container check")

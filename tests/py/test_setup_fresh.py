@@ -121,6 +121,10 @@ case "${1:-}" in
         cp "$root/bin/wasm-bindgen" "$root/bin/wasm-bindgen-test-runner"
         chmod +x "$root/bin/"* ;;
       cargo-fuzz) : >"$FAKE/cargo-fuzz" ;;
+      cargo-deny)
+        mkdir -p "$root/bin"
+        printf '#!/bin/sh\necho "cargo-deny $*" >>"$FAKE/calls.log"\n[ "$1" = --version ] && echo "cargo-deny %s"\nexit 0\n' "$ver" >"$root/bin/cargo-deny"
+        chmod +x "$root/bin/cargo-deny" ;;
       *) echo "cargo stand-in: unexpected crate '$crate'" >&2; exit 1 ;;
     esac ;;
   fuzz) [ -e "$FAKE/cargo-fuzz" ] ;;
@@ -274,6 +278,9 @@ def test_setup_from_nothing_installs_everything_once(tmp_path: Path) -> None:
     assert "rustup target wasm32-unknown-unknown" in proc.stderr
     assert any("wasm-bindgen-cli" in c for c in m.calls("cargo"))
     assert any("cargo-fuzz" in c for c in m.calls("cargo"))
+    deny = [c for c in m.calls("cargo") if c.startswith("cargo install") and "cargo-deny" in c]
+    assert deny and "--locked" in deny[0] and f"--root {m.root / '.tools'}" in deny[0], deny
+    assert (m.root / ".tools/bin/cargo-deny").is_file()
     npm_dirs = {Path(p).name for p in (m.root / "wasm", m.root / "web", m.root / "tests/e2e") if (p / "node_modules").is_dir()}
     assert npm_dirs == {"wasm", "web", "e2e"}
     assert (m.root / "wasm/pkg/postwire_wasm_bg.wasm").is_file()
@@ -282,6 +289,7 @@ def test_setup_from_nothing_installs_everything_once(tmp_path: Path) -> None:
     # it says what it installed, and cleans up its shared state
     assert "installed by this set-up:" in proc.stderr
     assert "apt binaryen" in proc.stderr and "cargo wasm-bindgen-cli" in proc.stderr
+    assert "cargo cargo-deny" in proc.stderr
     assert not list(tmp_path.glob("postwire-setup.*")), "set-up state left behind"
 
     # A second set-up on the same machine installs nothing.

@@ -233,14 +233,15 @@ impl FsSpool {
             std::thread::Builder::new()
                 .name(format!("spool-batches-{i}"))
                 .spawn(move || {
-                    let mut segment = None;
+                    let segment = std::cell::RefCell::new(None);
                     group_loop(
                         &rx,
                         |job| job.0.bytes.len(),
                         writer.opts.max_batch_bytes,
-                        |g| commit_accepts(&writer, &mut segment, g),
+                        |g| commit_accepts(&writer, &mut segment.borrow_mut(), g),
+                        || retire_drained(&writer, &mut segment.borrow_mut()),
                     );
-                    if let Some(seg) = segment {
+                    if let Some(seg) = segment.into_inner() {
                         retire(&writer, seg.n);
                     }
                 })
@@ -262,6 +263,7 @@ impl FsSpool {
                     |_| 0,
                     usize::MAX,
                     |g| commit_settles(&writer, &mut size, g),
+                    || {},
                 )
             })
             .map_err(io_err("starting the journal writer thread for", dir))?;
@@ -520,20 +522,37 @@ impl FsSpool {
     }
 }
 
+/// How long a writer waits for work before it calls its `idle` step: a
+/// batch writer then gives up a segment whose every message is final, so
+/// that the space of delivered messages comes back when traffic stops, not
+/// only once the segment is full (the soak benchmark, docs/perf.md).
+const IDLE: Duration = Duration::from_secs(1);
+
 /// A writer thread: takes every job queued while it was busy (up to
 /// `max_bytes` as measured by `size`, and [`MAX_GROUP`] jobs) and commits them
-/// as one group, with as few fsyncs as possible.
+/// as one group, with as few fsyncs as possible; after [`IDLE`] without a
+/// job it runs `idle`.
 fn group_loop<J>(
     rx: &Mutex<mpsc::Receiver<J>>,
     size: impl Fn(&J) -> usize,
     max_bytes: usize,
     mut commit: impl FnMut(Vec<J>),
+    mut idle: impl FnMut(),
 ) {
     loop {
         let group = {
             // Writers sharing the receiver take turns gathering a group.
             let Ok(rx) = rx.lock() else { return };
-            let Ok(first) = rx.recv() else { return };
+            let first = match rx.recv_timeout(IDLE) {
+                Ok(first) => Some(first),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            let Some(first) = first else {
+                drop(rx);
+                idle();
+                continue;
+            };
             let mut bytes = size(&first);
             let mut group = vec![first];
             while bytes < max_bytes && group.len() < MAX_GROUP {
@@ -578,6 +597,17 @@ fn retire(inner: &Inner, n: u64) {
             }
             Ok(()) => {}
         }
+    }
+}
+
+/// An idle batch writer gives up its segment once every message in it is
+/// final: the file goes now, instead of staying on disk with only delivered
+/// messages in it until the writer fills it. The next group opens a new one.
+fn retire_drained(inner: &Inner, segment: &mut Option<Segment>) {
+    if let Some(seg) =
+        segment.take_if(|seg| seg.len > 0 && !inner.lock().batch_live.contains_key(&seg.n))
+    {
+        retire(inner, seg.n);
     }
 }
 

@@ -109,6 +109,8 @@
 pub mod deliver;
 pub mod disk;
 mod fs;
+#[cfg(test)]
+mod idle_tests;
 pub mod record;
 #[cfg(test)]
 mod report_tests;
