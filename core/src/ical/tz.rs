@@ -550,7 +550,9 @@ fn rrule_transition(rrule: &str, start: DateTime) -> Option<Transition> {
     if !yearly || byday.len() < 3 {
         return None;
     }
-    let (n, day) = byday.split_at(byday.len() - 2);
+    // Untrusted text: split only on a character boundary (a non-ASCII BYDAY
+    // is simply not a rule we read).
+    let (n, day) = byday.split_at_checked(byday.len() - 2)?;
     let weekday = DAYS.iter().position(|d| *d == day)? as u8;
     let week = match n {
         "-1" => 5,
@@ -626,6 +628,16 @@ mod tests {
             n += 1;
         }
         assert!(n > 400, "only {n} zones in the table");
+    }
+
+    #[test]
+    fn an_rrule_byday_with_non_ascii_text_is_no_rule_and_no_panic() {
+        // Found by the mime_parse fuzz target: BYDAY ending inside a
+        // multi-byte character split a str off a char boundary.
+        let start = dt(2026, 3, 29, 2, 0);
+        assert!(rrule_transition("FREQ=YEARLY;BYMONTH=3;BYDAY=-1\u{FFFD}U", start).is_none());
+        assert!(rrule_transition("FREQ=YEARLY;BYMONTH=3;BYDAY=\u{e9}\u{e9}", start).is_none());
+        assert!(rrule_transition("FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU", start).is_some());
     }
 
     #[test]
