@@ -65,14 +65,15 @@ fn reply_of(state: &RcptState) -> Option<String> {
     }
 }
 
-/// The SMTP code a reply starts with, if it does.
+/// The SMTP code of a reply: its first word of three digits starting with
+/// 2, 4 or 5 (`451`, `250-...`), wherever the relay's prefix put it
+/// ("server refused MAIL FROM: 451 4.3.2 ...").
 fn smtp_code(reply: Option<&str>) -> Option<u16> {
-    let r = reply?;
-    let code = r.get(..3)?;
-    if !code.bytes().all(|b| b.is_ascii_digit()) || r.as_bytes().get(3).is_some_and(u8::is_ascii_digit) {
-        return None;
-    }
-    code.parse().ok()
+    reply?
+        .split([' ', ':'])
+        .map(|w| w.split('-').next().unwrap_or(w))
+        .find(|w| w.len() == 3 && w.bytes().all(|b| b.is_ascii_digit()) && matches!(w.as_bytes()[0], b'2' | b'4' | b'5'))
+        .and_then(|w| w.parse().ok())
 }
 
 /// The message's state: `held`, `queued` (some recipient not final),
@@ -396,6 +397,7 @@ mod tests {
     #[test]
     fn smtp_codes_are_read_from_replies() {
         assert_eq!(smtp_code(Some("451 4.3.0 try later")), Some(451));
+        assert_eq!(smtp_code(Some("server refused MAIL FROM: 451 4.3.2 busy")), Some(451));
         assert_eq!(smtp_code(Some("connection refused")), None);
         assert_eq!(smtp_code(None), None);
     }

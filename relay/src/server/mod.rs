@@ -218,6 +218,17 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         addr: settings.listen.clone(),
         source,
     })?;
+    // The admin API (crate::admin): on the main listener, or alone on
+    // --admin-listen; absent (404) while no admin token exists.
+    let admin = crate::admin::api::router(crate::admin::api::AdminState {
+        spool: Arc::clone(&state.session.spool),
+        data_dir: settings.data_dir.clone(),
+        failures: Arc::new(auth_guard::AuthFailures::default()),
+    });
+    let admin_task = match &settings.admin_listen {
+        Some(addr) => Some(start_admin(addr, admin.clone(), state.session.shutdown.clone()).await?),
+        None => None,
+    };
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     tracing::info!(listen = %local, tls = tls.is_some(), data_dir = %settings.data_dir.display(), upstream = %deliver.describe(),
         connections = deliver.concurrency(), "postwire relay started");
@@ -230,17 +241,6 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // The composer page at / (web_assets; --web-dir / POSTWIRE_WEB_DIR serves it from a directory).
     let web_dir = settings.web_dir.clone();
     tracing::info!("{}", crate::web_assets::describe(web_dir.as_deref()));
-    // The admin API (crate::admin): on the main listener, or alone on
-    // --admin-listen; absent (404) while no admin token exists.
-    let admin = crate::admin::api::router(crate::admin::api::AdminState {
-        spool: Arc::clone(&state.session.spool),
-        data_dir: settings.data_dir.clone(),
-        failures: Arc::new(auth_guard::AuthFailures::default()),
-    });
-    let admin_task = match &settings.admin_listen {
-        Some(addr) => Some(start_admin(addr, admin.clone(), state.session.shutdown.clone()).await?),
-        None => None,
-    };
     let mut app = app::router(state);
     if admin_task.is_none() {
         app = app.merge(admin);
