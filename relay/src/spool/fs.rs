@@ -113,6 +113,12 @@ impl Entry {
     }
 
     fn view(&self, key: &Key) -> MessageView {
+        let mut v = self.view_without_history(key);
+        v.history = self.history.clone();
+        v
+    }
+
+    fn view_without_history(&self, key: &Key) -> MessageView {
         let final_ = self.is_final();
         MessageView {
             key: key.clone(),
@@ -124,7 +130,7 @@ impl Entry {
             attempts: self.attempts,
             next_attempt_ms: (!final_ && !self.held && !self.leased).then_some(self.due_ms),
             rcpts: self.rcpts.clone(),
-            history: self.history.clone(),
+            history: Vec::new(),
         }
     }
 }
@@ -416,7 +422,10 @@ impl Spool for FsSpool {
         s.entries
             .iter()
             .filter(|(_, e)| !e.deleted)
-            .map(|(k, e)| e.view(k))
+            .map(|(k, e)| {
+                // Lists leave the history out (see the trait).
+                e.view_without_history(k)
+            })
             .collect()
     }
 

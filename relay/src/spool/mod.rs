@@ -106,6 +106,8 @@
 //! The spool sits behind the [`Spool`] trait so that a distributed queue can
 //! replace this filesystem implementation without touching the server.
 
+#[cfg(test)]
+mod control_tests;
 pub mod deliver;
 pub mod disk;
 mod fs;
@@ -461,7 +463,8 @@ pub trait Spool: Send + Sync + 'static {
     }
 
     /// Every message known to the spool and not deleted, in no particular
-    /// order. A spool that cannot list returns none.
+    /// order, without their history (empty; [`Spool::message`] has it). A
+    /// spool that cannot list returns none.
     fn messages(&self) -> Vec<MessageView> {
         Vec::new()
     }
