@@ -11,6 +11,9 @@
 //! secret and a submission token get 401; with no admin token the API is
 //! absent (404); `--admin-listen` serves it alone; offline `--data-dir`.
 
+// Helpers outside #[test] functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod smtp_support;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -64,7 +67,10 @@ impl Relay {
                     let _ = tx.send(("admin", rest.trim().to_string()));
                 }
                 if let Some(rest) = line.split("relay listening on ").nth(1) {
-                    let _ = tx.send(("main", rest.split(',').next().unwrap_or_default().to_string()));
+                    let _ = tx.send((
+                        "main",
+                        rest.split(',').next().unwrap_or_default().to_string(),
+                    ));
                 }
                 let mut log = sink.lock().expect("test setup");
                 log.push_str(&line);
@@ -123,7 +129,10 @@ fn http(addr: &str, method: &str, path: &str, secret: Option<&str>) -> (u16, Val
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()
@@ -176,7 +185,11 @@ fn submit(relay: &Relay, secret: &str, dir: &Path, to: &str, subject: &str) -> S
         .env("POSTWIRE_TOKEN", secret)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["messages"][0]["id"].as_str().unwrap().to_string()
 }
@@ -204,7 +217,12 @@ fn parse(out: Output) -> (Option<i32>, Value, String) {
 
 /// The admin API's list item of the message with this client id.
 fn find(relay: &Relay, admin: &str, client_id: &str) -> Option<Value> {
-    let (status, v) = http(&relay.addr, "GET", "/admin/v1/messages?limit=1000", Some(admin));
+    let (status, v) = http(
+        &relay.addr,
+        "GET",
+        "/admin/v1/messages?limit=1000",
+        Some(admin),
+    );
     assert_eq!(status, 200, "{v}");
     v["messages"]
         .as_array()
@@ -236,15 +254,24 @@ fn received_subjects(server: &Server) -> Vec<String> {
 
 fn setup() -> (tempfile::TempDir, String, String) {
     let data = tempfile::tempdir().unwrap();
-    let secret =
-        postwire_relay::token::add(data.path(), "app", &["@example.com".into()], 1_000_000, 10_000)
-            .unwrap();
+    let secret = postwire_relay::token::add(
+        data.path(),
+        "app",
+        &["@example.com".into()],
+        1_000_000,
+        10_000,
+    )
+    .unwrap();
     let out = postwire()
         .args(["admin-token", "add", "ops", "--data-dir"])
         .arg(data.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let admin = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(admin.starts_with("pwa_"));
     (data, secret, admin)
@@ -255,7 +282,11 @@ fn a_held_message_waits_through_retries_and_a_restart_and_is_delivered_once_rele
     let files = tempfile::tempdir().unwrap();
     let fault = files.path().join("fault");
     std::fs::write(&fault, "").unwrap();
-    let server = Server::start_with("storm-451", None, &["--faulty-file", fault.to_str().unwrap()]);
+    let server = Server::start_with(
+        "storm-451",
+        None,
+        &["--faulty-file", fault.to_str().unwrap()],
+    );
     let smtp = format!("smtp://127.0.0.1:{}?security=none&timeout=10", server.port);
     let (data, secret, admin) = setup();
     let mut relay = Relay::start(data.path(), &smtp, &[]);
@@ -267,7 +298,11 @@ fn a_held_message_waits_through_retries_and_a_restart_and_is_delivered_once_rele
     assert_eq!(deferred, "deferred");
 
     // Listed and shown by the CLI.
-    let (code, list, err) = queue(&relay, &admin, &["list", "--recipient", "BOB@", "--state", "queued"]);
+    let (code, list, err) = queue(
+        &relay,
+        &admin,
+        &["list", "--recipient", "BOB@", "--state", "queued"],
+    );
     assert_eq!(code, Some(0), "{err}");
     let item = list["messages"]
         .as_array()
@@ -280,18 +315,42 @@ fn a_held_message_waits_through_retries_and_a_restart_and_is_delivered_once_rele
     assert_eq!(item["from"], "ana@example.com");
     assert_eq!(item["recipients"][0]["address"], "bob@example.org");
     assert!(item["recipients"][0]["attempts"].as_u64().unwrap() >= 1);
-    assert!(item["recipients"][0]["lastReply"].as_str().unwrap().contains("451"), "{item}");
+    assert!(
+        item["recipients"][0]["lastReply"]
+            .as_str()
+            .unwrap()
+            .contains("451"),
+        "{item}"
+    );
     assert!(item["recipients"][0]["nextAttempt"].is_string());
     let id = item["id"].as_str().unwrap().to_string();
     let (code, shown, err) = queue(&relay, &admin, &["show", &id]);
     assert_eq!(code, Some(0), "{err}");
     let headers = shown["headers"].as_array().unwrap();
-    assert!(headers.iter().any(|h| h[0] == "Subject" && h[1] == "held-one"), "{shown}");
-    assert!(!shown.to_string().contains("secret body text"), "never the body");
+    assert!(
+        headers
+            .iter()
+            .any(|h| h[0] == "Subject" && h[1] == "held-one"),
+        "{shown}"
+    );
+    assert!(
+        !shown.to_string().contains("secret body text"),
+        "never the body"
+    );
     let history = shown["recipients"][0]["history"].as_array().unwrap();
-    assert!(history.iter().any(|h| h["state"] == "deferred" && h["smtpCode"] == 451), "{shown}");
+    assert!(
+        history
+            .iter()
+            .any(|h| h["state"] == "deferred" && h["smtpCode"] == 451),
+        "{shown}"
+    );
     // The same over HTTP, and the text output of the CLI.
-    let (status, v) = http(&relay.addr, "GET", &format!("/admin/v1/messages/{id}"), Some(&admin));
+    let (status, v) = http(
+        &relay.addr,
+        "GET",
+        &format!("/admin/v1/messages/{id}"),
+        Some(&admin),
+    );
     assert_eq!(status, 200);
     assert_eq!(v["clientId"], held.as_str());
     let out = postwire()
@@ -314,14 +373,28 @@ fn a_held_message_waits_through_retries_and_a_restart_and_is_delivered_once_rele
     std::fs::remove_file(&fault).unwrap();
     let (code, _, err) = queue(&relay, &admin, &["retry", &id]);
     assert_eq!(code, Some(0), "{err}");
-    let other = submit(&relay, &secret, files.path(), "carl@example.org", "other-one");
+    let other = submit(
+        &relay,
+        &secret,
+        files.path(),
+        "carl@example.org",
+        "other-one",
+    );
     wait_for("the other message delivered", || {
         state_of(&relay, &admin, &other).filter(|(s, _)| s == "delivered")
     });
     // Past the held message's retry time (200 ms after its last attempt).
     let past = Instant::now() + Duration::from_millis(400);
-    wait_for("its retry time to pass", || (Instant::now() >= past).then_some(()));
-    let other2 = submit(&relay, &secret, files.path(), "dora@example.org", "other-two");
+    wait_for("its retry time to pass", || {
+        (Instant::now() >= past).then_some(())
+    });
+    let other2 = submit(
+        &relay,
+        &secret,
+        files.path(),
+        "dora@example.org",
+        "other-two",
+    );
     wait_for("a second message delivered", || {
         state_of(&relay, &admin, &other2).filter(|(s, _)| s == "delivered")
     });
@@ -331,7 +404,13 @@ fn a_held_message_waits_through_retries_and_a_restart_and_is_delivered_once_rele
     // Still held after a restart (the hold is in the journal).
     drop(relay);
     relay = Relay::start(data.path(), &smtp, &[]);
-    let after = submit(&relay, &secret, files.path(), "erin@example.org", "after-restart");
+    let after = submit(
+        &relay,
+        &secret,
+        files.path(),
+        "erin@example.org",
+        "after-restart",
+    );
     wait_for("a message delivered after the restart", || {
         state_of(&relay, &admin, &after).filter(|(s, _)| s == "delivered")
     });
@@ -352,7 +431,11 @@ fn a_held_message_waits_through_retries_and_a_restart_and_is_delivered_once_rele
         .arg(data.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "actions are refused while a relay runs");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "actions are refused while a relay runs"
+    );
 
     // Released: delivered.
     let (code, _, err) = queue(&relay, &admin, &["release", &id]);
@@ -372,7 +455,10 @@ fn a_held_message_waits_through_retries_and_a_restart_and_is_delivered_once_rele
     assert_eq!(status, 200);
     assert!(v["counts"]["delivered"].as_u64().unwrap() >= 4, "{v}");
     assert!(v["depth"]["queued"].is_u64());
-    assert!(relay.log().contains("postwire::admin"), "actions are logged");
+    assert!(
+        relay.log().contains("postwire::admin"),
+        "actions are logged"
+    );
     assert!(!relay.log().contains(&admin), "never the secret");
 }
 
@@ -381,7 +467,11 @@ fn a_cancelled_message_fails_for_its_client_and_delete_needs_final_recipients_or
     let files = tempfile::tempdir().unwrap();
     let fault = files.path().join("fault");
     std::fs::write(&fault, "").unwrap();
-    let server = Server::start_with("storm-451", None, &["--faulty-file", fault.to_str().unwrap()]);
+    let server = Server::start_with(
+        "storm-451",
+        None,
+        &["--faulty-file", fault.to_str().unwrap()],
+    );
     let smtp = format!("smtp://127.0.0.1:{}?security=none&timeout=10", server.port);
     let (data, secret, admin) = setup();
     let relay = Relay::start(data.path(), &smtp, &[]);
@@ -398,7 +488,12 @@ fn a_cancelled_message_fails_for_its_client_and_delete_needs_final_recipients_or
         .spawn()
         .unwrap();
     let item = wait_for("a deferral", || {
-        let (status, v) = http(&relay.addr, "GET", "/admin/v1/messages?sender=ANA@", Some(&admin));
+        let (status, v) = http(
+            &relay.addr,
+            "GET",
+            "/admin/v1/messages?sender=ANA@",
+            Some(&admin),
+        );
         assert_eq!(status, 200);
         v["messages"]
             .as_array()
@@ -409,30 +504,61 @@ fn a_cancelled_message_fails_for_its_client_and_delete_needs_final_recipients_or
     });
     let id = item["id"].as_str().unwrap();
     // Not final: delete refused.
-    let (status, v) = http(&relay.addr, "DELETE", &format!("/admin/v1/messages/{id}"), Some(&admin));
+    let (status, v) = http(
+        &relay.addr,
+        "DELETE",
+        &format!("/admin/v1/messages/{id}"),
+        Some(&admin),
+    );
     assert_eq!(status, 409, "{v}");
     assert_eq!(v["code"], "conflict");
     let (status, v) = wait_for("no attempt in flight", || {
-        let (status, v) = http(&relay.addr, "POST", &format!("/admin/v1/messages/{id}/cancel"), Some(&admin));
+        let (status, v) = http(
+            &relay.addr,
+            "POST",
+            &format!("/admin/v1/messages/{id}/cancel"),
+            Some(&admin),
+        );
         (status != 409).then_some((status, v))
     });
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["message"]["state"], "failed");
-    assert_eq!(v["message"]["recipients"][0]["lastReply"], "cancelled by operator");
+    assert_eq!(
+        v["message"]["recipients"][0]["lastReply"],
+        "cancelled by operator"
+    );
     let out = waiting.wait_with_output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["messages"][0]["recipients"][0]["state"], "failed", "{v}");
-    assert_eq!(v["messages"][0]["recipients"][0]["reason"], "cancelled by operator");
+    assert_eq!(
+        v["messages"][0]["recipients"][0]["reason"],
+        "cancelled by operator"
+    );
     // Cancel again: conflict; unknown ids: 404.
-    let (status, _) = http(&relay.addr, "POST", &format!("/admin/v1/messages/{id}/cancel"), Some(&admin));
+    let (status, _) = http(
+        &relay.addr,
+        "POST",
+        &format!("/admin/v1/messages/{id}/cancel"),
+        Some(&admin),
+    );
     assert_eq!(status, 409);
-    let (status, v) = http(&relay.addr, "POST", "/admin/v1/messages/bm9wZQ/hold", Some(&admin));
+    let (status, v) = http(
+        &relay.addr,
+        "POST",
+        "/admin/v1/messages/bm9wZQ/hold",
+        Some(&admin),
+    );
     assert_eq!((status, v["code"].as_str()), (404, Some("not_found")));
     // Final: deleted, then gone.
     let (code, v, err) = queue(&relay, &admin, &["delete", id]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(v["ok"], true);
-    let (status, _) = http(&relay.addr, "GET", &format!("/admin/v1/messages/{id}"), Some(&admin));
+    let (status, _) = http(
+        &relay.addr,
+        "GET",
+        &format!("/admin/v1/messages/{id}"),
+        Some(&admin),
+    );
     assert_eq!(status, 404);
 
     // A deferred message deleted with --force: cancelled first.
@@ -466,13 +592,22 @@ fn without_an_admin_token_the_api_is_absent_and_admin_listen_serves_it_alone() {
     let server = Server::start("pipelining", None);
     let smtp = format!("smtp://127.0.0.1:{}?security=none&timeout=10", server.port);
     let data = tempfile::tempdir().unwrap();
-    let secret =
-        postwire_relay::token::add(data.path(), "app", &["@example.com".into()], 1_000_000, 10_000)
-            .unwrap();
+    let secret = postwire_relay::token::add(
+        data.path(),
+        "app",
+        &["@example.com".into()],
+        1_000_000,
+        10_000,
+    )
+    .unwrap();
     let relay = Relay::start(data.path(), &smtp, &[]);
     for path in ["/admin/v1/messages", "/admin/v1/summary"] {
         let (status, v) = http(&relay.addr, "GET", path, Some(&secret));
-        assert_eq!((status, v["code"].as_str()), (404, Some("not_found")), "{path}");
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
     }
     drop(relay);
 

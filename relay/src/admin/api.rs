@@ -58,9 +58,18 @@ impl IntoResponse for Refusal {
                 StatusCode::TOO_MANY_REQUESTS,
                 json!({"code": "rate_limited", "message": format!("too many failed authentications; retry in {} s", wait.as_secs().max(1))}),
             ),
-            Refusal::Conflict(m) => (StatusCode::CONFLICT, json!({"code": "conflict", "message": m})),
-            Refusal::BadRequest(m) => (StatusCode::BAD_REQUEST, json!({"code": "bad_request", "message": m})),
-            Refusal::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, json!({"code": "internal", "message": m})),
+            Refusal::Conflict(m) => (
+                StatusCode::CONFLICT,
+                json!({"code": "conflict", "message": m}),
+            ),
+            Refusal::BadRequest(m) => (
+                StatusCode::BAD_REQUEST,
+                json!({"code": "bad_request", "message": m}),
+            ),
+            Refusal::Internal(m) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"code": "internal", "message": m}),
+            ),
         };
         let mut r = (status, Json(body)).into_response();
         if let Refusal::Limited(wait) = self
@@ -82,7 +91,10 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/messages/{id}/release", post(release))
         .route("/admin/v1/messages/{id}/cancel", post(cancel))
         .route("/admin/v1/summary", get(summary))
-        .route("/admin/v1/{*rest}", get(not_found).post(not_found).delete(not_found))
+        .route(
+            "/admin/v1/{*rest}",
+            get(not_found).post(not_found).delete(not_found),
+        )
         .route("/admin/{*rest}", get(not_found))
         .with_state(state)
 }
@@ -111,7 +123,10 @@ fn authenticate(
     let secret = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     match secret.and_then(|s| tokens.authenticate(s)) {
         Some(name) => Ok(name),
@@ -155,8 +170,8 @@ async fn list(
     Query(filter): Query<Filter>,
 ) -> Result<Response, Refusal> {
     let admin = authenticate(&state, &headers, peer_of(conn))?;
-    let (views, next) =
-        view::page(state.spool.messages(), &filter).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    let (views, next) = view::page(state.spool.messages(), &filter)
+        .map_err(|e| Refusal::BadRequest(e.to_string()))?;
     tracing::info!(target: "postwire::admin", admin = %admin, count = views.len(), "listed messages");
     let messages: Vec<_> = views.iter().map(view::summary).collect();
     Ok(Json(json!({"messages": messages, "next": next})).into_response())
@@ -214,7 +229,9 @@ async fn act(
                 return Err(Refusal::Conflict(m));
             }
             Controlled::Unsupported => {
-                return Err(Refusal::Conflict("this spool does not support admin actions".into()));
+                return Err(Refusal::Conflict(
+                    "this spool does not support admin actions".into(),
+                ));
             }
         }
     }
@@ -259,7 +276,15 @@ async fn cancel(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Refusal> {
-    act(state, conn, headers, id, vec![Control::Cancel(CANCEL_REASON.into())], "cancel").await
+    act(
+        state,
+        conn,
+        headers,
+        id,
+        vec![Control::Cancel(CANCEL_REASON.into())],
+        "cancel",
+    )
+    .await
 }
 
 /// `?force=true` on delete.
@@ -289,7 +314,15 @@ async fn remove(
         }
     }
     actions.push(Control::Delete);
-    act(state, conn, headers, id, actions, if force { "delete --force" } else { "delete" }).await
+    act(
+        state,
+        conn,
+        headers,
+        id,
+        actions,
+        if force { "delete --force" } else { "delete" },
+    )
+    .await
 }
 
 async fn summary(
@@ -306,7 +339,10 @@ async fn summary(
             "delivered" => delivered += 1,
             "failed" | "partial" => failed += 1,
             _ => {
-                if v.rcpts.iter().any(|r| matches!(r.state, RcptState::Deferred { .. })) {
+                if v.rcpts
+                    .iter()
+                    .any(|r| matches!(r.state, RcptState::Deferred { .. }))
+                {
                     deferred += 1;
                 } else {
                     queued += 1;

@@ -72,7 +72,11 @@ fn smtp_code(reply: Option<&str>) -> Option<u16> {
     reply?
         .split([' ', ':'])
         .map(|w| w.split('-').next().unwrap_or(w))
-        .find(|w| w.len() == 3 && w.bytes().all(|b| b.is_ascii_digit()) && matches!(w.as_bytes()[0], b'2' | b'4' | b'5'))
+        .find(|w| {
+            w.len() == 3
+                && w.bytes().all(|b| b.is_ascii_digit())
+                && matches!(w.as_bytes()[0], b'2' | b'4' | b'5')
+        })
         .and_then(|w| w.parse().ok())
 }
 
@@ -248,7 +252,12 @@ pub fn parse_time(s: &str) -> Option<u64> {
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
@@ -317,7 +326,10 @@ pub fn page(
     if let Some(st) = f.state.as_deref()
         && !["queued", "held", "delivered", "failed", "partial"].contains(&st)
     {
-        return Err(bad("state", "one of queued, held, delivered, failed, partial"));
+        return Err(bad(
+            "state",
+            "one of queued, held, delivered, failed, partial",
+        ));
     }
     let cursor = f
         .cursor
@@ -333,16 +345,20 @@ pub fn page(
             && sender
                 .as_deref()
                 .is_none_or(|s| v.mail_from.to_lowercase().contains(s))
-            && recipient.as_deref().is_none_or(|s| {
-                v.rcpts.iter().any(|r| r.rcpt.to_lowercase().contains(s))
-            })
+            && recipient
+                .as_deref()
+                .is_none_or(|s| v.rcpts.iter().any(|r| r.rcpt.to_lowercase().contains(s)))
             && f.state.as_deref().is_none_or(|s| message_state(v) == s)
             && since.is_none_or(|t| v.received_ms >= t)
             && until.is_none_or(|t| v.received_ms < t)
     });
     let mut ids: Vec<(String, MessageView)> =
         views.into_iter().map(|v| (encode_id(&v.key), v)).collect();
-    ids.sort_by(|a, b| b.1.received_ms.cmp(&a.1.received_ms).then_with(|| a.0.cmp(&b.0)));
+    ids.sort_by(|a, b| {
+        b.1.received_ms
+            .cmp(&a.1.received_ms)
+            .then_with(|| a.0.cmp(&b.0))
+    });
     if let Some((ms, id)) = cursor {
         ids.retain(|(vid, v)| v.received_ms < ms || (v.received_ms == ms && *vid > id));
     }
@@ -367,7 +383,10 @@ mod tests {
             id: "a/b?c d".into(),
         };
         let id = encode_id(&k);
-        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(decode_id(&id), Some(k));
         assert_eq!(decode_id("!!"), None);
         assert_eq!(decode_id(&B64.encode("no separator")), None);
@@ -377,7 +396,10 @@ mod tests {
     fn times_parse_as_rfc3339_or_ms() {
         assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_time("2026-12-05T02:04:24Z"), Some(1_796_436_264_000));
-        assert_eq!(parse_time("2026-12-05T03:04:24.5+01:00"), Some(1_796_436_264_500));
+        assert_eq!(
+            parse_time("2026-12-05T03:04:24.5+01:00"),
+            Some(1_796_436_264_500)
+        );
         assert_eq!(parse_time("42"), Some(42));
         assert_eq!(parse_time("yesterday"), None);
     }
@@ -397,7 +419,10 @@ mod tests {
     #[test]
     fn smtp_codes_are_read_from_replies() {
         assert_eq!(smtp_code(Some("451 4.3.0 try later")), Some(451));
-        assert_eq!(smtp_code(Some("server refused MAIL FROM: 451 4.3.2 busy")), Some(451));
+        assert_eq!(
+            smtp_code(Some("server refused MAIL FROM: 451 4.3.2 busy")),
+            Some(451)
+        );
         assert_eq!(smtp_code(Some("connection refused")), None);
         assert_eq!(smtp_code(None), None);
     }

@@ -61,7 +61,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
         Action::List { data_dir, json } => {
             let list = tokens::list(&data_dir)?;
-            let prefix = |h: &str| h.trim_start_matches("sha256:").chars().take(8).collect::<String>();
+            let prefix = |h: &str| {
+                h.trim_start_matches("sha256:")
+                    .chars()
+                    .take(8)
+                    .collect::<String>()
+            };
             let mut out = std::io::stdout().lock();
             if json {
                 let v: Vec<_> = list

@@ -121,7 +121,10 @@ async fn answer(args: &Args) -> Result<Value, CliError> {
     match (&args.relay, &args.data_dir) {
         (Some(url), _) => remote(args, url).await,
         (None, Some(dir)) => local(args, dir).await,
-        (None, None) => Err("give --relay URL (with --admin-token-file or POSTWIRE_ADMIN_TOKEN) or --data-dir DIR".into()),
+        (None, None) => Err(
+            "give --relay URL (with --admin-token-file or POSTWIRE_ADMIN_TOKEN) or --data-dir DIR"
+                .into(),
+        ),
     }
 }
 
@@ -136,7 +139,13 @@ fn print(args: &Args, v: &Value) -> Result<(), CliError> {
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|r| format!("{}={}", r["address"].as_str().unwrap_or(""), r["state"].as_str().unwrap_or("")))
+                    .map(|r| {
+                        format!(
+                            "{}={}",
+                            r["address"].as_str().unwrap_or(""),
+                            r["state"].as_str().unwrap_or("")
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -160,7 +169,11 @@ fn print(args: &Args, v: &Value) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    let m = if v.get("ok").is_some() { &v["message"] } else { v };
+    let m = if v.get("ok").is_some() {
+        &v["message"]
+    } else {
+        v
+    };
     writeln!(out, "{}", line(m))?;
     writeln!(out, "size {} bytes", m["size"])?;
     for r in m["recipients"].as_array().into_iter().flatten() {
@@ -184,7 +197,12 @@ fn print(args: &Args, v: &Value) -> Result<(), CliError> {
         }
     }
     for h in m["headers"].as_array().into_iter().flatten() {
-        writeln!(out, "  | {}: {}", h[0].as_str().unwrap_or(""), h[1].as_str().unwrap_or(""))?;
+        writeln!(
+            out,
+            "  | {}: {}",
+            h[0].as_str().unwrap_or(""),
+            h[1].as_str().unwrap_or("")
+        )?;
     }
     Ok(())
 }
@@ -225,7 +243,9 @@ fn admin_secret(args: &Args) -> Result<String, CliError> {
     }
     match std::env::var("POSTWIRE_ADMIN_TOKEN") {
         Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-        _ => Err("--relay needs an admin secret: --admin-token-file FILE or POSTWIRE_ADMIN_TOKEN".into()),
+        _ => Err(
+            "--relay needs an admin secret: --admin-token-file FILE or POSTWIRE_ADMIN_TOKEN".into(),
+        ),
     }
 }
 
@@ -263,7 +283,11 @@ async fn remote(args: &Args, base: &str) -> Result<Value, CliError> {
         Action::Cancel { id } => ("POST", format!("/admin/v1/messages/{}/cancel", enc(id))),
         Action::Delete { id, force } => (
             "DELETE",
-            format!("/admin/v1/messages/{}{}", enc(id), if *force { "?force=true" } else { "" }),
+            format!(
+                "/admin/v1/messages/{}{}",
+                enc(id),
+                if *force { "?force=true" } else { "" }
+            ),
         ),
     };
     let (status, body) = http(&url, args.ca_file.as_deref(), method, &path, &secret).await?;
@@ -285,7 +309,8 @@ async fn remote(args: &Args, base: &str) -> Result<Value, CliError> {
 fn is_loopback(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost")
-        || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// One HTTP/1.1 request (`Connection: close`); the status and body.
@@ -296,17 +321,23 @@ async fn http(
     path: &str,
     secret: &str,
 ) -> Result<(u16, Vec<u8>), CliError> {
-    let host = url.host_str().ok_or("the --relay URL has no host")?.to_string();
+    let host = url
+        .host_str()
+        .ok_or("the --relay URL has no host")?
+        .to_string();
     let tls = match url.scheme() {
         "https" => true,
         "http" if is_loopback(&host) => false,
         "http" => return Err("plain http:// only to a loopback address: the admin secret would cross the network in clear; use https://".into()),
         other => return Err(format!("--relay must be http(s)://, not {other}://").into()),
     };
-    let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
-    let tcp = tokio::net::TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port))
-        .await
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if tls { 443 } else { 80 });
+    let tcp =
+        tokio::net::TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port))
+            .await
+            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {secret}\r\nAccept: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         url.host_str().unwrap_or("")
@@ -314,8 +345,12 @@ async fn http(
     let mut raw = Vec::new();
     if tls {
         let config = crate::client::connect::tls_config(ca_file)?;
-        let name = rustls::pki_types::ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
-            .map_err(|e| format!("bad host name {host:?}: {e}"))?;
+        let name = rustls::pki_types::ServerName::try_from(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        )
+        .map_err(|e| format!("bad host name {host:?}: {e}"))?;
         let mut s = tokio_rustls::TlsConnector::from(Arc::clone(&config))
             .connect(name, tcp)
             .await
@@ -341,7 +376,8 @@ fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
     let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
     let body = &raw[end + 4..];
     let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked")
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
     });
     if !chunked {
         return Some((status, body.to_vec()));
@@ -385,7 +421,9 @@ async fn local(args: &Args, dir: &Path) -> Result<Value, CliError> {
                     ),
                 )));
             }
-            eprintln!("postwire: a running relay holds the spool's lock; reading a copy taken now (read-only)");
+            eprintln!(
+                "postwire: a running relay holds the spool's lock; reading a copy taken now (read-only)"
+            );
             let copy = snapshot(&spool_dir)?;
             let s = FsSpool::open(copy.path(), opts)?;
             _copy = Some(copy);
@@ -440,7 +478,9 @@ async fn local_answer(spool: &Arc<dyn Spool>, action: &Action) -> Result<Value, 
         match spool.control(key.clone(), c).await? {
             Controlled::Done => {}
             Controlled::NotFound => return Err(not_found()),
-            Controlled::Conflict(m) => return Err(Box::new(Exit::new(5, format!("conflict: {m}")))),
+            Controlled::Conflict(m) => {
+                return Err(Box::new(Exit::new(5, format!("conflict: {m}"))));
+            }
             Controlled::Unsupported => return Err("this spool does not support actions".into()),
         }
     }
@@ -471,7 +511,10 @@ impl Drop for Snapshot {
 fn snapshot(spool_dir: &Path) -> Result<Snapshot, CliError> {
     let mut raw = [0u8; 8];
     getrandom::fill(&mut raw).map_err(|e| e.to_string())?;
-    let name = format!("postwire-queue-{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let name = format!(
+        "postwire-queue-{}",
+        raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
     let dst = Snapshot(std::env::temp_dir().join(name));
     std::fs::create_dir_all(dst.0.join("batches"))?;
     // The journal before the segments: a segment removed meanwhile was

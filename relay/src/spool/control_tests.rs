@@ -65,20 +65,35 @@ async fn a_held_message_is_never_leased_even_after_a_restart_until_released() {
     let dir = tempfile::tempdir().unwrap();
     let spool = open(dir.path());
     spool.accept(sub("m")).await.unwrap();
-    assert_eq!(spool.control(key("m"), Control::Hold).await.unwrap(), Controlled::Done);
+    assert_eq!(
+        spool.control(key("m"), Control::Hold).await.unwrap(),
+        Controlled::Done
+    );
     assert!(spool.message(&key("m")).unwrap().held);
-    assert_eq!(spool.control(key("m"), Control::Retry).await.unwrap(), Controlled::Done);
+    assert_eq!(
+        spool.control(key("m"), Control::Retry).await.unwrap(),
+        Controlled::Done
+    );
     no_lease_within(&spool, 100).await;
     drop(spool);
     let spool = open(dir.path());
-    assert!(spool.message(&key("m")).unwrap().held, "the hold is durable");
+    assert!(
+        spool.message(&key("m")).unwrap().held,
+        "the hold is durable"
+    );
     no_lease_within(&spool, 100).await;
-    assert_eq!(spool.control(key("m"), Control::Release).await.unwrap(), Controlled::Done);
+    assert_eq!(
+        spool.control(key("m"), Control::Release).await.unwrap(),
+        Controlled::Done
+    );
     let l = lease(&spool).await;
     assert_eq!(l.key, key("m"));
     // A delivery in flight: cancel is refused, the attempt finishes.
     assert!(matches!(
-        spool.control(key("m"), Control::Cancel("x".into())).await.unwrap(),
+        spool
+            .control(key("m"), Control::Cancel("x".into()))
+            .await
+            .unwrap(),
         Controlled::Conflict(_)
     ));
     let outcomes = l
@@ -117,12 +132,20 @@ async fn a_cancel_fails_every_recipient_publishes_it_and_frees_the_segment() {
     ));
     let reason = "cancelled by operator".to_string();
     assert_eq!(
-        spool.control(key("m"), Control::Cancel(reason.clone())).await.unwrap(),
+        spool
+            .control(key("m"), Control::Cancel(reason.clone()))
+            .await
+            .unwrap(),
         Controlled::Done
     );
     for last in [false, true] {
         let ev = events.recv().await.unwrap();
-        assert_eq!(ev.kind, EventKind::Failed { reason: reason.clone() });
+        assert_eq!(
+            ev.kind,
+            EventKind::Failed {
+                reason: reason.clone()
+            }
+        );
         assert_eq!(ev.last, last);
     }
     assert_eq!(spool.depth().queued, 0);
@@ -132,7 +155,10 @@ async fn a_cancel_fails_every_recipient_publishes_it_and_frees_the_segment() {
             reason: reason.clone()
         }));
     // Deleted: not listed, still a duplicate, and so after a restart.
-    assert_eq!(spool.control(key("m"), Control::Delete).await.unwrap(), Controlled::Done);
+    assert_eq!(
+        spool.control(key("m"), Control::Delete).await.unwrap(),
+        Controlled::Done
+    );
     assert!(spool.messages().is_empty());
     assert_eq!(spool.accept(sub("m")).await.unwrap(), Accepted::Duplicate);
     drop(spool);

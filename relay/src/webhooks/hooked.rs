@@ -9,8 +9,8 @@ use tokio::sync::broadcast;
 
 use super::dispatch::Webhooks;
 use crate::spool::{
-    Accepted, Control, Controlled, Depth, Event, Key, Lease, MessageView, Outcome, RcptState, RcptStatus, Spool, SpoolError,
-    Submission,
+    Accepted, Control, Controlled, Depth, Event, Key, Lease, MessageView, Outcome, RcptState,
+    RcptStatus, Spool, SpoolError, Submission,
 };
 
 /// A [`Spool`] that queues an `accepted` webhook event for each message it
