@@ -28,8 +28,8 @@ pub struct Args {
     #[command(subcommand)]
     pub action: Action,
     /// A running relay's base URL (`https://HOST:PORT`, or `http://` to a
-    /// loopback address), whose admin API is used.
-    #[arg(long, global = true, value_name = "URL", conflicts_with = "data_dir")]
+    /// loopback address), whose admin API is used (wins over --data-dir).
+    #[arg(long, global = true, value_name = "URL")]
     pub relay: Option<String>,
     /// File holding an admin secret (`postwire admin-token add`); or set
     /// POSTWIRE_ADMIN_TOKEN.
@@ -404,12 +404,8 @@ async fn local(args: &Args, dir: &Path) -> Result<Value, CliError> {
     if !spool_dir.is_dir() {
         return Err(format!("{} holds no spool", spool_dir.display()).into());
     }
-    let opts = SpoolOptions {
-        reserve_bytes: 0,
-        ..SpoolOptions::default()
-    };
     let mut _copy = None;
-    let spool = match FsSpool::open(&spool_dir, opts.clone()) {
+    let spool = match FsSpool::open(&spool_dir, SpoolOptions::default()) {
         Ok(s) => s,
         Err(SpoolError::Locked(_)) => {
             if !matches!(args.action, Action::List { .. } | Action::Show { .. }) {
@@ -425,6 +421,11 @@ async fn local(args: &Args, dir: &Path) -> Result<Value, CliError> {
                 "postwire: a running relay holds the spool's lock; reading a copy taken now (read-only)"
             );
             let copy = snapshot(&spool_dir)?;
+            // No disk reserve in the temporary copy.
+            let opts = SpoolOptions {
+                reserve_bytes: 0,
+                ..SpoolOptions::default()
+            };
             let s = FsSpool::open(copy.path(), opts)?;
             _copy = Some(copy);
             s
