@@ -9,7 +9,8 @@
 //! A cancelled message fails with "cancelled by operator" for the client
 //! waiting on it; delete needs final recipients or `--force`; a wrong admin
 //! secret and a submission token get 401; with no admin token the API is
-//! absent (404); `--admin-listen` serves it alone; offline `--data-dir`.
+//! absent (404); `--admin-listen` serves it alone; failed authentications
+//! are limited; offline `--data-dir`.
 
 // Helpers outside #[test] functions unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -620,6 +621,13 @@ fn without_an_admin_token_the_api_is_absent_and_admin_listen_serves_it_alone() {
     let (status, v) = http(&admin_addr, "GET", "/admin/v1/summary", Some(&admin));
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["counts"]["queued"], 0);
+    // Failed authentications are limited per address.
+    for _ in 0..10 {
+        let (status, _) = http(&admin_addr, "GET", "/admin/v1/summary", Some("pwa_guess"));
+        assert_eq!(status, 401);
+    }
+    let (status, v) = http(&admin_addr, "GET", "/admin/v1/summary", Some(&admin));
+    assert_eq!((status, v["code"].as_str()), (429, Some("rate_limited")));
     drop(relay);
 
     // Offline, with no relay running: actions work on the spool itself.

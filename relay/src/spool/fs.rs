@@ -1135,6 +1135,8 @@ fn commit_settles(
         if e.is_final() {
             e.final_at_ms = Some(settle.at_ms);
             e.body = None;
+            // Held while its last attempt was in flight: nothing left to hold.
+            e.held = false;
         } else {
             let due = now + inner.backoff(e.attempts).as_millis() as u64;
             e.due_ms = due;

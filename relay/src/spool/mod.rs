@@ -103,6 +103,21 @@
 //! and four times its last compacted size;
 //! keys past their retention leave the index then.
 //!
+//! # Operator actions
+//!
+//! [`Spool::control`] (the admin API, `postwire queue`) holds, releases,
+//! retries, cancels and deletes messages. Each durable action is a settle
+//! record with `control` set (fields `held`, `deleted`; absent in older
+//! journals, which read as before), appended and fsynced by the journal
+//! writer like any outcome, and kept by compaction. A held message is never
+//! leased (an attempt already in flight finishes); a cancel makes every
+//! recipient not final `Failed`, publishes the events, and frees the segment
+//! by rule 4 like any final outcome; it is refused while an attempt is in
+//! flight, so that an attempt's outcome never overwrites it. A deleted
+//! message is no longer listed, but its key stays in the index until its
+//! retention ends (rule 5 holds). A retry only moves the due time (not
+//! journaled: every message not final is due at once after a restart).
+//!
 //! The spool sits behind the [`Spool`] trait so that a distributed queue can
 //! replace this filesystem implementation without touching the server.
 
