@@ -7,6 +7,7 @@
 //! leave the rest spooled.
 
 pub mod access;
+pub mod answer_first;
 pub mod app;
 pub mod auth_guard;
 pub mod conn_guard;

@@ -20,6 +20,7 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::access;
+use super::answer_first::AnswerFirst;
 use super::conn_guard::AuthGate;
 use super::events::EventRouter;
 use super::limits::RateLimits;
@@ -245,10 +246,11 @@ where
     }
 }
 
-/// Forwards the events routed to this session until it ends.
+/// Forwards the events routed to this session until it ends, each after
+/// the answer to its submission ([`AnswerFirst`]).
 fn spawn_events(
     mut events: mpsc::Receiver<crate::spool::Event>,
-    out: mpsc::Sender<WsOut>,
+    out: Arc<AnswerFirst>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
@@ -257,6 +259,7 @@ fn spawn_events(
                 () = out.closed() => break,
             };
             let Some(ev) = ev else { break };
+            let key_id = ev.key.id.clone();
             let id = ev.key.id;
             let frame = match ev.kind {
                 EventKind::Delivered { response } => {
@@ -312,7 +315,7 @@ fn spawn_events(
                     feedback_type,
                 },
             };
-            if out.send(text(&frame)).await.is_err() {
+            if out.event(&key_id, text(&frame)).await.is_err() {
                 break;
             }
         }
@@ -340,7 +343,9 @@ where
     }
     // Dropped when the session ends, and with it every route to this session.
     let (watcher, events) = ctx.events.register();
-    let event_task = spawn_events(events, out.clone());
+    // Answers to submissions and their delivery events leave through here.
+    let answers = Arc::new(AnswerFirst::new(out.clone()));
+    let event_task = spawn_events(events, Arc::clone(&answers));
     let _guard = AbortOnDrop(event_task);
     out.send(text(&ServerFrame::Ready {
         protocol: PROTOCOL.to_string(),
@@ -501,6 +506,8 @@ where
                         let Ok(permit) = Arc::clone(&window).acquire_owned().await else {
                             break End::Closed;
                         };
+                        // Its events wait for its answer, then go to this session.
+                        answers.expect(&p.id).await;
                         watcher.watch(Key {
                             token: token.name.clone(),
                             id: p.id.clone(),
@@ -520,9 +527,10 @@ where
                         let (token_name, size) = (token.name.clone(), sub.bytes.len() as u64);
                         let spool = Arc::clone(&ctx.spool);
                         let metrics = Arc::clone(&ctx.metrics);
-                        let out = out.clone();
+                        let answers = Arc::clone(&answers);
                         tokio::spawn(async move {
                             let id = p.id;
+                            let answered = id.clone();
                             let frame = match spool.accept(sub).await {
                                 Ok(a) => {
                                     metrics.accept_latency.observe(received.elapsed());
@@ -562,7 +570,7 @@ where
                                     }
                                 }
                             };
-                            let _ = out.send(text(&frame)).await;
+                            let _ = answers.answer(&answered, text(&frame)).await;
                             drop(permit);
                         });
                     }

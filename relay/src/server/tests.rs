@@ -576,3 +576,85 @@ async fn the_session_ends_when_the_client_goes_away() {
         .unwrap()
         .unwrap();
 }
+
+/// The relay's spool, but `accept` answers only after the message's last
+/// delivery event reached the sessions watching it: the order a fast
+/// upstream on a busy machine produces.
+struct AnswersLate {
+    inner: Arc<dyn Spool>,
+    events: Arc<super::events::EventRouter>,
+}
+
+impl Spool for AnswersLate {
+    fn accept(
+        &self,
+        sub: crate::spool::Submission,
+    ) -> futures_util::future::BoxFuture<'_, Result<crate::spool::Accepted, crate::spool::SpoolError>>
+    {
+        Box::pin(async move {
+            let (watcher, mut routed) = self.events.register();
+            watcher.watch(sub.meta.key.clone());
+            let r = self.inner.accept(sub).await;
+            while let Some(ev) = routed.recv().await {
+                if ev.last {
+                    break;
+                }
+            }
+            // The session's event task has its turn before the answer.
+            for _ in 0..16 {
+                tokio::task::yield_now().await;
+            }
+            r
+        })
+    }
+    fn status(&self, key: &crate::spool::Key) -> Option<Vec<crate::spool::RcptStatus>> {
+        self.inner.status(key)
+    }
+    fn next(&self) -> futures_util::future::BoxFuture<'_, Option<crate::spool::Lease>> {
+        self.inner.next()
+    }
+    fn settle(
+        &self,
+        lease: crate::spool::Lease,
+        outcomes: Vec<(String, crate::spool::Outcome)>,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), crate::spool::SpoolError>> {
+        self.inner.settle(lease, outcomes)
+    }
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::spool::Event> {
+        self.inner.subscribe()
+    }
+    fn depth(&self) -> crate::spool::Depth {
+        self.inner.depth()
+    }
+    fn close(&self) {
+        self.inner.close();
+    }
+}
+
+#[tokio::test]
+async fn accepted_comes_before_the_delivery_events_of_its_id_even_when_delivery_is_faster() {
+    let mut relay = relay();
+    relay.ctx.spool = Arc::new(AnswersLate {
+        inner: Arc::clone(&relay.ctx.spool),
+        events: Arc::clone(&relay.ctx.events),
+    });
+    let mut c = Client::ready(&relay).await;
+    c.submit("m1", "ana@example.com", &["bob@x.org", "carl@y.org"], MSG);
+    match c.frame().await {
+        ServerFrame::Accepted { id, .. } => assert_eq!(id, "m1"),
+        other => panic!("accepted must come first, got {other:?}"),
+    }
+    let mut delivered = Vec::new();
+    while delivered.len() < 2 {
+        match c.frame().await {
+            ServerFrame::Delivered { id, rcpt, .. } if id == "m1" => delivered.push(rcpt),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    delivered.sort();
+    assert_eq!(delivered, ["bob@x.org", "carl@y.org"], "held, not lost");
+    // Nothing is left waiting: the next submission is answered and reported too.
+    c.submit("m2", "ana@example.com", &["dan@z.org"], MSG);
+    assert!(matches!(c.frame().await, ServerFrame::Accepted { id, .. } if id == "m2"));
+    assert!(matches!(c.frame().await, ServerFrame::Delivered { id, .. } if id == "m2"));
+}
