@@ -18,6 +18,12 @@
 //! Each session has a bounded queue: a session that stops reading loses
 //! events (logged), never the relay's memory; its client can ask with
 //! `status`.
+//!
+//! The spool's broadcast is bounded too: when this task falls behind it,
+//! the events it skipped are gone from the channel. The final events a
+//! client waits for (`delivered`, `failed`) are then made again from the
+//! spool's state of every watched message, for the recipients not yet
+//! reported; a final event that was already routed is not routed twice.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,6 +51,8 @@ struct Routes {
     finished: HashMap<Key, Vec<(u64, mpsc::Sender<Event>)>>,
     /// Each session's finished messages, oldest first (at most [`FINISHED_KEEP`]).
     finished_order: HashMap<u64, VecDeque<Key>>,
+    /// Recipients of each watched message whose final event was routed.
+    reported: HashMap<Key, HashSet<String>>,
 }
 
 impl Routes {
@@ -65,6 +73,7 @@ impl Routes {
             watchers.retain(|(s, _)| *s != session);
             if watchers.is_empty() {
                 self.by_key.remove(key);
+                self.reported.remove(key);
             }
         }
     }
@@ -91,7 +100,12 @@ impl EventRouter {
             next_session: AtomicU64::new(1),
         });
         let events = spool.subscribe();
-        tokio::spawn(dispatch(Arc::downgrade(&router), events, metrics));
+        tokio::spawn(dispatch(
+            Arc::downgrade(&router),
+            Arc::downgrade(&spool),
+            events,
+            metrics,
+        ));
         router
     }
 
@@ -121,6 +135,7 @@ impl EventRouter {
     }
 
     fn drop_key(routes: &mut Routes, key: &Key) {
+        routes.reported.remove(key);
         if let Some(watchers) = routes.by_key.remove(key) {
             for (session, tx) in watchers {
                 if let Some(keys) = routes.by_session.get_mut(&session) {
@@ -205,6 +220,7 @@ impl Drop for Watcher {
 
 async fn dispatch(
     router: std::sync::Weak<EventRouter>,
+    spool: std::sync::Weak<dyn Spool>,
     mut events: broadcast::Receiver<Event>,
     metrics: Arc<Metrics>,
 ) {
@@ -214,8 +230,14 @@ async fn dispatch(
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!(
                     missed = n,
-                    "event routing fell behind; clients can ask with status"
+                    "event routing fell behind; final events are made again from the spool"
                 );
+                let (Some(router), Some(spool)) = (router.upgrade(), spool.upgrade()) else {
+                    return;
+                };
+                for ev in missed_finals(&router, spool.as_ref()) {
+                    route(&router, ev, &metrics);
+                }
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => return,
@@ -223,37 +245,114 @@ async fn dispatch(
         let Some(router) = router.upgrade() else {
             return;
         };
-        let last = ev.last;
-        let report = matches!(
-            ev.kind,
-            crate::spool::EventKind::Bounced { .. } | crate::spool::EventKind::Complained { .. }
-        );
-        let mut routes = router.routes();
-        let live = routes.by_key.get(&ev.key).into_iter().flatten();
-        let finished = if report {
-            routes.finished.get(&ev.key)
-        } else {
-            None
+        route(&router, ev, &metrics);
+    }
+}
+
+/// Whether `kind` settles its recipient for good (what a client waits for).
+fn is_final(kind: &crate::spool::EventKind) -> bool {
+    matches!(
+        kind,
+        crate::spool::EventKind::Delivered { .. } | crate::spool::EventKind::Failed { .. }
+    )
+}
+
+/// The final events of watched messages that the spool's state has and the
+/// routes have not seen (after the broadcast dropped some); `last` on the
+/// last one of a message whose every recipient is final.
+fn missed_finals(router: &EventRouter, spool: &dyn Spool) -> Vec<Event> {
+    use crate::spool::{EventKind, RcptState};
+    let watched: Vec<(Key, HashSet<String>)> = {
+        let routes = router.routes();
+        routes
+            .by_key
+            .keys()
+            .map(|k| (k.clone(), routes.reported.get(k).cloned().unwrap_or_default()))
+            .collect()
+    };
+    let mut made = Vec::new();
+    for (key, reported) in watched {
+        let Some(rcpts) = spool.status(&key) else {
+            continue;
         };
-        // A session that asked with `status` after the end may be on both lists.
-        let mut sent: Vec<u64> = Vec::new();
-        for (session, tx) in live.chain(finished.into_iter().flatten()) {
-            if sent.contains(session) {
+        let all_final = !rcpts.is_empty() && rcpts.iter().all(|r| r.state.is_final());
+        let first = made.len();
+        for r in rcpts {
+            if reported.contains(&r.rcpt) {
                 continue;
             }
-            sent.push(*session);
-            if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(ev.clone()) {
-                metrics.inc(&metrics.events_dropped);
-                tracing::warn!(
-                    session,
-                    id = %ev.key.id,
-                    "a session is not reading its events; dropped one (clients can ask with status)"
-                );
-            }
+            let kind = match r.state {
+                RcptState::Delivered { response } => EventKind::Delivered { response },
+                RcptState::Failed { reason } => EventKind::Failed { reason },
+                // Delivered before its report came: the report is the state now.
+                RcptState::Bounced { .. } | RcptState::Complained { .. } => EventKind::Delivered {
+                    response: "250 delivered (then reported back)".into(),
+                },
+                RcptState::Queued | RcptState::Deferred { .. } => continue,
+            };
+            made.push(Event {
+                key: key.clone(),
+                rcpt: r.rcpt,
+                kind,
+                last: false,
+            });
         }
+        if all_final
+            && made.len() > first
+            && let Some(ev) = made.last_mut()
+        {
+            ev.last = true;
+        }
+    }
+    made
+}
+
+/// Forwards `ev` to the sessions watching its message.
+fn route(router: &EventRouter, ev: Event, metrics: &Metrics) {
+    let last = ev.last;
+    let report = matches!(
+        ev.kind,
+        crate::spool::EventKind::Bounced { .. } | crate::spool::EventKind::Complained { .. }
+    );
+    let mut routes = router.routes();
+    if is_final(&ev.kind)
+        && routes.by_key.contains_key(&ev.key)
+        && !routes
+            .reported
+            .entry(ev.key.clone())
+            .or_default()
+            .insert(ev.rcpt.clone())
+    {
+        // Already made again from the spool after a lag: not twice.
         if last {
             EventRouter::drop_key(&mut routes, &ev.key);
         }
+        return;
+    }
+    let live = routes.by_key.get(&ev.key).into_iter().flatten();
+    let finished = if report {
+        routes.finished.get(&ev.key)
+    } else {
+        None
+    };
+    // A session that asked with `status` after the end may be on both lists.
+    let mut sent: Vec<u64> = Vec::new();
+    for (session, tx) in live.chain(finished.into_iter().flatten()) {
+        if sent.contains(session) {
+            continue;
+        }
+        sent.push(*session);
+        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(ev.clone()) {
+            metrics.inc(&metrics.events_dropped);
+            tracing::warn!(
+                session,
+                id = %ev.key.id,
+                "a session is not reading its events; dropped one (clients can ask with status)"
+            );
+        }
+    }
+    if last {
+        EventRouter::drop_key(&mut routes, &ev.key);
     }
 }
 
@@ -405,5 +504,84 @@ mod tests {
             10,
             "every dropped event is counted for /metrics"
         );
+    }
+
+    /// A spool whose state says both recipients of every message were delivered.
+    struct AllDelivered(broadcast::Sender<Event>);
+
+    impl Spool for AllDelivered {
+        fn accept(&self, _: Submission) -> BoxFuture<'_, Result<Accepted, SpoolError>> {
+            Box::pin(async { Err(SpoolError::Closed) })
+        }
+        fn status(&self, key: &Key) -> Option<Vec<RcptStatus>> {
+            (key.id != "probe").then(|| {
+                ["b@x.org", "c@x.org"]
+                    .into_iter()
+                    .map(|rcpt| RcptStatus {
+                        rcpt: rcpt.into(),
+                        state: crate::spool::RcptState::Delivered {
+                            response: "250".into(),
+                        },
+                    })
+                    .collect()
+            })
+        }
+        fn next(&self) -> BoxFuture<'_, Option<Lease>> {
+            Box::pin(async { None })
+        }
+        fn settle(
+            &self,
+            _: Lease,
+            _: Vec<(String, Outcome)>,
+        ) -> BoxFuture<'_, Result<(), SpoolError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn subscribe(&self) -> broadcast::Receiver<Event> {
+            self.0.subscribe()
+        }
+        fn depth(&self) -> Depth {
+            Depth::default()
+        }
+        fn close(&self) {}
+    }
+
+    #[tokio::test]
+    async fn final_events_a_lagging_broadcast_dropped_are_made_again_from_the_spool_once() {
+        let (tx, _) = broadcast::channel(4);
+        let spool: Arc<dyn Spool> = Arc::new(AllDelivered(tx.clone()));
+        let router = EventRouter::start(Arc::clone(&spool), Arc::new(Metrics::default()));
+        let (a, mut a_rx) = router.register();
+        a.watch(key("m1"));
+        a.watch(key("m2"));
+        tx.send(delivered("m1", "b@x.org", false)).unwrap();
+        settled(&tx, &router).await;
+        // m1's last event is pushed out of the channel before the router
+        // reads it; m2's events are still in it, after the lag.
+        tx.send(delivered("m1", "c@x.org", true)).unwrap();
+        for _ in 0..6 {
+            tx.send(deferred("other")).unwrap();
+        }
+        tx.send(delivered("m2", "b@x.org", false)).unwrap();
+        tx.send(delivered("m2", "c@x.org", true)).unwrap();
+        settled(&tx, &router).await;
+        let mut got = Vec::new();
+        while let Ok(ev) = a_rx.try_recv() {
+            got.push((ev.key.id, ev.rcpt, ev.last));
+        }
+        // Messages in any order; each one's recipients in theirs.
+        got.sort();
+        let want = [
+            ("m1", "b@x.org", false),
+            ("m1", "c@x.org", true),
+            ("m2", "b@x.org", false),
+            ("m2", "c@x.org", true),
+        ];
+        assert_eq!(
+            got,
+            want.map(|(k, r, l)| (k.to_string(), r.to_string(), l)),
+            "each recipient's final event exactly once"
+        );
+        assert_eq!(router.watched(), 0, "both messages are finished");
+        drop(a);
     }
 }
