@@ -54,6 +54,7 @@ const els = {
   clear: $<HTMLButtonElement>('clear-filters'),
   live: $<HTMLInputElement>('live'),
   queueStatus: $('queue-status'),
+  queueNotice: $('queue-notice'),
   queueError: $('queue-error'),
   queueBody: $<HTMLTableElement>('queue').tBodies[0],
   more: $<HTMLButtonElement>('more'),
@@ -79,6 +80,7 @@ let limit = PAGE;
 let openId: string | null = null;
 let timer: number | undefined;
 let polling = false;
+let pollAgain = false;
 let history = new MetricHistory();
 
 function filtersFromForm(): Filters {
@@ -307,6 +309,7 @@ async function act(action: Action): Promise<void> {
   const id = openId;
   els.actionError.textContent = '';
   els.actionStatus.textContent = '';
+  els.queueNotice.textContent = '';
   if (action === 'cancel' && !(await confirmDialog(`Cancel message ${id}? Its recipients that are not delivered yet fail for good with "cancelled by operator".`, 'Cancel the message'))) return;
   if (action === 'delete' && !(await confirmDialog(`Delete message ${id} from the spool? This cannot be undone.`, 'Delete the message'))) return;
   try {
@@ -323,7 +326,7 @@ async function act(action: Action): Promise<void> {
     if (action === 'delete') {
       openId = null;
       els.detail.hidden = true;
-      els.queueStatus.textContent = `Deleted ${id}`;
+      els.queueNotice.textContent = `Deleted message ${id}.`;
     } else if (m) renderDetail(m);
     else await openMessage(id, false);
     await refreshQueue();
@@ -363,12 +366,21 @@ async function sampleMetrics(): Promise<void> {
 
 async function poll(): Promise<void> {
   window.clearTimeout(timer);
-  if (!api || polling) return;
+  if (!api) return;
+  if (polling) {
+    // A poll is running with the old filters: one more right after it.
+    pollAgain = true;
+    return;
+  }
   polling = true;
   try {
     await Promise.all([refreshQueue(), sampleMetrics(), openId ? openMessage(openId, false) : Promise.resolve()]);
   } finally {
     polling = false;
+  }
+  if (pollAgain) {
+    pollAgain = false;
+    return poll();
   }
   if (api && els.live.checked) timer = window.setTimeout(() => void poll(), POLL_MS);
 }
