@@ -95,6 +95,10 @@ pub struct ServeFlags {
     /// Give up on a webhook event not delivered this long after it was queued [default: 3d].
     #[arg(long, env = "POSTWIRE_WEBHOOK_RETENTION", value_name = "DURATION")]
     pub webhook_retention: Option<String>,
+    /// Serve the admin API (`/admin/v1`, when an admin token exists) only on
+    /// this address instead of the main listener.
+    #[arg(long, env = "POSTWIRE_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "POSTWIRE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -126,6 +130,7 @@ struct FileConfig {
     webhook_retry_initial: Option<String>,
     webhook_retry_max: Option<String>,
     webhook_retention: Option<String>,
+    admin_listen: Option<String>,
 }
 
 /// The resolved settings of the relay.
@@ -166,6 +171,8 @@ pub struct Settings {
     pub inbound_max_size: u64,
     /// Webhook retries and retention (endpoints: `postwire webhook add`).
     pub webhooks: crate::webhooks::Options,
+    /// Where the admin API is served alone; `None`: on the main listener.
+    pub admin_listen: Option<String>,
 }
 
 /// Errors in the settings.
@@ -348,6 +355,7 @@ impl Settings {
             ..crate::webhooks::Options::default()
         };
         Ok(Settings {
+            admin_listen: flags.admin_listen.or(file.admin_listen),
             webhooks,
             dkim,
             bounce_domain,

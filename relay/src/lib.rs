@@ -1,6 +1,7 @@
 //! postwire-relay: SMTP delivery, the durable spool, the WebSocket relay server
 //! and the command-line interface behind the `postwire` binary.
 
+pub mod admin;
 pub mod bounces;
 pub mod cli;
 pub mod client;

@@ -139,19 +139,19 @@ pub struct TokenStore {
     digests: Vec<([u8; 32], String)>,
 }
 
-fn digest_of(secret: &str) -> [u8; 32] {
+pub(crate) fn digest_of(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
 /// Whether two digests are equal, in time independent of where they differ.
-fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
+pub(crate) fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
     let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     // black_box: the optimiser may not turn the fold into an early exit.
     std::hint::black_box(diff) == 0
 }
 
 /// The 32 bytes of a validated `sha256:` + 64 hex digits hash.
-fn digest_of_hash(hash: &str) -> Option<[u8; 32]> {
+pub(crate) fn digest_of_hash(hash: &str) -> Option<[u8; 32]> {
     let hex = hash.strip_prefix("sha256:")?.as_bytes();
     if hex.len() != 64 {
         return None;
@@ -164,7 +164,7 @@ fn digest_of_hash(hash: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-fn hash_secret(secret: &str) -> String {
+pub(crate) fn hash_secret(secret: &str) -> String {
     let digest = digest_of(secret);
     let mut s = String::with_capacity(7 + 64);
     s.push_str("sha256:");
@@ -174,7 +174,7 @@ fn hash_secret(secret: &str) -> String {
     s
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .chars()

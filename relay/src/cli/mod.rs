@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod admin_token;
 pub mod build;
 pub mod dkim;
 pub mod envelope_args;
@@ -13,6 +14,7 @@ pub mod forward;
 pub mod ics;
 pub mod io;
 pub mod parse;
+pub mod queue;
 pub mod reply;
 pub mod report;
 pub mod send;
@@ -71,6 +73,10 @@ pub enum Command {
     Suppression(suppression::Args),
     /// The relay's webhook endpoints: add, list, remove, test.
     Webhook(webhook::Args),
+    /// Admin tokens for the admin API and `postwire queue`: add, list, remove.
+    AdminToken(admin_token::Args),
+    /// The relay's queue: list, show, retry, hold, release, cancel, delete.
+    Queue(queue::Args),
 }
 
 /// An error of any subcommand, printed as `postwire: <message>`.
@@ -129,5 +135,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Report(args) => report::run(args),
         Command::Suppression(args) => suppression::run(args),
         Command::Webhook(args) => webhook::run(args),
+        Command::AdminToken(args) => admin_token::run(args),
+        Command::Queue(args) => queue::run(args),
     }
 }

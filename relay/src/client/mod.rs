@@ -44,7 +44,7 @@
 //! # Ok(()) }
 //! ```
 
-mod connect;
+pub(crate) mod connect;
 mod driver;
 mod frames;
 

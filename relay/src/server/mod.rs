@@ -218,6 +218,17 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         addr: settings.listen.clone(),
         source,
     })?;
+    // The admin API (crate::admin): on the main listener, or alone on
+    // --admin-listen; absent (404) while no admin token exists.
+    let admin = crate::admin::api::router(crate::admin::api::AdminState {
+        spool: Arc::clone(&state.session.spool),
+        data_dir: settings.data_dir.clone(),
+        failures: Arc::new(auth_guard::AuthFailures::default()),
+    });
+    let admin_task = match &settings.admin_listen {
+        Some(addr) => Some(start_admin(addr, admin.clone(), state.session.shutdown.clone()).await?),
+        None => None,
+    };
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     tracing::info!(listen = %local, tls = tls.is_some(), data_dir = %settings.data_dir.display(), upstream = %deliver.describe(),
         connections = deliver.concurrency(), "postwire relay started");
@@ -230,7 +241,11 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // The composer page at / (web_assets; --web-dir / POSTWIRE_WEB_DIR serves it from a directory).
     let web_dir = settings.web_dir.clone();
     tracing::info!("{}", crate::web_assets::describe(web_dir.as_deref()));
-    let app = app::router(state).merge(crate::web_assets::router(web_dir));
+    let mut app = app::router(state);
+    if admin_task.is_none() {
+        app = app.merge(admin);
+    }
+    let app = app.merge(crate::web_assets::router(web_dir));
     let grace = settings.shutdown_grace;
     // Slowloris and pre-auth floods: a deadline on every request head and a
     // byte budget before authentication (conn_guard).
@@ -307,6 +322,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     if let Some(inbound) = inbound {
         inbound.abort();
     }
+    if let Some(admin) = admin_task {
+        admin.abort();
+    }
     let depth = spool.depth();
     tracing::info!(
         queued = depth.queued,
@@ -359,6 +377,40 @@ impl RecoveringServer {
         let _ = self.stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
     }
+}
+
+/// Binds `--admin-listen` and serves the admin API there until shutdown.
+async fn start_admin(
+    addr: &str,
+    admin: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, ServeError> {
+    let listen_err = |source| ServeError::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(listen_err)?;
+    let local = listener.local_addr().map_err(listen_err)?;
+    tracing::info!(target: "postwire::admin", listen = %local, "admin API listening");
+    // Printed for scripts and tests that start the relay on port 0.
+    eprintln!("postwire admin API listening on {local}");
+    Ok(tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        let listener = conn_guard::Guarded::new(listener, conn_guard::from_env());
+        if let Err(e) = axum::serve(
+            listener,
+            admin.into_make_service_with_connect_info::<conn_guard::ConnInfo>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await
+        {
+            tracing::error!(target: "postwire::admin", error = %e, "the admin listener stopped");
+        }
+    }))
 }
 
 /// Binds the inbound SMTP port for reports and serves it until shutdown.

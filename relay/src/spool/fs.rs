@@ -15,8 +15,8 @@ use tokio::sync::{Notify, broadcast, oneshot};
 use super::disk::{Disk, StdDisk};
 use super::record::{self, Kind, RecordError, Settle};
 use super::{
-    Accepted, Depth, Event, EventKind, Key, Lease, Outcome, RcptState, RcptStatus, Spool,
-    SpoolError, SpoolOptions, Submission,
+    Accepted, Control, Controlled, Depth, Event, EventKind, HistoryItem, Key, Lease, MessageView,
+    Outcome, RcptState, RcptStatus, Spool, SpoolError, SpoolOptions, Submission,
 };
 
 const JOURNAL: &str = "journal.log";
@@ -29,6 +29,8 @@ const CORRUPT: &str = "corrupt";
 /// append fails, so nothing becomes final, so no segment is freed.
 const RESERVE: &str = "reserve";
 const MAX_GROUP: usize = 4096;
+/// Most state changes kept per message for the operator's view.
+const MAX_HISTORY: usize = 64;
 /// Threads appending groups of messages in parallel, each to its own segment.
 const BATCH_WRITERS: usize = 2;
 
@@ -62,11 +64,74 @@ struct Entry {
     due_ms: u64,
     leased: bool,
     final_at_ms: Option<u64>,
+    /// Size of the message bytes (0 when only the journal knew it).
+    size: u64,
+    /// Held by an operator: never leased until released.
+    held: bool,
+    /// Deleted by an operator: not listed, key still known.
+    deleted: bool,
+    /// An operator's cancel is being journaled: not leased meanwhile.
+    cancelling: bool,
+    /// State changes seen by this process (see [`MessageView::history`]).
+    history: Vec<HistoryItem>,
 }
 
 impl Entry {
     fn is_final(&self) -> bool {
         self.rcpts.iter().all(|r| r.state.is_final())
+    }
+
+    fn new(rcpts: Vec<RcptStatus>, mail_from: String, received_ms: u64) -> Self {
+        Entry {
+            rcpts,
+            mail_from,
+            dsn: None,
+            require_tls: false,
+            received_ms,
+            body: None,
+            attempts: 0,
+            due_ms: 0,
+            leased: false,
+            final_at_ms: None,
+            size: 0,
+            held: false,
+            deleted: false,
+            cancelling: false,
+            history: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, rcpt: &str, at_ms: u64, state: &RcptState) {
+        if self.history.len() >= MAX_HISTORY {
+            self.history.remove(0);
+        }
+        self.history.push(HistoryItem {
+            rcpt: rcpt.to_string(),
+            at_ms,
+            state: state.clone(),
+        });
+    }
+
+    fn view(&self, key: &Key) -> MessageView {
+        let mut v = self.view_without_history(key);
+        v.history = self.history.clone();
+        v
+    }
+
+    fn view_without_history(&self, key: &Key) -> MessageView {
+        let final_ = self.is_final();
+        MessageView {
+            key: key.clone(),
+            mail_from: self.mail_from.clone(),
+            received_ms: self.received_ms,
+            size: self.size,
+            held: self.held,
+            in_flight: self.leased,
+            attempts: self.attempts,
+            next_attempt_ms: (!final_ && !self.held && !self.leased).then_some(self.due_ms),
+            rcpts: self.rcpts.clone(),
+            history: Vec::new(),
+        }
     }
 }
 
@@ -352,6 +417,63 @@ impl Spool for FsSpool {
         keys.into_iter().find(|k| matches(k))
     }
 
+    fn messages(&self) -> Vec<MessageView> {
+        let s = self.inner.lock();
+        s.entries
+            .iter()
+            .filter(|(_, e)| !e.deleted)
+            .map(|(k, e)| {
+                // Lists leave the history out (see the trait).
+                e.view_without_history(k)
+            })
+            .collect()
+    }
+
+    fn message(&self, key: &Key) -> Option<MessageView> {
+        let s = self.inner.lock();
+        s.entries
+            .get(key)
+            .filter(|e| !e.deleted)
+            .map(|e| e.view(key))
+    }
+
+    fn message_bytes(&self, key: &Key) -> Result<Option<Vec<u8>>, SpoolError> {
+        let body = {
+            let s = self.inner.lock();
+            match s.entries.get(key) {
+                Some(e) if !e.deleted => e.body,
+                _ => None,
+            }
+        };
+        let Some(body) = body else { return Ok(None) };
+        let path = self.inner.batch_path(body.batch);
+        match self.inner.disk.read_at(&path, body.offset, body.len) {
+            Ok(bytes) => Ok(Some(bytes)),
+            // Delivered and its segment removed meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("reading", &path)(e)),
+        }
+    }
+
+    fn control(&self, key: Key, action: Control) -> BoxFuture<'_, Result<Controlled, SpoolError>> {
+        Box::pin(async move {
+            let settle = match self.plan_control(&key, &action) {
+                Ok(Some(settle)) => settle,
+                Ok(None) => return Ok(Controlled::Done),
+                Err(answer) => return Ok(answer),
+            };
+            let (tx, rx) = oneshot::channel();
+            if self.settles.send((settle, tx)).is_err() {
+                if let Some(e) = self.inner.lock().entries.get_mut(&key) {
+                    e.cancelling = false;
+                }
+                return Err(SpoolError::Closed);
+            }
+            rx.await.map_err(|_| SpoolError::Closed)??;
+            Ok(Controlled::Done)
+        })
+    }
+
     fn report(
         &self,
         key: Key,
@@ -382,6 +504,9 @@ impl Spool for FsSpool {
                 rcpts: vec![RcptStatus { rcpt, state }],
                 at_ms: now_ms(),
                 done: true,
+                held: None,
+                deleted: false,
+                control: false,
             };
             let (tx, rx) = oneshot::channel();
             self.settles
@@ -390,6 +515,90 @@ impl Spool for FsSpool {
             rx.await.map_err(|_| SpoolError::Closed)??;
             Ok(true)
         })
+    }
+}
+
+impl FsSpool {
+    /// Checks an operator's action against the message's state and returns
+    /// the journal record that makes it durable (`Ok(None)`: nothing to
+    /// journal, the action is done).
+    fn plan_control(&self, key: &Key, action: &Control) -> Result<Option<Settle>, Controlled> {
+        let now = now_ms();
+        let mut s = self.inner.lock();
+        let Some(e) = s.entries.get_mut(key) else {
+            return Err(Controlled::NotFound);
+        };
+        if e.deleted {
+            return Err(Controlled::NotFound);
+        }
+        let final_ = e.is_final();
+        let conflict = |m: &str| Err(Controlled::Conflict(m.to_string()));
+        let mut settle = Settle {
+            key: key.clone(),
+            rcpts: Vec::new(),
+            at_ms: now,
+            done: final_,
+            held: None,
+            deleted: false,
+            control: true,
+        };
+        match action {
+            Control::Retry => {
+                if final_ {
+                    return conflict("every recipient is final: nothing to retry");
+                }
+                if !e.leased {
+                    e.due_ms = now;
+                    s.schedule(key.clone(), now);
+                    self.inner.notify.notify_waiters();
+                }
+                return Ok(None);
+            }
+            Control::Hold | Control::Release => {
+                let hold = *action == Control::Hold;
+                if final_ {
+                    return conflict("every recipient is final");
+                }
+                if e.held == hold {
+                    return Ok(None);
+                }
+                settle.held = Some(hold);
+            }
+            Control::Cancel(reason) => {
+                if final_ {
+                    return conflict("every recipient is final: nothing to cancel");
+                }
+                if e.leased {
+                    return conflict(
+                        "a delivery attempt is in flight; hold the message and cancel it once the attempt has finished",
+                    );
+                }
+                if e.cancelling {
+                    return conflict("the message is being cancelled");
+                }
+                e.cancelling = true;
+                settle.rcpts = e
+                    .rcpts
+                    .iter()
+                    .filter(|r| !r.state.is_final())
+                    .map(|r| RcptStatus {
+                        rcpt: r.rcpt.clone(),
+                        state: RcptState::Failed {
+                            reason: reason.clone(),
+                        },
+                    })
+                    .collect();
+                settle.done = true;
+            }
+            Control::Delete => {
+                if !final_ {
+                    return conflict("some recipients are not final: cancel the message first");
+                }
+                settle.deleted = true;
+                settle.at_ms = e.final_at_ms.unwrap_or(now);
+            }
+        }
+        Ok(Some(settle))
     }
 }
 
@@ -419,7 +628,7 @@ impl FsSpool {
                 let Some(e) = s.entries.get_mut(&key) else {
                     continue;
                 };
-                if e.leased || e.due_ms != due || e.is_final() {
+                if e.leased || e.held || e.cancelling || e.due_ms != due || e.is_final() {
                     continue;
                 }
                 let Some(body) = e.body else { continue };
@@ -516,6 +725,9 @@ impl FsSpool {
             rcpts,
             at_ms: now,
             done,
+            held: None,
+            deleted: false,
+            control: false,
         })
     }
 }
@@ -707,6 +919,11 @@ fn commit_accepts(inner: &Inner, segment: &mut Option<Segment>, jobs: Vec<Accept
                         due_ms: now,
                         leased: false,
                         final_at_ms: None,
+                        size: body.len as u64,
+                        held: false,
+                        deleted: false,
+                        cancelling: false,
+                        history: Vec::new(),
                     },
                 );
                 s.schedule(key, now);
@@ -837,7 +1054,10 @@ fn commit_settles(
         tracing::error!(error = %e, "cannot record delivery outcomes; the messages will be tried again");
         let msg = e.to_string();
         for (settle, tx) in jobs {
-            if is_report(&settle) {
+            if is_report(&settle) || settle.control {
+                if let Some(e) = s.entries.get_mut(&settle.key) {
+                    e.cancelling = false;
+                }
                 let _ = tx.send(Err(SpoolError::Encode(format!(
                     "report not recorded: {msg}"
                 ))));
@@ -860,16 +1080,22 @@ fn commit_settles(
     let mut events = Vec::new();
     let mut replies = Vec::new();
     for (settle, tx) in jobs {
+        if settle.control {
+            apply_control(&mut s, settle, now, &mut events, &mut to_delete);
+            replies.push((tx, Ok(())));
+            continue;
+        }
         let State { entries, .. } = &mut *s;
         let Some(e) = entries.get_mut(&settle.key) else {
             replies.push((tx, Err(SpoolError::UnknownLease(settle.key))));
             continue;
         };
-        if is_report(&settle) {
+        if is_report(&settle) && !settle.control {
             for new in settle.rcpts {
                 if let Some(r) = e.rcpts.iter_mut().find(|r| r.rcpt == new.rcpt) {
                     r.state = new.state.clone();
                 }
+                e.record(&new.rcpt, settle.at_ms, &new.state);
                 let kind = match new.state {
                     RcptState::Bounced {
                         bounce,
@@ -901,6 +1127,7 @@ fn commit_settles(
             if let Some(r) = e.rcpts.iter_mut().find(|r| r.rcpt == new.rcpt) {
                 r.state = new.state.clone();
             }
+            e.record(&new.rcpt, settle.at_ms, &new.state);
         }
         e.attempts += 1;
         e.leased = false;
@@ -908,6 +1135,8 @@ fn commit_settles(
         if e.is_final() {
             e.final_at_ms = Some(settle.at_ms);
             e.body = None;
+            // Held while its last attempt was in flight: nothing left to hold.
+            e.held = false;
         } else {
             let due = now + inner.backoff(e.attempts).as_millis() as u64;
             e.due_ms = due;
@@ -985,6 +1214,79 @@ fn commit_settles(
         && let Err(e) = compact_journal(inner, size)
     {
         tracing::error!(error = %e, "cannot compact the journal; keeping it as it is");
+    }
+}
+
+/// Applies an operator's journaled action (see [`FsSpool::plan_control`])
+/// to the index: hold, release, delete, or a cancel's failed recipients
+/// (published as events; a message that becomes final frees its segment as
+/// an attempt's outcome would).
+fn apply_control(
+    s: &mut State,
+    settle: Settle,
+    now: u64,
+    events: &mut Vec<Event>,
+    to_delete: &mut Vec<u64>,
+) {
+    let Some(e) = s.entries.get_mut(&settle.key) else {
+        return;
+    };
+    e.cancelling = false;
+    if settle.deleted {
+        e.deleted = true;
+    }
+    let mut due = None;
+    if let Some(held) = settle.held {
+        e.held = held;
+        if !held && !e.is_final() {
+            e.due_ms = now;
+            due = Some(now);
+        }
+    }
+    let was_final = e.is_final();
+    let first_event = events.len();
+    for new in settle.rcpts {
+        let Some(r) = e.rcpts.iter_mut().find(|r| r.rcpt == new.rcpt) else {
+            continue;
+        };
+        if r.state.is_final() {
+            continue;
+        }
+        r.state = new.state.clone();
+        e.record(&new.rcpt, settle.at_ms, &new.state);
+        if let RcptState::Failed { reason } = new.state {
+            events.push(Event {
+                key: settle.key.clone(),
+                rcpt: new.rcpt,
+                kind: EventKind::Failed { reason },
+                last: false,
+            });
+        }
+    }
+    let mut freed = None;
+    if !was_final && e.is_final() {
+        e.final_at_ms = Some(settle.at_ms);
+        e.held = false;
+        freed = e.body.take();
+        if events.len() > first_event
+            && let Some(ev) = events.last_mut()
+        {
+            ev.last = true;
+        }
+        s.queued = s.queued.saturating_sub(1);
+    }
+    if let Some(body) = freed {
+        let live = s.batch_live.entry(body.batch).or_insert(1);
+        *live = live.saturating_sub(1);
+        if *live == 0 {
+            s.batch_live.remove(&body.batch);
+            if !s.active.contains(&body.batch) {
+                to_delete.push(body.batch);
+            }
+        }
+    }
+    if let Some(due) = due {
+        s.schedule(settle.key, due);
     }
 }
 
@@ -1073,7 +1375,7 @@ fn progress_records(s: &State, now: u64) -> Vec<Settle> {
     keys.into_iter()
         .filter_map(|key| {
             let e = s.entries.get(key)?;
-            if e.rcpts.iter().all(|r| r.state == RcptState::Queued) {
+            if e.rcpts.iter().all(|r| r.state == RcptState::Queued) && !e.held && !e.deleted {
                 return None;
             }
             Some(Settle {
@@ -1081,6 +1383,9 @@ fn progress_records(s: &State, now: u64) -> Vec<Settle> {
                 rcpts: e.rcpts.clone(),
                 at_ms: e.final_at_ms.unwrap_or(now),
                 done: e.is_final(),
+                held: e.held.then_some(true),
+                deleted: e.deleted,
+                control: false,
             })
         })
         .collect()
@@ -1115,6 +1420,8 @@ fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
     let mut damaged: Vec<Option<super::MessageMeta>> = Vec::new();
     // 1. The journal; damaged records are skipped.
     let mut settled: HashMap<Key, (Vec<RcptStatus>, u64, bool)> = HashMap::new();
+    // Operator flags per key: held (last record wins), deleted.
+    let mut flags: HashMap<Key, (bool, bool)> = HashMap::new();
     let journal = match disk.read(&inner.journal) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -1132,6 +1439,13 @@ fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
         });
         match parsed {
             Ok((settle, used)) => {
+                if settle.held.is_some() || settle.deleted {
+                    let f = flags.entry(settle.key.clone()).or_default();
+                    if let Some(h) = settle.held {
+                        f.0 = h;
+                    }
+                    f.1 |= settle.deleted;
+                }
                 let slot = settled
                     .entry(settle.key.clone())
                     .or_insert_with(|| (Vec::new(), 0, false));
@@ -1255,21 +1569,9 @@ fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
         } else if now.saturating_sub(at_ms) > retain_ms {
             continue;
         }
-        state.entries.insert(
-            key,
-            Entry {
-                rcpts,
-                mail_from: String::new(),
-                dsn: None,
-                require_tls: false,
-                received_ms: at_ms,
-                body: None,
-                attempts: 0,
-                due_ms: 0,
-                leased: false,
-                final_at_ms: Some(at_ms),
-            },
-        );
+        let mut entry = Entry::new(rcpts, String::new(), at_ms);
+        entry.final_at_ms = Some(at_ms);
+        state.entries.insert(key, entry);
     }
 
     // 3b. Messages whose only copy was damaged: failed, so that a client
@@ -1281,33 +1583,29 @@ fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
         }
         tracing::error!(id = %meta.key.id, token = %meta.key.token,
             "a message's spooled copy was damaged on disk; reporting it failed");
-        state.entries.insert(
-            meta.key.clone(),
-            Entry {
-                rcpts: meta
-                    .envelope
-                    .rcpt_to
-                    .iter()
-                    .map(|r| RcptStatus {
-                        rcpt: r.clone(),
-                        state: RcptState::Failed {
-                            reason: "the spooled copy was damaged on disk".into(),
-                        },
-                    })
-                    .collect(),
-                mail_from: meta.envelope.mail_from.clone(),
-                dsn: None,
-                require_tls: false,
-                received_ms: meta.received_ms,
-                body: None,
-                attempts: 0,
-                due_ms: 0,
-                leased: false,
-                final_at_ms: Some(now),
-            },
-        );
+        let rcpts = meta
+            .envelope
+            .rcpt_to
+            .iter()
+            .map(|r| RcptStatus {
+                rcpt: r.clone(),
+                state: RcptState::Failed {
+                    reason: "the spooled copy was damaged on disk".into(),
+                },
+            })
+            .collect();
+        let mut entry = Entry::new(rcpts, meta.envelope.mail_from.clone(), meta.received_ms);
+        entry.final_at_ms = Some(now);
+        state.entries.insert(meta.key.clone(), entry);
     }
     state.damaged = damaged.len();
+    // 3c. Operator holds and deletions (journaled by `Spool::control`).
+    for (key, (held, deleted)) in flags {
+        if let Some(e) = state.entries.get_mut(&key) {
+            e.held = held && !e.is_final();
+            e.deleted = deleted;
+        }
+    }
 
     // 4. Compact the journal: one record per key with any progress.
     let mut buf = Vec::new();
@@ -1506,8 +1804,16 @@ fn add_recovered(
         .collect();
     let mut attempts = 0;
     let mut final_at = None;
+    let mut history = Vec::new();
     if let Some((known, at_ms, _)) = settled.remove(&meta.key) {
         for k in known {
+            if k.state != RcptState::Queued {
+                history.push(HistoryItem {
+                    rcpt: k.rcpt.clone(),
+                    at_ms,
+                    state: k.state.clone(),
+                });
+            }
             if let RcptState::Deferred { attempts: a, .. } = &k.state {
                 attempts = attempts.max(*a);
             }
@@ -1527,11 +1833,16 @@ fn add_recovered(
             dsn: meta.envelope.dsn.map(Box::new),
             require_tls: meta.envelope.require_tls,
             received_ms: meta.received_ms,
+            size: body.map_or(0, |b| b.len as u64),
             body: if is_final { None } else { body },
             attempts,
             due_ms: now,
             leased: false,
             final_at_ms: if is_final { final_at } else { None },
+            held: false,
+            deleted: false,
+            cancelling: false,
+            history,
         },
     );
     if !is_final {

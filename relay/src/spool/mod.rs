@@ -103,9 +103,26 @@
 //! and four times its last compacted size;
 //! keys past their retention leave the index then.
 //!
+//! # Operator actions
+//!
+//! [`Spool::control`] (the admin API, `postwire queue`) holds, releases,
+//! retries, cancels and deletes messages. Each durable action is a settle
+//! record with `control` set (fields `held`, `deleted`; absent in older
+//! journals, which read as before), appended and fsynced by the journal
+//! writer like any outcome, and kept by compaction. A held message is never
+//! leased (an attempt already in flight finishes); a cancel makes every
+//! recipient not final `Failed`, publishes the events, and frees the segment
+//! by rule 4 like any final outcome; it is refused while an attempt is in
+//! flight, so that an attempt's outcome never overwrites it. A deleted
+//! message is no longer listed, but its key stays in the index until its
+//! retention ends (rule 5 holds). A retry only moves the due time (not
+//! journaled: every message not final is due at once after a restart).
+//!
 //! The spool sits behind the [`Spool`] trait so that a distributed queue can
 //! replace this filesystem implementation without touching the server.
 
+#[cfg(test)]
+mod control_tests;
 pub mod deliver;
 pub mod disk;
 mod fs;
@@ -459,6 +476,102 @@ pub trait Spool: Send + Sync + 'static {
         let _ = (key, rcpt, state);
         Box::pin(async { Ok(false) })
     }
+
+    /// Every message known to the spool and not deleted, in no particular
+    /// order, without their history (empty; [`Spool::message`] has it). A
+    /// spool that cannot list returns none.
+    fn messages(&self) -> Vec<MessageView> {
+        Vec::new()
+    }
+
+    /// One message, as [`Spool::messages`] shows it.
+    fn message(&self, key: &Key) -> Option<MessageView> {
+        let _ = key;
+        None
+    }
+
+    /// The stored bytes of a message, `None` once they are gone (every
+    /// recipient final) or when the message is unknown.
+    fn message_bytes(&self, key: &Key) -> Result<Option<Vec<u8>>, SpoolError> {
+        let _ = key;
+        Ok(None)
+    }
+
+    /// Applies an operator's action to a message (see [`Control`]).
+    fn control(&self, key: Key, action: Control) -> BoxFuture<'_, Result<Controlled, SpoolError>> {
+        let _ = (key, action);
+        Box::pin(async { Ok(Controlled::Unsupported) })
+    }
+}
+
+/// An operator's action on one message ([`Spool::control`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Every recipient not final is due now (a held message stays held).
+    Retry,
+    /// Not leased again until released (durable: survives a restart); an
+    /// attempt in flight finishes.
+    Hold,
+    /// Undoes [`Control::Hold`]; the message is due now.
+    Release,
+    /// Every recipient not final becomes final `Failed` with this reason,
+    /// published as events like any failure. Refused while an attempt is
+    /// in flight.
+    Cancel(String),
+    /// Forgets the message for the operator (it is no longer listed; its
+    /// key stays known for idempotency until its retention ends). Only when
+    /// every recipient is final.
+    Delete,
+}
+
+/// Answer of [`Spool::control`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Controlled {
+    /// Done (durably, for hold, release, cancel and delete).
+    Done,
+    /// No such message (or it was deleted).
+    NotFound,
+    /// The action does not apply to the message in its state; why.
+    Conflict(String),
+    /// This spool does not support operator actions.
+    Unsupported,
+}
+
+/// One recipient's state change, for a message's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryItem {
+    /// The recipient.
+    pub rcpt: String,
+    /// When (ms since the Unix epoch).
+    pub at_ms: u64,
+    /// Its new state.
+    pub state: RcptState,
+}
+
+/// A spooled message as the operator sees it ([`Spool::messages`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageView {
+    /// Its key.
+    pub key: Key,
+    /// Envelope sender (empty once only the journal knows the message).
+    pub mail_from: String,
+    /// When it was accepted (ms since the Unix epoch).
+    pub received_ms: u64,
+    /// Size of the message bytes (0 once they are gone).
+    pub size: u64,
+    /// Held by an operator.
+    pub held: bool,
+    /// Leased to a delivery worker right now.
+    pub in_flight: bool,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due, if one will be made (not held, not final).
+    pub next_attempt_ms: Option<u64>,
+    /// Every recipient and its state.
+    pub rcpts: Vec<RcptStatus>,
+    /// State changes known to this process, oldest first (after a restart,
+    /// the last state recorded in the journal).
+    pub history: Vec<HistoryItem>,
 }
 
 /// Errors of the spool.

@@ -1,5 +1,6 @@
 //! The spool's record format: framing with a CRC-32, and the two payloads
-//! (message, settle). Pure functions over byte slices; no I/O here.
+//! (message, settle; a settle record also carries an operator's hold,
+//! release, cancel or delete, in fields older journals simply lack). Pure functions over byte slices; no I/O here.
 //!
 //! ```text
 //! 0      4     5       8        12       16
@@ -39,6 +40,18 @@ pub struct Settle {
     pub at_ms: u64,
     /// Whether every recipient of the message is now final.
     pub done: bool,
+    /// An operator's hold (`true`) or release (`false`); absent in records
+    /// that change no hold, and in journals older than the admin API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<bool>,
+    /// The operator deleted the message (it is not listed any more; its key
+    /// stays known until its retention ends).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// The record is an operator's action (hold, release, cancel, delete),
+    /// not an attempt's outcome: it ends no lease and counts no attempt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub control: bool,
 }
 
 /// Why bytes are not a valid record.
@@ -203,6 +216,13 @@ pub fn decode_settle(payload: &[u8]) -> Result<Settle, RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_settle_record_without_the_operator_fields_still_reads() {
+        let old = br#"{"key":{"token":"t","id":"m"},"rcpts":[],"atMs":5,"done":false}"#;
+        let s = decode_settle(old).unwrap();
+        assert_eq!((s.held, s.deleted, s.control), (None, false, false));
+    }
 
     #[test]
     fn a_record_reads_back_as_written() {

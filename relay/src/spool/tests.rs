@@ -449,6 +449,9 @@ async fn a_torn_journal_tail_is_cut_off_and_the_message_on_the_wire_is_sent_agai
             }],
             at_ms: now_ms(),
             done: true,
+            held: None,
+            deleted: false,
+            control: false,
         },
     )
     .unwrap();

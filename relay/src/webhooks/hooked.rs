@@ -9,8 +9,8 @@ use tokio::sync::broadcast;
 
 use super::dispatch::Webhooks;
 use crate::spool::{
-    Accepted, Depth, Event, Key, Lease, Outcome, RcptState, RcptStatus, Spool, SpoolError,
-    Submission,
+    Accepted, Control, Controlled, Depth, Event, Key, Lease, MessageView, Outcome, RcptState,
+    RcptStatus, Spool, SpoolError, Submission,
 };
 
 /// A [`Spool`] that queues an `accepted` webhook event for each message it
@@ -74,5 +74,17 @@ impl Spool for HookedSpool {
         state: RcptState,
     ) -> BoxFuture<'_, Result<bool, SpoolError>> {
         self.inner.report(key, rcpt, state)
+    }
+    fn messages(&self) -> Vec<MessageView> {
+        self.inner.messages()
+    }
+    fn message(&self, key: &Key) -> Option<MessageView> {
+        self.inner.message(key)
+    }
+    fn message_bytes(&self, key: &Key) -> Result<Option<Vec<u8>>, SpoolError> {
+        self.inner.message_bytes(key)
+    }
+    fn control(&self, key: Key, action: Control) -> BoxFuture<'_, Result<Controlled, SpoolError>> {
+        self.inner.control(key, action)
     }
 }
