@@ -164,7 +164,9 @@ async fn serve(source: &Source, path: &str) -> Result<Response, WebAssetError> {
     let bytes: Vec<u8> = match source {
         Source::Embedded => match Embedded::get(path) {
             Some(f) => f.data.into_owned(),
-            None if path == "index.html" || path == "admin.html" => NOT_BUILT_HTML.as_bytes().to_vec(),
+            None if path == "index.html" || path == "admin.html" => {
+                NOT_BUILT_HTML.as_bytes().to_vec()
+            }
             None => return Err(WebAssetError::NotFound(path.to_string())),
         },
         Source::Dir(dir) => {

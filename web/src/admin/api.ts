@@ -86,13 +86,17 @@ export function listQuery(f: Filters): string {
   return s ? `?${s}` : '';
 }
 
+const NO_API =
+  'the relay has no admin API here (no admin token yet: postwire admin-token add NAME; or the API is on --admin-listen)';
+
 export class AdminApi {
   constructor(
     private readonly secret: string,
     private readonly base = '',
   ) {}
 
-  private async call<T>(method: string, path: string): Promise<T> {
+  /** One call; `notFound` is what a 404 means for it (no message, or no admin API at all). */
+  private async call<T>(method: string, path: string, notFound = NO_API): Promise<T> {
     let resp: Response;
     try {
       resp = await fetch(`${this.base}${path}`, {
@@ -117,8 +121,7 @@ export class AdminApi {
       let msg = b.message ?? '';
       if (!msg) {
         if (resp.status === 401) msg = 'the admin token was not accepted';
-        else if (resp.status === 404 && code === 'not_found') msg = 'no such message';
-        else if (resp.status === 404) msg = 'the relay has no admin API here (is an admin token configured?)';
+        else if (resp.status === 404) msg = notFound;
         else msg = `HTTP ${resp.status}`;
       }
       throw new AdminError(resp.status, code, msg);
@@ -131,7 +134,7 @@ export class AdminApi {
   }
 
   show(id: string): Promise<Message> {
-    return this.call('GET', `/admin/v1/messages/${encodeURIComponent(id)}`);
+    return this.call('GET', `/admin/v1/messages/${encodeURIComponent(id)}`, 'no such message');
   }
 
   summary(): Promise<Summary> {
@@ -144,6 +147,7 @@ export class AdminApi {
     const r = await this.call<{ ok: boolean; message?: Message }>(
       action === 'delete' ? 'DELETE' : 'POST',
       action === 'delete' ? `${path}${force ? '?force=true' : ''}` : `${path}/${action}`,
+      'no such message',
     );
     return r?.message ?? null;
   }
