@@ -221,6 +221,11 @@ test('the operator view: sign in, the queue live, filters, history, hold/release
   await page.getByRole('status').filter({ hasText: /^Released/ }).waitFor();
   await meta.locator('.badge', { hasText: /^held$/ }).waitFor({ state: 'detached' });
 
+  // Retry now: another attempt at once, deferred again (a second 451 in the history).
+  await page.getByRole('button', { name: 'Retry now', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: /^Retry scheduled/ }).waitFor();
+  await detail.getByText(/Attempts: 2 /).waitFor();
+
   // Cancel asks first; keeping the message changes nothing.
   await page.getByRole('button', { name: 'Cancel', exact: true }).click();
   const dialog = page.getByRole('dialog');
