@@ -9,7 +9,8 @@
 # 1. builds the npm package `postwire` (wasm/) when it is not built yet
 #    (scripts/build-wasm.sh installs the wasm toolchain when missing);
 # 2. installs web/'s npm dependencies when missing (npm ci; no browser download);
-# 3. type-checks and runs `vite build`;
+# 3. type-checks and runs `vite build` twice: the composer page (index.html),
+#    then the operator view (admin.html, `--mode admin`) into the same folder;
 # 4. touches relay/src/web_assets.rs so that the next cargo build embeds the
 #    new files (cargo does not watch the folder itself).
 set -euo pipefail
@@ -38,6 +39,7 @@ node_modules/.bin/tsc --noEmit -p .
 out="${POSTWIRE_WEB_OUT:-$ROOT/web/dist}"
 log "vite build -> $out"
 node_modules/.bin/vite build --logLevel warn --outDir "$out" --emptyOutDir
+node_modules/.bin/vite build --logLevel warn --outDir "$out" --mode admin
 cd "$ROOT"
 # The embedded copy changes only when web/dist does.
 [ -n "${POSTWIRE_WEB_OUT:-}" ] || touch relay/src/web_assets.rs

@@ -1,5 +1,5 @@
 //! The composer page (web/, issue 8): serves the built files of `web/dist` at
-//! `/`, either from a directory chosen at start-up (`--web-dir` /
+//! `/`, and the operator view (`admin.html`, issue 17) at `/admin`, either from a directory chosen at start-up (`--web-dir` /
 //! `POSTWIRE_WEB_DIR`, handy while working on the page) or, without one, from
 //! the copy embedded in the binary at compile time, so that `postwire serve`
 //! brings the page up with nothing else installed.
@@ -98,7 +98,8 @@ impl IntoResponse for WebAssetError {
     }
 }
 
-/// The router that serves the composer page at `/` (mount it with
+/// The router that serves the composer page at `/` and the operator view at
+/// `/admin` (mount it with
 /// `Router::merge`; its catch-all route yields to the relay's own routes).
 /// `dir`: serve from this directory (e.g. `web/dist`); `None`: serve the copy
 /// embedded at compile time.
@@ -109,6 +110,7 @@ pub fn router(dir: Option<PathBuf>) -> Router {
     });
     Router::new()
         .route("/", get(index))
+        .route("/admin", get(admin_index))
         .route("/{*path}", get(file))
         .with_state(source)
 }
@@ -130,6 +132,10 @@ pub fn describe(dir: Option<&Path>) -> String {
 
 async fn index(State(source): State<Arc<Source>>) -> Result<Response, WebAssetError> {
     serve(&source, "index.html").await
+}
+
+async fn admin_index(State(source): State<Arc<Source>>) -> Result<Response, WebAssetError> {
+    serve(&source, "admin.html").await
 }
 
 async fn file(
@@ -158,7 +164,9 @@ async fn serve(source: &Source, path: &str) -> Result<Response, WebAssetError> {
     let bytes: Vec<u8> = match source {
         Source::Embedded => match Embedded::get(path) {
             Some(f) => f.data.into_owned(),
-            None if path == "index.html" => NOT_BUILT_HTML.as_bytes().to_vec(),
+            None if path == "index.html" || path == "admin.html" => {
+                NOT_BUILT_HTML.as_bytes().to_vec()
+            }
             None => return Err(WebAssetError::NotFound(path.to_string())),
         },
         Source::Dir(dir) => {
@@ -259,6 +267,11 @@ mod tests {
         )
         .expect("w");
         std::fs::create_dir(dir.path().join("assets")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("admin.html"),
+            "<!doctype html><title>admin</title>",
+        )
+        .expect("w");
         std::fs::write(dir.path().join("assets/index.js"), "console.log(1)").expect("w");
         std::fs::write(dir.path().join("assets/p.wasm"), b"\0asm\x01\0\0\0").expect("w");
         dir
@@ -286,6 +299,14 @@ mod tests {
         assert_eq!(body, b"console.log(1)");
         let (_, head, _) = get_raw(addr, "/assets/p.wasm").await;
         assert!(head.contains("content-type: application/wasm"), "{head}");
+        // The operator view at /admin, under the same CSP.
+        let (status, head, body) = get_raw(addr, "/admin").await;
+        assert_eq!(status, 200);
+        assert!(
+            head.contains("content-security-policy: default-src 'self'"),
+            "{head}"
+        );
+        assert_eq!(body, b"<!doctype html><title>admin</title>");
     }
 
     #[tokio::test]
