@@ -7,7 +7,9 @@ use postwire_core::ical;
 
 fuzz_target!(|data: &[u8]| {
     let _ = ical::parse_ics(data);
-    let Ok(cal) = ical::parse_calendar(data) else { return };
+    let Ok(cal) = ical::parse_calendar(data) else {
+        return;
+    };
     if let Ok(text) = ical::calendar_to_ics(&cal, 1_700_000_000) {
         if let Err(e) = ical::parse_calendar(text.as_bytes()) {
             panic!("a calendar postwire wrote does not parse: {e}\n{text}");

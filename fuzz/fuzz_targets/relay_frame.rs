@@ -15,8 +15,11 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[][..]),
     };
-    let Ok(text) = std::str::from_utf8(frame) else { return };
-    let Ok(ClientFrame::Submit { id, envelope, size }) = serde_json::from_str::<ClientFrame>(text) else {
+    let Ok(text) = std::str::from_utf8(frame) else {
+        return;
+    };
+    let Ok(ClientFrame::Submit { id, envelope, size }) = serde_json::from_str::<ClientFrame>(text)
+    else {
         return;
     };
     let token = TokenRecord {
@@ -29,10 +32,19 @@ fuzz_target!(|data: &[u8]| {
     let _ = validate::id(&id);
     let _ = validate::size(size, &token);
     if let Ok(env) = validate::envelope(envelope.as_ref(), bytes, &token) {
-        assert!(!env.rcpt_to.is_empty(), "an accepted envelope without recipients");
-        assert!(token.may_send_as(&env.mail_from), "an envelope sender the token may not use");
+        assert!(
+            !env.rcpt_to.is_empty(),
+            "an accepted envelope without recipients"
+        );
+        assert!(
+            token.may_send_as(&env.mail_from),
+            "an envelope sender the token may not use"
+        );
         for a in std::iter::once(&env.mail_from).chain(&env.rcpt_to) {
-            assert!(!a.bytes().any(|b| b == b'\r' || b == b'\n'), "a line break in {a:?}");
+            assert!(
+                !a.bytes().any(|b| b == b'\r' || b == b'\n'),
+                "a line break in {a:?}"
+            );
         }
     }
 });

@@ -38,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
             _ => {
                 let mut out = Vec::new();
                 for chunk in seg.split(|&b| b == 0).take(64) {
-                    let kind = if chunk.len() % 2 == 0 { record::Kind::Message } else { record::Kind::Settle };
+                    let kind = if chunk.len() % 2 == 0 {
+                        record::Kind::Message
+                    } else {
+                        record::Kind::Settle
+                    };
                     let _ = record::encode(&mut out, kind, &[chunk]);
                 }
                 out
@@ -46,7 +50,10 @@ fuzz_target!(|data: &[u8]| {
         };
         let _ = std::fs::write(batches.join(format!("{:020}.batch", n + 1)), bytes);
     }
-    let opts = SpoolOptions { reserve_bytes: 0, ..SpoolOptions::default() };
+    let opts = SpoolOptions {
+        reserve_bytes: 0,
+        ..SpoolOptions::default()
+    };
     if let Ok(spool) = FsSpool::open(spool_dir, opts) {
         let _ = spool.depth();
         spool.close();

@@ -12,10 +12,15 @@ use postwire_core::tnef;
 fn repair_checksums(data: &mut [u8]) {
     let mut pos = 6;
     while pos + 9 <= data.len() {
-        let len = u32::from_le_bytes([data[pos + 5], data[pos + 6], data[pos + 7], data[pos + 8]]) as usize;
+        let len = u32::from_le_bytes([data[pos + 5], data[pos + 6], data[pos + 7], data[pos + 8]])
+            as usize;
         let start = pos + 9;
-        let Some(end) = start.checked_add(len).filter(|&e| e + 2 <= data.len()) else { return };
-        let sum = data[start..end].iter().fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
+        let Some(end) = start.checked_add(len).filter(|&e| e + 2 <= data.len()) else {
+            return;
+        };
+        let sum = data[start..end]
+            .iter()
+            .fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
         data[end..end + 2].copy_from_slice(&sum.to_le_bytes());
         pos = end + 2;
     }

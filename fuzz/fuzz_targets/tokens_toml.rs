@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(store) => {
             // No stored hash is a secret: a hash given as the secret never matches.
             let _ = store.len();
-            assert!(store.authenticate("").is_none(), "the empty secret authenticated");
+            assert!(
+                store.authenticate("").is_none(),
+                "the empty secret authenticated"
+            );
         }
         Err(e) => assert!(!e.to_string().is_empty()),
     }

@@ -74,7 +74,10 @@ fn flags_from_js(value: Option<JsValue>, keys: &[&str]) -> Result<Vec<bool>, Bin
         return Ok(flags);
     };
     if !value.is_object() {
-        return Err(invalid("", format!("options must be an object {{ {}? }}", keys.join("?, "))));
+        return Err(invalid(
+            "",
+            format!("options must be an object {{ {}? }}", keys.join("?, ")),
+        ));
     }
     for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
         let key = key.as_string().unwrap_or_default();

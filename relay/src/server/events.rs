@@ -267,7 +267,12 @@ fn missed_finals(router: &EventRouter, spool: &dyn Spool) -> Vec<Event> {
         routes
             .by_key
             .keys()
-            .map(|k| (k.clone(), routes.reported.get(k).cloned().unwrap_or_default()))
+            .map(|k| {
+                (
+                    k.clone(),
+                    routes.reported.get(k).cloned().unwrap_or_default(),
+                )
+            })
             .collect()
     };
     let mut made = Vec::new();
