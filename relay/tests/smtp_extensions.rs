@@ -418,6 +418,7 @@ async fn the_relay_deliverer_passes_the_spooled_dsn_request_upstream() {
         bytes: ascii_message(400),
         attempts: 0,
         received_ms: 0,
+        fence: 0,
     };
 
     let server = Server::start_with("secure", Some(&pki), &["--extensions"]);

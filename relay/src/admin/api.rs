@@ -170,21 +170,33 @@ async fn list(
     Query(filter): Query<Filter>,
 ) -> Result<Response, Refusal> {
     let admin = authenticate(&state, &headers, peer_of(conn))?;
-    let (views, next) = view::page(state.spool.messages(), &filter)
+    let all = state.spool.messages().await.map_err(internal)?;
+    let (views, next) = view::page(all, &filter)
         .map_err(|e| Refusal::BadRequest(e.to_string()))?;
     tracing::info!(target: "postwire::admin", admin = %admin, count = views.len(), "listed messages");
     let messages: Vec<_> = views.iter().map(view::summary).collect();
     Ok(Json(json!({"messages": messages, "next": next})).into_response())
 }
 
-fn lookup(state: &AdminState, id: &str) -> Result<(Key, MessageView), Refusal> {
+/// A spool error as a 500 (logged; the operator sees its text).
+fn internal(e: crate::spool::SpoolError) -> Refusal {
+    tracing::error!(target: "postwire::admin", error = %e, "spool error");
+    Refusal::Internal(e.to_string())
+}
+
+async fn lookup(state: &AdminState, id: &str) -> Result<(Key, MessageView), Refusal> {
     let key = view::decode_id(id).ok_or(Refusal::NotFound)?;
-    let v = state.spool.message(&key).ok_or(Refusal::NotFound)?;
+    let v = state
+        .spool
+        .message(&key)
+        .await
+        .map_err(internal)?
+        .ok_or(Refusal::NotFound)?;
     Ok((key, v))
 }
 
-fn detail(state: &AdminState, key: &Key, v: &MessageView) -> serde_json::Value {
-    let bytes = match state.spool.message_bytes(key) {
+async fn detail(state: &AdminState, key: &Key, v: &MessageView) -> serde_json::Value {
+    let bytes = match state.spool.message_bytes(key).await {
         Ok(b) => b,
         Err(e) => {
             tracing::warn!(target: "postwire::admin", error = %e, "cannot read a message's headers");
@@ -201,9 +213,9 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, Refusal> {
     let admin = authenticate(&state, &headers, peer_of(conn))?;
-    let (key, v) = lookup(&state, &id)?;
+    let (key, v) = lookup(&state, &id).await?;
     tracing::info!(target: "postwire::admin", admin = %admin, token = %key.token, id = %key.id, "showed a message");
-    Ok(Json(detail(&state, &key, &v)).into_response())
+    Ok(Json(detail(&state, &key, &v).await).into_response())
 }
 
 async fn act(
@@ -215,7 +227,7 @@ async fn act(
     what: &'static str,
 ) -> Result<Response, Refusal> {
     let admin = authenticate(&state, &headers, peer_of(conn))?;
-    let (key, _) = lookup(&state, &id)?;
+    let (key, _) = lookup(&state, &id).await?;
     for action in actions {
         let answer = state.spool.control(key.clone(), action).await.map_err(|e| {
             tracing::error!(target: "postwire::admin", admin = %admin, token = %key.token, id = %key.id, action = what, error = %e, "admin action failed");
@@ -236,8 +248,8 @@ async fn act(
         }
     }
     tracing::info!(target: "postwire::admin", admin = %admin, token = %key.token, id = %key.id, action = what, "admin action done");
-    let message = match state.spool.message(&key) {
-        Some(v) => detail(&state, &key, &v),
+    let message = match state.spool.message(&key).await.map_err(internal)? {
+        Some(v) => detail(&state, &key, &v).await,
         None => json!(null),
     };
     Ok(Json(json!({"ok": true, "message": message})).into_response())
@@ -307,7 +319,7 @@ async fn remove(
         // Cancel first when some recipient is not final (a final message
         // would refuse the cancel).
         if let Some(key) = view::decode_id(&id)
-            && let Some(v) = state.spool.message(&key)
+            && let Ok(Some(v)) = state.spool.message(&key).await
             && v.rcpts.iter().any(|r| !r.state.is_final())
         {
             actions.push(Control::Cancel(CANCEL_REASON.into()));
@@ -333,7 +345,7 @@ async fn summary(
     let admin = authenticate(&state, &headers, peer_of(conn))?;
     let d = state.spool.depth();
     let (mut queued, mut held, mut deferred, mut delivered, mut failed) = (0, 0, 0, 0, 0);
-    for v in state.spool.messages() {
+    for v in state.spool.messages().await.map_err(internal)? {
         match view::message_state(&v) {
             "held" => held += 1,
             "delivered" => delivered += 1,

@@ -136,7 +136,7 @@ fn entry_for<'a>(report: &'a Report, rcpt: &str) -> Option<&'a RecipientStatus> 
 
 impl Correlator {
     /// The message and recipient a VERP return path names.
-    fn by_verp(&self, envelope_rcpts: &[String]) -> Option<(Key, String)> {
+    async fn by_verp(&self, envelope_rcpts: &[String]) -> Result<Option<(Key, String)>, SpoolError> {
         for addr in envelope_rcpts {
             let Some(tags) = self.verp.parse(addr) else {
                 continue;
@@ -145,19 +145,26 @@ impl Correlator {
             // the messages the spool knows.
             let key = match self.ids.by_tag(&tags.message) {
                 Some(k) => k,
-                None => self
-                    .spool
-                    .find(&mut |k| self.verp.message_tag(k) == tags.message)?,
+                None => {
+                    let verp = &self.verp;
+                    let wanted = tags.message.clone();
+                    let matches = move |k: &Key| verp.message_tag(k) == wanted;
+                    match self.spool.find(&matches).await? {
+                        Some(k) => k,
+                        None => return Ok(None),
+                    }
+                }
             };
-            let rcpt = self
-                .spool
-                .status(&key)?
+            let Some(rcpts) = self.spool.status(&key).await? else {
+                return Ok(None);
+            };
+            let rcpt = rcpts
                 .into_iter()
                 .map(|r| r.rcpt)
-                .find(|r| self.verp.rcpt_tag(&key, r) == tags.rcpt)?;
-            return Some((key, rcpt));
+                .find(|r| self.verp.rcpt_tag(&key, r) == tags.rcpt);
+            return Ok(rcpt.map(|r| (key, r)));
         }
-        None
+        Ok(None)
     }
 
     /// Reads a report that arrived for `envelope_rcpts` and records what it says.
@@ -176,14 +183,19 @@ impl Correlator {
         }
         // (key, recipient, the report's entry for it)
         let mut targets: Vec<(Key, String)> = Vec::new();
-        if let Some(found) = self.by_verp(envelope_rcpts) {
+        if let Some(found) = self.by_verp(envelope_rcpts).await.map_err(CorrelateError::Spool)? {
             targets.push(found);
         } else if let Some(key) = report
             .original_message_id
             .as_deref()
             .and_then(|id| self.ids.get(id))
         {
-            let known = self.spool.status(&key).unwrap_or_default();
+            let known = self
+                .spool
+                .status(&key)
+                .await
+                .map_err(CorrelateError::Spool)?
+                .unwrap_or_default();
             let named: Vec<String> = match (&report.kind, &report.feedback) {
                 (ReportKind::Feedback, Some(f)) if !f.original_rcpt_to.is_empty() => {
                     f.original_rcpt_to.clone()

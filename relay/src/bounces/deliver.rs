@@ -155,6 +155,7 @@ impl Deliver for VerpDeliver {
                     bytes: lease.bytes.clone(),
                     attempts: lease.attempts,
                     received_ms: lease.received_ms,
+                    fence: lease.fence,
                 };
                 async move { self.inner.deliver(&single).await }
             };
@@ -221,6 +222,7 @@ mod tests {
             bytes: b"Message-ID: <abc@example.com>\r\nFrom: a@example.com\r\n\r\nhi\r\n".to_vec(),
             attempts: 0,
             received_ms: 0,
+            fence: 0,
         }
     }
 

@@ -438,34 +438,42 @@ async fn local(args: &Args, dir: &Path) -> Result<Value, CliError> {
     result
 }
 
+fn not_found() -> CliError {
+    Box::new(Exit::new(4, "no such message"))
+}
+
+async fn local_lookup(
+    spool: &Arc<dyn Spool>,
+    id: &str,
+) -> Result<(crate::spool::Key, crate::spool::MessageView), CliError> {
+    let key = view::decode_id(id).ok_or_else(not_found)?;
+    let v = spool.message(&key).await?.ok_or_else(not_found)?;
+    Ok((key, v))
+}
+
+async fn local_detail(spool: &Arc<dyn Spool>, key: &crate::spool::Key) -> Result<Value, CliError> {
+    let v = spool.message(key).await?.ok_or_else(not_found)?;
+    let bytes = spool.message_bytes(key).await?;
+    Ok(view::detail(&v, bytes.as_deref()))
+}
+
 async fn local_answer(spool: &Arc<dyn Spool>, action: &Action) -> Result<Value, CliError> {
-    let not_found = || -> CliError { Box::new(Exit::new(4, "no such message")) };
-    let lookup = |id: &str| {
-        let key = view::decode_id(id).ok_or_else(not_found)?;
-        let v = spool.message(&key).ok_or_else(not_found)?;
-        Ok::<_, CliError>((key, v))
-    };
-    let detail = |key: &crate::spool::Key| -> Result<Value, CliError> {
-        let v = spool.message(key).ok_or_else(not_found)?;
-        let bytes = spool.message_bytes(key)?;
-        Ok(view::detail(&v, bytes.as_deref()))
-    };
     let (id, controls) = match action {
         a @ Action::List { .. } => {
-            let (views, next) = view::page(spool.messages(), &filter(a).unwrap_or_default())?;
+            let (views, next) = view::page(spool.messages().await?, &filter(a).unwrap_or_default())?;
             let messages: Vec<Value> = views.iter().map(view::summary).collect();
             return Ok(json!({"messages": messages, "next": next}));
         }
         Action::Show { id } => {
-            let (key, _) = lookup(id)?;
-            return detail(&key);
+            let (key, _) = local_lookup(spool, id).await?;
+            return local_detail(spool, &key).await;
         }
         Action::Retry { id } => (id, vec![Control::Retry]),
         Action::Hold { id } => (id, vec![Control::Hold]),
         Action::Release { id } => (id, vec![Control::Release]),
         Action::Cancel { id } => (id, vec![Control::Cancel(CANCEL_REASON.into())]),
         Action::Delete { id, force } => {
-            let (_, v) = lookup(id)?;
+            let (_, v) = local_lookup(spool, id).await?;
             let mut c = Vec::new();
             if *force && v.rcpts.iter().any(|r| !r.state.is_final()) {
                 c.push(Control::Cancel(CANCEL_REASON.into()));
@@ -474,7 +482,7 @@ async fn local_answer(spool: &Arc<dyn Spool>, action: &Action) -> Result<Value, 
             (id, c)
         }
     };
-    let (key, _) = lookup(id)?;
+    let (key, _) = local_lookup(spool, id).await?;
     for c in controls {
         match spool.control(key.clone(), c).await? {
             Controlled::Done => {}
@@ -486,8 +494,8 @@ async fn local_answer(spool: &Arc<dyn Spool>, action: &Action) -> Result<Value, 
         }
     }
     tracing::info!(target: "postwire::admin", admin = "offline", token = %key.token, id = %key.id, "offline queue action done");
-    let message = match spool.message(&key) {
-        Some(_) => detail(&key)?,
+    let message = match spool.message(&key).await? {
+        Some(_) => local_detail(spool, &key).await?,
         None => Value::Null,
     };
     Ok(json!({"ok": true, "message": message}))

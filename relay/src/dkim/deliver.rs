@@ -54,6 +54,7 @@ impl Deliver for SigningDeliver {
                         bytes: signed,
                         attempts: lease.attempts,
                         received_ms: lease.received_ms,
+                        fence: lease.fence,
                     };
                     self.inner.deliver(&signed).await
                 }
@@ -127,6 +128,7 @@ mod tests {
             bytes: bytes.to_vec(),
             attempts: 0,
             received_ms: 0,
+            fence: 0,
         }
     }
 

@@ -99,7 +99,7 @@ impl EventRouter {
             routes: Mutex::new(Routes::default()),
             next_session: AtomicU64::new(1),
         });
-        let events = spool.subscribe();
+        let events = spool.subscribe_all();
         tokio::spawn(dispatch(
             Arc::downgrade(&router),
             Arc::downgrade(&spool),
@@ -235,7 +235,7 @@ async fn dispatch(
                 let (Some(router), Some(spool)) = (router.upgrade(), spool.upgrade()) else {
                     return;
                 };
-                for ev in missed_finals(&router, spool.as_ref()) {
+                for ev in missed_finals(&router, spool.as_ref()).await {
                     route(&router, ev, &metrics);
                 }
                 continue;
@@ -260,7 +260,7 @@ fn is_final(kind: &crate::spool::EventKind) -> bool {
 /// The final events of watched messages that the spool's state has and the
 /// routes have not seen (after the broadcast dropped some); `last` on the
 /// last one of a message whose every recipient is final.
-fn missed_finals(router: &EventRouter, spool: &dyn Spool) -> Vec<Event> {
+async fn missed_finals(router: &EventRouter, spool: &dyn Spool) -> Vec<Event> {
     use crate::spool::{EventKind, RcptState};
     let watched: Vec<(Key, HashSet<String>)> = {
         let routes = router.routes();
@@ -277,8 +277,13 @@ fn missed_finals(router: &EventRouter, spool: &dyn Spool) -> Vec<Event> {
     };
     let mut made = Vec::new();
     for (key, reported) in watched {
-        let Some(rcpts) = spool.status(&key) else {
-            continue;
+        let rcpts = match spool.status(&key).await {
+            Ok(Some(rcpts)) => rcpts,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, id = %key.id, "cannot read a watched message's status");
+                continue;
+            }
         };
         let all_final = !rcpts.is_empty() && rcpts.iter().all(|r| r.state.is_final());
         let first = made.len();

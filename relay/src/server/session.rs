@@ -455,7 +455,17 @@ where
                         };
                         // Watch first: an event after the status is not missed.
                         watcher.watch(key.clone());
-                        let recipients = ctx.spool.status(&key);
+                        let recipients = match ctx.spool.status(&key).await {
+                            Ok(r) => r,
+                            Err(e) => {
+                                tracing::warn!(error = %e, id = %key.id, "cannot read a message's status");
+                                // The client reconnects and asks again
+                                // (accepted messages are not affected).
+                                fatal(&out, Code::Storage, format!("status not available now: {e}"))
+                                    .await;
+                                break End::Closed;
+                            }
+                        };
                         if recipients.is_none() {
                             // Nothing will ever happen to an unknown id: no route
                             // (asking about many ids must not grow the relay's memory).

@@ -340,6 +340,61 @@ impl FsSpool {
     }
 }
 
+impl FsSpool {
+    /// The state of each recipient of a known message, or `None` if unknown.
+    pub fn status(&self, key: &Key) -> Option<Vec<RcptStatus>> {
+        self.inner.lock().entries.get(key).map(|e| e.rcpts.clone())
+    }
+
+        /// The first known message whose key `matches`.
+    pub fn find(&self, matches: &mut dyn FnMut(&Key) -> bool) -> Option<Key> {
+        // The predicate may be costly (a keyed hash per key): not under the lock.
+        let keys: Vec<Key> = self.inner.lock().entries.keys().cloned().collect();
+        keys.into_iter().find(|k| matches(k))
+    }
+
+    /// Every message not deleted, without history.
+    pub fn messages(&self) -> Vec<MessageView> {
+        let s = self.inner.lock();
+        s.entries
+            .iter()
+            .filter(|(_, e)| !e.deleted)
+            .map(|(k, e)| {
+                // Lists leave the history out (see the trait).
+                e.view_without_history(k)
+            })
+            .collect()
+    }
+
+    /// One message with its history.
+    pub fn message(&self, key: &Key) -> Option<MessageView> {
+        let s = self.inner.lock();
+        s.entries
+            .get(key)
+            .filter(|e| !e.deleted)
+            .map(|e| e.view(key))
+    }
+
+    /// The stored bytes of a message.
+    pub fn message_bytes(&self, key: &Key) -> Result<Option<Vec<u8>>, SpoolError> {
+        let body = {
+            let s = self.inner.lock();
+            match s.entries.get(key) {
+                Some(e) if !e.deleted => e.body,
+                _ => None,
+            }
+        };
+        let Some(body) = body else { return Ok(None) };
+        let path = self.inner.batch_path(body.batch);
+        match self.inner.disk.read_at(&path, body.offset, body.len) {
+            Ok(bytes) => Ok(Some(bytes)),
+            // Delivered and its segment removed meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("reading", &path)(e)),
+        }
+    }
+}
+
 impl Spool for FsSpool {
     fn accept(&self, sub: Submission) -> BoxFuture<'_, Result<Accepted, SpoolError>> {
         Box::pin(async move {
@@ -354,8 +409,12 @@ impl Spool for FsSpool {
         })
     }
 
-    fn status(&self, key: &Key) -> Option<Vec<RcptStatus>> {
-        self.inner.lock().entries.get(key).map(|e| e.rcpts.clone())
+    fn status<'a>(
+        &'a self,
+        key: &'a Key,
+    ) -> BoxFuture<'a, Result<Option<Vec<RcptStatus>>, SpoolError>> {
+        let r = FsSpool::status(self, key);
+        Box::pin(async move { Ok(r) })
     }
 
     fn next(&self) -> BoxFuture<'_, Option<Lease>> {
@@ -405,6 +464,7 @@ impl Spool for FsSpool {
             queued: s.queued,
             in_flight: s.in_flight,
             damaged: s.damaged,
+            shared_queued: None,
         }
     }
 
@@ -413,48 +473,30 @@ impl Spool for FsSpool {
         self.inner.notify.notify_waiters();
     }
 
-    fn find(&self, matches: &mut dyn FnMut(&Key) -> bool) -> Option<Key> {
-        // The predicate may be costly (a keyed hash per key): not under the lock.
-        let keys: Vec<Key> = self.inner.lock().entries.keys().cloned().collect();
-        keys.into_iter().find(|k| matches(k))
+    fn find<'a>(
+        &'a self,
+        matches: &'a (dyn Fn(&Key) -> bool + Send + Sync),
+    ) -> BoxFuture<'a, Result<Option<Key>, SpoolError>> {
+        let r = FsSpool::find(self, &mut |k| matches(k));
+        Box::pin(async move { Ok(r) })
     }
 
-    fn messages(&self) -> Vec<MessageView> {
-        let s = self.inner.lock();
-        s.entries
-            .iter()
-            .filter(|(_, e)| !e.deleted)
-            .map(|(k, e)| {
-                // Lists leave the history out (see the trait).
-                e.view_without_history(k)
-            })
-            .collect()
+    fn messages(&self) -> BoxFuture<'_, Result<Vec<MessageView>, SpoolError>> {
+        let r = FsSpool::messages(self);
+        Box::pin(async move { Ok(r) })
     }
 
-    fn message(&self, key: &Key) -> Option<MessageView> {
-        let s = self.inner.lock();
-        s.entries
-            .get(key)
-            .filter(|e| !e.deleted)
-            .map(|e| e.view(key))
+    fn message<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
+        let r = FsSpool::message(self, key);
+        Box::pin(async move { Ok(r) })
     }
 
-    fn message_bytes(&self, key: &Key) -> Result<Option<Vec<u8>>, SpoolError> {
-        let body = {
-            let s = self.inner.lock();
-            match s.entries.get(key) {
-                Some(e) if !e.deleted => e.body,
-                _ => None,
-            }
-        };
-        let Some(body) = body else { return Ok(None) };
-        let path = self.inner.batch_path(body.batch);
-        match self.inner.disk.read_at(&path, body.offset, body.len) {
-            Ok(bytes) => Ok(Some(bytes)),
-            // Delivered and its segment removed meanwhile.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err("reading", &path)(e)),
-        }
+    fn message_bytes<'a>(
+        &'a self,
+        key: &'a Key,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, SpoolError>> {
+        let r = FsSpool::message_bytes(self, key);
+        Box::pin(async move { r })
     }
 
     fn control(&self, key: Key, action: Control) -> BoxFuture<'_, Result<Controlled, SpoolError>> {
@@ -652,6 +694,7 @@ impl FsSpool {
                     bytes: Vec::new(),
                     attempts: e.attempts,
                     received_ms: e.received_ms,
+                    fence: 0,
                 };
                 s.in_flight += 1;
                 break (key, body, lease);

@@ -126,6 +126,7 @@ mod control_tests;
 pub mod deliver;
 pub mod disk;
 mod fs;
+pub mod pg;
 #[cfg(test)]
 mod idle_tests;
 pub mod record;
@@ -365,6 +366,10 @@ pub struct Lease {
     pub attempts: u32,
     /// When the message was accepted (ms since the Unix epoch).
     pub received_ms: u64,
+    /// The lease's fencing token: a shared spool records this attempt's
+    /// outcome only while the lease still carries it (0 where leases cannot
+    /// be lost, as in [`FsSpool`]).
+    pub fence: u64,
 }
 
 /// How the spool retries and how long it remembers.
@@ -424,6 +429,9 @@ pub struct Depth {
     /// Damaged records found in the segments and the journal at start and
     /// moved to `corrupt/`.
     pub damaged: usize,
+    /// Messages not final over every relay sharing the spool (a shared
+    /// spool only).
+    pub shared_queued: Option<usize>,
 }
 
 /// The storage side of the relay, so that a distributed queue can take the
@@ -433,7 +441,10 @@ pub trait Spool: Send + Sync + 'static {
     fn accept(&self, sub: Submission) -> BoxFuture<'_, Result<Accepted, SpoolError>>;
 
     /// The state of each recipient of a known message, or `None` if unknown.
-    fn status(&self, key: &Key) -> Option<Vec<RcptStatus>>;
+    /// (Asynchronous: a shared spool reads it from the database, where any
+    /// relay may have changed it.)
+    fn status<'a>(&'a self, key: &'a Key)
+    -> BoxFuture<'a, Result<Option<Vec<RcptStatus>>, SpoolError>>;
 
     /// Waits until a message is due for delivery and leases it; `None` once
     /// the spool is shutting down.
@@ -447,8 +458,18 @@ pub trait Spool: Send + Sync + 'static {
         outcomes: Vec<(String, Outcome)>,
     ) -> BoxFuture<'_, Result<(), SpoolError>>;
 
-    /// A receiver of every event published from now on.
+    /// A receiver of every event this process publishes from now on (the
+    /// outcomes it settles and the reports it records): what its metrics
+    /// count and its webhooks send, so that N relays sharing a spool send
+    /// each event once.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event>;
+
+    /// A receiver of every event of every process sharing this spool, from
+    /// now on: what clients connected to this process hear. The same as
+    /// [`Spool::subscribe`] for a spool one process owns.
+    fn subscribe_all(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.subscribe()
+    }
 
     /// Current queue depth.
     fn depth(&self) -> Depth;
@@ -459,8 +480,26 @@ pub trait Spool: Send + Sync + 'static {
 
     /// The first known message whose key `matches` (used to find the message
     /// a bounce's VERP address names). A spool that cannot search finds none.
-    fn find(&self, matches: &mut dyn FnMut(&Key) -> bool) -> Option<Key> {
+    fn find<'a>(
+        &'a self,
+        matches: &'a (dyn Fn(&Key) -> bool + Send + Sync),
+    ) -> BoxFuture<'a, Result<Option<Key>, SpoolError>> {
         let _ = matches;
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Renews the lease of an attempt still running (a shared spool's lease
+    /// expires so that another relay can take over from a dead one); `false`
+    /// when the lease was lost meanwhile (the attempt's outcome will be
+    /// refused). A spool whose leases never expire has nothing to renew.
+    fn renew<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, SpoolError>> {
+        let _ = lease;
+        Box::pin(async { Ok(true) })
+    }
+
+    /// How often [`Spool::renew`] should be called while an attempt runs
+    /// (`None`: never).
+    fn renew_every(&self) -> Option<Duration> {
         None
     }
 
@@ -482,21 +521,24 @@ pub trait Spool: Send + Sync + 'static {
     /// Every message known to the spool and not deleted, in no particular
     /// order, without their history (empty; [`Spool::message`] has it). A
     /// spool that cannot list returns none.
-    fn messages(&self) -> Vec<MessageView> {
-        Vec::new()
+    fn messages(&self) -> BoxFuture<'_, Result<Vec<MessageView>, SpoolError>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 
-    /// One message, as [`Spool::messages`] shows it.
-    fn message(&self, key: &Key) -> Option<MessageView> {
+    /// One message, as [`Spool::messages`] shows it, with its history.
+    fn message<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
         let _ = key;
-        None
+        Box::pin(async { Ok(None) })
     }
 
     /// The stored bytes of a message, `None` once they are gone (every
     /// recipient final) or when the message is unknown.
-    fn message_bytes(&self, key: &Key) -> Result<Option<Vec<u8>>, SpoolError> {
+    fn message_bytes<'a>(
+        &'a self,
+        key: &'a Key,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, SpoolError>> {
         let _ = key;
-        Ok(None)
+        Box::pin(async { Ok(None) })
     }
 
     /// Applies an operator's action to a message (see [`Control`]).
@@ -606,4 +648,11 @@ pub enum SpoolError {
     /// The lease does not match a message that is in the spool.
     #[error("unknown lease for message {0:?}")]
     UnknownLease(Key),
+    /// The lease lapsed and another attempt holds the message now: this
+    /// attempt's outcome was not recorded (the newer attempt's will be).
+    #[error("lease lost for message {0:?}: its outcome was refused (another attempt holds it)")]
+    LeaseLost(Key),
+    /// The spool database failed or is unreachable.
+    #[error("spool database: {0}")]
+    Database(String),
 }

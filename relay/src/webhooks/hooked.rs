@@ -42,7 +42,10 @@ impl Spool for HookedSpool {
             r
         })
     }
-    fn status(&self, key: &Key) -> Option<Vec<RcptStatus>> {
+    fn status<'a>(
+        &'a self,
+        key: &'a Key,
+    ) -> BoxFuture<'a, Result<Option<Vec<RcptStatus>>, SpoolError>> {
         self.inner.status(key)
     }
     fn next(&self) -> BoxFuture<'_, Option<Lease>> {
@@ -64,8 +67,20 @@ impl Spool for HookedSpool {
     fn close(&self) {
         self.inner.close();
     }
-    fn find(&self, matches: &mut dyn FnMut(&Key) -> bool) -> Option<Key> {
+    fn find<'a>(
+        &'a self,
+        matches: &'a (dyn Fn(&Key) -> bool + Send + Sync),
+    ) -> BoxFuture<'a, Result<Option<Key>, SpoolError>> {
         self.inner.find(matches)
+    }
+    fn renew<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, SpoolError>> {
+        self.inner.renew(lease)
+    }
+    fn renew_every(&self) -> Option<std::time::Duration> {
+        self.inner.renew_every()
+    }
+    fn subscribe_all(&self) -> broadcast::Receiver<Event> {
+        self.inner.subscribe_all()
     }
     fn report(
         &self,
@@ -75,13 +90,16 @@ impl Spool for HookedSpool {
     ) -> BoxFuture<'_, Result<bool, SpoolError>> {
         self.inner.report(key, rcpt, state)
     }
-    fn messages(&self) -> Vec<MessageView> {
+    fn messages(&self) -> BoxFuture<'_, Result<Vec<MessageView>, SpoolError>> {
         self.inner.messages()
     }
-    fn message(&self, key: &Key) -> Option<MessageView> {
+    fn message<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
         self.inner.message(key)
     }
-    fn message_bytes(&self, key: &Key) -> Result<Option<Vec<u8>>, SpoolError> {
+    fn message_bytes<'a>(
+        &'a self,
+        key: &'a Key,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, SpoolError>> {
         self.inner.message_bytes(key)
     }
     fn control(&self, key: Key, action: Control) -> BoxFuture<'_, Result<Controlled, SpoolError>> {

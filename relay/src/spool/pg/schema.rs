@@ -1,0 +1,150 @@
+//! The PostgreSQL spool's tables, as numbered migrations that every relay
+//! applies at start.
+//!
+//! Several relays may start at once: each takes the transaction-level
+//! advisory lock [`LOCK_KEY`] first, reads the versions already in
+//! `postwire_migrations`, and applies the missing ones in that same
+//! transaction, so the first relay migrates and the others find nothing to
+//! do. A migration is never edited once released; a change is a new one.
+//! A database migrated by a newer relay (a version we do not know) is
+//! refused rather than used.
+//!
+//! Times are milliseconds since the Unix epoch, read from the database's
+//! clock (`postwire_now_ms()`), so that relays with different clocks agree
+//! on which leases have expired and which attempts are due.
+
+/// The advisory lock all migrations run under ("pwspool1").
+pub const LOCK_KEY: i64 = 0x7077_7370_6f6f_6c31;
+
+/// `(version, SQL)`, in order.
+pub const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    r#"
+CREATE FUNCTION postwire_now_ms() RETURNS bigint LANGUAGE sql VOLATILE AS
+  $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
+
+-- One row per accepted message; (token, client_id) is the idempotency key.
+CREATE TABLE postwire_messages (
+  id          bigserial PRIMARY KEY,
+  token       text    NOT NULL,
+  client_id   text    NOT NULL,
+  envelope    jsonb   NOT NULL,
+  mail_from   text    NOT NULL,
+  received_ms bigint  NOT NULL,
+  size        bigint  NOT NULL,
+  attempts    integer NOT NULL DEFAULT 0,
+  held        boolean NOT NULL DEFAULT false,
+  deleted     boolean NOT NULL DEFAULT false,
+  -- when every recipient became final (NULL while one is not)
+  final_ms    bigint,
+  UNIQUE (token, client_id)
+);
+CREATE INDEX postwire_messages_final ON postwire_messages (final_ms) WHERE final_ms IS NOT NULL;
+
+-- The bytes, in chunks (a 50 MB message is not one value); deleted once
+-- every recipient is final.
+CREATE TABLE postwire_message_chunks (
+  message_id bigint  NOT NULL REFERENCES postwire_messages (id) ON DELETE CASCADE,
+  seq        integer NOT NULL,
+  data       bytea   NOT NULL,
+  PRIMARY KEY (message_id, seq)
+);
+
+-- One row per recipient, with its lease while an attempt runs.
+CREATE TABLE postwire_deliveries (
+  message_id       bigint  NOT NULL REFERENCES postwire_messages (id) ON DELETE CASCADE,
+  idx              integer NOT NULL,
+  rcpt             text    NOT NULL,
+  state            jsonb   NOT NULL,
+  final            boolean NOT NULL DEFAULT false,
+  attempts         integer NOT NULL DEFAULT 0,
+  next_attempt_ms  bigint,
+  lease_owner      text,
+  lease_expires_ms bigint,
+  lease_token      bigint,
+  PRIMARY KEY (message_id, idx)
+);
+CREATE INDEX postwire_deliveries_due ON postwire_deliveries (next_attempt_ms) WHERE NOT final;
+
+CREATE SEQUENCE postwire_lease_tokens;
+
+-- Every event, durably, with a sequence relays follow.
+CREATE TABLE postwire_events (
+  seq        bigserial PRIMARY KEY,
+  message_id bigint  NOT NULL,
+  token      text    NOT NULL,
+  client_id  text    NOT NULL,
+  rcpt       text    NOT NULL,
+  kind       jsonb   NOT NULL,
+  last       boolean NOT NULL,
+  at_ms      bigint  NOT NULL,
+  relay      text    NOT NULL
+);
+CREATE INDEX postwire_events_message ON postwire_events (message_id, seq);
+
+-- Tokens shared by every relay on this database.
+CREATE TABLE postwire_tokens (
+  name       text PRIMARY KEY,
+  record     jsonb  NOT NULL,
+  updated_ms bigint NOT NULL
+);
+
+-- Submissions per token and minute, for rate limits across relays.
+CREATE TABLE postwire_rate (
+  token     text    NOT NULL,
+  minute    bigint  NOT NULL,
+  count     integer NOT NULL,
+  PRIMARY KEY (token, minute)
+);
+"#,
+)];
+
+/// Applies the missing migrations; the versions now present, newest last.
+pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<i32, MigrateError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS postwire_migrations (
+           version integer PRIMARY KEY,
+           applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .await?;
+    let have: Vec<i32> = tx
+        .query("SELECT version FROM postwire_migrations ORDER BY version", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let newest_known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if let Some(&v) = have.iter().find(|&&v| v > newest_known) {
+        return Err(MigrateError::Newer(v, newest_known));
+    }
+    for (version, sql) in MIGRATIONS {
+        if have.contains(version) {
+            continue;
+        }
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO postwire_migrations (version) VALUES ($1)",
+            &[version],
+        )
+        .await?;
+        tracing::info!(version, "spool database migrated");
+    }
+    tx.commit().await?;
+    Ok(newest_known)
+}
+
+/// Errors of [`migrate`].
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// A statement failed.
+    #[error("cannot migrate the spool database: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    /// The database was migrated by a newer relay.
+    #[error(
+        "the spool database has schema version {0}, newer than this relay knows ({1}): upgrade the relay"
+    )]
+    Newer(i32, i32),
+}

@@ -1,0 +1,1 @@
+//! Tokens shared by every relay on one database (`postwire_tokens`).
