@@ -34,8 +34,12 @@ fn shared_server_gives_each_test_a_database_with_password_login() {
         "harness_b"
     );
     // the role owns its database: it can make its tables there
-    pg.psql_url(&b, pg.password(), "CREATE TABLE t (x int); INSERT INTO t VALUES (7)")
-        .unwrap();
+    pg.psql_url(
+        &b,
+        pg.password(),
+        "CREATE TABLE t (x int); INSERT INTO t VALUES (7)",
+    )
+    .unwrap();
     // the password is checked
     let err = pg.psql_url(&a, "wrong", "SELECT 1").unwrap_err();
     assert!(err.contains("password authentication failed"), "{err}");

@@ -156,19 +156,13 @@ impl PgServer {
             match server.pg_ctl_start() {
                 Ok(()) => break,
                 Err(log) if tries < 4 && log.contains("could not bind") => tries += 1,
-                Err(log) => panic!(
-                    "PostgreSQL did not start (port {}):\n{log}",
-                    server.port
-                ),
+                Err(log) => panic!("PostgreSQL did not start (port {}):\n{log}", server.port),
             }
         }
         server.life.get_mut().unwrap().running = true;
         server.psql(
             "postgres",
-            &format!(
-                "CREATE ROLE {ROLE} LOGIN PASSWORD '{}'",
-                server.password
-            ),
+            &format!("CREATE ROLE {ROLE} LOGIN PASSWORD '{}'", server.password),
         );
         server
     }
@@ -229,12 +223,20 @@ impl PgServer {
     /// Panics with psql's error when a statement fails.
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let mut cmd = self.psql_command();
-        cmd.arg("-h")
-            .arg(&self.dir)
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db]);
+        cmd.arg("-h").arg(&self.dir).args([
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+        ]);
         match run_sql(cmd, sql) {
             Ok(out) => out,
-            Err(e) => panic!("psql {db}: {e}\n--- sql\n{sql}\n--- server log\n{}", self.log()),
+            Err(e) => panic!(
+                "psql {db}: {e}\n--- sql\n{sql}\n--- server log\n{}",
+                self.log()
+            ),
         }
     }
 
@@ -255,7 +257,10 @@ impl PgServer {
         self.pg_ctl_stop("immediate");
         life.running = false;
         if let Err(log) = self.pg_ctl_start() {
-            panic!("PostgreSQL did not start again on port {}:\n{log}", self.port);
+            panic!(
+                "PostgreSQL did not start again on port {}:\n{log}",
+                self.port
+            );
         }
         life.running = true;
     }
@@ -278,7 +283,10 @@ impl PgServer {
             return;
         }
         if let Err(log) = self.pg_ctl_start() {
-            panic!("PostgreSQL did not start again on port {}:\n{log}", self.port);
+            panic!(
+                "PostgreSQL did not start again on port {}:\n{log}",
+                self.port
+            );
         }
         life.running = true;
     }
@@ -306,7 +314,14 @@ impl PgServer {
         };
         // The test's working directory may be closed to the postgres user.
         cmd.current_dir(&self.dir).stdin(Stdio::null());
-        for var in ["PGDATA", "PGPORT", "PGHOST", "PGUSER", "PGDATABASE", "PGOPTIONS"] {
+        for var in [
+            "PGDATA",
+            "PGPORT",
+            "PGHOST",
+            "PGUSER",
+            "PGDATABASE",
+            "PGOPTIONS",
+        ] {
             cmd.env_remove(var);
         }
         cmd
@@ -341,7 +356,14 @@ impl PgServer {
             .arg(&self.data)
             .arg("-l")
             .arg(&self.log)
-            .args(["-w", "-t", "60", "-o", &format!("-p {}", self.port), "start"])
+            .args([
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                &format!("-p {}", self.port),
+                "start",
+            ])
             .output()
             .expect("run pg_ctl start");
         if out.status.success() {
@@ -400,7 +422,8 @@ impl PgServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0);
-        cmd.spawn().expect("start the PostgreSQL watchdog (/bin/sh)")
+        cmd.spawn()
+            .expect("start the PostgreSQL watchdog (/bin/sh)")
     }
 }
 
