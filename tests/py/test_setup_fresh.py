@@ -255,7 +255,7 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> None:
 EXPECTED_DEBS = {
     "python3-venv", "chromium", "binaryen", "time", "libicu72", "libssl3", "libsasl2-2",
     "libdb5.3", "libnsl2", "ca-certificates", "tnef", "ytnef-tools", "libconvert-tnef-perl",
-    "dpkg-dev", "xz-utils", "tzdata", "openssl", "fonts-dejavu-core",
+    "dpkg-dev", "xz-utils", "tzdata", "openssl", "fonts-dejavu-core", "postgresql",
 }
 EXPECTED_PIPS = {"pytest", "aiosmtpd", "tnefparse", "icalendar", "python-dateutil", "websockets"}
 
@@ -290,6 +290,7 @@ def test_setup_from_nothing_installs_everything_once(tmp_path: Path) -> None:
     assert "installed by this set-up:" in proc.stderr
     assert "apt binaryen" in proc.stderr and "cargo wasm-bindgen-cli" in proc.stderr
     assert "cargo cargo-deny" in proc.stderr
+    assert "apt postgresql" in proc.stderr  # 75-postgres.sh: the spool tests' PostgreSQL
     assert not list(tmp_path.glob("postwire-setup.*")), "set-up state left behind"
 
     # A second set-up on the same machine installs nothing.
