@@ -99,9 +99,49 @@ pub struct ServeFlags {
     /// this address instead of the main listener.
     #[arg(long, env = "POSTWIRE_ADMIN_LISTEN", value_name = "ADDR")]
     pub admin_listen: Option<String>,
+    /// Keep the spool in PostgreSQL, shared by every relay given the same
+    /// URL (`postgres://USER@HOST:PORT/DB?sslmode=...`; docs/scale-out.md)
+    /// instead of DATA_DIR/spool. The password: POSTWIRE_SPOOL_PASSWORD or
+    /// --spool-password-file.
+    #[arg(long, env = "POSTWIRE_SPOOL_URL", value_name = "URL")]
+    pub spool: Option<String>,
+    /// File holding the spool database's password (trailing newline ignored).
+    #[arg(long, env = "POSTWIRE_SPOOL_PASSWORD_FILE", value_name = "FILE")]
+    pub spool_password_file: Option<PathBuf>,
+    /// How long a delivery attempt is this relay's before another relay may
+    /// take it over (PostgreSQL spool) [default: 60s].
+    #[arg(long, env = "POSTWIRE_SPOOL_LEASE", value_name = "DURATION")]
+    pub spool_lease: Option<String>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "POSTWIRE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// The spool URL from `url` (a flag or variable) with its password from
+/// `POSTWIRE_SPOOL_PASSWORD` or `password_file`; `None` without a URL.
+pub fn spool_url(
+    url: Option<&str>,
+    password_file: Option<&Path>,
+) -> Result<Option<crate::spool::pg::SpoolUrl>, ConfigError> {
+    let Some(url) = url.filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    if !crate::spool::pg::is_postgres_url(url) {
+        return Err(ConfigError::Spool(
+            "the spool URL must start with postgres:// or postgresql://".into(),
+        ));
+    }
+    let password = match (std::env::var("POSTWIRE_SPOOL_PASSWORD"), password_file) {
+        (Ok(p), _) if !p.is_empty() => Some(p),
+        (_, Some(file)) => Some(
+            crate::spool::pg::connect::read_password_file(file)
+                .map_err(|e| ConfigError::Spool(e.to_string()))?,
+        ),
+        _ => None,
+    };
+    crate::spool::pg::SpoolUrl::parse(url, password)
+        .map(Some)
+        .map_err(|e| ConfigError::Spool(e.to_string()))
 }
 
 /// The TOML file: the same settings as the flags.
@@ -131,6 +171,9 @@ struct FileConfig {
     webhook_retry_max: Option<String>,
     webhook_retention: Option<String>,
     admin_listen: Option<String>,
+    spool: Option<String>,
+    spool_password_file: Option<PathBuf>,
+    spool_lease: Option<String>,
 }
 
 /// The resolved settings of the relay.
@@ -173,6 +216,10 @@ pub struct Settings {
     pub webhooks: crate::webhooks::Options,
     /// Where the admin API is served alone; `None`: on the main listener.
     pub admin_listen: Option<String>,
+    /// The shared PostgreSQL spool; `None`: the file spool in DATA_DIR/spool.
+    pub spool: Option<crate::spool::pg::SpoolUrl>,
+    /// Lease time of the PostgreSQL spool.
+    pub spool_lease: Duration,
 }
 
 /// Errors in the settings.
@@ -195,7 +242,10 @@ pub enum ConfigError {
         /// What is wrong and where.
         message: String,
     },
-    /// No data directory in any layer.
+    /// The spool URL or its password is unusable.
+    #[error("spool: {0}")]
+    Spool(String),
+    /// No data directory was given.
     #[error("no data directory: give --data-dir, POSTWIRE_DATA_DIR or data_dir in the config file")]
     NoDataDir,
     /// A duration is not a number with a unit.
@@ -390,6 +440,23 @@ impl Settings {
                 file.shutdown_grace,
                 "30s",
             )?,
+            spool: spool_url(
+                flags.spool.or(file.spool).as_deref(),
+                flags
+                    .spool_password_file
+                    .or(file.spool_password_file)
+                    .as_deref(),
+            )?,
+            spool_lease: {
+                let d = dur("spool_lease", flags.spool_lease, file.spool_lease, "60s")?;
+                if d < Duration::from_secs(1) {
+                    return Err(ConfigError::Range {
+                        setting: "spool_lease",
+                        what: "at least 1s",
+                    });
+                }
+                d
+            },
         })
     }
 }

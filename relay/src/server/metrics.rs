@@ -208,6 +208,13 @@ impl Metrics {
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
+        if let Some(shared) = depth.shared_queued {
+            let name = "postwire_spool_shared_queued";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Messages with recipients not yet final over every relay sharing the spool database (the same on every relay: take the max, not the sum).\n# TYPE {name} gauge\n{name} {shared}"
+            );
+        }
         self.accept_latency.render(
             &mut out,
             "postwire_accept_latency_seconds",

@@ -127,17 +127,27 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         .map_err(listen_error)?;
     let recovering = recovering_server(&std_listener, tls.clone(), Arc::clone(&readiness))
         .map_err(listen_error)?;
-    let spool = FsSpool::open(
-        &settings.data_dir.join("spool"),
-        SpoolOptions {
-            retry_initial: settings.retry_initial,
-            retry_max: settings.retry_max,
-            max_age: settings.max_age,
-            ..SpoolOptions::default()
-        },
-    )?;
+    let spool_options = SpoolOptions {
+        retry_initial: settings.retry_initial,
+        retry_max: settings.retry_max,
+        max_age: settings.max_age,
+        ..SpoolOptions::default()
+    };
+    let spool: Arc<dyn Spool> = match &settings.spool {
+        None => Arc::new(FsSpool::open(&settings.data_dir.join("spool"), spool_options)?),
+        Some(url) => Arc::new(
+            crate::spool::pg::PgSpool::open(
+                url.clone(),
+                spool_options,
+                crate::spool::pg::PgOptions {
+                    lease: settings.spool_lease,
+                    ..crate::spool::pg::PgOptions::default()
+                },
+            )
+            .await?,
+        ),
+    };
     readiness.recovered();
-    let spool: Arc<dyn Spool> = Arc::new(spool);
     let metrics = Arc::new(metrics::Metrics::default());
     let suppressions: Arc<dyn crate::bounces::suppress::SuppressionStore> = Arc::new(
         crate::bounces::suppress::FileSuppressions::open(&settings.data_dir)

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use tokio::task::JoinSet;
 
-use super::Spool;
+use super::{Lease, Outcome, Spool};
 use super::deliver::Deliver;
 use crate::server::metrics::Metrics;
 
@@ -31,14 +31,21 @@ pub fn start(
             let mut settling = JoinSet::new();
             while let Some(lease) = spool.next().await {
                 let started = Instant::now();
-                let outcomes = deliver.deliver(&lease).await;
+                let outcomes = deliver_renewing(spool.as_ref(), deliver.as_ref(), &lease).await;
                 metrics.delivery_latency.observe(started.elapsed());
                 let key = lease.key.clone();
                 let spool = Arc::clone(&spool);
                 settling.spawn(async move {
-                    if let Err(e) = spool.settle(lease, outcomes).await {
-                        tracing::error!(worker, id = %key.id, token = %key.token, error = %e,
-                            "cannot settle a delivery attempt; it will be retried");
+                    match spool.settle(lease, outcomes).await {
+                        Ok(()) => {}
+                        Err(e @ super::SpoolError::LeaseLost(_)) => {
+                            tracing::warn!(worker, id = %key.id, token = %key.token, error = %e,
+                                "lease lost: this attempt's outcome was refused");
+                        }
+                        Err(e) => {
+                            tracing::error!(worker, id = %key.id, token = %key.token, error = %e,
+                                "cannot settle a delivery attempt; it will be retried");
+                        }
                     }
                 });
                 // At most one outcome awaiting its fsync per worker: a crash
@@ -51,4 +58,35 @@ pub fn start(
         });
     }
     set
+}
+
+/// Delivers `lease`, renewing it every [`Spool::renew_every`] while the
+/// transfer runs (a shared spool's lease expires so that another relay can
+/// take over from a dead one; a live one keeps it).
+async fn deliver_renewing(
+    spool: &dyn Spool,
+    deliver: &dyn Deliver,
+    lease: &Lease,
+) -> Vec<(String, Outcome)> {
+    let Some(every) = spool.renew_every() else {
+        return deliver.deliver(lease).await;
+    };
+    let transfer = deliver.deliver(lease);
+    tokio::pin!(transfer);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut lost = false;
+    loop {
+        tokio::select! {
+            outcomes = &mut transfer => return outcomes,
+            _ = tick.tick(), if !lost => match spool.renew(lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    lost = true;
+                    tracing::warn!(id = %lease.key.id, token = %lease.key.token,
+                        "lease lost during a transfer (another relay may send this message too); its outcome will be refused");
+                }
+                Err(e) => tracing::warn!(id = %lease.key.id, error = %e, "cannot renew a lease"),
+            },
+        }
+    }
 }
