@@ -134,7 +134,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         ..SpoolOptions::default()
     };
     let spool: Arc<dyn Spool> = match &settings.spool {
-        None => Arc::new(FsSpool::open(&settings.data_dir.join("spool"), spool_options)?),
+        None => Arc::new(FsSpool::open(
+            &settings.data_dir.join("spool"),
+            spool_options,
+        )?),
         Some(url) => Arc::new(
             crate::spool::pg::PgSpool::open(
                 url.clone(),

@@ -111,7 +111,10 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<i32, Migrate
     )
     .await?;
     let have: Vec<i32> = tx
-        .query("SELECT version FROM postwire_migrations ORDER BY version", &[])
+        .query(
+            "SELECT version FROM postwire_migrations ORDER BY version",
+            &[],
+        )
         .await?
         .iter()
         .map(|r| r.get(0))
