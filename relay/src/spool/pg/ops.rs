@@ -118,7 +118,9 @@ WITH m AS (
 SELECT m.id, pg_notify('postwire_due', ''), pg_notify('postwire_events', '') FROM m";
 
 pub(super) async fn accept(inner: &Inner, sub: Submission) -> Result<Accepted, SpoolError> {
-    let not_stored = |e: tokio_postgres::Error| SpoolError::NotStored(format!("database: {e}"));
+    let not_stored = |e: tokio_postgres::Error| {
+        SpoolError::NotStored(format!("database: {}", super::describe(&e)))
+    };
     let c = inner
         .conn()
         .await
