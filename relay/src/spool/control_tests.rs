@@ -168,3 +168,64 @@ async fn a_cancel_fails_every_recipient_publishes_it_and_frees_the_segment() {
     assert_eq!(spool.accept(sub("m")).await.unwrap(), Accepted::Duplicate);
     no_lease_within(&spool, 100).await;
 }
+
+#[tokio::test]
+async fn a_message_history_survives_restarts_and_journal_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path());
+    spool.accept(sub("h")).await.unwrap();
+    let l = lease(&spool).await;
+    spool
+        .settle(
+            l,
+            vec![
+                ("b@x.org".into(), Outcome::Transient("451 later".into())),
+                ("c@x.org".into(), Outcome::Delivered("250 ok".into())),
+            ],
+        )
+        .await
+        .unwrap();
+    let l = lease(&spool).await;
+    spool
+        .settle(
+            l,
+            vec![("b@x.org".into(), Outcome::Delivered("250 ok".into()))],
+        )
+        .await
+        .unwrap();
+    let before = spool.message(&key("h")).unwrap().history;
+    let states = |h: &[HistoryItem]| -> Vec<(String, &'static str)> {
+        h.iter()
+            .map(|i| {
+                let s = match i.state {
+                    RcptState::Deferred { .. } => "deferred",
+                    RcptState::Delivered { .. } => "delivered",
+                    _ => "other",
+                };
+                (i.rcpt.clone(), s)
+            })
+            .collect()
+    };
+    assert_eq!(
+        states(&before),
+        vec![
+            ("b@x.org".to_string(), "deferred"),
+            ("c@x.org".to_string(), "delivered"),
+            ("b@x.org".to_string(), "delivered"),
+        ]
+    );
+    // Each open compacts the journal to one record per key: twice, so the
+    // second reads the history back from a compacted record.
+    let mut spool = Some(spool);
+    for _ in 0..2 {
+        drop(spool.take());
+        let reopened = open(dir.path());
+        let after = reopened.message(&key("h")).unwrap().history;
+        assert_eq!(states(&after), states(&before));
+        assert_eq!(
+            after.iter().map(|i| i.at_ms).collect::<Vec<_>>(),
+            before.iter().map(|i| i.at_ms).collect::<Vec<_>>()
+        );
+        spool = Some(reopened);
+    }
+}

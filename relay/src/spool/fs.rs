@@ -31,6 +31,26 @@ const RESERVE: &str = "reserve";
 const MAX_GROUP: usize = 4096;
 /// Most state changes kept per message for the operator's view.
 const MAX_HISTORY: usize = 64;
+
+/// What recovery learns of a key from the journal: its recipients' states,
+/// the time of its last record, whether it is done, and its history.
+type Settled = (Vec<RcptStatus>, u64, bool, Vec<HistoryItem>);
+
+/// Appends a state change to `history`, keeping the last [`MAX_HISTORY`]
+/// (a `queued` state is no change worth showing).
+fn push_history(history: &mut Vec<HistoryItem>, rcpt: &str, at_ms: u64, state: &RcptState) {
+    if *state == RcptState::Queued {
+        return;
+    }
+    if history.len() >= MAX_HISTORY {
+        history.remove(0);
+    }
+    history.push(HistoryItem {
+        rcpt: rcpt.to_string(),
+        at_ms,
+        state: state.clone(),
+    });
+}
 /// Threads appending groups of messages in parallel, each to its own segment.
 const BATCH_WRITERS: usize = 2;
 
@@ -554,6 +574,7 @@ impl Spool for FsSpool {
                 held: None,
                 deleted: false,
                 control: false,
+                history: Vec::new(),
             };
             let (tx, rx) = oneshot::channel();
             self.settles
@@ -588,6 +609,7 @@ impl FsSpool {
             held: None,
             deleted: false,
             control: true,
+            history: Vec::new(),
         };
         match action {
             Control::Retry => {
@@ -776,6 +798,7 @@ impl FsSpool {
             held: None,
             deleted: false,
             control: false,
+            history: Vec::new(),
         })
     }
 }
@@ -1462,6 +1485,7 @@ fn progress_records(s: &State, now: u64) -> Vec<Settle> {
                 held: e.held.then_some(true),
                 deleted: e.deleted,
                 control: false,
+                history: e.history.clone(),
             })
         })
         .collect()
@@ -1495,7 +1519,7 @@ fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
     // message when it could still be read.
     let mut damaged: Vec<Option<super::MessageMeta>> = Vec::new();
     // 1. The journal; damaged records are skipped.
-    let mut settled: HashMap<Key, (Vec<RcptStatus>, u64, bool)> = HashMap::new();
+    let mut settled: HashMap<Key, Settled> = HashMap::new();
     // Operator flags per key: held (last record wins), deleted.
     let mut flags: HashMap<Key, (bool, bool)> = HashMap::new();
     let journal = match disk.read(&inner.journal) {
@@ -1524,7 +1548,15 @@ fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
                 }
                 let slot = settled
                     .entry(settle.key.clone())
-                    .or_insert_with(|| (Vec::new(), 0, false));
+                    .or_insert_with(|| (Vec::new(), 0, false, Vec::new()));
+                if settle.history.is_empty() {
+                    for r in &settle.rcpts {
+                        push_history(&mut slot.3, &r.rcpt, settle.at_ms, &r.state);
+                    }
+                } else {
+                    // A compacted record: the history until then.
+                    slot.3 = settle.history;
+                }
                 for r in settle.rcpts {
                     match slot.0.iter_mut().find(|x| x.rcpt == r.rcpt) {
                         Some(x) => x.state = r.state,
@@ -1631,7 +1663,7 @@ fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
 
     // 3. Keys known only from the journal: final messages whose batch is gone.
     let retain_ms = inner.opts.retain.as_millis() as u64;
-    for (key, (mut rcpts, at_ms, done)) in settled {
+    for (key, (mut rcpts, at_ms, done, history)) in settled {
         if !done {
             tracing::error!(id = %key.id, token = %key.token,
                 "a message with recipients still to deliver has no readable copy in the spool; reporting it failed");
@@ -1647,6 +1679,7 @@ fn recover(inner: &Inner, dir: &Path) -> Result<(State, u64), SpoolError> {
         }
         let mut entry = Entry::new(rcpts, String::new(), at_ms);
         entry.final_at_ms = Some(at_ms);
+        entry.history = history;
         state.entries.insert(key, entry);
     }
 
@@ -1860,7 +1893,7 @@ fn is_settle_record(buf: &[u8]) -> bool {
 /// journal says about it. Returns whether it is still live.
 fn add_recovered(
     state: &mut State,
-    settled: &mut HashMap<Key, (Vec<RcptStatus>, u64, bool)>,
+    settled: &mut HashMap<Key, Settled>,
     meta: super::MessageMeta,
     body: Option<Body>,
     now: u64,
@@ -1881,15 +1914,9 @@ fn add_recovered(
     let mut attempts = 0;
     let mut final_at = None;
     let mut history = Vec::new();
-    if let Some((known, at_ms, _)) = settled.remove(&meta.key) {
+    if let Some((known, at_ms, _, recorded)) = settled.remove(&meta.key) {
+        history = recorded;
         for k in known {
-            if k.state != RcptState::Queued {
-                history.push(HistoryItem {
-                    rcpt: k.rcpt.clone(),
-                    at_ms,
-                    state: k.state.clone(),
-                });
-            }
             if let RcptState::Deferred { attempts: a, .. } = &k.state {
                 attempts = attempts.max(*a);
             }

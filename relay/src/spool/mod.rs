@@ -594,7 +594,8 @@ pub enum Controlled {
 }
 
 /// One recipient's state change, for a message's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HistoryItem {
     /// The recipient.
     pub rcpt: String,
@@ -625,8 +626,8 @@ pub struct MessageView {
     pub next_attempt_ms: Option<u64>,
     /// Every recipient and its state.
     pub rcpts: Vec<RcptStatus>,
-    /// State changes known to this process, oldest first (after a restart,
-    /// the last state recorded in the journal).
+    /// State changes, oldest first (the last 64 per message; kept in the
+    /// journal, so they survive a restart).
     pub history: Vec<HistoryItem>,
 }
 

@@ -52,6 +52,12 @@ pub struct Settle {
     /// not an attempt's outcome: it ends no lease and counts no attempt.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub control: bool,
+    /// The message's history until now, written by compaction (which keeps
+    /// one record per message): recovery starts the history from it and
+    /// adds the states of the records after it. Empty in every other record
+    /// (their own states are their history) and in older journals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<super::HistoryItem>,
 }
 
 /// Why bytes are not a valid record.
