@@ -461,8 +461,12 @@ where
                                 tracing::warn!(error = %e, id = %key.id, "cannot read a message's status");
                                 // The client reconnects and asks again
                                 // (accepted messages are not affected).
-                                fatal(&out, Code::Storage, format!("status not available now: {e}"))
-                                    .await;
+                                fatal(
+                                    &out,
+                                    Code::Storage,
+                                    format!("status not available now: {e}"),
+                                )
+                                .await;
                                 break End::Closed;
                             }
                         };
@@ -497,7 +501,7 @@ where
                     continue;
                 }
                 let received = Instant::now();
-                match check(ctx, &token, &p, &bytes, received) {
+                match check(ctx, &token, &p, &bytes, received).await {
                     Err(r) => {
                         ctx.metrics.inc(&ctx.metrics.rejected);
                         let rcpts = p.envelope.as_ref().map_or(0, |e| e.rcpt_to.len());
@@ -640,7 +644,7 @@ fn recheck(ctx: &SessionContext, held: &TokenRecord) -> Recheck {
 }
 
 /// Every check of a complete submission, cheapest first.
-fn check(
+async fn check(
     ctx: &SessionContext,
     token: &TokenRecord,
     p: &PendingSubmit,
@@ -678,7 +682,8 @@ fn check(
         }
     }
     ctx.limits
-        .take(&token.name, token.rate_per_minute, now)
+        .acquire(&token.name, token.rate_per_minute, now)
+        .await
         .map_err(|wait| Refusal {
             code: Code::RateLimited,
             message: format!(

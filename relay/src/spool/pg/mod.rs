@@ -46,12 +46,13 @@
 //! at once.
 //!
 //! Tables and migrations: [`schema`]; connection, password and TLS:
-//! [`connect`].
+//! [`connect`]; the shared tokens and rate counters: [`tokens`], [`rate`].
 
 pub mod connect;
 mod follow;
 mod kinds;
 mod ops;
+pub mod rate;
 pub mod schema;
 pub mod tokens;
 
@@ -101,7 +102,11 @@ pub fn default_relay_name() -> String {
         .unwrap_or_else(|_| "relay".into());
     let mut r = [0u8; 4];
     let _ = getrandom::fill(&mut r);
-    format!("{host}:{}:{:08x}", std::process::id(), u32::from_le_bytes(r))
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        u32::from_le_bytes(r)
+    )
 }
 
 pub(crate) struct Inner {
@@ -156,7 +161,11 @@ impl PgSpool {
     /// Connects, applies the migrations and starts following events.
     /// Waits up to 60 s for the database, so that relays started beside
     /// their database come up by themselves.
-    pub async fn open(url: SpoolUrl, opts: SpoolOptions, pg: PgOptions) -> Result<Self, SpoolError> {
+    pub async fn open(
+        url: SpoolUrl,
+        opts: SpoolOptions,
+        pg: PgOptions,
+    ) -> Result<Self, SpoolError> {
         let pool = url
             .pool(pg.pool_size)
             .map_err(|e| SpoolError::Database(e.to_string()))?;
@@ -299,7 +308,10 @@ impl Spool for PgSpool {
         Box::pin(ops::messages(&self.inner))
     }
 
-    fn message<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
+    fn message<'a>(
+        &'a self,
+        key: &'a Key,
+    ) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
         Box::pin(ops::message(&self.inner, key))
     }
 
@@ -325,7 +337,9 @@ impl Inner {
             }
             Err(e) => {
                 self.reachable.store(false, Ordering::Relaxed);
-                Err(SpoolError::Database(format!("no connection to the spool database: {e}")))
+                Err(SpoolError::Database(format!(
+                    "no connection to the spool database: {e}"
+                )))
             }
         }
     }
