@@ -102,11 +102,7 @@ pub fn default_relay_name() -> String {
         .unwrap_or_else(|_| "relay".into());
     let mut r = [0u8; 4];
     let _ = getrandom::fill(&mut r);
-    format!(
-        "{host}:{}:{:08x}",
-        std::process::id(),
-        u32::from_le_bytes(r)
-    )
+    format!("{host}:{}:{:08x}", std::process::id(), u32::from_le_bytes(r))
 }
 
 pub(crate) struct Inner {
@@ -161,11 +157,7 @@ impl PgSpool {
     /// Connects, applies the migrations and starts following events.
     /// Waits up to 60 s for the database, so that relays started beside
     /// their database come up by themselves.
-    pub async fn open(
-        url: SpoolUrl,
-        opts: SpoolOptions,
-        pg: PgOptions,
-    ) -> Result<Self, SpoolError> {
+    pub async fn open(url: SpoolUrl, opts: SpoolOptions, pg: PgOptions) -> Result<Self, SpoolError> {
         let pool = url
             .pool(pg.pool_size)
             .map_err(|e| SpoolError::Database(e.to_string()))?;
@@ -308,10 +300,7 @@ impl Spool for PgSpool {
         Box::pin(ops::messages(&self.inner))
     }
 
-    fn message<'a>(
-        &'a self,
-        key: &'a Key,
-    ) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
+    fn message<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
         Box::pin(ops::message(&self.inner, key))
     }
 
@@ -337,9 +326,7 @@ impl Inner {
             }
             Err(e) => {
                 self.reachable.store(false, Ordering::Relaxed);
-                Err(SpoolError::Database(format!(
-                    "no connection to the spool database: {e}"
-                )))
+                Err(SpoolError::Database(format!("no connection to the spool database: {e}")))
             }
         }
     }
