@@ -441,7 +441,7 @@ mod tests {
         };
         assert_eq!(rcpts.len(), 1);
         assert_eq!(rcpts[0].0, "bob@example.org");
-        let st = c.spool.status(&key()).unwrap();
+        let st = c.spool.status(&key()).await.unwrap().unwrap();
         assert!(matches!(st[0].state, RcptState::Bounced { .. }));
         assert!(matches!(st[1].state, RcptState::Delivered { .. }));
     }

@@ -208,6 +208,14 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
+    if let Err(reason) = state.session.spool.usable() {
+        let body = serde_json::json!({
+            "ready": false,
+            "spool": "unreachable",
+            "reason": reason,
+        });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
     readyz_response(&state.readiness).await
 }
 

@@ -382,8 +382,11 @@ mod tests {
         fn accept(&self, _: Submission) -> BoxFuture<'_, Result<Accepted, SpoolError>> {
             Box::pin(async { Err(SpoolError::Closed) })
         }
-        fn status(&self, _: &Key) -> Option<Vec<RcptStatus>> {
-            None
+        fn status<'a>(
+            &'a self,
+            _: &'a Key,
+        ) -> BoxFuture<'a, Result<Option<Vec<RcptStatus>>, SpoolError>> {
+            Box::pin(async { Ok(None) })
         }
         fn next(&self) -> BoxFuture<'_, Option<Lease>> {
             Box::pin(async { None })
@@ -523,8 +526,11 @@ mod tests {
         fn accept(&self, _: Submission) -> BoxFuture<'_, Result<Accepted, SpoolError>> {
             Box::pin(async { Err(SpoolError::Closed) })
         }
-        fn status(&self, key: &Key) -> Option<Vec<RcptStatus>> {
-            (key.id != "probe").then(|| {
+        fn status<'a>(
+            &'a self,
+            key: &'a Key,
+        ) -> BoxFuture<'a, Result<Option<Vec<RcptStatus>>, SpoolError>> {
+            let r =             (key.id != "probe").then(|| {
                 ["b@x.org", "c@x.org"]
                     .into_iter()
                     .map(|rcpt| RcptStatus {
@@ -534,7 +540,8 @@ mod tests {
                         },
                     })
                     .collect()
-            })
+            });
+            Box::pin(async move { Ok(r) })
         }
         fn next(&self) -> BoxFuture<'_, Option<Lease>> {
             Box::pin(async { None })

@@ -261,6 +261,8 @@ async fn a_first_frame_that_is_not_auth_closes_with_auth_required() {
                 token: "app".into(),
                 id: "m1".into()
             })
+            .await
+            .unwrap()
             .is_none()
     );
 }
@@ -365,6 +367,8 @@ async fn each_bad_submission_gets_its_code_and_nothing_is_spooled_or_delivered()
                     token: "app".into(),
                     id: id.to_string()
                 })
+                .await
+                .unwrap()
                 .is_none()
         );
     }
@@ -607,7 +611,13 @@ impl Spool for AnswersLate {
             r
         })
     }
-    fn status(&self, key: &crate::spool::Key) -> Option<Vec<crate::spool::RcptStatus>> {
+    fn status<'a>(
+        &'a self,
+        key: &'a crate::spool::Key,
+    ) -> futures_util::future::BoxFuture<
+        'a,
+        Result<Option<Vec<crate::spool::RcptStatus>>, crate::spool::SpoolError>,
+    > {
         self.inner.status(key)
     }
     fn next(&self) -> futures_util::future::BoxFuture<'_, Option<crate::spool::Lease>> {

@@ -474,6 +474,13 @@ pub trait Spool: Send + Sync + 'static {
     /// Current queue depth.
     fn depth(&self) -> Depth;
 
+    /// Whether the spool's storage answered the last time it was used
+    /// (`Err` with why not): `/readyz` says 503 meanwhile. A local spool
+    /// always is.
+    fn usable(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Stops handing out leases: pending and future [`Spool::next`] calls
     /// return `None`. Stored messages stay stored.
     fn close(&self);

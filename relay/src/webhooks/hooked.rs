@@ -64,6 +64,9 @@ impl Spool for HookedSpool {
     fn depth(&self) -> Depth {
         self.inner.depth()
     }
+    fn usable(&self) -> Result<(), String> {
+        self.inner.usable()
+    }
     fn close(&self) {
         self.inner.close();
     }

@@ -194,8 +194,13 @@ pub(super) async fn housekeeping(inner: Weak<Inner>) {
     let mut last_retention: Option<Instant> = None;
     loop {
         let Some(strong) = inner.upgrade() else { return };
-        if let Err(e) = depth(&strong).await {
-            tracing::debug!(error = %e, "cannot read the shared queue depth");
+        // Also the judgment of `/readyz` (Spool::usable).
+        match depth(&strong).await {
+            Ok(()) => strong.reachable.store(true, Ordering::Relaxed),
+            Err(e) => {
+                strong.reachable.store(false, Ordering::Relaxed);
+                tracing::debug!(error = %e, "cannot read the shared queue depth");
+            }
         }
         if last_retention.is_none_or(|t| t.elapsed() >= HOUSEKEEPING) {
             last_retention = Some(Instant::now());

@@ -275,6 +275,14 @@ impl Spool for PgSpool {
         }
     }
 
+    fn usable(&self) -> Result<(), String> {
+        if self.inner.reachable.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err("the spool database is unreachable".into())
+        }
+    }
+
     fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.due.notify_waiters();

@@ -95,70 +95,63 @@ fn publish_local(inner: &Inner, key: &Key, events: Vec<(String, StoredKind, bool
     inner.events.notify_one();
 }
 
+/// One statement (so one round trip, atomic without `BEGIN`): the message
+/// row, its chunks, one delivery row per recipient, its `accepted` event and
+/// the wake-ups. No row comes back when the key exists (a duplicate; a
+/// concurrent insert of the same key waits for the other and then finds it).
+const ACCEPT: &str = "
+WITH m AS (
+  INSERT INTO postwire_messages (token, client_id, envelope, mail_from, received_ms, size)
+  VALUES ($1, $2, $3, $4, $5, $6)
+  ON CONFLICT (token, client_id) DO NOTHING RETURNING id
+), c AS (
+  INSERT INTO postwire_message_chunks (message_id, seq, data)
+  SELECT m.id, (t.o - 1)::integer, t.data FROM m, unnest($7::bytea[]) WITH ORDINALITY AS t(data, o)
+), d AS (
+  INSERT INTO postwire_deliveries (message_id, idx, rcpt, state, next_attempt_ms)
+  SELECT m.id, (t.o - 1)::integer, t.r, $8, postwire_now_ms()
+  FROM m, unnest($9::text[]) WITH ORDINALITY AS t(r, o)
+), e AS (
+  INSERT INTO postwire_events (message_id, token, client_id, rcpt, kind, last, at_ms, relay)
+  SELECT m.id, $1, $2, '', $10, false, $5, $11 FROM m
+)
+SELECT m.id, pg_notify('postwire_due', ''), pg_notify('postwire_events', '') FROM m";
+
 pub(super) async fn accept(inner: &Inner, sub: Submission) -> Result<Accepted, SpoolError> {
     let not_stored = |e: tokio_postgres::Error| SpoolError::NotStored(format!("database: {e}"));
-    let mut c = inner
+    let c = inner
         .conn()
         .await
         .map_err(|e| SpoolError::NotStored(e.to_string()))?;
-    let tx = c.transaction().await.map_err(not_stored)?;
     let meta = &sub.meta;
-    let envelope = json(&meta.envelope)?;
-    let row = tx
+    let chunks: Vec<&[u8]> = if sub.bytes.is_empty() {
+        vec![&[][..]]
+    } else {
+        sub.bytes.chunks(CHUNK_BYTES).collect()
+    };
+    let stmt = c.prepare_cached(ACCEPT).await.map_err(not_stored)?;
+    let row = c
         .query_opt(
-            "INSERT INTO postwire_messages (token, client_id, envelope, mail_from, received_ms, size)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (token, client_id) DO NOTHING RETURNING id",
+            &stmt,
             &[
                 &meta.key.token,
                 &meta.key.id,
-                &envelope,
+                &json(&meta.envelope)?,
                 &meta.envelope.mail_from,
                 &to_i64(meta.received_ms),
                 &i64::try_from(sub.bytes.len()).unwrap_or(i64::MAX),
+                &chunks,
+                &json(&RcptState::Queued)?,
+                &meta.envelope.rcpt_to,
+                &json(&StoredKind::Accepted)?,
+                &inner.pg.relay_name,
             ],
         )
         .await
         .map_err(not_stored)?;
-    let Some(row) = row else {
+    if row.is_none() {
         return Ok(Accepted::Duplicate);
-    };
-    let id: i64 = row.get(0);
-    let chunk = tx
-        .prepare_cached(
-            "INSERT INTO postwire_message_chunks (message_id, seq, data) VALUES ($1, $2, $3)",
-        )
-        .await
-        .map_err(not_stored)?;
-    for (seq, part) in sub.bytes.chunks(CHUNK_BYTES).enumerate() {
-        let seq = i32::try_from(seq).unwrap_or(i32::MAX);
-        tx.execute(&chunk, &[&id, &seq, &part])
-            .await
-            .map_err(not_stored)?;
     }
-    let queued = json(&RcptState::Queued)?;
-    tx.execute(
-        "INSERT INTO postwire_deliveries (message_id, idx, rcpt, state, next_attempt_ms)
-         SELECT $1, (t.o - 1)::integer, t.r, $3, postwire_now_ms()
-         FROM unnest($2::text[]) WITH ORDINALITY AS t(r, o)",
-        &[&id, &meta.envelope.rcpt_to, &queued],
-    )
-    .await
-    .map_err(not_stored)?;
-    insert_events(
-        inner,
-        &tx,
-        id,
-        &meta.key,
-        &[(String::new(), StoredKind::Accepted, false)],
-        meta.received_ms,
-    )
-    .await
-    .map_err(|e| SpoolError::NotStored(e.to_string()))?;
-    tx.execute("SELECT pg_notify('postwire_due', '')", &[])
-        .await
-        .map_err(not_stored)?;
-    tx.commit().await.map_err(not_stored)?;
     inner.due.notify_waiters();
     Ok(Accepted::Stored)
 }
@@ -217,72 +210,66 @@ pub(super) async fn next(inner: &Inner) -> Option<Lease> {
     }
 }
 
+/// One statement (one round trip; the message row is locked only while it
+/// runs): finds a due message no other relay is claiming (`SKIP LOCKED` on
+/// the message row, so two relays never split one message), takes a fresh
+/// fence from the sequence, leases every due recipient of it, and reads the
+/// bytes.
+const CLAIM: &str = "
+WITH m AS (
+  SELECT m.id, m.token, m.client_id, m.envelope, m.received_ms, m.attempts, m.size
+  FROM postwire_deliveries d JOIN postwire_messages m ON m.id = d.message_id
+  WHERE NOT d.final AND d.next_attempt_ms <= postwire_now_ms()
+    AND (d.lease_expires_ms IS NULL OR d.lease_expires_ms < postwire_now_ms())
+    AND NOT m.held
+  ORDER BY d.next_attempt_ms LIMIT 1
+  FOR UPDATE OF m SKIP LOCKED
+), t AS (
+  SELECT nextval('postwire_lease_tokens') AS fence FROM m
+), u AS (
+  UPDATE postwire_deliveries d
+  SET lease_owner = $1, lease_expires_ms = postwire_now_ms() + $2, lease_token = t.fence
+  FROM m, t
+  WHERE d.message_id = m.id AND NOT d.final AND d.next_attempt_ms <= postwire_now_ms()
+    AND (d.lease_expires_ms IS NULL OR d.lease_expires_ms < postwire_now_ms())
+  RETURNING d.idx, d.rcpt
+)
+SELECT m.id, m.token, m.client_id, m.envelope, m.received_ms, m.attempts, m.size, t.fence,
+       (SELECT array_agg(u.rcpt ORDER BY u.idx) FROM u),
+       (SELECT array_agg(c.data ORDER BY c.seq) FROM postwire_message_chunks c WHERE c.message_id = m.id)
+FROM m, t";
+
 /// Claims the recipients of one due message for this relay.
 async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
-    let mut c = inner.conn().await?;
-    let tx = c.transaction().await.map_err(db)?;
-    let Some(m) = tx
-        .query_opt(
-            "SELECT m.id, m.token, m.client_id, m.envelope, m.received_ms, m.attempts, m.size
-             FROM postwire_deliveries d JOIN postwire_messages m ON m.id = d.message_id
-             WHERE NOT d.final AND d.next_attempt_ms <= postwire_now_ms()
-               AND (d.lease_expires_ms IS NULL OR d.lease_expires_ms < postwire_now_ms())
-               AND NOT m.held
-             ORDER BY d.next_attempt_ms LIMIT 1
-             FOR UPDATE OF m SKIP LOCKED",
-            &[],
-        )
+    let c = inner.conn().await?;
+    let lease_ms = to_i64(u64::try_from(inner.pg.lease.as_millis()).unwrap_or(u64::MAX));
+    let stmt = c.prepare_cached(CLAIM).await.map_err(db)?;
+    let Some(m) = c
+        .query_opt(&stmt, &[&inner.pg.relay_name, &lease_ms])
         .await
         .map_err(db)?
     else {
         return Ok(None);
     };
-    let id: i64 = m.get(0);
     let key = Key {
         token: m.get(1),
         id: m.get(2),
+    };
+    let Some(rcpt_to) = m.get::<_, Option<Vec<String>>>(8) else {
+        return Ok(None);
     };
     let envelope: Envelope = serde_json::from_value(m.get(3))
         .map_err(|e| SpoolError::Database(format!("unreadable envelope of {key:?}: {e}")))?;
     let received_ms = to_u64(m.get(4));
     let attempts = u32::try_from(m.get::<_, i32>(5)).unwrap_or(0);
     let size: i64 = m.get(6);
-    let fence: i64 = tx
-        .query_one("SELECT nextval('postwire_lease_tokens')", &[])
-        .await
-        .map_err(db)?
-        .get(0);
-    let lease_ms = to_i64(u64::try_from(inner.pg.lease.as_millis()).unwrap_or(u64::MAX));
-    let mut rows = tx
-        .query(
-            "UPDATE postwire_deliveries
-             SET lease_owner = $2, lease_expires_ms = postwire_now_ms() + $3, lease_token = $4
-             WHERE message_id = $1 AND NOT final AND next_attempt_ms <= postwire_now_ms()
-               AND (lease_expires_ms IS NULL OR lease_expires_ms < postwire_now_ms())
-             RETURNING idx, rcpt",
-            &[&id, &inner.pg.relay_name, &lease_ms, &fence],
-        )
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    if rows.is_empty() {
-        return Ok(None);
+    let fence: i64 = m.get(7);
+    let chunks: Vec<Vec<u8>> = m.get::<_, Option<Vec<Vec<u8>>>>(9).unwrap_or_default();
+    let bytes = chunks.concat();
+    if i64::try_from(bytes.len()).ok() != Some(size) {
+        tracing::error!(id = %key.id, token = %key.token, "the spooled copy is incomplete in the database");
     }
-    rows.sort_by_key(|r| r.get::<_, i32>(0));
-    let rcpt_to: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
     inner.in_flight.fetch_add(1, Ordering::SeqCst);
-    let bytes = match read_bytes(&c, id).await {
-        Ok(Some(b)) if i64::try_from(b.len()).ok() == Some(size) => b,
-        Ok(_) => {
-            tracing::error!(id = %key.id, token = %key.token, "the spooled copy is incomplete in the database");
-            Vec::new()
-        }
-        Err(e) => {
-            // The lease expires and the message is claimed again.
-            inner.in_flight.fetch_sub(1, Ordering::SeqCst);
-            return Err(e);
-        }
-    };
     Ok(Some(Lease {
         key,
         envelope: Envelope {
@@ -331,6 +318,31 @@ pub(super) async fn renew(inner: &Inner, lease: &Lease) -> Result<bool, SpoolErr
     Ok(n > 0)
 }
 
+/// The second statement of a settle: the recipients' new states, the
+/// message's attempt count (and, when `$6`, its end: final time, bytes
+/// deleted), the events and the wake-up, in one round trip.
+const SETTLE: &str = "
+WITH u AS (
+  UPDATE postwire_deliveries d
+  SET state = v.state, final = v.fin, attempts = d.attempts + 1, next_attempt_ms = v.next,
+      lease_owner = NULL, lease_expires_ms = NULL, lease_token = NULL
+  FROM unnest($2::integer[], $3::jsonb[], $4::boolean[], $5::bigint[]) AS v(idx, state, fin, next)
+  WHERE d.message_id = $1 AND d.idx = v.idx
+  RETURNING d.idx
+), mm AS (
+  UPDATE postwire_messages
+  SET attempts = attempts + 1, final_ms = CASE WHEN $6 THEN $7 ELSE final_ms END
+  WHERE id = $1
+), ch AS (
+  DELETE FROM postwire_message_chunks WHERE message_id = $1 AND $6
+), e AS (
+  INSERT INTO postwire_events (message_id, token, client_id, rcpt, kind, last, at_ms, relay)
+  SELECT $1, $8, $9, v.rcpt, v.kind, v.last, $7, $10
+  FROM unnest($11::text[], $12::jsonb[], $13::boolean[]) WITH ORDINALITY AS v(rcpt, kind, last, o)
+  ORDER BY v.o
+)
+SELECT (SELECT count(*) FROM u), pg_notify('postwire_events', '')";
+
 pub(super) async fn settle(
     inner: &Inner,
     lease: &Lease,
@@ -338,11 +350,19 @@ pub(super) async fn settle(
 ) -> Result<(), SpoolError> {
     let mut c = inner.conn().await?;
     let tx = c.transaction().await.map_err(db)?;
+    // The message row lock keeps claims, cancels and other settles of this
+    // message out until the commit.
     let Some(m) = tx
         .query_opt(
-            "SELECT id, received_ms, attempts, postwire_now_ms() FROM postwire_messages
-             WHERE token = $1 AND client_id = $2 FOR UPDATE",
-            &[&lease.key.token, &lease.key.id],
+            "SELECT m.id, m.received_ms, m.attempts, postwire_now_ms(),
+               array(SELECT d.idx FROM postwire_deliveries d
+                     WHERE d.message_id = m.id AND d.lease_token = $3 AND NOT d.final ORDER BY d.idx),
+               array(SELECT d.rcpt FROM postwire_deliveries d
+                     WHERE d.message_id = m.id AND d.lease_token = $3 AND NOT d.final ORDER BY d.idx),
+               (SELECT count(*) FROM postwire_deliveries d
+                WHERE d.message_id = m.id AND NOT d.final AND d.lease_token IS DISTINCT FROM $3)
+             FROM postwire_messages m WHERE m.token = $1 AND m.client_id = $2 FOR UPDATE",
+            &[&lease.key.token, &lease.key.id, &to_i64(lease.fence)],
         )
         .await
         .map_err(db)?
@@ -353,35 +373,19 @@ pub(super) async fn settle(
     let received_ms = to_u64(m.get(1));
     let attempts = u32::try_from(m.get::<_, i32>(2)).unwrap_or(0) + 1;
     let now = to_u64(m.get(3));
-    // Fencing: only rows this lease still holds.
-    let held: Vec<(i32, String)> = tx
-        .query(
-            "SELECT idx, rcpt FROM postwire_deliveries
-             WHERE message_id = $1 AND lease_token = $2 AND NOT final",
-            &[&id, &to_i64(lease.fence)],
-        )
-        .await
-        .map_err(db)?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    if held.len() != lease.envelope.rcpt_to.len() {
+    let idxs: Vec<i32> = m.get(4);
+    let rcpts: Vec<String> = m.get(5);
+    let others_open: i64 = m.get(6);
+    // Fencing: the rows must still carry this lease's token.
+    if idxs.len() != lease.envelope.rcpt_to.len() {
         return Err(SpoolError::LeaseLost(lease.key.clone()));
     }
     let age = Duration::from_millis(now.saturating_sub(received_ms));
     let retry_at = now + u64::try_from(inner.backoff(attempts).as_millis()).unwrap_or(u64::MAX);
     let mut by_rcpt: HashMap<String, Outcome> = outcomes.into_iter().collect();
-    let update = tx
-        .prepare_cached(
-            "UPDATE postwire_deliveries
-             SET state = $3, final = $4, attempts = attempts + 1, next_attempt_ms = $5,
-                 lease_owner = NULL, lease_expires_ms = NULL, lease_token = NULL
-             WHERE message_id = $1 AND idx = $2",
-        )
-        .await
-        .map_err(db)?;
+    let (mut states, mut finals, mut nexts) = (Vec::new(), Vec::new(), Vec::new());
     let mut events = Vec::new();
-    for (idx, rcpt) in &held {
+    for rcpt in &rcpts {
         let outcome = by_rcpt.remove(rcpt).unwrap_or_else(|| {
             Outcome::Transient("the upstream reported no result for this recipient".into())
         });
@@ -397,25 +401,46 @@ pub(super) async fn settle(
             Outcome::Transient(reason) => RcptState::Deferred { reason, attempts },
         };
         let final_ = state.is_final();
-        let next: Option<i64> = (!final_).then(|| to_i64(retry_at));
-        tx.execute(&update, &[&id, idx, &json(&state)?, &final_, &next])
-            .await
-            .map_err(db)?;
+        nexts.push((!final_).then(|| to_i64(retry_at)));
+        finals.push(final_);
         if let Some(kind) = event_of(&state, retry_at) {
             events.push((rcpt.clone(), StoredKind::of(&kind), false));
         }
+        states.push(json(&state)?);
     }
-    let done = finish_if_final(&tx, id, now).await?;
-    tx.execute(
-        "UPDATE postwire_messages SET attempts = attempts + 1 WHERE id = $1",
-        &[&id],
-    )
-    .await
-    .map_err(db)?;
+    let done = others_open == 0 && finals.iter().all(|f| *f);
     if done && let Some(last) = events.last_mut() {
         last.2 = true;
     }
-    insert_events(inner, &tx, id, &lease.key, &events, now).await?;
+    let ev_rcpts: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    let ev_kinds: Vec<Value> = events.iter().map(|e| json(&e.1)).collect::<Result<_, _>>()?;
+    let ev_last: Vec<bool> = events.iter().map(|e| e.2).collect();
+    let stmt = tx.prepare_cached(SETTLE).await.map_err(db)?;
+    let row = tx
+        .query_one(
+            &stmt,
+            &[
+                &id,
+                &idxs,
+                &states,
+                &finals,
+                &nexts,
+                &done,
+                &to_i64(now),
+                &lease.key.token,
+                &lease.key.id,
+                &inner.pg.relay_name,
+                &ev_rcpts,
+                &ev_kinds,
+                &ev_last,
+            ],
+        )
+        .await
+        .map_err(db)?;
+    let updated: i64 = row.get(0);
+    if usize::try_from(updated).ok() != Some(idxs.len()) {
+        return Err(SpoolError::LeaseLost(lease.key.clone()));
+    }
     tx.commit().await.map_err(db)?;
     publish_local(inner, &lease.key, events);
     if !done {
