@@ -4,8 +4,10 @@
 //! --spool URL` on the shared table (the hash stored, never the secret);
 //! two `postwire serve --spool` relays (pickup delivery) that both take a
 //! token added once, ignore their own tokens.toml, and both refuse a removed
-//! token within seconds, an open session of it closed as revoked; and a
-//! rate limit of N per minute that holds across both relays.
+//! token within seconds, an open session of it closed as revoked; a rate
+//! limit of N per minute that holds across both relays; and a relay that
+//! keeps its tokens while the database is away (one error logged) and
+//! follows the table again when it is back.
 
 mod pg_support;
 
@@ -406,5 +408,52 @@ async fn a_rate_limit_holds_across_relays() {
             "SELECT sum(count) FROM postwire_rate WHERE token = 'app'"
         ),
         (RATE + EXTRA).to_string()
+    );
+}
+
+/// Waits (at most 30 s) until the relay's log has `needle`; its log.
+async fn logged(relay: &Relay, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = relay.log();
+        if log.contains(needle) {
+            return log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} not logged within 30 s\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_keeps_its_tokens_while_the_database_is_away_and_follows_it_again_after() {
+    // A server of its own: this test stops it.
+    let pg = PgServer::start();
+    let url = pg.create_database("tokens_away");
+    let secret = add(&pg, &url, "app", &[]);
+    let relay = Relay::start(&pg, &url, |_| {});
+
+    pg.stop();
+    logged(&relay, "cannot reload the tokens; keeping the previous set").await;
+    // Authentication needs no database: the token still opens a session.
+    let client = connect(&relay, &secret).await.expect("the kept token");
+    client.close().await;
+    pg.start_again();
+    let log = logged(&relay, "the token database answers again").await;
+    assert_eq!(
+        log.matches("cannot reload the tokens").count(),
+        1,
+        "one error per outage\n{log}"
+    );
+
+    // Followed again: a removal made now reaches it.
+    let out = token(&pg, &url, &["remove", "app"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    reloaded_to(&relay, 0).await;
+    assert_eq!(
+        connect(&relay, &secret).await.err().as_deref(),
+        Some("unauthorized")
     );
 }
