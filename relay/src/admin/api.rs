@@ -171,8 +171,7 @@ async fn list(
 ) -> Result<Response, Refusal> {
     let admin = authenticate(&state, &headers, peer_of(conn))?;
     let all = state.spool.messages().await.map_err(internal)?;
-    let (views, next) = view::page(all, &filter)
-        .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    let (views, next) = view::page(all, &filter).map_err(|e| Refusal::BadRequest(e.to_string()))?;
     tracing::info!(target: "postwire::admin", admin = %admin, count = views.len(), "listed messages");
     let messages: Vec<_> = views.iter().map(view::summary).collect();
     Ok(Json(json!({"messages": messages, "next": next})).into_response())

@@ -136,7 +136,10 @@ fn entry_for<'a>(report: &'a Report, rcpt: &str) -> Option<&'a RecipientStatus> 
 
 impl Correlator {
     /// The message and recipient a VERP return path names.
-    async fn by_verp(&self, envelope_rcpts: &[String]) -> Result<Option<(Key, String)>, SpoolError> {
+    async fn by_verp(
+        &self,
+        envelope_rcpts: &[String],
+    ) -> Result<Option<(Key, String)>, SpoolError> {
         for addr in envelope_rcpts {
             let Some(tags) = self.verp.parse(addr) else {
                 continue;
@@ -183,7 +186,11 @@ impl Correlator {
         }
         // (key, recipient, the report's entry for it)
         let mut targets: Vec<(Key, String)> = Vec::new();
-        if let Some(found) = self.by_verp(envelope_rcpts).await.map_err(CorrelateError::Spool)? {
+        if let Some(found) = self
+            .by_verp(envelope_rcpts)
+            .await
+            .map_err(CorrelateError::Spool)?
+        {
             targets.push(found);
         } else if let Some(key) = report
             .original_message_id

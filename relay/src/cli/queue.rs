@@ -460,7 +460,8 @@ async fn local_detail(spool: &Arc<dyn Spool>, key: &crate::spool::Key) -> Result
 async fn local_answer(spool: &Arc<dyn Spool>, action: &Action) -> Result<Value, CliError> {
     let (id, controls) = match action {
         a @ Action::List { .. } => {
-            let (views, next) = view::page(spool.messages().await?, &filter(a).unwrap_or_default())?;
+            let (views, next) =
+                view::page(spool.messages().await?, &filter(a).unwrap_or_default())?;
             let messages: Vec<Value> = views.iter().map(view::summary).collect();
             return Ok(json!({"messages": messages, "next": next}));
         }

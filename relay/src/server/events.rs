@@ -530,7 +530,7 @@ mod tests {
             &'a self,
             key: &'a Key,
         ) -> BoxFuture<'a, Result<Option<Vec<RcptStatus>>, SpoolError>> {
-            let r =             (key.id != "probe").then(|| {
+            let r = (key.id != "probe").then(|| {
                 ["b@x.org", "c@x.org"]
                     .into_iter()
                     .map(|rcpt| RcptStatus {

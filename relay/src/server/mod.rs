@@ -138,7 +138,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     };
     let mut shared_pool = None;
     let spool: Arc<dyn Spool> = match &settings.spool {
-        None => Arc::new(FsSpool::open(&settings.data_dir.join("spool"), spool_options)?),
+        None => Arc::new(FsSpool::open(
+            &settings.data_dir.join("spool"),
+            spool_options,
+        )?),
         Some(url) => {
             let pg = crate::spool::pg::PgSpool::open(
                 url.clone(),

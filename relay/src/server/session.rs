@@ -461,7 +461,7 @@ where
                                 tracing::warn!(error = %e, id = %key.id, "cannot read a message's status");
                                 // The client reconnects and asks again
                                 // (accepted messages are not affected).
-                                fatal(&out, Code::Storage, format!("status not available now: {e}"))
+                                fatal(out, Code::Storage, format!("status not available now: {e}"))
                                     .await;
                                 break End::Closed;
                             }

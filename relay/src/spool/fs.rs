@@ -346,7 +346,7 @@ impl FsSpool {
         self.inner.lock().entries.get(key).map(|e| e.rcpts.clone())
     }
 
-        /// The first known message whose key `matches`.
+    /// The first known message whose key `matches`.
     pub fn find(&self, matches: &mut dyn FnMut(&Key) -> bool) -> Option<Key> {
         // The predicate may be costly (a keyed hash per key): not under the lock.
         let keys: Vec<Key> = self.inner.lock().entries.keys().cloned().collect();
@@ -486,7 +486,10 @@ impl Spool for FsSpool {
         Box::pin(async move { Ok(r) })
     }
 
-    fn message<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
+    fn message<'a>(
+        &'a self,
+        key: &'a Key,
+    ) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
         let r = FsSpool::message(self, key);
         Box::pin(async move { Ok(r) })
     }

@@ -126,9 +126,9 @@ mod control_tests;
 pub mod deliver;
 pub mod disk;
 mod fs;
-pub mod pg;
 #[cfg(test)]
 mod idle_tests;
+pub mod pg;
 pub mod record;
 #[cfg(test)]
 mod report_tests;
@@ -443,8 +443,10 @@ pub trait Spool: Send + Sync + 'static {
     /// The state of each recipient of a known message, or `None` if unknown.
     /// (Asynchronous: a shared spool reads it from the database, where any
     /// relay may have changed it.)
-    fn status<'a>(&'a self, key: &'a Key)
-    -> BoxFuture<'a, Result<Option<Vec<RcptStatus>>, SpoolError>>;
+    fn status<'a>(
+        &'a self,
+        key: &'a Key,
+    ) -> BoxFuture<'a, Result<Option<Vec<RcptStatus>>, SpoolError>>;
 
     /// Waits until a message is due for delivery and leases it; `None` once
     /// the spool is shutting down.
@@ -533,7 +535,10 @@ pub trait Spool: Send + Sync + 'static {
     }
 
     /// One message, as [`Spool::messages`] shows it, with its history.
-    fn message<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
+    fn message<'a>(
+        &'a self,
+        key: &'a Key,
+    ) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
         let _ = key;
         Box::pin(async { Ok(None) })
     }

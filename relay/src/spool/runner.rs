@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use tokio::task::JoinSet;
 
-use super::{Lease, Outcome, Spool};
 use super::deliver::Deliver;
+use super::{Lease, Outcome, Spool};
 use crate::server::metrics::Metrics;
 
 /// Starts `deliver.concurrency()` workers; the returned set ends when the

@@ -96,7 +96,10 @@ impl Spool for HookedSpool {
     fn messages(&self) -> BoxFuture<'_, Result<Vec<MessageView>, SpoolError>> {
         self.inner.messages()
     }
-    fn message<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
+    fn message<'a>(
+        &'a self,
+        key: &'a Key,
+    ) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
         self.inner.message(key)
     }
     fn message_bytes<'a>(

@@ -265,6 +265,32 @@ impl PgServer {
         life.running = true;
     }
 
+    /// Serves TLS with this PEM certificate chain and key from now on
+    /// (`ssl = on`; restarts the server). Plain connections still work.
+    pub fn enable_tls(&self, cert: &Path, key: &Path) {
+        let crt = self.data.join("server.crt");
+        let k = self.data.join("server.key");
+        fs::copy(cert, &crt).expect("copy server.crt");
+        fs::copy(key, &k).expect("copy server.key");
+        fs::set_permissions(&k, fs::Permissions::from_mode(0o600)).expect("chmod server.key");
+        if self.as_postgres {
+            for f in [&crt, &k] {
+                let ok = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(f)
+                    .status()
+                    .expect("run chown");
+                assert!(ok.success(), "chown {}", f.display());
+            }
+        }
+        append(
+            &self.data.join("postgresql.conf"),
+            "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+        );
+        self.stop();
+        self.start_again();
+    }
+
     /// Stops the server cleanly (`pg_ctl -m fast stop`, waits). Idempotent.
     pub fn stop(&self) {
         self.stop_mode("fast");

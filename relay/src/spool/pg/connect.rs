@@ -128,8 +128,10 @@ impl SpoolUrl {
         } else {
             u.query_pairs_mut().clear().extend_pairs(kept.iter());
         }
-        let mut config: tokio_postgres::Config =
-            u.as_str().parse().map_err(|e: tokio_postgres::Error| bad(e.to_string()))?;
+        let mut config: tokio_postgres::Config = u
+            .as_str()
+            .parse()
+            .map_err(|e: tokio_postgres::Error| bad(e.to_string()))?;
         if let Some(p) = password.or(url_password) {
             config.password(p);
         }
@@ -187,7 +189,10 @@ impl SpoolUrl {
     ) -> Result<
         (
             tokio_postgres::Client,
-            futures_util::stream::BoxStream<'static, Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>,
+            futures_util::stream::BoxStream<
+                'static,
+                Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>,
+            >,
         ),
         Box<dyn std::error::Error + Send + Sync>,
     > {
@@ -354,8 +359,11 @@ mod tests {
 
     #[test]
     fn the_password_never_shows() {
-        let u = SpoolUrl::parse("postgres://pw:s3cret@db.example:5433/mail?sslmode=disable", None)
-            .unwrap();
+        let u = SpoolUrl::parse(
+            "postgres://pw:s3cret@db.example:5433/mail?sslmode=disable",
+            None,
+        )
+        .unwrap();
         assert!(!format!("{u}").contains("s3cret"));
         assert!(!format!("{u:?}").contains("s3cret"));
         assert_eq!(u.config().get_password(), Some(&b"s3cret"[..]));

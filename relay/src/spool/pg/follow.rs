@@ -50,7 +50,9 @@ pub(super) async fn follow(inner: Weak<Inner>, mut cursor: i64) {
     let mut gap_since: Option<Instant> = None;
     let mut failing = false;
     loop {
-        let Some(strong) = inner.upgrade() else { return };
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
         let full = match round(&strong, &mut cursor, &mut seen, &mut gap_since).await {
             Ok(full) => {
                 failing = false;
@@ -136,7 +138,9 @@ async fn round(
 pub(super) async fn listen(inner: Weak<Inner>) {
     let mut failing = false;
     loop {
-        let Some(strong) = inner.upgrade() else { return };
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
         let url = strong.url.clone();
         drop(strong);
         match url.connect_one().await {
@@ -193,7 +197,9 @@ pub(super) async fn listen(inner: Weak<Inner>) {
 pub(super) async fn housekeeping(inner: Weak<Inner>) {
     let mut last_retention: Option<Instant> = None;
     loop {
-        let Some(strong) = inner.upgrade() else { return };
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
         // Also the judgment of `/readyz` (Spool::usable).
         match depth(&strong).await {
             Ok(()) => strong.reachable.store(true, Ordering::Relaxed),

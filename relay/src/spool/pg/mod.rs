@@ -83,6 +83,8 @@ pub struct PgOptions {
     /// Name of this relay in leases and events (host name and process id
     /// by default).
     pub relay_name: String,
+    /// How long [`PgSpool::open`] waits for the database to answer.
+    pub connect_wait: Duration,
 }
 
 impl Default for PgOptions {
@@ -91,6 +93,7 @@ impl Default for PgOptions {
             lease: Duration::from_secs(60),
             pool_size: 16,
             relay_name: default_relay_name(),
+            connect_wait: Duration::from_secs(60),
         }
     }
 }
@@ -102,7 +105,11 @@ pub fn default_relay_name() -> String {
         .unwrap_or_else(|_| "relay".into());
     let mut r = [0u8; 4];
     let _ = getrandom::fill(&mut r);
-    format!("{host}:{}:{:08x}", std::process::id(), u32::from_le_bytes(r))
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        u32::from_le_bytes(r)
+    )
 }
 
 pub(crate) struct Inner {
@@ -155,9 +162,13 @@ impl std::fmt::Debug for PgSpool {
 
 impl PgSpool {
     /// Connects, applies the migrations and starts following events.
-    /// Waits up to 60 s for the database, so that relays started beside
-    /// their database come up by themselves.
-    pub async fn open(url: SpoolUrl, opts: SpoolOptions, pg: PgOptions) -> Result<Self, SpoolError> {
+    /// Waits up to [`PgOptions::connect_wait`] (60 s) for the database, so
+    /// that relays started beside their database come up by themselves.
+    pub async fn open(
+        url: SpoolUrl,
+        opts: SpoolOptions,
+        pg: PgOptions,
+    ) -> Result<Self, SpoolError> {
         let pool = url
             .pool(pg.pool_size)
             .map_err(|e| SpoolError::Database(e.to_string()))?;
@@ -165,13 +176,14 @@ impl PgSpool {
         let mut client = loop {
             match pool.get().await {
                 Ok(c) => break c,
-                Err(e) if started.elapsed() < Duration::from_secs(60) => {
-                    tracing::warn!(url = %url, error = %e, "spool database not reachable yet; retrying");
+                Err(e) if started.elapsed() < pg.connect_wait => {
+                    tracing::warn!(url = %url, error = %describe_pool(&e), "spool database not reachable yet; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(e) => {
                     return Err(SpoolError::Database(format!(
-                        "cannot connect to the spool database {url}: {e}"
+                        "cannot connect to the spool database {url}: {}",
+                        describe_pool(&e)
                     )));
                 }
             }
@@ -308,7 +320,10 @@ impl Spool for PgSpool {
         Box::pin(ops::messages(&self.inner))
     }
 
-    fn message<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
+    fn message<'a>(
+        &'a self,
+        key: &'a Key,
+    ) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
         Box::pin(ops::message(&self.inner, key))
     }
 
@@ -334,7 +349,9 @@ impl Inner {
             }
             Err(e) => {
                 self.reachable.store(false, Ordering::Relaxed);
-                Err(SpoolError::Database(format!("no connection to the spool database: {e}")))
+                Err(SpoolError::Database(format!(
+                    "no connection to the spool database: {e}"
+                )))
             }
         }
     }
@@ -353,5 +370,26 @@ impl Inner {
 
 /// A database error as a [`SpoolError`].
 pub(crate) fn db(e: tokio_postgres::Error) -> SpoolError {
-    SpoolError::Database(e.to_string())
+    SpoolError::Database(describe(&e))
+}
+
+/// What went wrong, with the server's message (tokio-postgres's own text is
+/// only "db error") or the underlying cause.
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    use std::error::Error;
+    if let Some(d) = e.as_db_error() {
+        return format!("{} {}: {}", d.severity(), d.code().code(), d.message());
+    }
+    match e.source() {
+        Some(src) => format!("{e}: {src}"),
+        None => e.to_string(),
+    }
+}
+
+/// A pool error, as [`describe`] says it.
+pub(crate) fn describe_pool(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => describe(e),
+        other => other.to_string(),
+    }
 }

@@ -6,14 +6,14 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serde_json::Value;
 use deadpool_postgres::Transaction;
+use serde_json::Value;
 
 use super::kinds::{StoredKind, event_of};
 use super::{CHUNK_BYTES, Inner, db};
 use crate::spool::{
-    Accepted, Control, Controlled, Envelope, Event, HistoryItem, Key, Lease, MessageView,
-    Outcome, RcptState, RcptStatus, SpoolError, Submission,
+    Accepted, Control, Controlled, Envelope, Event, HistoryItem, Key, Lease, MessageView, Outcome,
+    RcptState, RcptStatus, SpoolError, Submission,
 };
 
 /// How often an idle worker looks for due work without a wake-up.
@@ -118,7 +118,9 @@ WITH m AS (
 SELECT m.id, pg_notify('postwire_due', ''), pg_notify('postwire_events', '') FROM m";
 
 pub(super) async fn accept(inner: &Inner, sub: Submission) -> Result<Accepted, SpoolError> {
-    let not_stored = |e: tokio_postgres::Error| SpoolError::NotStored(format!("database: {e}"));
+    let not_stored = |e: tokio_postgres::Error| {
+        SpoolError::NotStored(format!("database: {}", super::describe(&e)))
+    };
     let c = inner
         .conn()
         .await
@@ -156,7 +158,10 @@ pub(super) async fn accept(inner: &Inner, sub: Submission) -> Result<Accepted, S
     Ok(Accepted::Stored)
 }
 
-pub(super) async fn status(inner: &Inner, key: &Key) -> Result<Option<Vec<RcptStatus>>, SpoolError> {
+pub(super) async fn status(
+    inner: &Inner,
+    key: &Key,
+) -> Result<Option<Vec<RcptStatus>>, SpoolError> {
     let c = inner.conn().await?;
     let rows = c
         .query(
@@ -283,10 +288,7 @@ async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
     }))
 }
 
-async fn read_bytes(
-    c: &tokio_postgres::Client,
-    id: i64,
-) -> Result<Option<Vec<u8>>, SpoolError> {
+async fn read_bytes(c: &tokio_postgres::Client, id: i64) -> Result<Option<Vec<u8>>, SpoolError> {
     let rows = c
         .query(
             "SELECT data FROM postwire_message_chunks WHERE message_id = $1 ORDER BY seq",
@@ -413,7 +415,10 @@ pub(super) async fn settle(
         last.2 = true;
     }
     let ev_rcpts: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
-    let ev_kinds: Vec<Value> = events.iter().map(|e| json(&e.1)).collect::<Result<_, _>>()?;
+    let ev_kinds: Vec<Value> = events
+        .iter()
+        .map(|e| json(&e.1))
+        .collect::<Result<_, _>>()?;
     let ev_last: Vec<bool> = events.iter().map(|e| e.2).collect();
     let stmt = tx.prepare_cached(SETTLE).await.map_err(db)?;
     let row = tx
@@ -589,7 +594,11 @@ async fn views(
                 },
                 mail_from: r.get(3),
                 received_ms: to_u64(r.get(4)),
-                size: if final_ms.is_some() { 0 } else { to_u64(r.get(5)) },
+                size: if final_ms.is_some() {
+                    0
+                } else {
+                    to_u64(r.get(5))
+                },
                 held,
                 in_flight: r.get::<_, Option<bool>>(9).unwrap_or(false),
                 attempts: u32::try_from(r.get::<_, i32>(7)).unwrap_or(0),
@@ -608,7 +617,9 @@ async fn views(
 
 pub(super) async fn messages(inner: &Inner) -> Result<Vec<MessageView>, SpoolError> {
     let c = inner.conn().await?;
-    let filter = format!("m.id IN (SELECT id FROM postwire_messages WHERE NOT deleted ORDER BY id DESC LIMIT {LIST_LIMIT})");
+    let filter = format!(
+        "m.id IN (SELECT id FROM postwire_messages WHERE NOT deleted ORDER BY id DESC LIMIT {LIST_LIMIT})"
+    );
     Ok(views(&c, &filter, &[])
         .await?
         .into_iter()
@@ -618,11 +629,14 @@ pub(super) async fn messages(inner: &Inner) -> Result<Vec<MessageView>, SpoolErr
 
 pub(super) async fn message(inner: &Inner, key: &Key) -> Result<Option<MessageView>, SpoolError> {
     let c = inner.conn().await?;
-    let Some((id, mut view)) = views(&c, "m.token = $1 AND m.client_id = $2", &[&key.token, &key.id])
-        .await?
-        .into_iter()
-        .next()
-    else {
+    let Some((id, mut view)) = views(
+        &c,
+        "m.token = $1 AND m.client_id = $2",
+        &[&key.token, &key.id],
+    )
+    .await?
+    .into_iter()
+    .next() else {
         return Ok(None);
     };
     let rows = c

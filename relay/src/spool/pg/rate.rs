@@ -48,7 +48,11 @@ impl PgRate {
         per_minute: u32,
     ) -> Result<Result<(), Duration>, RateError> {
         let err = |e: &dyn std::fmt::Display| RateError(e.to_string());
-        let client = self.pool.get().await.map_err(|e| err(&e))?;
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| err(&super::describe_pool(&e)))?;
         let row = client
             .query_one(
                 "INSERT INTO postwire_rate AS r (token, minute, count)
@@ -58,7 +62,7 @@ impl PgRate {
                 &[&token],
             )
             .await
-            .map_err(|e| err(&e))?;
+            .map_err(|e| err(&super::describe(&e)))?;
         let (count, minute, now): (i32, i64, i64) = (row.get(0), row.get(1), row.get(2));
         if count == 1 {
             // The token's first submission of this minute: its older rows go.
@@ -68,7 +72,7 @@ impl PgRate {
                     &[&token, &minute],
                 )
                 .await
-                .map_err(|e| err(&e))?;
+                .map_err(|e| err(&super::describe(&e)))?;
         }
         if i64::from(count) <= i64::from(per_minute.max(1)) {
             Ok(Ok(()))

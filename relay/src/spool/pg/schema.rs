@@ -167,7 +167,7 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<i32, Migrate
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     /// A statement failed.
-    #[error("cannot migrate the spool database: {0}")]
+    #[error("cannot migrate the spool database: {}", super::describe(.0))]
     Db(#[from] tokio_postgres::Error),
     /// The database was migrated by a newer relay.
     #[error(

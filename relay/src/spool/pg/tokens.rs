@@ -113,8 +113,16 @@ impl PgTokens {
         }
     }
 
+    /// A statement's error, with the server's message.
+    fn pg(&self, e: tokio_postgres::Error) -> PgTokenError {
+        self.db(super::describe(&e))
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Object, PgTokenError> {
-        self.pool.get().await.map_err(|e| self.db(e))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| self.db(super::describe_pool(&e)))
     }
 
     fn record(&self, name: &str, value: serde_json::Value) -> Result<TokenRecord, PgTokenError> {
@@ -150,7 +158,7 @@ impl PgTokens {
                 &[&record.name, &value],
             )
             .await
-            .map_err(|e| self.db(e))?;
+            .map_err(|e| self.pg(e))?;
         if added == 0 {
             return Err(TokenError::Exists(name.to_string()).into());
         }
@@ -167,7 +175,7 @@ impl PgTokens {
                 &[],
             )
             .await
-            .map_err(|e| self.db(e))?;
+            .map_err(|e| self.pg(e))?;
         let records = rows
             .iter()
             .map(|r| self.record(r.get(0), r.get(1)))
@@ -188,7 +196,7 @@ impl PgTokens {
                 &[&name],
             )
             .await
-            .map_err(|e| self.db(e))?;
+            .map_err(|e| self.pg(e))?;
         match row {
             Some(r) => self.record(name, r.get(0)),
             None => Err(TokenError::Unknown(name.to_string()).into()),
@@ -202,7 +210,7 @@ impl PgTokens {
             .await?
             .query_one("SELECT version FROM postwire_token_version", &[])
             .await
-            .map_err(|e| self.db(e))?;
+            .map_err(|e| self.pg(e))?;
         Ok(row.get(0))
     }
 
@@ -221,7 +229,7 @@ impl PgTokens {
                 &[],
             )
             .await
-            .map_err(|e| self.db(e))?;
+            .map_err(|e| self.pg(e))?;
         let Some(version) = rows.first().map(|r| r.get::<_, i64>(0)) else {
             return Err(self.db("postwire_token_version has no row"));
         };
