@@ -290,6 +290,19 @@ impl TokenStore {
     pub fn load(data_dir: &Path) -> Result<Self, TokenError> {
         let path = path_of(data_dir);
         let records = validated(&path, read_file(&path)?)?;
+        Ok(Self::from_valid(records))
+    }
+
+    /// A store of `records` read from elsewhere than a file (the shared
+    /// database, `spool::pg::tokens`), checked as a file is: each hash
+    /// `sha256:` and 64 hex digits, names unique. `origin` names the source
+    /// in errors.
+    pub fn from_records(origin: &Path, records: Vec<TokenRecord>) -> Result<Self, TokenError> {
+        let records = validated(origin, TokenFile { token: records })?;
+        Ok(Self::from_valid(records))
+    }
+
+    fn from_valid(records: Vec<TokenRecord>) -> Self {
         let mut store = TokenStore::default();
         for t in records {
             if let Some(d) = digest_of_hash(&t.hash) {
@@ -298,7 +311,7 @@ impl TokenStore {
             store.by_name.insert(t.name.clone(), t.hash.clone());
             store.by_hash.insert(t.hash.clone(), t);
         }
-        Ok(store)
+        store
     }
 
     /// The token of this name, if any.
@@ -331,6 +344,36 @@ impl TokenStore {
     }
 }
 
+/// A new token after checking its name and senders: its secret (to show
+/// once) and the record to store (the secret's hash, never the secret).
+pub(crate) fn new_token(
+    name: &str,
+    allow_from: &[String],
+    max_size: u64,
+    rate_per_minute: u32,
+) -> Result<(String, TokenRecord), TokenError> {
+    if !valid_name(name) {
+        return Err(TokenError::BadName(name.to_string()));
+    }
+    if let Some(bad) = allow_from.iter().find(|a| !valid_allow(a)) {
+        return Err(TokenError::BadAllowFrom(bad.clone()));
+    }
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| TokenError::Random(e.to_string()))?;
+    let secret = format!(
+        "pw_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    );
+    let record = TokenRecord {
+        name: name.to_string(),
+        hash: hash_secret(&secret),
+        allow_from: allow_from.to_vec(),
+        max_size,
+        rate_per_minute,
+    };
+    Ok((secret, record))
+}
+
 /// Adds a token to `<data-dir>/tokens.toml` (written atomically) and
 /// returns its secret, which is stored nowhere.
 pub fn add(
@@ -340,30 +383,13 @@ pub fn add(
     max_size: u64,
     rate_per_minute: u32,
 ) -> Result<String, TokenError> {
-    if !valid_name(name) {
-        return Err(TokenError::BadName(name.to_string()));
-    }
-    if let Some(bad) = allow_from.iter().find(|a| !valid_allow(a)) {
-        return Err(TokenError::BadAllowFrom(bad.clone()));
-    }
+    let (secret, record) = new_token(name, allow_from, max_size, rate_per_minute)?;
     let path = path_of(data_dir);
     let mut file = read_file(&path)?;
     if file.token.iter().any(|t| t.name == name) {
         return Err(TokenError::Exists(name.to_string()));
     }
-    let mut raw = [0u8; 32];
-    getrandom::fill(&mut raw).map_err(|e| TokenError::Random(e.to_string()))?;
-    let secret = format!(
-        "pw_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    );
-    file.token.push(TokenRecord {
-        name: name.to_string(),
-        hash: hash_secret(&secret),
-        allow_from: allow_from.to_vec(),
-        max_size,
-        rate_per_minute,
-    });
+    file.token.push(record);
     let text = toml::to_string(&file).map_err(|e| TokenError::Syntax {
         path: path.clone(),
         message: e.to_string(),

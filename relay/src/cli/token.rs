@@ -3,12 +3,101 @@
 //! `postwire token list --data-dir DIR [--json]`: shows the tokens (never a
 //! secret, only a prefix of each hash). `postwire token remove NAME --data-dir
 //! DIR`: removes one; a running relay drops it within a second or on SIGHUP.
+//!
+//! With `--spool postgres://...` (or `POSTWIRE_SPOOL_URL`, password from
+//! `POSTWIRE_SPOOL_PASSWORD` or `--spool-password-file`) instead of
+//! `--data-dir`, the same commands work on the token table shared by every
+//! relay on that database (`spool::pg::tokens`), after applying the
+//! migrations; the output is the same.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use crate::cli::CliError;
-use crate::token::{self, DEFAULT_MAX_SIZE, DEFAULT_RATE_PER_MINUTE, TokenSummary};
+use crate::spool::pg::tokens::PgTokens;
+use crate::token::{self, DEFAULT_MAX_SIZE, DEFAULT_RATE_PER_MINUTE, TokenRecord, TokenSummary};
+
+/// Where the tokens are: a data directory's tokens.toml, or the database of
+/// the PostgreSQL spool.
+#[derive(Debug, clap::Args)]
+pub struct Store {
+    /// The relay's data directory (its tokens.toml).
+    #[arg(
+        long,
+        env = "POSTWIRE_DATA_DIR",
+        value_name = "DIR",
+        required_unless_present = "spool"
+    )]
+    pub data_dir: Option<PathBuf>,
+    /// The PostgreSQL spool's URL: the tokens shared by every relay on it
+    /// (wins over --data-dir).
+    #[arg(long, env = "POSTWIRE_SPOOL_URL", value_name = "URL")]
+    pub spool: Option<String>,
+    /// File holding the spool database's password (else POSTWIRE_SPOOL_PASSWORD).
+    #[arg(long, env = "POSTWIRE_SPOOL_PASSWORD_FILE", value_name = "FILE")]
+    pub spool_password_file: Option<PathBuf>,
+}
+
+/// The store, opened.
+enum Opened {
+    File(PathBuf),
+    Database(PgTokens, tokio::runtime::Runtime),
+}
+
+impl Store {
+    fn open(self) -> Result<Opened, CliError> {
+        if let Some(url) =
+            crate::config::spool_url(self.spool.as_deref(), self.spool_password_file.as_deref())?
+        {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let db = rt.block_on(PgTokens::connect(&url))?;
+            return Ok(Opened::Database(db, rt));
+        }
+        match self.data_dir {
+            Some(dir) => Ok(Opened::File(dir)),
+            None => Err("give --data-dir DIR or --spool URL".into()),
+        }
+    }
+}
+
+impl Opened {
+    /// Where the tokens are, for messages.
+    fn describe(&self) -> String {
+        match self {
+            Opened::File(dir) => dir.join(token::TOKENS_FILE).display().to_string(),
+            Opened::Database(db, _) => format!("the database {}", db.origin()),
+        }
+    }
+
+    fn add(
+        &self,
+        name: &str,
+        allow_from: &[String],
+        max_size: u64,
+        rate: u32,
+    ) -> Result<String, CliError> {
+        Ok(match self {
+            Opened::File(dir) => token::add(dir, name, allow_from, max_size, rate)?,
+            Opened::Database(db, rt) => rt.block_on(db.add(name, allow_from, max_size, rate))?,
+        })
+    }
+
+    fn list(&self) -> Result<Vec<TokenRecord>, CliError> {
+        Ok(match self {
+            Opened::File(dir) => token::list(dir)?,
+            Opened::Database(db, rt) => rt.block_on(db.list())?,
+        })
+    }
+
+    fn remove(&self, name: &str) -> Result<TokenRecord, CliError> {
+        Ok(match self {
+            Opened::File(dir) => token::remove(dir, name)?,
+            Opened::Database(db, rt) => rt.block_on(db.remove(name))?,
+        })
+    }
+}
 
 /// Arguments of `postwire token`.
 #[derive(Debug, clap::Args)]
@@ -25,9 +114,9 @@ pub enum Action {
     Add {
         /// Name of the token (A-Z a-z 0-9 . _ -).
         name: String,
-        /// The relay's data directory.
-        #[arg(long, env = "POSTWIRE_DATA_DIR", value_name = "DIR")]
-        data_dir: PathBuf,
+        /// Where the tokens are.
+        #[command(flatten)]
+        store: Store,
         /// Envelope sender the token may use: an address or @domain (repeatable).
         #[arg(long = "allow-from", value_name = "ADDRESS|@DOMAIN")]
         allow_from: Vec<String>,
@@ -40,9 +129,9 @@ pub enum Action {
     },
     /// List the tokens: name, allowed senders, limits, a prefix of the hash.
     List {
-        /// The relay's data directory.
-        #[arg(long, env = "POSTWIRE_DATA_DIR", value_name = "DIR")]
-        data_dir: PathBuf,
+        /// Where the tokens are.
+        #[command(flatten)]
+        store: Store,
         /// Print a JSON array of {name, allowFrom, maxSize, ratePerMinute, hashPrefix}.
         #[arg(long)]
         json: bool,
@@ -51,9 +140,9 @@ pub enum Action {
     Remove {
         /// Name of the token.
         name: String,
-        /// The relay's data directory.
-        #[arg(long, env = "POSTWIRE_DATA_DIR", value_name = "DIR")]
-        data_dir: PathBuf,
+        /// Where the tokens are.
+        #[command(flatten)]
+        store: Store,
     },
 }
 
@@ -62,30 +151,30 @@ pub fn run(args: Args) -> Result<(), CliError> {
     match args.action {
         Action::Add {
             name,
-            data_dir,
+            store,
             allow_from,
             max_size,
             rate,
         } => {
+            let store = store.open()?;
             if allow_from.is_empty() {
                 eprintln!(
                     "postwire: warning: no --allow-from: this token cannot send until one is added"
                 );
             }
-            let secret = token::add(&data_dir, &name, &allow_from, max_size, rate)?;
+            let secret = store.add(&name, &allow_from, max_size, rate)?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "{secret}")?;
             eprintln!(
                 "postwire: token {name:?} added to {}; the secret above is shown only once",
-                data_dir.join(token::TOKENS_FILE).display()
+                store.describe()
             );
             Ok(())
         }
-        Action::List { data_dir, json } => {
-            let summaries: Vec<TokenSummary> = token::list(&data_dir)?
-                .iter()
-                .map(TokenSummary::from)
-                .collect();
+        Action::List { store, json } => {
+            let store = store.open()?;
+            let summaries: Vec<TokenSummary> =
+                store.list()?.iter().map(TokenSummary::from).collect();
             let mut out = std::io::stdout().lock();
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&summaries)?)?;
@@ -95,18 +184,20 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 }
             }
             if summaries.is_empty() {
-                eprintln!(
-                    "postwire: no tokens in {}",
-                    data_dir.join(token::TOKENS_FILE).display()
-                );
+                eprintln!("postwire: no tokens in {}", store.describe());
             }
             Ok(())
         }
-        Action::Remove { name, data_dir } => {
-            token::remove(&data_dir, &name)?;
+        Action::Remove { name, store } => {
+            let store = store.open()?;
+            store.remove(&name)?;
+            let reach = match store {
+                Opened::File(_) => "a running relay refuses it within a second",
+                Opened::Database(..) => "every relay on it refuses it within a second or two",
+            };
             eprintln!(
-                "postwire: token {name:?} removed from {}; a running relay refuses it within a second",
-                data_dir.join(token::TOKENS_FILE).display()
+                "postwire: token {name:?} removed from {}; {reach}",
+                store.describe()
             );
             Ok(())
         }

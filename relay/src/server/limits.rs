@@ -1,9 +1,20 @@
 //! Per-token rate limits: a token bucket per token name, shared by every
 //! connection of that token, refilled continuously at `rate_per_minute`.
+//!
+//! With the PostgreSQL spool ([`RateLimits::shared`]) the budget is shared
+//! by every relay on the database instead: [`RateLimits::acquire`] counts in
+//! `postwire_rate` (`spool::pg::rate`, a fixed window per minute). When the
+//! database does not answer, it falls back to this relay's own bucket (each
+//! relay then allows the whole rate; logged once per outage) rather than
+//! refusing every submission: the accept that follows needs the database
+//! anyway, and a limit is not worth losing mail over.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::spool::pg::rate::PgRate;
 
 #[derive(Debug)]
 struct Bucket {
@@ -15,9 +26,49 @@ struct Bucket {
 #[derive(Debug, Default)]
 pub struct RateLimits {
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// The counters shared by every relay, if any.
+    shared: Option<PgRate>,
+    /// Whether the last shared count failed (to log an outage once).
+    failing: AtomicBool,
 }
 
 impl RateLimits {
+    /// Limits counted in the database, shared by every relay on it.
+    pub fn shared(rate: PgRate) -> Self {
+        RateLimits {
+            shared: Some(rate),
+            ..RateLimits::default()
+        }
+    }
+
+    /// Takes one message of `token`'s budget: the shared one if there is one
+    /// and the database answers, else this relay's bucket ([`Self::take`]).
+    /// `Err` says how long until one is available.
+    pub async fn acquire(
+        &self,
+        token: &str,
+        per_minute: u32,
+        now: Instant,
+    ) -> Result<(), Duration> {
+        if let Some(rate) = &self.shared {
+            match rate.take(token, per_minute).await {
+                Ok(answer) => {
+                    if self.failing.swap(false, Ordering::Relaxed) {
+                        tracing::info!("rate limits are counted across relays again");
+                    }
+                    return answer;
+                }
+                Err(e) => {
+                    if !self.failing.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(error = %e,
+                            "cannot count against the shared rate limits; this relay counts alone until the database answers");
+                    }
+                }
+            }
+        }
+        self.take(token, per_minute, now)
+    }
+
     /// Takes one message from `token`'s bucket (capacity and refill:
     /// `per_minute`). `Err` says how long until one is available.
     pub fn take(&self, token: &str, per_minute: u32, now: Instant) -> Result<(), Duration> {

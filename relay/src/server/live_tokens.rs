@@ -18,6 +18,14 @@
 //! it counts failures per client address ([`super::auth_guard`]) and logs
 //! each failure with the address, never with the token text.
 //!
+//! With the PostgreSQL spool the set comes from the shared table instead
+//! ([`LiveTokens::from_database`], `spool::pg::tokens`) and
+//! `<data-dir>/tokens.toml` is not read: every [`POLL_INTERVAL`] (and on
+//! SIGHUP) the task reads the table's version, and the tokens when it moved.
+//! A database that does not answer keeps the previous set, logged once per
+//! outage; rows that are not a valid set keep it too, logged once per
+//! version. Either way a removal reaches the sessions as a file's does.
+//!
 //! Polling rather than inotify (the `notify` crate): one `stat` a second
 //! costs nothing, needs no dependency and also sees changes on bind mounts
 //! and network volumes, where inotify events do not arrive. `postwire token
@@ -31,6 +39,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use super::auth_guard::AuthFailures;
+use crate::spool::pg::tokens::{PgTokenError, PgTokens};
 use crate::token::{TOKENS_FILE, TokenError, TokenRecord, TokenStore};
 
 /// How often the task looks at the token file's metadata.
@@ -89,10 +98,22 @@ pub struct ReloadStatus {
     pub last_error: Option<String>,
 }
 
+/// The shared table a relay on the PostgreSQL spool reads its tokens from.
+#[derive(Debug)]
+struct Shared {
+    db: PgTokens,
+    /// The version last read (valid or not).
+    version: Mutex<i64>,
+    /// Whether the database failed the last time (to log an outage once).
+    failing: std::sync::atomic::AtomicBool,
+}
+
 /// The current tokens of a running relay; see the module doc.
 #[derive(Debug)]
 pub struct LiveTokens {
     data_dir: PathBuf,
+    /// `Some`: the tokens come from the database, not from the file.
+    shared: Option<Shared>,
     current: RwLock<Arc<TokenStore>>,
     /// The file as last read, and the counters.
     seen: Mutex<(Stamp, ReloadStatus)>,
@@ -122,8 +143,34 @@ impl LiveTokens {
         let store = TokenStore::load(data_dir)?;
         Ok(LiveTokens {
             data_dir: data_dir.to_path_buf(),
+            shared: None,
             current: RwLock::new(Arc::new(store)),
             seen: Mutex::new((before, ReloadStatus::default())),
+            failures: AuthFailures::default(),
+        })
+    }
+
+    /// Loads the tokens of the shared table (relays on the PostgreSQL
+    /// spool); `<data-dir>/tokens.toml` is not read, and a warning says so
+    /// when it exists.
+    pub async fn from_database(db: PgTokens, data_dir: &Path) -> Result<Self, PgTokenError> {
+        let file = data_dir.join(TOKENS_FILE);
+        if file.exists() {
+            tracing::warn!(file = %file.display(), database = %db.origin(),
+                "ignoring the token file: with --spool the tokens are those of the database (`postwire token add NAME --spool URL`)");
+        }
+        let snapshot = db.load().await?;
+        let store = snapshot.tokens?;
+        tracing::info!(database = %db.origin(), tokens = store.len(), "tokens loaded from the database");
+        Ok(LiveTokens {
+            data_dir: data_dir.to_path_buf(),
+            shared: Some(Shared {
+                db,
+                version: Mutex::new(snapshot.version),
+                failing: std::sync::atomic::AtomicBool::new(false),
+            }),
+            current: RwLock::new(Arc::new(store)),
+            seen: Mutex::new((Stamp::Missing, ReloadStatus::default())),
             failures: AuthFailures::default(),
         })
     }
@@ -190,7 +237,12 @@ impl LiveTokens {
     /// Reads the file again and, if it is valid, makes it the current set
     /// and returns its number of tokens; otherwise keeps the previous set.
     /// Either way the outcome is logged; `why` says what triggered it.
+    /// A relay on the database reads no file: its set is reloaded by
+    /// [`spawn`]'s task, and this returns the current number of tokens.
     pub fn reload(&self, why: &str) -> Result<usize, TokenError> {
+        if self.shared.is_some() {
+            return Ok(self.current().len());
+        }
         let path = self.path();
         // Taken before reading: a change during the read is seen next time.
         let before = stamp(&path);
@@ -220,6 +272,73 @@ impl LiveTokens {
         }
     }
 
+    /// One look at the shared table: reads the tokens when its version
+    /// moved (or always, when `force`), and makes them the current set if
+    /// they are valid.
+    async fn poll_database(&self, shared: &Shared, why: &str, force: bool) {
+        let known = *shared
+            .version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let snapshot = match shared.db.version().await {
+            Ok(v) if v == known && !force => Ok(None),
+            Ok(_) => shared.db.load().await.map(Some),
+            Err(e) => Err(e),
+        };
+        let snapshot = match snapshot {
+            Ok(s) => {
+                if shared
+                    .failing
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::info!(database = %shared.db.origin(), "the token database answers again");
+                }
+                match s {
+                    Some(s) => s,
+                    None => return,
+                }
+            }
+            Err(e) => {
+                if !shared
+                    .failing
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    self.failed(&e.to_string(), why);
+                }
+                return;
+            }
+        };
+        *shared
+            .version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = snapshot.version;
+        match snapshot.tokens {
+            Ok(store) => {
+                let n = store.len();
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(store);
+                let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+                seen.1.reloads += 1;
+                seen.1.last_error = None;
+                tracing::info!(database = %shared.db.origin(), tokens = n, trigger = why, "tokens reloaded");
+                if n == 0 {
+                    tracing::warn!(database = %shared.db.origin(), "no tokens: every submission will be refused");
+                }
+            }
+            Err(e) => self.failed(&e.to_string(), why),
+        }
+    }
+
+    /// Counts and logs a failed reload from the database.
+    fn failed(&self, error: &str, why: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.1.failures += 1;
+        seen.1.last_error = Some(error.to_string());
+        drop(seen);
+        let kept = self.current().len();
+        tracing::error!(error = %error, trigger = why, kept,
+            "cannot reload the tokens; keeping the previous set");
+    }
+
     /// Whether the file differs from what was last read.
     fn changed(&self) -> Option<Stamp> {
         let now = stamp(&self.path());
@@ -241,8 +360,8 @@ impl LiveTokens {
     }
 }
 
-/// Starts the task that reloads `live` on SIGHUP and when its file changes
-/// (looked at every `poll`). Call it inside a tokio runtime; the SIGHUP
+/// Starts the task that reloads `live` on SIGHUP and when its file (or the
+/// shared table's version) changes, looked at every `poll`. Call it inside a tokio runtime; the SIGHUP
 /// handler is in place when this returns, so a SIGHUP sent afterwards never
 /// ends the process. Abort the task to stop it.
 pub fn spawn(live: Arc<LiveTokens>, poll: Duration) -> tokio::task::JoinHandle<()> {
@@ -269,10 +388,16 @@ pub fn spawn(live: Arc<LiveTokens>, poll: Duration) -> tokio::task::JoinHandle<(
             #[cfg(not(unix))]
             let hangup = std::future::pending::<Option<()>>();
             tokio::select! {
-                _ = tick.tick() => live.poll().await,
+                _ = tick.tick() => match &live.shared {
+                    Some(shared) => live.poll_database(shared, "database change", false).await,
+                    None => live.poll().await,
+                },
                 got = hangup => match got {
-                    // The outcome is logged inside.
-                    Some(()) => { let _ = live.reload("SIGHUP"); }
+                    Some(()) => match &live.shared {
+                        Some(shared) => live.poll_database(shared, "SIGHUP", true).await,
+                        // The outcome is logged inside.
+                        None => { let _ = live.reload("SIGHUP"); }
+                    },
                     None => {
                         #[cfg(unix)]
                         { hup = None; }

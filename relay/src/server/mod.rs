@@ -48,6 +48,9 @@ pub enum ServeError {
     /// The token file could not be read.
     #[error(transparent)]
     Tokens(#[from] TokenError),
+    /// The tokens of the shared database could not be read.
+    #[error(transparent)]
+    SharedTokens(#[from] crate::spool::pg::tokens::PgTokenError),
     /// The upstream could not be set up.
     #[error("upstream: {0}")]
     Upstream(String),
@@ -103,11 +106,11 @@ async fn shutdown_signal() {
 
 /// Runs the relay until SIGTERM or Ctrl-C.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
-    let tokens = Arc::new(live_tokens::LiveTokens::load(&settings.data_dir)?);
-    if tokens.current().is_empty() {
-        tracing::warn!(data_dir = %settings.data_dir.display(),
-            "no tokens: every submission will be refused; add one with `postwire token add NAME --data-dir DIR --allow-from ADDRESS`");
-    }
+    // With --spool the tokens are the database's, read once it is open.
+    let file_tokens = match &settings.spool {
+        None => Some(Arc::new(live_tokens::LiveTokens::load(&settings.data_dir)?)),
+        Some(_) => None,
+    };
     // The listener is bound before the spool's recovery, which may take a
     // while: meanwhile `/readyz` answers 503 `recovering` (readiness).
     let readiness = readiness::Readiness::new(match &settings.upstream {
@@ -133,13 +136,14 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         max_age: settings.max_age,
         ..SpoolOptions::default()
     };
+    let mut shared_pool = None;
     let spool: Arc<dyn Spool> = match &settings.spool {
         None => Arc::new(FsSpool::open(
             &settings.data_dir.join("spool"),
             spool_options,
         )?),
-        Some(url) => Arc::new(
-            crate::spool::pg::PgSpool::open(
+        Some(url) => {
+            let pg = crate::spool::pg::PgSpool::open(
                 url.clone(),
                 spool_options,
                 crate::spool::pg::PgOptions {
@@ -147,9 +151,36 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                     ..crate::spool::pg::PgOptions::default()
                 },
             )
-            .await?,
+            .await?;
+            shared_pool = Some((pg.pool(), url));
+            Arc::new(pg)
+        }
+    };
+    // Tokens and rate limits: the database's when the spool is there
+    // (shared by every relay), else tokens.toml and this process's buckets.
+    let (tokens, rate_limits) = match shared_pool {
+        None => (
+            file_tokens.map_or_else(
+                || live_tokens::LiveTokens::load(&settings.data_dir).map(Arc::new),
+                Ok,
+            )?,
+            limits::RateLimits::default(),
+        ),
+        Some((pool, url)) => (
+            Arc::new(
+                live_tokens::LiveTokens::from_database(
+                    crate::spool::pg::tokens::PgTokens::new(pool.clone(), url),
+                    &settings.data_dir,
+                )
+                .await?,
+            ),
+            limits::RateLimits::shared(crate::spool::pg::rate::PgRate::new(pool)),
         ),
     };
+    if tokens.current().is_empty() {
+        tracing::warn!(data_dir = %settings.data_dir.display(),
+            "no tokens: every submission will be refused; add one with `postwire token add NAME --data-dir DIR --allow-from ADDRESS` (with --spool URL instead of --data-dir when the spool is in PostgreSQL)");
+    }
     readiness.recovered();
     let metrics = Arc::new(metrics::Metrics::default());
     let suppressions: Arc<dyn crate::bounces::suppress::SuppressionStore> = Arc::new(
@@ -189,7 +220,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         session: session::SessionContext {
             spool: Arc::clone(&spool),
             tokens: Arc::clone(&tokens),
-            limits: Arc::new(limits::RateLimits::default()),
+            limits: Arc::new(rate_limits),
             metrics,
             events: events::EventRouter::start(Arc::clone(&spool), Arc::clone(&metrics_handle)),
             window: settings.window,

@@ -497,7 +497,7 @@ where
                     continue;
                 }
                 let received = Instant::now();
-                match check(ctx, &token, &p, &bytes, received) {
+                match check(ctx, &token, &p, &bytes, received).await {
                     Err(r) => {
                         ctx.metrics.inc(&ctx.metrics.rejected);
                         let rcpts = p.envelope.as_ref().map_or(0, |e| e.rcpt_to.len());
@@ -640,7 +640,7 @@ fn recheck(ctx: &SessionContext, held: &TokenRecord) -> Recheck {
 }
 
 /// Every check of a complete submission, cheapest first.
-fn check(
+async fn check(
     ctx: &SessionContext,
     token: &TokenRecord,
     p: &PendingSubmit,
@@ -678,7 +678,8 @@ fn check(
         }
     }
     ctx.limits
-        .take(&token.name, token.rate_per_minute, now)
+        .acquire(&token.name, token.rate_per_minute, now)
+        .await
         .map_err(|wait| Refusal {
             code: Code::RateLimited,
             message: format!(

@@ -46,12 +46,13 @@
 //! at once.
 //!
 //! Tables and migrations: [`schema`]; connection, password and TLS:
-//! [`connect`].
+//! [`connect`]; the shared tokens and rate counters: [`tokens`], [`rate`].
 
 pub mod connect;
 mod follow;
 mod kinds;
 mod ops;
+pub mod rate;
 pub mod schema;
 pub mod tokens;
 

@@ -17,9 +17,10 @@
 pub const LOCK_KEY: i64 = 0x7077_7370_6f6f_6c31;
 
 /// `(version, SQL)`, in order.
-pub const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE FUNCTION postwire_now_ms() RETURNS bigint LANGUAGE sql VOLATILE AS
   $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
 
@@ -97,7 +98,30 @@ CREATE TABLE postwire_rate (
   PRIMARY KEY (token, minute)
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- The version of the token set: bumped in the transaction of every change
+-- to postwire_tokens (by `postwire token` or by hand), so that relays poll
+-- one row and read the tokens again only when it moved.
+CREATE TABLE postwire_token_version (
+  one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+  version bigint  NOT NULL
+);
+INSERT INTO postwire_token_version (version) VALUES (0);
+CREATE FUNCTION postwire_tokens_changed() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN UPDATE postwire_token_version SET version = version + 1; RETURN NULL; END $$;
+CREATE TRIGGER postwire_tokens_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+  ON postwire_tokens FOR EACH STATEMENT EXECUTE FUNCTION postwire_tokens_changed();
+
+-- Rate counters need no WAL: a crash that forgets the current minute's
+-- counts only resets a rate limit, and no submission waits for a WAL
+-- flush to be counted.
+ALTER TABLE postwire_rate SET UNLOGGED;
+"#,
+    ),
+];
 
 /// Applies the missing migrations; the versions now present, newest last.
 pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<i32, MigrateError> {
