@@ -34,7 +34,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 
 import { ROOT, WebSocket, addToken, bin, message, messageIdOf, startRelay, tmpdir, waitFor } from '../e2e/harness.mjs';
 import { RelayClient } from '../../wasm/js/relay-client.js';
@@ -45,9 +45,10 @@ const LEASE = '3s';
 const CONNECTIONS = 4;
 const ENVELOPE = { mailFrom: 'ana@example.com', rcptTo: ['bob@example.org'] };
 
+/** What a test started (clients, relays, SMTP server): stopped after each test, last first. */
 const cleanups = [];
-after(async () => {
-  for (const c of cleanups.reverse()) {
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) {
     try {
       await c();
     } catch {
@@ -56,11 +57,12 @@ after(async () => {
   }
 });
 
+/** One PostgreSQL for the file, a database per test. */
 let pg;
 before(async () => {
   pg = await startPg();
-  cleanups.push(() => pg.stop());
 });
+after(() => pg?.stop());
 
 /**
  * Tokens shared by both relays. Until relays on a database read tokens from
@@ -340,8 +342,9 @@ test('SIGSTOP past the lease: the other relay delivers, the late outcome is refu
   assert.match(JSON.parse(await status()).response, bQueued);
 
   a.proc.kill('SIGCONT');
-  await waitFor('"lease lost" in A\'s log', () => /lease lost/.test(a.log()), 20000);
-  assert.match(a.log(), /WARN.*lease lost/);
+  // runner.rs: the outcome A settles is refused by the fence and logged.
+  await waitFor('"lease lost" in A\'s log', () => /lease lost: this attempt's outcome was refused/.test(a.log()), 20000);
+  assert.match(a.log(), /WARN.*stop-1.*lease lost|WARN.*lease lost.*stop-1/);
   const after = JSON.parse(await status());
   assert.equal(after.state, 'delivered');
   assert.match(after.response, bQueued, "the database keeps B's outcome");
