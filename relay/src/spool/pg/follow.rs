@@ -49,14 +49,20 @@ pub(super) async fn follow(inner: Weak<Inner>, mut cursor: i64) {
     let mut seen: BTreeSet<i64> = BTreeSet::new();
     let mut gap_since: Option<Instant> = None;
     let mut failing = false;
+    // Where the next read starts: the cursor, or just past a full batch
+    // (above a gap, rows already read stay above the cursor until the gap
+    // closes: reading from the cursor again would return the same batch).
+    let mut from = cursor;
     loop {
         let Some(strong) = inner.upgrade() else { return };
-        let full = match round(&strong, &mut cursor, &mut seen, &mut gap_since).await {
-            Ok(full) => {
+        let full = match round(&strong, from, &mut cursor, &mut seen, &mut gap_since).await {
+            Ok(last) => {
                 failing = false;
-                full
+                from = last.unwrap_or(cursor);
+                last.is_some()
             }
             Err(e) => {
+                from = cursor;
                 if !failing {
                     tracing::warn!(error = %e, "cannot read events from the spool database; retrying");
                 }
@@ -75,24 +81,28 @@ pub(super) async fn follow(inner: Weak<Inner>, mut cursor: i64) {
     }
 }
 
-/// One read; `true` when the batch was full (read again at once).
+/// One read of the rows after `from`; the last `seq` read when the batch
+/// was full (read again at once, after it).
 async fn round(
     inner: &Inner,
+    from: i64,
     cursor: &mut i64,
     seen: &mut BTreeSet<i64>,
     gap_since: &mut Option<Instant>,
-) -> Result<bool, SpoolError> {
+) -> Result<Option<i64>, SpoolError> {
     let c = inner.conn().await?;
     let rows = c
         .query(
             "SELECT seq, token, client_id, rcpt, kind, last FROM postwire_events
              WHERE seq > $1 ORDER BY seq LIMIT $2",
-            &[&*cursor, &BATCH],
+            &[&from, &BATCH],
         )
         .await
         .map_err(db)?;
     drop(c);
-    let full = i64::try_from(rows.len()).unwrap_or(0) == BATCH;
+    let full = (i64::try_from(rows.len()).unwrap_or(0) == BATCH)
+        .then(|| rows.last().map(|r| r.get::<_, i64>(0)))
+        .flatten();
     for r in rows {
         let seq: i64 = r.get(0);
         if !seen.insert(seq) {
