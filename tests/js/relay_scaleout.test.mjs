@@ -57,6 +57,12 @@ afterEach(async () => {
   }
 });
 
+/** Every relay started: none may panic, whatever was done to it. */
+const relays = [];
+afterEach(() => {
+  for (const r of relays.splice(0)) assert.doesNotMatch(r.log(), /panicked/, `${r.name} panicked:\n${r.log().slice(-4000)}`);
+});
+
 /** One PostgreSQL for the file, a database per test. */
 let pg;
 before(async () => {
@@ -160,6 +166,7 @@ async function relay(name, dataDir, spoolUrl, sink) {
     env: { POSTWIRE_SPOOL_PASSWORD: pg.password, POSTWIRE_LOG: 'info' },
   });
   r.name = name;
+  relays.push(r);
   cleanups.push(() => {
     if (r.proc.exitCode === null && r.proc.signalCode === null) {
       r.proc.kill('SIGCONT');
