@@ -97,6 +97,7 @@ function sharedToken(name, spoolUrl, dataDirs) {
 
 /** The plain SMTP test server that can hold its replies (see the top of this file). */
 async function startSink(dir) {
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const py = path.join(process.env.POSTWIRE_VENV ?? '', 'bin', 'python');
   if (!process.env.POSTWIRE_VENV || !fs.existsSync(py)) throw new Error('POSTWIRE_VENV is not set to a venv with aiosmtpd: run scripts/setup.sh');
   const out = path.join(dir, 'received');
@@ -185,6 +186,7 @@ async function relay(name, dataDir, spoolUrl, sink) {
 /** Both relays (started together: the migrations must be safe at once) on a fresh database. */
 async function twoRelays(db, sink, { startB = true } = {}) {
   const dir = tmpdir(`scaleout-${db}`);
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const spoolUrl = await pg.createDatabase(db);
   const dirA = path.join(dir, 'a');
   const dirB = path.join(dir, 'b');
