@@ -41,7 +41,15 @@ STARTTLS (a wrong certificate makes the certificate-mismatch case).
               (handshake_failure) instead of a handshake.
 The legacy modes drop-data, hang-reply, stall-read and silent also take
 --faulty / --faulty-file. OUT_DIR/active holds the sessions open now; a raw
-mode's NNNNNN.json says whether the message came over TLS ("tls").
+mode's NNNNNN.json says whether the message came over TLS ("tls") and the
+client's EHLO name ("helo").
+
+Holding the end of data (pipelining and the fault modes' good sessions):
+with --hold-file PATH, while PATH exists every message is stored at its end
+of data, and the reply to it (250) is held until PATH is removed: a client
+that dies meanwhile has a message at the server that it never heard about
+(tests/js/relay_scaleout.test.mjs). The message's JSON then says "held": true;
+OUT_DIR/held holds the replies held now by EHLO name, as JSON.
 
 Options of the aiosmtpd modes:
   --extensions  also announce DSN (RFC 3461) and, over TLS only, REQUIRETLS
@@ -86,6 +94,7 @@ class Stats:
         self.auth_attempts = 0
         self.seq = 0
         self.mails = 0
+        self.held = {}
 
     def _write(self, name, value):
         tmp = os.path.join(self.out, "." + name)
@@ -109,6 +118,10 @@ class Stats:
     def auth(self):
         self.auth_attempts += 1
         self._write("auth_attempts", self.auth_attempts)
+
+    def hold(self, helo, delta):
+        self.held[helo] = self.held.get(helo, 0) + delta
+        self._write("held", json.dumps(self.held))
 
     def save(self, mail_from, rcpts, content, extra=None):
         self.seq += 1
@@ -343,6 +356,9 @@ class Raw(asyncio.Protocol):
         self.mail_params, self.rcpt_params = [], []
         self.tls = False
         self.stalled = False
+        self.helo = None
+        # While the reply to an end of data is held: what the client sent since.
+        self.holding = None
 
     def connection_made(self, transport):
         self.t = transport
@@ -371,9 +387,19 @@ class Raw(asyncio.Protocol):
             body = body[3:]
         lines = body.split(b"\r\n")
         body = b"\r\n".join(l[1:] if l.startswith(b".") else l for l in lines)
+        hold = arg("--hold-file")
+        held = bool(hold) and os.path.exists(hold) and self.mode != "drop-after-dot"
         n = self.stats.save(self.mail_from, self.rcpts, body,
                             {"mailParams": self.mail_params, "rcptParams": self.rcpt_params,
-                             "tls": self.tls})
+                             "tls": self.tls, "helo": self.helo, "held": held})
+        if held:
+            self.in_data = False
+            self.data = bytearray()
+            self.mail_from, self.rcpts = None, []
+            self.holding = bytearray()
+            self.stats.hold(self.helo, 1)
+            asyncio.ensure_future(self.release(hold, n))
+            return
         if self.mode == "drop-after-dot":
             # Stored, but the client never learns it: the one fault that may
             # make a message arrive twice.
@@ -386,6 +412,21 @@ class Raw(asyncio.Protocol):
         self.data = bytearray()
         self.mail_from, self.rcpts = None, []
 
+    async def release(self, hold, n):
+        """Sends the held reply once `hold` is gone, then goes on with what
+        the client sent meanwhile."""
+        while os.path.exists(hold):
+            await asyncio.sleep(0.02)
+        self.stats.hold(self.helo, -1)
+        pending, self.holding = bytes(self.holding), None
+        if self.t.is_closing():
+            return
+        self.t.write(b"250 2.0.0 OK queued as %06d\r\n" % n)
+        if self.mode == "one-per-session":
+            self.t.close()
+            return
+        self.data_received(pending)
+
     async def upgrade(self):
         loop = asyncio.get_running_loop()
         try:
@@ -396,6 +437,9 @@ class Raw(asyncio.Protocol):
 
     def data_received(self, data):
         if self.stalled:
+            return
+        if self.holding is not None:
+            self.holding += data
             return
         if self.in_data:
             self.data_bytes += len(data)
@@ -412,7 +456,7 @@ class Raw(asyncio.Protocol):
             else:
                 return
         self.buf += data
-        while b"\r\n" in self.buf and not self.in_data:
+        while b"\r\n" in self.buf and not self.in_data and self.holding is None:
             if self.t.is_closing():
                 return
             line, self.buf = self.buf.split(b"\r\n", 1)
@@ -423,6 +467,7 @@ class Raw(asyncio.Protocol):
             arg = arg.lstrip(b"<").decode("utf-8", "replace")
             params = params.decode("utf-8", "replace").split()
             if verb in (b"EHLO", b"HELO"):
+                self.helo = line[5:].strip().decode("utf-8", "replace")
                 if self.mode == "stall-reply":
                     # The first line of a multi-line reply, then nothing.
                     self.t.write(b"250-raw.test\r\n")

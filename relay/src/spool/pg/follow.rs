@@ -8,11 +8,13 @@
 //! `seq` values are handed out when rows are inserted, not when they
 //! commit: a transaction holding seq 7 may commit after one holding seq 8.
 //! The follower therefore keeps a cursor below which every row was seen,
-//! and the set of rows seen above it; it reads `seq > cursor` each time,
-//! publishes rows not seen yet, and moves the cursor over a gap only once
-//! the gap is [`GAP_WAIT`] old (a rolled-back insert leaves a gap for
-//! ever). Every committed event is published once, however the commits
-//! interleave.
+//! and the set of rows seen above it; each round it reads the rows after
+//! the highest seen, and the missing numbers between the cursor and it
+//! (rows that may still commit), publishes rows not seen yet, and moves
+//! the cursor over a gap only once the gap is [`GAP_WAIT`] old (a
+//! rolled-back insert, or a database crash, leaves a gap for ever). Every
+//! committed event is published once, however the commits interleave; a
+//! gap neither holds back the rows after it nor makes them read again.
 
 use std::collections::BTreeSet;
 use std::sync::Weak;
@@ -31,6 +33,8 @@ const POLL: Duration = Duration::from_secs(1);
 const GAP_WAIT: Duration = Duration::from_secs(30);
 /// Most rows read per round.
 const BATCH: i64 = 2000;
+/// Most missing numbers (gaps) looked up again per round.
+const MISSING: usize = 2000;
 /// How often housekeeping runs.
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
 
@@ -84,17 +88,36 @@ async fn round(
     seen: &mut BTreeSet<i64>,
     gap_since: &mut Option<Instant>,
 ) -> Result<bool, SpoolError> {
+    // After the highest row seen; plus, while there are gaps, the numbers
+    // missing below it (reading from the cursor would return the rows seen
+    // above a gap again, and never more than a batch of them).
+    let high = seen.last().copied().unwrap_or(*cursor).max(*cursor);
+    let missing: Vec<i64> = (*cursor + 1..high)
+        .filter(|s| !seen.contains(s))
+        .take(MISSING)
+        .collect();
     let c = inner.conn().await?;
-    let rows = c
+    let mut rows = c
         .query(
             "SELECT seq, token, client_id, rcpt, kind, last FROM postwire_events
              WHERE seq > $1 ORDER BY seq LIMIT $2",
-            &[&*cursor, &BATCH],
+            &[&high, &BATCH],
         )
         .await
         .map_err(db)?;
-    drop(c);
     let full = i64::try_from(rows.len()).unwrap_or(0) == BATCH;
+    if !missing.is_empty() {
+        let late = c
+            .query(
+                "SELECT seq, token, client_id, rcpt, kind, last FROM postwire_events
+                 WHERE seq = ANY($1) ORDER BY seq",
+                &[&missing],
+            )
+            .await
+            .map_err(db)?;
+        rows.splice(0..0, late);
+    }
+    drop(c);
     for r in rows {
         let seq: i64 = r.get(0);
         if !seen.insert(seq) {
