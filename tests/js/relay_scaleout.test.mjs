@@ -77,11 +77,11 @@ before(async () => {
 after(() => pg?.stop());
 
 /**
- * Tokens shared by both relays. Until relays on a database read tokens from
- * it (`postwire token add --spool URL`), the same tokens.toml is written into
- * every relay's DATA_DIR; flip TOKENS_IN_DATABASE once they do.
+ * Tokens shared by both relays: added once with `postwire token add --spool
+ * URL`, read by every relay from the database. (TOKENS_IN_DATABASE = false
+ * writes the same tokens.toml into every relay's DATA_DIR instead.)
  */
-const TOKENS_IN_DATABASE = false;
+const TOKENS_IN_DATABASE = true;
 function sharedToken(name, spoolUrl, dataDirs) {
   for (const d of dataDirs) fs.mkdirSync(d, { recursive: true });
   if (TOKENS_IN_DATABASE) {
