@@ -217,9 +217,34 @@ pub(super) async fn next(inner: &Inner) -> Option<Lease> {
     }
 }
 
+/// How often [`claim`] tries again at once when the message it locked had
+/// been claimed by another worker meanwhile.
+const CLAIM_TRIES: usize = 16;
+
 /// Claims the recipients of one due message for this relay.
+///
+/// The candidate is read and locked in one statement, whose snapshot may
+/// predate another worker's claim of the same message that committed just
+/// before our lock was granted (the message row itself is not changed by a
+/// claim, so PostgreSQL does not re-check it). The `UPDATE` (a new snapshot)
+/// then takes no recipient: that is contention, not an empty queue, so look
+/// again at once rather than sleeping until the next poll.
 async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
     let mut c = inner.conn().await?;
+    for _ in 0..CLAIM_TRIES {
+        if let Some(found) = claim_once(inner, &mut c).await? {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+/// One try of [`claim`]: `Ok(Some(lease))`, `Ok(Some(None))` when nothing
+/// is due, `Ok(None)` on contention (see there).
+async fn claim_once(
+    inner: &Inner,
+    c: &mut deadpool_postgres::Object,
+) -> Result<Option<Option<Lease>>, SpoolError> {
     let tx = c.transaction().await.map_err(db)?;
     let Some(m) = tx
         .query_opt(
@@ -235,7 +260,7 @@ async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
         .await
         .map_err(db)?
     else {
-        return Ok(None);
+        return Ok(Some(None));
     };
     let id: i64 = m.get(0);
     let key = Key {
@@ -266,13 +291,14 @@ async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
         .map_err(db)?;
     tx.commit().await.map_err(db)?;
     if rows.is_empty() {
+        // Claimed by another worker meanwhile: try again.
         return Ok(None);
     }
     rows.sort_by_key(|r| r.get::<_, i32>(0));
     let rcpt_to: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
     inner.in_flight.fetch_add(1, Ordering::SeqCst);
-    let bytes = match read_bytes(&c, id).await {
-        Ok(Some(b)) if i64::try_from(b.len()).ok() == Some(size) => b,
+    let bytes = match read_bytes(c, id).await {
+        Ok(b) if i64::try_from(b.len()).ok() == Some(size) => b,
         Ok(_) => {
             tracing::error!(id = %key.id, token = %key.token, "the spooled copy is incomplete in the database");
             Vec::new()
@@ -283,7 +309,7 @@ async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
             return Err(e);
         }
     };
-    Ok(Some(Lease {
+    Ok(Some(Some(Lease {
         key,
         envelope: Envelope {
             rcpt_to,
@@ -293,13 +319,13 @@ async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
         attempts,
         received_ms,
         fence: u64::try_from(fence).unwrap_or(0),
-    }))
+    })))
 }
 
-async fn read_bytes(
-    c: &tokio_postgres::Client,
-    id: i64,
-) -> Result<Option<Vec<u8>>, SpoolError> {
+/// The chunks of message `id`, joined (empty when there are none: an empty
+/// message has no chunk, a final one none left; callers compare the length
+/// with the message's size).
+async fn read_bytes(c: &tokio_postgres::Client, id: i64) -> Result<Vec<u8>, SpoolError> {
     let rows = c
         .query(
             "SELECT data FROM postwire_message_chunks WHERE message_id = $1 ORDER BY seq",
@@ -307,14 +333,11 @@ async fn read_bytes(
         )
         .await
         .map_err(db)?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
     let mut out = Vec::new();
     for r in rows {
         out.extend_from_slice(r.get::<_, &[u8]>(0));
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 pub(super) async fn renew(inner: &Inner, lease: &Lease) -> Result<bool, SpoolError> {
@@ -357,7 +380,7 @@ pub(super) async fn settle(
     let held: Vec<(i32, String)> = tx
         .query(
             "SELECT idx, rcpt FROM postwire_deliveries
-             WHERE message_id = $1 AND lease_token = $2 AND NOT final",
+             WHERE message_id = $1 AND lease_token = $2 AND NOT final ORDER BY idx",
             &[&id, &to_i64(lease.fence)],
         )
         .await
@@ -424,8 +447,9 @@ pub(super) async fn settle(
     Ok(())
 }
 
-/// When every recipient of message `id` is final: marks it, deletes its
-/// bytes, and answers `true`.
+/// When every recipient of message `id` is final: marks it (no longer held:
+/// nothing is left to hold, as in the file spool), deletes its bytes, and
+/// answers `true`.
 async fn finish_if_final(tx: &Transaction<'_>, id: i64, now: u64) -> Result<bool, SpoolError> {
     let open: i64 = tx
         .query_one(
@@ -439,7 +463,7 @@ async fn finish_if_final(tx: &Transaction<'_>, id: i64, now: u64) -> Result<bool
         return Ok(false);
     }
     tx.execute(
-        "UPDATE postwire_messages SET final_ms = $2 WHERE id = $1 AND final_ms IS NULL",
+        "UPDATE postwire_messages SET final_ms = $2, held = false WHERE id = $1 AND final_ms IS NULL",
         &[&id, &to_i64(now)],
     )
     .await
@@ -556,6 +580,7 @@ async fn views(
                 })
                 .collect();
             let held: bool = r.get(6);
+            let in_flight = r.get::<_, Option<bool>>(9).unwrap_or(false);
             let final_ms: Option<i64> = r.get(11);
             let view = MessageView {
                 key: Key {
@@ -566,9 +591,9 @@ async fn views(
                 received_ms: to_u64(r.get(4)),
                 size: if final_ms.is_some() { 0 } else { to_u64(r.get(5)) },
                 held,
-                in_flight: r.get::<_, Option<bool>>(9).unwrap_or(false),
+                in_flight,
                 attempts: u32::try_from(r.get::<_, i32>(7)).unwrap_or(0),
-                next_attempt_ms: if held {
+                next_attempt_ms: if held || in_flight {
                     None
                 } else {
                     r.get::<_, Option<i64>>(8).map(to_u64)
@@ -638,7 +663,8 @@ pub(super) async fn message_bytes(inner: &Inner, key: &Key) -> Result<Option<Vec
     let c = inner.conn().await?;
     let Some(row) = c
         .query_opt(
-            "SELECT id FROM postwire_messages WHERE token = $1 AND client_id = $2 AND NOT deleted",
+            "SELECT id, size FROM postwire_messages
+             WHERE token = $1 AND client_id = $2 AND NOT deleted AND final_ms IS NULL",
             &[&key.token, &key.id],
         )
         .await
@@ -646,7 +672,10 @@ pub(super) async fn message_bytes(inner: &Inner, key: &Key) -> Result<Option<Vec
     else {
         return Ok(None);
     };
-    read_bytes(&c, row.get(0)).await
+    let bytes = read_bytes(&c, row.get(0)).await?;
+    // Shorter: it became final (its chunks deleted) since the first read.
+    let size: i64 = row.get(1);
+    Ok((i64::try_from(bytes.len()).ok() == Some(size)).then_some(bytes))
 }
 
 pub(super) async fn control(
