@@ -43,27 +43,58 @@ const BATCH: i64 = 2000;
 /// How often housekeeping runs.
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
 
-/// The cursor to start from: events from now on.
-pub(super) async fn start_cursor(inner: &Inner) -> Result<i64, SpoolError> {
-    let c = inner.conn().await?;
-    let row = c
-        .query_one("SELECT coalesce(max(seq), 0) FROM postwire_events", &[])
-        .await
-        .map_err(db)?;
-    Ok(row.get(0))
+/// How far below the newest event the follower starts, so that an event
+/// whose transaction was still committing when the relay started (its
+/// `seq` below the newest) is not missed.
+const START_WINDOW: i64 = 1000;
+
+/// Where the follower starts: events from now on. The cursor goes
+/// [`START_WINDOW`] below the newest event, with the rows already there
+/// counted as seen (not published): the missing ones are gaps like any
+/// other, published if their transaction commits.
+pub(super) struct Start {
+    cursor: i64,
+    seen: BTreeSet<i64>,
 }
 
-/// A gap below the rows seen, waiting to be filled: since when, and the
-/// snapshot `xmax` of the read that found it.
+/// See [`Start`].
+pub(super) async fn start_cursor(inner: &Inner) -> Result<Start, SpoolError> {
+    let c = inner.conn().await?;
+    let max: i64 = c
+        .query_one("SELECT coalesce(max(seq), 0) FROM postwire_events", &[])
+        .await
+        .map_err(db)?
+        .get(0);
+    let cursor = max.saturating_sub(START_WINDOW).max(0);
+    let seen = c
+        .query(
+            "SELECT seq FROM postwire_events WHERE seq > $1 AND seq <= $2",
+            &[&cursor, &max],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(Start { cursor, seen })
+}
+
+/// The gaps below the rows seen, waiting to be filled: since when, the
+/// snapshot `xmax` of the read that found them, and the highest `seq` seen
+/// then (every gap below it was already there).
 #[derive(Debug, Clone, Copy)]
 struct Gap {
     since: Instant,
     xmax: i64,
+    below: i64,
 }
 
 /// Reads new events and publishes them to the relay's `all` broadcast.
-pub(super) async fn follow(inner: Weak<Inner>, mut cursor: i64) {
-    let mut seen: BTreeSet<i64> = BTreeSet::new();
+pub(super) async fn follow(inner: Weak<Inner>, start: Start) {
+    let Start {
+        mut cursor,
+        mut seen,
+    } = start;
     let mut gap: Option<Gap> = None;
     let mut failing = false;
     loop {
@@ -156,26 +187,28 @@ async fn round(
         if first == *cursor + 1 {
             seen.pop_first();
             *cursor = first;
-            // A gap further up is judged by a read of its own.
-            *gap = None;
             continue;
         }
         match *gap {
-            None => {
+            // Every gap below `below` was there when `g` was taken.
+            Some(g) if first <= g.below => {
+                if (g.xmax > 0 && xmin >= g.xmax) || g.since.elapsed() >= GAP_WAIT {
+                    *cursor = first - 1;
+                    continue;
+                }
+                break;
+            }
+            _ => {
                 *gap = Some(Gap {
                     since: Instant::now(),
                     xmax,
+                    below: seen.last().copied().unwrap_or(first),
                 });
                 break;
             }
-            Some(g) if (g.xmax > 0 && xmin >= g.xmax) || g.since.elapsed() >= GAP_WAIT => {
-                *cursor = first - 1;
-                *gap = None;
-            }
-            Some(_) => break,
         }
     }
-    if seen.is_empty() {
+    if gap.is_some_and(|g| *cursor >= g.below) {
         *gap = None;
     }
     Ok(full)
