@@ -1309,24 +1309,8 @@ mod pg_only {
             Arc::new(open_pg(&url, &pw, opts(), Duration::from_secs(30)).await);
         let mut every = spool.subscribe_all();
         let server = PgServer::shared();
-        let insert = |from: usize, to: usize| {
-            format!(
-                "INSERT INTO postwire_events (message_id, token, client_id, rcpt, kind, last, at_ms, relay)
-                 SELECT 0, 'tok', 'g' || i, 'a@x.org', '{{\"kind\":\"delivered\",\"response\":\"250\"}}', true, 0, 'psql'
-                 FROM generate_series({from}, {to}) AS i"
-            )
-        };
         // A transaction takes a seq and commits late.
-        let late = SpoolUrl::parse(&url, Some(pw.clone())).unwrap();
-        let (client, mut conn) = late.connect_one().await.unwrap();
-        let driver = tokio::spawn(async move {
-            use futures_util::StreamExt;
-            while let Some(m) = conn.next().await {
-                if m.is_err() {
-                    return;
-                }
-            }
-        });
+        let (client, driver) = connect(&url, &pw).await;
         client
             .batch_execute(&format!("BEGIN; {}", insert(0, 0)))
             .await
@@ -1354,6 +1338,57 @@ mod pg_only {
         server.psql("pgonly_event_gaps", &insert(n + 1, n + 1));
         let ev = recv(&mut every).await;
         assert_eq!(ev.key.id, format!("g{}", n + 1));
+    }
+
+    /// A relay that starts while an event's transaction is committing (its
+    /// `seq` below the newest one) publishes it once committed, and not the
+    /// events committed before it started.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_relay_started_while_an_event_commits_hears_it() {
+        let (url, pw) = db("start_mid_commit");
+        let a = open_pg(&url, &pw, opts(), Duration::from_secs(30)).await;
+        let server = PgServer::shared();
+        let (client, driver) = connect(&url, &pw).await;
+        client
+            .batch_execute(&format!("BEGIN; {}", insert(0, 0)))
+            .await
+            .unwrap();
+        server.psql("pgonly_start_mid_commit", &insert(1, 3));
+        let b = open_pg(&url, &pw, opts(), Duration::from_secs(30)).await;
+        let mut every = b.subscribe_all();
+        server.psql("pgonly_start_mid_commit", &insert(4, 4));
+        assert_eq!(recv(&mut every).await.key.id, "g4", "from now on");
+        client.batch_execute("COMMIT").await.unwrap();
+        assert_eq!(recv(&mut every).await.key.id, "g0", "the late commit");
+        drop(client);
+        let _ = driver.await;
+        drop(a);
+    }
+
+    /// SQL inserting events for ids `g{from}` to `g{to}` (as a relay's
+    /// settle would, without its message; dated now, so that housekeeping
+    /// keeps them).
+    fn insert(from: usize, to: usize) -> String {
+        format!(
+            "INSERT INTO postwire_events (message_id, token, client_id, rcpt, kind, last, at_ms, relay)
+             SELECT 0, 'tok', 'g' || i, 'a@x.org', '{{\"kind\":\"delivered\",\"response\":\"250\"}}', true, postwire_now_ms(), 'psql'
+             FROM generate_series({from}, {to}) AS i"
+        )
+    }
+
+    /// A connection of the test's own, and the task driving it.
+    async fn connect(url: &str, pw: &str) -> (tokio_postgres::Client, tokio::task::JoinHandle<()>) {
+        let url = SpoolUrl::parse(url, Some(pw.to_string())).unwrap();
+        let (client, mut conn) = url.connect_one().await.unwrap();
+        let driver = tokio::spawn(async move {
+            use futures_util::StreamExt;
+            while let Some(m) = conn.next().await {
+                if m.is_err() {
+                    return;
+                }
+            }
+        });
+        (client, driver)
     }
 
     #[tokio::test(flavor = "multi_thread")]
