@@ -1340,6 +1340,36 @@ mod pg_only {
         assert_eq!(ev.key.id, format!("g{}", n + 1));
     }
 
+    /// A message whose chunks are not all there (damage, a hand-made
+    /// deletion) is failed, never sent short.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_incomplete_copy_is_failed_not_sent() {
+        let (url, pw) = db("incomplete");
+        let spool: Arc<dyn Spool> =
+            Arc::new(open_pg(&url, &pw, opts(), Duration::from_secs(30)).await);
+        let mut events = spool.subscribe();
+        let big = vec![b'x'; 300 << 10];
+        spool
+            .accept(sub_with("broken", &["a@x.org", "b@x.org"], big))
+            .await
+            .unwrap();
+        PgServer::shared().psql(
+            "pgonly_incomplete",
+            "DELETE FROM postwire_message_chunks WHERE seq = 1 AND message_id =
+               (SELECT id FROM postwire_messages WHERE client_id = 'broken')",
+        );
+        spool.accept(sub("fine", &["a@x.org"])).await.unwrap();
+        assert_eq!(lease(&spool).await.key, key("fine"));
+        for (_, state) in status(&spool, &key("broken")).await {
+            match state {
+                RcptState::Failed { reason } => assert!(reason.contains("incomplete"), "{reason}"),
+                other => panic!("expected failed, got {other:?}"),
+            }
+        }
+        let evs = events_of(&mut events, &key("broken"), 2).await;
+        assert!(evs[1].last);
+    }
+
     /// A relay that starts while an event's transaction is committing (its
     /// `seq` below the newest one) publishes it once committed, and not the
     /// events committed before it started.

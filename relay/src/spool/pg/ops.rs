@@ -298,18 +298,15 @@ async fn claim_once(
     let rcpt_to: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
     inner.in_flight.fetch_add(1, Ordering::SeqCst);
     let bytes = match read_bytes(c, id).await {
-        Ok(b) if i64::try_from(b.len()).ok() == Some(size) => b,
-        Ok(_) => {
-            tracing::error!(id = %key.id, token = %key.token, "the spooled copy is incomplete in the database");
-            Vec::new()
-        }
+        Ok(b) => b,
         Err(e) => {
             // The lease expires and the message is claimed again.
             inner.in_flight.fetch_sub(1, Ordering::SeqCst);
             return Err(e);
         }
     };
-    Ok(Some(Some(Lease {
+    let complete = i64::try_from(bytes.len()).ok() == Some(size);
+    let lease = Lease {
         key,
         envelope: Envelope {
             rcpt_to,
@@ -319,7 +316,29 @@ async fn claim_once(
         attempts,
         received_ms,
         fence: u64::try_from(fence).unwrap_or(0),
-    })))
+    };
+    if !complete {
+        // Never send a damaged copy: fail the message loudly, as the file
+        // spool does with one it cannot read, and look for other work.
+        let key = &lease.key;
+        tracing::error!(id = %key.id, token = %key.token, size, found = lease.bytes.len(),
+            "the spooled copy is incomplete in the database; reporting it failed");
+        let reason = format!(
+            "the spooled copy is incomplete in the database ({} of {size} bytes)",
+            lease.bytes.len()
+        );
+        let outcomes = lease
+            .envelope
+            .rcpt_to
+            .iter()
+            .map(|r| (r.clone(), Outcome::Permanent(reason.clone())))
+            .collect();
+        let settled = settle(inner, &lease, outcomes).await;
+        inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+        settled?;
+        return Ok(None);
+    }
+    Ok(Some(Some(lease)))
 }
 
 /// The chunks of message `id`, joined (empty when there are none: an empty
