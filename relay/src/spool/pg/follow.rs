@@ -137,9 +137,7 @@ async fn round(
     let seen_list: Vec<i64> = seen.iter().copied().collect();
     let rows = c
         .query(
-            "SELECT seq, token, client_id, rcpt, kind, last,
-                    pg_snapshot_xmin(pg_current_snapshot())::text,
-                    pg_snapshot_xmax(pg_current_snapshot())::text
+            "SELECT seq, token, client_id, rcpt, kind, last, NULL::text, NULL::text
              FROM postwire_events
              WHERE seq > $1 AND seq <> ALL($3)
              UNION ALL
