@@ -240,7 +240,8 @@ async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
 }
 
 /// One try of [`claim`]: `Ok(Some(lease))`, `Ok(Some(None))` when nothing
-/// is due, `Ok(None)` on contention (see there).
+/// is due, `Ok(None)` on contention (see there) or after failing an
+/// incomplete copy (look again).
 async fn claim_once(
     inner: &Inner,
     c: &mut deadpool_postgres::Object,
