@@ -8,13 +8,20 @@
 //! `seq` values are handed out when rows are inserted, not when they
 //! commit: a transaction holding seq 7 may commit after one holding seq 8.
 //! The follower therefore keeps a cursor below which every row was seen,
-//! and the set of rows seen above it; each round it reads the rows after
-//! the highest seen, and the missing numbers between the cursor and it
-//! (rows that may still commit), publishes rows not seen yet, and moves
-//! the cursor over a gap only once the gap is [`GAP_WAIT`] old (a
-//! rolled-back insert, or a database crash, leaves a gap for ever). Every
-//! committed event is published once, however the commits interleave; a
-//! gap neither holds back the rows after it nor makes them read again.
+//! and the set of rows seen above it; it reads the rows above the cursor it
+//! has not seen yet, publishes them, and moves the cursor over what is
+//! contiguous. A gap may be for ever (a rolled-back insert; the jump of
+//! up to 32 values a sequence makes after a crash restart), so the
+//! follower moves over a gap once no transaction can fill it any more:
+//! every transaction that writes an event has its transaction id before it
+//! takes a `seq` (each locks or changes a row first), so a transaction
+//! holding a missing `seq` was running when the read that found the gap
+//! began, its id below that read's snapshot `xmax`; once a later read's
+//! snapshot `xmin` has passed that `xmax`, all of them have ended, and that
+//! read shows every row they committed. (After [`GAP_WAIT`] a gap is moved
+//! over whatever, should a long transaction of another application hold
+//! `xmin` back.) Every committed event is published once, however the
+//! commits interleave.
 
 use std::collections::BTreeSet;
 use std::sync::Weak;
@@ -33,31 +40,68 @@ const POLL: Duration = Duration::from_secs(1);
 const GAP_WAIT: Duration = Duration::from_secs(30);
 /// Most rows read per round.
 const BATCH: i64 = 2000;
-/// Most missing numbers (gaps) looked up again per round.
-const MISSING: usize = 2000;
 /// How often housekeeping runs.
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
 
-/// The cursor to start from: events from now on.
-pub(super) async fn start_cursor(inner: &Inner) -> Result<i64, SpoolError> {
+/// How far below the newest event the follower starts, so that an event
+/// whose transaction was still committing when the relay started (its
+/// `seq` below the newest) is not missed.
+const START_WINDOW: i64 = 1000;
+
+/// Where the follower starts: events from now on. The cursor goes
+/// [`START_WINDOW`] below the newest event, with the rows already there
+/// counted as seen (not published): the missing ones are gaps like any
+/// other, published if their transaction commits.
+pub(super) struct Start {
+    cursor: i64,
+    seen: BTreeSet<i64>,
+}
+
+/// See [`Start`].
+pub(super) async fn start_cursor(inner: &Inner) -> Result<Start, SpoolError> {
     let c = inner.conn().await?;
-    let row = c
+    let max: i64 = c
         .query_one("SELECT coalesce(max(seq), 0) FROM postwire_events", &[])
         .await
-        .map_err(db)?;
-    Ok(row.get(0))
+        .map_err(db)?
+        .get(0);
+    let cursor = max.saturating_sub(START_WINDOW).max(0);
+    let seen = c
+        .query(
+            "SELECT seq FROM postwire_events WHERE seq > $1 AND seq <= $2",
+            &[&cursor, &max],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(Start { cursor, seen })
+}
+
+/// The gaps below the rows seen, waiting to be filled: since when, the
+/// snapshot `xmax` of the read that found them, and the highest `seq` seen
+/// then (every gap below it was already there).
+#[derive(Debug, Clone, Copy)]
+struct Gap {
+    since: Instant,
+    xmax: i64,
+    below: i64,
 }
 
 /// Reads new events and publishes them to the relay's `all` broadcast.
-pub(super) async fn follow(inner: Weak<Inner>, mut cursor: i64) {
-    let mut seen: BTreeSet<i64> = BTreeSet::new();
-    let mut gap_since: Option<Instant> = None;
+pub(super) async fn follow(inner: Weak<Inner>, start: Start) {
+    let Start {
+        mut cursor,
+        mut seen,
+    } = start;
+    let mut gap: Option<Gap> = None;
     let mut failing = false;
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
         };
-        let full = match round(&strong, &mut cursor, &mut seen, &mut gap_since).await {
+        let full = match round(&strong, &mut cursor, &mut seen, &mut gap).await {
             Ok(full) => {
                 failing = false;
                 full
@@ -86,40 +130,40 @@ async fn round(
     inner: &Inner,
     cursor: &mut i64,
     seen: &mut BTreeSet<i64>,
-    gap_since: &mut Option<Instant>,
+    gap: &mut Option<Gap>,
 ) -> Result<bool, SpoolError> {
-    // After the highest row seen; plus, while there are gaps, the numbers
-    // missing below it (reading from the cursor would return the rows seen
-    // above a gap again, and never more than a batch of them).
-    let high = seen.last().copied().unwrap_or(*cursor).max(*cursor);
-    let missing: Vec<i64> = (*cursor + 1..high)
-        .filter(|s| !seen.contains(s))
-        .take(MISSING)
-        .collect();
     let c = inner.conn().await?;
-    let mut rows = c
+    // The rows above the cursor not seen yet (those seen above a gap are
+    // not read again, so a full batch is always new rows), and the read's
+    // snapshot bounds (xid8 as text: no driver type for it).
+    let seen_list: Vec<i64> = seen.iter().copied().collect();
+    let rows = c
         .query(
-            "SELECT seq, token, client_id, rcpt, kind, last FROM postwire_events
-             WHERE seq > $1 ORDER BY seq LIMIT $2",
-            &[&high, &BATCH],
+            "SELECT seq, token, client_id, rcpt, kind, last, NULL::text, NULL::text
+             FROM postwire_events
+             WHERE seq > $1 AND seq <> ALL($3)
+             UNION ALL
+             SELECT NULL, NULL, NULL, NULL, NULL, NULL,
+                    pg_snapshot_xmin(pg_current_snapshot())::text,
+                    pg_snapshot_xmax(pg_current_snapshot())::text
+             ORDER BY 1 NULLS FIRST LIMIT $2",
+            &[&*cursor, &(BATCH + 1), &seen_list],
         )
         .await
         .map_err(db)?;
-    let full = i64::try_from(rows.len()).unwrap_or(0) == BATCH;
-    if !missing.is_empty() {
-        let late = c
-            .query(
-                "SELECT seq, token, client_id, rcpt, kind, last FROM postwire_events
-                 WHERE seq = ANY($1) ORDER BY seq",
-                &[&missing],
-            )
-            .await
-            .map_err(db)?;
-        rows.splice(0..0, late);
-    }
     drop(c);
+    let xid = |r: &tokio_postgres::Row, i: usize| -> i64 {
+        r.get::<_, Option<String>>(i)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0)
+    };
+    // The first row is the one with the snapshot only.
+    let (xmin, xmax) = rows.first().map_or((0, 0), |r| (xid(r, 6), xid(r, 7)));
+    let full = i64::try_from(rows.len()).unwrap_or(0) > BATCH;
     for r in rows {
-        let seq: i64 = r.get(0);
+        let Some(seq) = r.get::<_, Option<i64>>(0) else {
+            continue;
+        };
         if !seen.insert(seq) {
             continue;
         }
@@ -137,21 +181,35 @@ async fn round(
             last: r.get(5),
         });
     }
-    // Move the cursor over what is contiguous, and over gaps old enough.
+    // Move the cursor over what is contiguous, and over gaps no
+    // transaction can fill any more (see the module doc).
     while let Some(&first) = seen.first() {
         if first == *cursor + 1 {
             seen.pop_first();
             *cursor = first;
-            *gap_since = None;
             continue;
         }
-        let since = *gap_since.get_or_insert_with(Instant::now);
-        if since.elapsed() >= GAP_WAIT {
-            *cursor = first - 1;
-            *gap_since = None;
-            continue;
+        match *gap {
+            // Every gap below `below` was there when `g` was taken.
+            Some(g) if first <= g.below => {
+                if (g.xmax > 0 && xmin >= g.xmax) || g.since.elapsed() >= GAP_WAIT {
+                    *cursor = first - 1;
+                    continue;
+                }
+                break;
+            }
+            _ => {
+                *gap = Some(Gap {
+                    since: Instant::now(),
+                    xmax,
+                    below: seen.last().copied().unwrap_or(first),
+                });
+                break;
+            }
         }
-        break;
+    }
+    if gap.is_some_and(|g| *cursor >= g.below) {
+        *gap = None;
     }
     Ok(full)
 }

@@ -244,9 +244,39 @@ SELECT m.id, m.token, m.client_id, m.envelope, m.received_ms, m.attempts, m.size
        (SELECT array_agg(c.data ORDER BY c.seq) FROM postwire_message_chunks c WHERE c.message_id = m.id)
 FROM m, t";
 
+/// How often [`claim`] tries again at once when the message it locked had
+/// been claimed by another worker meanwhile.
+const CLAIM_TRIES: usize = 16;
+
 /// Claims the recipients of one due message for this relay.
+///
+/// The statement's snapshot may predate another worker's claim of the same
+/// message that committed just before our lock was granted (a claim does
+/// not change the message row, so PostgreSQL does not re-check it); the
+/// `UPDATE` then takes no recipient. That is contention, not an empty
+/// queue: look again at once rather than sleeping until the next poll.
 async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
     let c = inner.conn().await?;
+    for _ in 0..CLAIM_TRIES {
+        match claim_once(inner, &c).await? {
+            Claimed::Lease(lease) => return Ok(Some(lease)),
+            Claimed::Nothing => return Ok(None),
+            Claimed::Again => {}
+        }
+    }
+    Ok(None)
+}
+
+/// What one try of [`claim`] found.
+enum Claimed {
+    Lease(Lease),
+    /// Nothing is due.
+    Nothing,
+    /// Contention, or an incomplete copy was failed: look again.
+    Again,
+}
+
+async fn claim_once(inner: &Inner, c: &deadpool_postgres::Object) -> Result<Claimed, SpoolError> {
     let lease_ms = to_i64(u64::try_from(inner.pg.lease.as_millis()).unwrap_or(u64::MAX));
     let stmt = c.prepare_cached(CLAIM).await.map_err(db)?;
     let Some(m) = c
@@ -254,14 +284,14 @@ async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
         .await
         .map_err(db)?
     else {
-        return Ok(None);
+        return Ok(Claimed::Nothing);
     };
     let key = Key {
         token: m.get(1),
         id: m.get(2),
     };
     let Some(rcpt_to) = m.get::<_, Option<Vec<String>>>(8) else {
-        return Ok(None);
+        return Ok(Claimed::Again);
     };
     let envelope: Envelope = serde_json::from_value(m.get(3))
         .map_err(|e| SpoolError::Database(format!("unreadable envelope of {key:?}: {e}")))?;
@@ -271,11 +301,9 @@ async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
     let fence: i64 = m.get(7);
     let chunks: Vec<Vec<u8>> = m.get::<_, Option<Vec<Vec<u8>>>>(9).unwrap_or_default();
     let bytes = chunks.concat();
-    if i64::try_from(bytes.len()).ok() != Some(size) {
-        tracing::error!(id = %key.id, token = %key.token, "the spooled copy is incomplete in the database");
-    }
     inner.in_flight.fetch_add(1, Ordering::SeqCst);
-    Ok(Some(Lease {
+    let complete = i64::try_from(bytes.len()).ok() == Some(size);
+    let lease = Lease {
         key,
         envelope: Envelope {
             rcpt_to,
@@ -285,10 +313,34 @@ async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
         attempts,
         received_ms,
         fence: u64::try_from(fence).unwrap_or(0),
-    }))
+    };
+    if !complete {
+        // Never send a damaged copy: fail the message loudly, as the file
+        // spool does with one it cannot read, and look for other work.
+        let key = &lease.key;
+        tracing::error!(id = %key.id, token = %key.token, size, found = lease.bytes.len(),
+            "the spooled copy is incomplete in the database; reporting it failed");
+        let reason = format!(
+            "the spooled copy is incomplete in the database ({} of {size} bytes)",
+            lease.bytes.len()
+        );
+        let outcomes = lease
+            .envelope
+            .rcpt_to
+            .iter()
+            .map(|r| (r.clone(), Outcome::Permanent(reason.clone())))
+            .collect();
+        let settled = settle(inner, &lease, outcomes).await;
+        inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+        settled?;
+        return Ok(Claimed::Again);
+    }
+    Ok(Claimed::Lease(lease))
 }
 
-async fn read_bytes(c: &tokio_postgres::Client, id: i64) -> Result<Option<Vec<u8>>, SpoolError> {
+/// The chunks of message `id`, joined (empty when there are none: a final
+/// message has none left; callers compare the length with its size).
+async fn read_bytes(c: &tokio_postgres::Client, id: i64) -> Result<Vec<u8>, SpoolError> {
     let rows = c
         .query(
             "SELECT data FROM postwire_message_chunks WHERE message_id = $1 ORDER BY seq",
@@ -296,14 +348,11 @@ async fn read_bytes(c: &tokio_postgres::Client, id: i64) -> Result<Option<Vec<u8
         )
         .await
         .map_err(db)?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
     let mut out = Vec::new();
     for r in rows {
         out.extend_from_slice(r.get::<_, &[u8]>(0));
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 pub(super) async fn renew(inner: &Inner, lease: &Lease) -> Result<bool, SpoolError> {
@@ -333,7 +382,8 @@ WITH u AS (
   RETURNING d.idx
 ), mm AS (
   UPDATE postwire_messages
-  SET attempts = attempts + 1, final_ms = CASE WHEN $6 THEN $7 ELSE final_ms END
+  SET attempts = attempts + 1, final_ms = CASE WHEN $6 THEN $7 ELSE final_ms END,
+      held = held AND NOT $6
   WHERE id = $1
 ), ch AS (
   DELETE FROM postwire_message_chunks WHERE message_id = $1 AND $6
@@ -454,8 +504,9 @@ pub(super) async fn settle(
     Ok(())
 }
 
-/// When every recipient of message `id` is final: marks it, deletes its
-/// bytes, and answers `true`.
+/// When every recipient of message `id` is final: marks it (no longer held:
+/// nothing is left to hold, as in the file spool), deletes its bytes, and
+/// answers `true`.
 async fn finish_if_final(tx: &Transaction<'_>, id: i64, now: u64) -> Result<bool, SpoolError> {
     let open: i64 = tx
         .query_one(
@@ -469,7 +520,7 @@ async fn finish_if_final(tx: &Transaction<'_>, id: i64, now: u64) -> Result<bool
         return Ok(false);
     }
     tx.execute(
-        "UPDATE postwire_messages SET final_ms = $2 WHERE id = $1 AND final_ms IS NULL",
+        "UPDATE postwire_messages SET final_ms = $2, held = false WHERE id = $1 AND final_ms IS NULL",
         &[&id, &to_i64(now)],
     )
     .await
@@ -586,6 +637,7 @@ async fn views(
                 })
                 .collect();
             let held: bool = r.get(6);
+            let in_flight = r.get::<_, Option<bool>>(9).unwrap_or(false);
             let final_ms: Option<i64> = r.get(11);
             let view = MessageView {
                 key: Key {
@@ -600,9 +652,9 @@ async fn views(
                     to_u64(r.get(5))
                 },
                 held,
-                in_flight: r.get::<_, Option<bool>>(9).unwrap_or(false),
+                in_flight,
                 attempts: u32::try_from(r.get::<_, i32>(7)).unwrap_or(0),
-                next_attempt_ms: if held {
+                next_attempt_ms: if held || in_flight {
                     None
                 } else {
                     r.get::<_, Option<i64>>(8).map(to_u64)
@@ -677,7 +729,8 @@ pub(super) async fn message_bytes(inner: &Inner, key: &Key) -> Result<Option<Vec
     let c = inner.conn().await?;
     let Some(row) = c
         .query_opt(
-            "SELECT id FROM postwire_messages WHERE token = $1 AND client_id = $2 AND NOT deleted",
+            "SELECT id, size FROM postwire_messages
+             WHERE token = $1 AND client_id = $2 AND NOT deleted AND final_ms IS NULL",
             &[&key.token, &key.id],
         )
         .await
@@ -685,7 +738,10 @@ pub(super) async fn message_bytes(inner: &Inner, key: &Key) -> Result<Option<Vec
     else {
         return Ok(None);
     };
-    read_bytes(&c, row.get(0)).await
+    let bytes = read_bytes(&c, row.get(0)).await?;
+    // Shorter: it became final (its chunks deleted) since the first read.
+    let size: i64 = row.get(1);
+    Ok((i64::try_from(bytes.len()).ok() == Some(size)).then_some(bytes))
 }
 
 pub(super) async fn control(
