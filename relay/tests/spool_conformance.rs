@@ -1433,7 +1433,10 @@ mod pg_only {
                 "pgonly_migrations",
                 "SELECT count(*), count(DISTINCT version) FROM postwire_migrations"
             ),
-            "1|1"
+            {
+                let n = postwire_relay::spool::pg::schema::MIGRATIONS.len();
+                format!("{n}|{n}")
+            }
         );
         // Usable by all.
         let a: Arc<dyn Spool> = Arc::new(spools[0].clone());
