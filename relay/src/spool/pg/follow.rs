@@ -360,3 +360,37 @@ async fn retention(inner: &Inner) -> Result<(), SpoolError> {
     .map_err(db)?;
     Ok(())
 }
+
+/// Sends the wake-ups [`Inner::wake_others`] asked for, at most one
+/// `NOTIFY` per channel every [`NOTIFY_EVERY`], each in its own short
+/// transaction (no WAL to flush), never inside a writing one.
+pub(super) async fn notify_others(inner: Weak<Inner>) {
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        strong.notifier.notified().await;
+        tokio::time::sleep(NOTIFY_EVERY).await;
+        let due = strong.owe_due.swap(false, Ordering::Relaxed);
+        let events = strong.owe_events.swap(false, Ordering::Relaxed);
+        let sql = match (due, events) {
+            (true, true) => {
+                "SELECT pg_notify('postwire_due', ''), pg_notify('postwire_events', '')"
+            }
+            (true, false) => "SELECT pg_notify('postwire_due', '')",
+            (false, true) => "SELECT pg_notify('postwire_events', '')",
+            (false, false) => continue,
+        };
+        match strong.conn().await {
+            Ok(c) => {
+                if let Err(e) = c.batch_execute(sql).await {
+                    tracing::debug!(error = %e, "cannot wake the other relays (they poll)");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot wake the other relays (they poll)"),
+        }
+    }
+}
+
+/// How long wake-ups are gathered before one `NOTIFY` carries them.
+const NOTIFY_EVERY: Duration = Duration::from_millis(10);

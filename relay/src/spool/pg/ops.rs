@@ -73,9 +73,6 @@ async fn insert_events(
         .await
         .map_err(db)?;
     }
-    tx.execute("SELECT pg_notify('postwire_events', '')", &[])
-        .await
-        .map_err(db)?;
     Ok(())
 }
 
@@ -93,6 +90,7 @@ fn publish_local(inner: &Inner, key: &Key, events: Vec<(String, StoredKind, bool
         }
     }
     inner.events.notify_one();
+    inner.wake_others(false, true);
 }
 
 /// One statement (so one round trip, atomic without `BEGIN`): the message
@@ -115,7 +113,7 @@ WITH m AS (
   INSERT INTO postwire_events (message_id, token, client_id, rcpt, kind, last, at_ms, relay)
   SELECT m.id, $1, $2, '', $10, false, $5, $11 FROM m
 )
-SELECT m.id, pg_notify('postwire_due', ''), pg_notify('postwire_events', '') FROM m";
+SELECT m.id FROM m";
 
 pub(super) async fn accept(inner: &Inner, sub: Submission) -> Result<Accepted, SpoolError> {
     let not_stored = |e: tokio_postgres::Error| {
@@ -155,6 +153,7 @@ pub(super) async fn accept(inner: &Inner, sub: Submission) -> Result<Accepted, S
         return Ok(Accepted::Duplicate);
     }
     inner.due.notify_waiters();
+    inner.wake_others(true, true);
     Ok(Accepted::Stored)
 }
 
@@ -393,7 +392,7 @@ WITH u AS (
   FROM unnest($11::text[], $12::jsonb[], $13::boolean[]) WITH ORDINALITY AS v(rcpt, kind, last, o)
   ORDER BY v.o
 )
-SELECT (SELECT count(*) FROM u), pg_notify('postwire_events', '')";
+SELECT (SELECT count(*) FROM u)";
 
 pub(super) async fn settle(
     inner: &Inner,
@@ -500,6 +499,7 @@ pub(super) async fn settle(
     publish_local(inner, &lease.key, events);
     if !done {
         inner.due.notify_waiters();
+        inner.wake_others(true, false);
     }
     Ok(())
 }
@@ -870,10 +870,8 @@ pub(super) async fn control(
             .map_err(db)?;
         }
     }
-    tx.execute("SELECT pg_notify('postwire_due', '')", &[])
-        .await
-        .map_err(db)?;
     tx.commit().await.map_err(db)?;
     inner.due.notify_waiters();
+    inner.wake_others(true, false);
     Ok(Controlled::Done)
 }
