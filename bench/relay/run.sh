@@ -49,9 +49,10 @@ if has_spool pg || has_spool pg2; then
   [ -x "$PGBIN/initdb" ] || { echo "no PostgreSQL in /usr/lib/postgresql/<version>/bin: run scripts/setup.sh (or SPOOLS=file)" >&2; exit 1; }
   id postgres >/dev/null 2>&1 || { echo "no postgres user: run scripts/setup.sh" >&2; exit 1; }
 fi
-[ "$ONLY" = postfix ] || (cd "$ROOT" && cargo build --release -q -p postwire-relay --bin postwire)
+# POSTWIRE_BIN=path: measure that binary instead of building target/release/postwire.
+[ "$ONLY" = postfix ] || [ -n "${POSTWIRE_BIN:-}" ] || (cd "$ROOT" && cargo build --release -q -p postwire-relay --bin postwire)
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET/release/postwire"
+BIN="${POSTWIRE_BIN:-$TARGET/release/postwire}"
 
 # The work directory is on the repository's disk, not a tmpfs: fsync must be real.
 mkdir -p "$TARGET"
