@@ -112,20 +112,41 @@ fn publish_local(inner: &Inner, key: &Key, events: Vec<(String, StoredKind, bool
     inner.events.notify_one();
 }
 
+/// The accept as one statement (a single statement is its own transaction):
+/// the message row, its chunks, a delivery per recipient and the `accepted`
+/// event, or nothing at all when the key is already known (no row back: a
+/// duplicate). One round trip instead of eight.
+const ACCEPT: &str = "WITH m AS (
+    INSERT INTO postwire_messages (token, client_id, envelope, mail_from, received_ms, size)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (token, client_id) DO NOTHING RETURNING id),
+  c AS (
+    INSERT INTO postwire_message_chunks (message_id, seq, data)
+    SELECT m.id, (t.o - 1)::integer, t.d FROM m, unnest($7::bytea[]) WITH ORDINALITY AS t(d, o)),
+  d AS (
+    INSERT INTO postwire_deliveries (message_id, idx, rcpt, state, next_attempt_ms)
+    SELECT m.id, (t.o - 1)::integer, t.r, $9, postwire_now_ms()
+    FROM m, unnest($8::text[]) WITH ORDINALITY AS t(r, o)),
+  e AS (
+    INSERT INTO postwire_events (message_id, token, client_id, rcpt, kind, last, at_ms, relay)
+    SELECT m.id, $1, $2, '', $10, false, $5, $11 FROM m)
+  SELECT id FROM m";
+
 pub(super) async fn accept(inner: &Inner, sub: Submission) -> Result<Accepted, SpoolError> {
     let not_stored = |e: tokio_postgres::Error| SpoolError::NotStored(format!("database: {e}"));
-    let mut c = inner
+    let c = inner
         .conn()
         .await
         .map_err(|e| SpoolError::NotStored(e.to_string()))?;
-    let tx = c.transaction().await.map_err(not_stored)?;
     let meta = &sub.meta;
     let envelope = json(&meta.envelope)?;
-    let row = tx
+    let queued = json(&RcptState::Queued)?;
+    let kind = json(&StoredKind::Accepted)?;
+    let chunks: Vec<&[u8]> = sub.bytes.chunks(CHUNK_BYTES).collect();
+    let stmt = c.prepare_cached(ACCEPT).await.map_err(not_stored)?;
+    let row = c
         .query_opt(
-            "INSERT INTO postwire_messages (token, client_id, envelope, mail_from, received_ms, size)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (token, client_id) DO NOTHING RETURNING id",
+            &stmt,
             &[
                 &meta.key.token,
                 &meta.key.id,
@@ -133,46 +154,18 @@ pub(super) async fn accept(inner: &Inner, sub: Submission) -> Result<Accepted, S
                 &meta.envelope.mail_from,
                 &to_i64(meta.received_ms),
                 &i64::try_from(sub.bytes.len()).unwrap_or(i64::MAX),
+                &chunks,
+                &meta.envelope.rcpt_to,
+                &queued,
+                &kind,
+                &inner.pg.relay_name,
             ],
         )
         .await
         .map_err(not_stored)?;
-    let Some(row) = row else {
+    if row.is_none() {
         return Ok(Accepted::Duplicate);
-    };
-    let id: i64 = row.get(0);
-    let chunk = tx
-        .prepare_cached(
-            "INSERT INTO postwire_message_chunks (message_id, seq, data) VALUES ($1, $2, $3)",
-        )
-        .await
-        .map_err(not_stored)?;
-    for (seq, part) in sub.bytes.chunks(CHUNK_BYTES).enumerate() {
-        let seq = i32::try_from(seq).unwrap_or(i32::MAX);
-        tx.execute(&chunk, &[&id, &seq, &part])
-            .await
-            .map_err(not_stored)?;
     }
-    let queued = json(&RcptState::Queued)?;
-    tx.execute(
-        "INSERT INTO postwire_deliveries (message_id, idx, rcpt, state, next_attempt_ms)
-         SELECT $1, (t.o - 1)::integer, t.r, $3, postwire_now_ms()
-         FROM unnest($2::text[]) WITH ORDINALITY AS t(r, o)",
-        &[&id, &meta.envelope.rcpt_to, &queued],
-    )
-    .await
-    .map_err(not_stored)?;
-    insert_events(
-        inner,
-        &tx,
-        id,
-        &meta.key,
-        &[(String::new(), StoredKind::Accepted, false)],
-        meta.received_ms,
-    )
-    .await
-    .map_err(|e| SpoolError::NotStored(e.to_string()))?;
-    tx.commit().await.map_err(not_stored)?;
     inner.due.notify_waiters();
     wake(&c, WAKE_EVENTS_AND_DUE).await;
     Ok(Accepted::Stored)
