@@ -6,15 +6,23 @@
 //   accepted/s (first submit -> last accepted), end-to-end/s (first submit ->
 //   last `delivered` event, i.e. the upstream's 250 for every message).
 //
-//   node bench/relay/load.mjs URL TOKEN [COUNT=10000] [SIZE=10240] [CONNECTIONS=8]
+//   node bench/relay/load.mjs URL[,URL...] TOKEN [COUNT=10000] [SIZE=10240] [CONNECTIONS=8]
+//
+// With several URLs (relays sharing one spool) connection c goes to
+// URL[c % n]; messages are handed out from one shared counter, so each relay
+// gets its connections' share. A client hears the events of the messages it
+// submitted on the connection it submitted them on, whichever relay delivered
+// them, so the run ends when every message's `delivered` event has arrived
+// (counted once per message: a repeated event is counted apart).
 
 import { WebSocket } from '../../tests/e2e/node_modules/ws/wrapper.mjs';
 
-const [url, token, countArg, sizeArg, connArg] = process.argv.slice(2);
-if (!url || !token) {
-  console.error('usage: node load.mjs URL TOKEN [COUNT] [SIZE] [CONNECTIONS]');
+const [urlArg, token, countArg, sizeArg, connArg] = process.argv.slice(2);
+if (!urlArg || !token) {
+  console.error('usage: node load.mjs URL[,URL...] TOKEN [COUNT] [SIZE] [CONNECTIONS]');
   process.exit(2);
 }
+const urls = urlArg.split(',').filter(Boolean);
 const COUNT = Number(countArg ?? 10000);
 const SIZE = Number(sizeArg ?? 10240);
 const CONNECTIONS = Number(connArg ?? 8);
@@ -46,12 +54,14 @@ const submittedAt = new Float64Array(COUNT);
 let next = 0;
 let accepted = 0;
 let delivered = 0;
+let repeated = 0;
+const deliveredSeen = new Uint8Array(COUNT);
 let rejected = 0;
 let firstSubmit = 0;
 let lastAccepted = 0;
 let lastDelivered = 0;
 
-function connection() {
+function connection(url) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, ['postwire.v1']);
     let window = 1;
@@ -93,11 +103,18 @@ function connection() {
           console.error(`rejected ${f.id}: ${f.code} ${f.message}`);
           pump();
           break;
-        case 'delivered':
+        case 'delivered': {
+          const i = Number(f.id.slice(1));
+          if (deliveredSeen[i]) {
+            repeated++;
+            break;
+          }
+          deliveredSeen[i] = 1;
           delivered++;
           lastDelivered = now;
           if (delivered + rejected >= COUNT) resolve();
           break;
+        }
         case 'failed':
           console.error(`failed ${f.id}: ${f.reason}`);
           process.exitCode = 1;
@@ -117,7 +134,7 @@ function connection() {
 
 const closers = [];
 const conns = [];
-for (let c = 0; c < CONNECTIONS; c++) conns.push(connection());
+for (let c = 0; c < CONNECTIONS; c++) conns.push(connection(urls[c % urls.length]));
 await Promise.race(conns);
 for (const d of closers) d();
 
@@ -127,10 +144,12 @@ const result = {
   messages: COUNT,
   size: SIZE,
   connections: CONNECTIONS,
+  relays: urls.length,
   window_per_connection: Number.isFinite(WINDOW) ? WINDOW : 'relay',
   accepted,
   rejected,
   delivered,
+  repeated_events: repeated,
   accepted_per_s: Math.round(accepted / ((lastAccepted - firstSubmit) / 1000)),
   end_to_end_per_s: Math.round(delivered / ((lastDelivered - firstSubmit) / 1000)),
   accept_ms_p50: Number(pct(50).toFixed(2)),

@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Relay benchmark (figures in docs/perf.md, section "Relay").
+# Relay benchmark (figures in docs/perf.md, sections "Relay" and "PostgreSQL spool").
 #   bash bench/relay/run.sh              # COUNT=10000 SIZE=10240 CONNECTIONS=8 ROUNDS=3
+#   SPOOLS="file pg pg2"                  # which postwire spools to measure (default: all three)
 # Side by side in one run, into the same Postfix smtp-sink (security none, no AUTH):
-#  1. postwire relay: bench/relay/load.mjs opens CONNECTIONS WebSockets, each
+#  1. postwire relay, file spool (SPOOLS has `file`): bench/relay/load.mjs opens CONNECTIONS WebSockets, each
 #     keeping a window of submissions unanswered: the relay's full window (64),
 #     4, and 1 (one message in flight per connection, as smtp-source -s 8 has
 #     against Postfix); every message is fsynced (group commit) before its
 #     `accepted`; the relay delivers over 8 SMTP connections. Accept latency is
 #     measured by the client (submit written -> accepted read); end to end is
 #     first submit -> last `delivered` event (the sink's 250).
+#  1b. postwire relay on the PostgreSQL spool (SPOOLS has `pg`: one relay; `pg2`:
+#     two relays on one database, load.mjs spreading its connections over both
+#     relays' endpoints round-robin, each relay delivering over 8 SMTP
+#     connections): a private PostgreSQL started by this script from Debian's
+#     binaries (/usr/lib/postgresql/<version>/bin, or $POSTWIRE_PG_BIN), its data
+#     directory on the repository's disk, fsync=on and synchronous_commit=on
+#     (every `accepted` waits for the WAL flush), a fresh database per round,
+#     stopped at the end. Windows: the relay's full window and 1 per connection.
+#     pg_stat_statements is loaded; PG_STATS=1 prints each round's top statements.
 #  2. Postfix relaying: smtp-source -s CONNECTIONS -> postfix smtpd (queue on the
 #     same disk) -> smtp -> smtp-sink; end to end is smtp-source's start -> the
 #     queue empty again.
@@ -30,15 +40,28 @@ PFLIB="$POSTFIX/usr/lib/postfix"
 [ -f "$ROOT/tests/e2e/node_modules/ws/package.json" ] || { echo "no ws package: run scripts/setup.sh first" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "Postfix's master needs root" >&2; exit 1; }
 ONLY="${ONLY:-}"   # postwire or postfix: run one side only (to debug the setup)
-[ "$ONLY" = postfix ] || (cd "$ROOT" && cargo build --release -q -p postwire-relay --bin postwire)
-BIN="$ROOT/target/release/postwire"
+SPOOLS="${SPOOLS:-file pg pg2}"
+[ "$ONLY" = postfix ] && SPOOLS=""
+has_spool() { case " $SPOOLS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+PGBIN=""
+if has_spool pg || has_spool pg2; then
+  PGBIN="${POSTWIRE_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
+  [ -x "$PGBIN/initdb" ] || { echo "no PostgreSQL in /usr/lib/postgresql/<version>/bin: run scripts/setup.sh (or SPOOLS=file)" >&2; exit 1; }
+  id postgres >/dev/null 2>&1 || { echo "no postgres user: run scripts/setup.sh" >&2; exit 1; }
+fi
+# POSTWIRE_BIN=path: measure that binary instead of building target/release/postwire.
+[ "$ONLY" = postfix ] || [ -n "${POSTWIRE_BIN:-}" ] || (cd "$ROOT" && cargo build --release -q -p postwire-relay --bin postwire)
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="${POSTWIRE_BIN:-$TARGET/release/postwire}"
 
 # The work directory is on the repository's disk, not a tmpfs: fsync must be real.
-WORK="$(mktemp -d -p "$ROOT/target" bench-relay.XXXXXX)"
+mkdir -p "$TARGET"
+WORK="$(mktemp -d -p "$TARGET" bench-relay.XXXXXX)"
 chmod 755 "$WORK"   # Postfix's daemons run as the postfix user and must reach the queue
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -z "${PG_STARTED:-}" ] || runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -w -m fast stop >/dev/null 2>&1 || true
   wait 2>/dev/null || true
   [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
@@ -53,23 +76,105 @@ PIDS+=($!)
 sleep 0.3
 
 # ---- postwire relay ----------------------------------------------------------
+# Starts a relay (data dir $1, log $2, extra serve arguments after); sets
+# RELAY_PID and RELAY_PORT.
+start_relay() {
+  local data="$1" log="$2"
+  shift 2
+  POSTWIRE_LOG=warn "$BIN" serve --listen 127.0.0.1:0 --data-dir "$data" \
+    --smtp "smtp://127.0.0.1:$SINK_PORT?security=none&connections=8" "$@" 2>"$log" &
+  RELAY_PID=$!
+  RELAY_PORT=""
+  for _ in $(seq 200); do
+    RELAY_PORT="$(sed -n 's/^postwire relay listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$log" 2>/dev/null)"
+    [ -n "$RELAY_PORT" ] && break
+    kill -0 "$RELAY_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$RELAY_PORT" ] || { cat "$log" >&2; exit 1; }
+}
+
 relay_round() {
   local data="$WORK/relay-$1"
   local token
   token="$("$BIN" token add bench --data-dir "$data" --allow-from @example.com 2>/dev/null)"
-  POSTWIRE_LOG=warn "$BIN" serve --listen 127.0.0.1:0 --data-dir "$data" \
-    --smtp "smtp://127.0.0.1:$SINK_PORT?security=none&connections=8" 2>"$WORK/relay-$1.log" &
-  local pid=$!
-  local port=""
-  for _ in $(seq 100); do
-    port="$(sed -n 's/^postwire relay listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$WORK/relay-$1.log" 2>/dev/null)"
-    [ -n "$port" ] && break
-    sleep 0.05
-  done
-  [ -n "$port" ] || { cat "$WORK/relay-$1.log" >&2; exit 1; }
-  WINDOW="${2:-}" node "$HERE/load.mjs" "ws://127.0.0.1:$port/v1/submit" "$token" "$COUNT" "$SIZE" "$CONNECTIONS"
+  start_relay "$data" "$WORK/relay-$1.log"
+  local pid=$RELAY_PID
+  WINDOW="${2:-}" node "$HERE/load.mjs" "ws://127.0.0.1:$RELAY_PORT/v1/submit" "$token" "$COUNT" "$SIZE" "$CONNECTIONS"
   kill -TERM "$pid"
   wait "$pid"
+}
+
+# ---- PostgreSQL spool --------------------------------------------------------
+PG_PASSWORD="bench-$RANDOM$RANDOM"
+pg_owner() { runuser -u postgres -- "$@"; }
+psql_su() { pg_owner "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK/pg" -p "$PG_PORT" -U postgres "$@"; }
+
+pg_start() {
+  mkdir -p "$WORK/pg"
+  chown postgres:postgres "$WORK/pg"
+  chmod 700 "$WORK/pg"
+  PG_PORT="$(free_port)"
+  pg_owner "$PGBIN/initdb" -D "$WORK/pg/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+    -E UTF8 --locale=C >"$WORK/pg/initdb.log" 2>&1 || { cat "$WORK/pg/initdb.log" >&2; exit 1; }
+  cat >>"$WORK/pg/data/postgresql.conf" <<EOF
+# bench/relay/run.sh
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$WORK/pg'
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+shared_buffers = 256MB
+max_connections = 200
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
+EOF
+  pg_owner "$PGBIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/pg.log" -w start >/dev/null
+  PG_STARTED=1
+  psql_su -d postgres -c "CREATE ROLE postwire LOGIN PASSWORD '$PG_PASSWORD'"
+}
+
+# One round on a fresh database: $1 round name, $2 relays (1 or 2), $3 window.
+pg_round() {
+  local db="spool_${1//[^a-z0-9]/_}" relays="$2"
+  psql_su -d postgres -c "CREATE DATABASE $db OWNER postwire"
+  psql_su -d "$db" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+  local url="postgres://postwire@127.0.0.1:$PG_PORT/$db?sslmode=disable"
+  local token="" urls="" pids=() n
+  for n in $(seq "$relays"); do
+    local data="$WORK/pg-$1-$n"
+    mkdir -p "$data"
+    if [ -z "$token" ]; then
+      token="$("$BIN" token add bench --data-dir "$data" --allow-from @example.com 2>/dev/null)"
+      cp "$data/tokens.toml" "$WORK/pg-$1.tokens.toml"
+    else
+      cp "$WORK/pg-$1.tokens.toml" "$data/tokens.toml"
+    fi
+    POSTWIRE_SPOOL_PASSWORD="$PG_PASSWORD" start_relay "$data" "$WORK/pg-$1-$n.log" --spool "$url"
+    pids+=("$RELAY_PID")
+    urls="${urls:+$urls,}ws://127.0.0.1:$RELAY_PORT/v1/submit"
+  done
+  psql_su -d "$db" -c "SELECT pg_stat_statements_reset()" >/dev/null
+  psql_su -d postgres -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
+  WINDOW="${3:-}" node "$HERE/load.mjs" "$urls" "$token" "$COUNT" "$SIZE" "$CONNECTIONS"
+  if [ -n "${PG_STATS:-}" ]; then
+    psql_su -d "$db" -c "SELECT calls, round(total_exec_time::numeric, 0) AS total_ms,
+        round(mean_exec_time::numeric, 3) AS mean_ms, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+      FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$db')
+      ORDER BY total_exec_time DESC LIMIT 15" >&2
+    psql_su -d "$db" -At -c "SELECT 'wal: ' || wal_records || ' records, ' || pg_size_pretty(wal_bytes) || ', ' || wal_write || ' writes, ' || wal_sync || ' syncs' FROM pg_stat_wal" >&2 || true
+  fi
+  for n in "${pids[@]}"; do kill -TERM "$n"; done
+  for n in "${pids[@]}"; do wait "$n" || true; done
+  psql_su -d postgres -c "DROP DATABASE $db" >/dev/null || true
+}
+
+# The price of one commit on this disk: pg_test_fsync (8 kB writes, each
+# method for 1 s) in the database's own directory.
+pg_fsync_probe() {
+  pg_owner "$PGBIN/pg_test_fsync" -s 1 -f "$WORK/pg/fsync-probe" 2>&1 |
+    awk '/one 8kB write/{on=1} /two 8kB writes/{on=0} on && /ops\/sec/ {gsub(/  +/, " "); print " " $0}'
 }
 
 # ---- Postfix -----------------------------------------------------------------
@@ -187,11 +292,24 @@ PY
 }
 
 echo "disk: $(fsync_probe)"
+if [ -n "$PGBIN" ]; then
+  pg_start
+  echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') (fsync=on, synchronous_commit=on, shared_buffers=256MB, $(psql_su -d postgres -At -c 'SHOW wal_sync_method') as wal_sync_method); pg_test_fsync, one 8 kB write:"
+  pg_fsync_probe
+fi
 for r in $(seq "$ROUNDS"); do
-  if [ "$ONLY" != postfix ]; then
+  if has_spool file; then
     echo "postwire round $r (window: the relay's 64 per connection): $(relay_round "$r-full")"
     echo "postwire round $r (window: 4 per connection): $(relay_round "$r-w4" 4)"
     echo "postwire round $r (window: 1 per connection): $(relay_round "$r-w1" 1)"
+  fi
+  if has_spool pg; then
+    echo "postwire pg, one relay, round $r (window: the relay's 64 per connection): $(pg_round "$r-full" 1)"
+    echo "postwire pg, one relay, round $r (window: 1 per connection): $(pg_round "$r-w1" 1 1)"
+  fi
+  if has_spool pg2; then
+    echo "postwire pg, two relays, round $r (window: the relay's 64 per connection): $(pg_round "$r-2full" 2)"
+    echo "postwire pg, two relays, round $r (window: 1 per connection): $(pg_round "$r-2w1" 2 1)"
   fi
   [ "$ONLY" = postwire ] || echo "postfix  round $r: $(postfix_round)"
 done
