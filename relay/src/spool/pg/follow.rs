@@ -238,7 +238,7 @@ pub(super) async fn listen(inner: Weak<Inner>) {
                         let Some(inner) = weak.upgrade() else { return };
                         match n.channel() {
                             "postwire_events" => inner.events.notify_one(),
-                            "postwire_due" => inner.due.notify_waiters(),
+                            "postwire_due" => inner.due.notify_one(),
                             _ => {}
                         }
                     }
@@ -255,7 +255,7 @@ pub(super) async fn listen(inner: Weak<Inner>) {
                     // Whatever happened while we were not listening.
                     if let Some(inner) = inner.upgrade() {
                         inner.events.notify_one();
-                        inner.due.notify_waiters();
+                        inner.due.notify_one();
                     }
                 }
                 let _ = driver.await;

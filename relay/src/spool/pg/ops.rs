@@ -152,7 +152,7 @@ pub(super) async fn accept(inner: &Inner, sub: Submission) -> Result<Accepted, S
     if row.is_none() {
         return Ok(Accepted::Duplicate);
     }
-    inner.due.notify_waiters();
+    inner.due.notify_one();
     inner.wake_others(true, true);
     Ok(Accepted::Stored)
 }
@@ -198,7 +198,13 @@ pub(super) async fn next(inner: &Inner) -> Option<Lease> {
             return None;
         }
         match claim(inner).await {
-            Ok(Some(lease)) => return Some(lease),
+            Ok(Some(lease)) => {
+                // One idle worker is woken per wake-up (not all of them, who
+                // would all query for one message); a worker that found
+                // work passes the wake-up on, since more may be due.
+                inner.due.notify_one();
+                return Some(lease);
+            }
             Ok(None) => failing = false,
             Err(e) => {
                 if !failing {
@@ -498,7 +504,7 @@ pub(super) async fn settle(
     tx.commit().await.map_err(db)?;
     publish_local(inner, &lease.key, events);
     if !done {
-        inner.due.notify_waiters();
+        inner.due.notify_one();
         inner.wake_others(true, false);
     }
     Ok(())
@@ -871,7 +877,7 @@ pub(super) async fn control(
         }
     }
     tx.commit().await.map_err(db)?;
-    inner.due.notify_waiters();
+    inner.due.notify_one();
     inner.wake_others(true, false);
     Ok(Controlled::Done)
 }
