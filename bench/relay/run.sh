@@ -146,10 +146,8 @@ pg_round() {
     local data="$WORK/pg-$1-$n"
     mkdir -p "$data"
     if [ -z "$token" ]; then
-      token="$("$BIN" token add bench --data-dir "$data" --allow-from @example.com 2>/dev/null)"
-      cp "$data/tokens.toml" "$WORK/pg-$1.tokens.toml"
-    else
-      cp "$WORK/pg-$1.tokens.toml" "$data/tokens.toml"
+      # Tokens live in the spool's database: added once, read by every relay.
+      token="$(POSTWIRE_SPOOL_PASSWORD="$PG_PASSWORD" "$BIN" token add bench --spool "$url" --allow-from @example.com 2>/dev/null)"
     fi
     POSTWIRE_SPOOL_PASSWORD="$PG_PASSWORD" start_relay "$data" "$WORK/pg-$1-$n.log" --spool "$url"
     pids+=("$RELAY_PID")
