@@ -400,6 +400,20 @@ WITH u AS (
 )
 SELECT (SELECT count(*) FROM u)";
 
+/// The settle's locking read (prepared once per connection): the message
+/// row locked until the commit, keeping claims, cancels and other settles
+/// of this message out; the recipients this lease still holds; how many
+/// other recipients are open.
+const SETTLE_READ: &str = "
+SELECT m.id, m.received_ms, m.attempts, postwire_now_ms(),
+  array(SELECT d.idx FROM postwire_deliveries d
+        WHERE d.message_id = m.id AND d.lease_token = $3 AND NOT d.final ORDER BY d.idx),
+  array(SELECT d.rcpt FROM postwire_deliveries d
+        WHERE d.message_id = m.id AND d.lease_token = $3 AND NOT d.final ORDER BY d.idx),
+  (SELECT count(*) FROM postwire_deliveries d
+   WHERE d.message_id = m.id AND NOT d.final AND d.lease_token IS DISTINCT FROM $3)
+FROM postwire_messages m WHERE m.token = $1 AND m.client_id = $2 FOR UPDATE";
+
 pub(super) async fn settle(
     inner: &Inner,
     lease: &Lease,
@@ -409,16 +423,10 @@ pub(super) async fn settle(
     let tx = c.transaction().await.map_err(db)?;
     // The message row lock keeps claims, cancels and other settles of this
     // message out until the commit.
+    let read = tx.prepare_cached(SETTLE_READ).await.map_err(db)?;
     let Some(m) = tx
         .query_opt(
-            "SELECT m.id, m.received_ms, m.attempts, postwire_now_ms(),
-               array(SELECT d.idx FROM postwire_deliveries d
-                     WHERE d.message_id = m.id AND d.lease_token = $3 AND NOT d.final ORDER BY d.idx),
-               array(SELECT d.rcpt FROM postwire_deliveries d
-                     WHERE d.message_id = m.id AND d.lease_token = $3 AND NOT d.final ORDER BY d.idx),
-               (SELECT count(*) FROM postwire_deliveries d
-                WHERE d.message_id = m.id AND NOT d.final AND d.lease_token IS DISTINCT FROM $3)
-             FROM postwire_messages m WHERE m.token = $1 AND m.client_id = $2 FOR UPDATE",
+            &read,
             &[&lease.key.token, &lease.key.id, &to_i64(lease.fence)],
         )
         .await

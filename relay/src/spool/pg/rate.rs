@@ -53,14 +53,17 @@ impl PgRate {
             .get()
             .await
             .map_err(|e| err(&super::describe_pool(&e)))?;
-        let row = client
-            .query_one(
+        let count_one = client
+            .prepare_cached(
                 "INSERT INTO postwire_rate AS r (token, minute, count)
                  VALUES ($1, postwire_now_ms() / 60000, 1)
                  ON CONFLICT (token, minute) DO UPDATE SET count = r.count + 1
                  RETURNING r.count, r.minute, postwire_now_ms()",
-                &[&token],
             )
+            .await
+            .map_err(|e| err(&super::describe(&e)))?;
+        let row = client
+            .query_one(&count_one, &[&token])
             .await
             .map_err(|e| err(&super::describe(&e)))?;
         let (count, minute, now): (i32, i64, i64) = (row.get(0), row.get(1), row.get(2));
