@@ -305,6 +305,9 @@ async fn missed_finals(router: &EventRouter, spool: &dyn Spool) -> Vec<Event> {
                 rcpt: r.rcpt,
                 kind,
                 last: false,
+                // Made up from the status now (for the sessions' routing
+                // only; no webhook sees it).
+                at_ms: 0,
             });
         }
         if all_final
@@ -422,6 +425,7 @@ mod tests {
                 response: "250".into(),
             },
             last,
+            at_ms: 0,
         }
     }
 
@@ -435,6 +439,7 @@ mod tests {
                 retry_at_ms: 0,
             },
             last: false,
+            at_ms: 0,
         }
     }
 

@@ -202,7 +202,12 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let webhooks =
         crate::webhooks::Webhooks::start(&settings.data_dir, settings.webhooks, spool.subscribe())?;
     let _ = metrics.webhooks.set(webhooks.stats());
-    let spool: Arc<dyn Spool> = Arc::new(crate::webhooks::HookedSpool::new(spool, webhooks));
+    // What a crash kept from the outbox, read again from the spool's record.
+    webhooks.catch_up(Arc::clone(&spool)).await;
+    let spool: Arc<dyn Spool> = Arc::new(crate::webhooks::HookedSpool::new(
+        spool,
+        Arc::clone(&webhooks),
+    ));
     let deliver: Arc<dyn Deliver> = Arc::new(readiness::ObservedDeliver::new(
         upstream::with_verp(&settings, Arc::clone(&metrics.dkim), verp.clone())?,
         Arc::clone(&readiness),
@@ -370,6 +375,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     if let Some(admin) = admin_task {
         admin.abort();
     }
+    // Every event the spool published is in the webhook outbox.
+    webhooks.stop().await;
     let depth = spool.depth();
     tracing::info!(
         queued = depth.queued,

@@ -386,6 +386,72 @@ impl FsSpool {
             .collect()
     }
 
+    /// The events of every message's history at or after `since_ms` (see
+    /// [`Spool::events_since`]); the history is in the journal, so this
+    /// holds across restarts (the last [`MAX_HISTORY`] changes per message).
+    pub fn events_since(&self, since_ms: u64) -> Vec<Event> {
+        let s = self.inner.lock();
+        let mut out = Vec::new();
+        for (key, e) in s.entries.iter().filter(|(_, e)| !e.deleted) {
+            let first = out.len();
+            let newest = e.history.len().saturating_sub(1);
+            for (i, h) in e.history.iter().enumerate() {
+                if h.at_ms < since_ms {
+                    continue;
+                }
+                let kind = match h.state.clone() {
+                    RcptState::Delivered { response } => EventKind::Delivered { response },
+                    RcptState::Failed { reason } => EventKind::Failed { reason },
+                    RcptState::Deferred { reason, attempts } => EventKind::Deferred {
+                        reason,
+                        attempts,
+                        // Known for the newest change only: the next attempt.
+                        retry_at_ms: if i == newest && !e.is_final() {
+                            e.due_ms
+                        } else {
+                            h.at_ms
+                        },
+                    },
+                    RcptState::Bounced {
+                        bounce,
+                        status,
+                        diagnostic,
+                        ..
+                    } => EventKind::Bounced {
+                        bounce,
+                        status,
+                        diagnostic,
+                    },
+                    RcptState::Complained { feedback_type, .. } => {
+                        EventKind::Complained { feedback_type }
+                    }
+                    RcptState::Queued => continue,
+                };
+                out.push(Event {
+                    key: key.clone(),
+                    rcpt: h.rcpt.clone(),
+                    kind,
+                    last: false,
+                    at_ms: h.at_ms,
+                });
+            }
+            // As published: `last` on the last delivery outcome of the
+            // change that made the message final.
+            if let Some(done) = e.final_at_ms
+                && let Some(ev) = out[first..].iter_mut().rev().find(|ev| {
+                    ev.at_ms == done
+                        && matches!(
+                            ev.kind,
+                            EventKind::Delivered { .. } | EventKind::Failed { .. }
+                        )
+                })
+            {
+                ev.last = true;
+            }
+        }
+        out
+    }
+
     /// One message with its history.
     pub fn message(&self, key: &Key) -> Option<MessageView> {
         let s = self.inner.lock();
@@ -512,6 +578,11 @@ impl Spool for FsSpool {
     ) -> BoxFuture<'a, Result<Option<MessageView>, SpoolError>> {
         let r = FsSpool::message(self, key);
         Box::pin(async move { Ok(r) })
+    }
+
+    fn events_since(&self, since_ms: u64) -> BoxFuture<'_, Result<Option<Vec<Event>>, SpoolError>> {
+        let r = FsSpool::events_since(self, since_ms);
+        Box::pin(async move { Ok(Some(r)) })
     }
 
     fn message_bytes<'a>(
@@ -1216,6 +1287,7 @@ fn commit_settles(
                     rcpt: new.rcpt,
                     kind,
                     last: false,
+                    at_ms: settle.at_ms,
                 });
             }
             replies.push((tx, Ok(())));
@@ -1259,6 +1331,7 @@ fn commit_settles(
                 rcpt: new.rcpt,
                 kind,
                 last: false,
+                at_ms: settle.at_ms,
             });
         }
         if retry_at.is_none()
@@ -1359,6 +1432,7 @@ fn apply_control(
                 rcpt: new.rcpt,
                 kind: EventKind::Failed { reason },
                 last: false,
+                at_ms: settle.at_ms,
             });
         }
     }

@@ -302,6 +302,10 @@ pub struct Event {
     /// This is the last event the message will ever have: every recipient
     /// is now final (set on the last event of the attempt that made it so).
     pub last: bool,
+    /// When the spool recorded it, ms since the Unix epoch (the time of the
+    /// history item it also left, so that the event read again from the
+    /// spool's record, [`Spool::events_since`], is recognisably the same).
+    pub at_ms: u64,
 }
 
 /// What happened to one recipient in one delivery attempt.
@@ -557,6 +561,19 @@ pub trait Spool: Send + Sync + 'static {
     fn control(&self, key: Key, action: Control) -> BoxFuture<'_, Result<Controlled, SpoolError>> {
         let _ = (key, action);
         Box::pin(async { Ok(Controlled::Unsupported) })
+    }
+
+    /// The delivery, bounce and complaint events this process published
+    /// with [`Event::at_ms`] at or after `since_ms`, rebuilt from the
+    /// spool's durable record (oldest first per message): what a consumer
+    /// that lost its place reads again (the webhook outbox after a crash
+    /// between a commit and its own write, or after falling behind). A
+    /// rebuilt `deferred` event carries the message's current next attempt
+    /// as its retry time. `None`: this spool keeps no such record of this
+    /// process's events.
+    fn events_since(&self, since_ms: u64) -> BoxFuture<'_, Result<Option<Vec<Event>>, SpoolError>> {
+        let _ = since_ms;
+        Box::pin(async { Ok(None) })
     }
 }
 

@@ -7,10 +7,16 @@
 //! given up, with a warning and a metric). Endpoints are re-read from
 //! `webhooks.toml` when the file changes.
 //!
-//! Known gap: a delivery event published by the spool but not yet in the
-//! outbox when the process dies is not sent (the `accepted` event is
-//! written before the client is answered). Events of one message may reach
-//! an endpoint out of order; each carries its `timestamp`.
+//! No event is lost between the spool and the outbox: the `accepted` event
+//! is written before the client is answered; a delivery, bounce or
+//! complaint event carries an id derived from the event itself, and what
+//! the process did not get into the outbox before a crash (or missed by
+//! falling behind the spool's broadcast) is read again from the spool's
+//! record ([`Spool::events_since`]) from the watermark in [`super::mark`]
+//! ([`Webhooks::catch_up`] at start). A spool that keeps no such record for
+//! this process (the shared PostgreSQL spool, whose relays come and go)
+//! keeps that window open (docs/webhooks.md). Events of one message may
+//! reach an endpoint out of order; each carries its `timestamp`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -21,11 +27,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, Semaphore, broadcast};
 
+use super::mark::{self, Mark};
 use super::outbox::{DirOutbox, Entry, Outbox, OutboxError};
 use super::stats::Stats;
 use super::store::{self, Endpoint};
 use super::{http, sign};
-use crate::spool::{Event, EventKind, Key};
+use crate::spool::{Event, EventKind, Key, Spool};
 
 /// Retry settings of the webhook worker.
 #[derive(Debug, Clone, Copy)]
@@ -120,6 +127,16 @@ pub struct Webhooks {
     wake: Notify,
     stats: Arc<Stats>,
     seq: AtomicU64,
+    /// Every event published before this time (ms) is in the outbox (0:
+    /// none received yet); saved as the watermark by [`Webhooks::catch_up`]'s
+    /// task.
+    drained_ms: AtomicU64,
+    /// The spool events are read again from (set by [`Webhooks::catch_up`]).
+    spool: std::sync::OnceLock<Arc<dyn Spool>>,
+    /// Asks the listener to drain and stop ([`Webhooks::stop`]).
+    stop: Arc<Notify>,
+    /// Answered by the listener once drained.
+    stopped: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl std::fmt::Debug for Webhooks {
@@ -159,6 +176,10 @@ impl Webhooks {
             wake: Notify::new(),
             stats: Arc::new(Stats::default()),
             seq: AtomicU64::new(0),
+            drained_ms: AtomicU64::new(0),
+            spool: std::sync::OnceLock::new(),
+            stop: Arc::new(Notify::new()),
+            stopped: Mutex::new(None),
         });
         let pending = hooks.outbox.load()?;
         if !pending.is_empty() {
@@ -190,6 +211,11 @@ impl Webhooks {
     fn requeue(&self, entries: Vec<Entry>) {
         let mut q = self.queue();
         for e in entries {
+            // Queued already (an event read again from the spool that
+            // also arrived live).
+            if q.entries.contains_key(&e.id) {
+                continue;
+            }
             self.stats.with(&e.endpoint, |s| s.pending += 1);
             q.due.insert((e.next_ms, e.id.clone()));
             q.entries.insert(e.id.clone(), e);
@@ -202,32 +228,38 @@ impl Webhooks {
     /// that hears of `key.token`; returns once it is in the outbox.
     pub async fn enqueue(&self, kind: &str, key: &Key, fields: Map<String, Value>) {
         let endpoints = self.endpoints.current();
-        let entries = self.entries_for(&endpoints, kind, key, fields);
+        let entries = self.entries_for(&endpoints, kind, key, fields, None);
         self.store(entries).await;
     }
 
     /// The outbox entries of one event: one per endpoint that hears of it.
+    /// `spool_event`: the id ([`spool_event_id`]) and time of a spool
+    /// event; `None` makes a new unique id, dated now.
     fn entries_for(
         &self,
         endpoints: &[Endpoint],
         kind: &str,
         key: &Key,
         fields: Map<String, Value>,
+        spool_event: Option<(String, u64)>,
     ) -> Vec<Entry> {
         let targets: Vec<&Endpoint> = endpoints.iter().filter(|e| e.hears(&key.token)).collect();
         if targets.is_empty() {
             return Vec::new();
         }
         let now = now_ms();
-        let event_id = format!(
-            "evt_{now}_{:08x}{:04x}",
-            random_u32(),
-            self.seq.fetch_add(1, Ordering::Relaxed) & 0xffff
-        );
+        let (event_id, at) = spool_event.unwrap_or_else(|| {
+            let id = format!(
+                "evt_{now}_{:08x}{:04x}",
+                random_u32(),
+                self.seq.fetch_add(1, Ordering::Relaxed) & 0xffff
+            );
+            (id, now)
+        });
         let mut body = Map::new();
         body.insert("id".into(), json!(event_id));
         body.insert("type".into(), json!(kind));
-        body.insert("timestamp".into(), json!(now));
+        body.insert("timestamp".into(), json!(if at > 0 { at } else { now }));
         body.insert(
             "message".into(),
             json!({ "token": key.token, "id": key.id }),
@@ -246,6 +278,86 @@ impl Webhooks {
                 next_ms: now,
             })
             .collect()
+    }
+
+    /// The outbox entries of spool events (ids derived from the events).
+    fn entries_of_events(&self, events: &[Event]) -> Vec<Entry> {
+        let endpoints = self.endpoints.current();
+        let mut entries = Vec::new();
+        for ev in events {
+            let (kind, fields) = describe(ev);
+            let id = spool_event_id(ev, &kind);
+            entries.extend(self.entries_for(
+                &endpoints,
+                &kind,
+                &ev.key,
+                fields,
+                Some((id, ev.at_ms)),
+            ));
+        }
+        entries
+    }
+
+    /// Reads again, from `spool`'s record, the events since the saved
+    /// watermark ([`super::mark`]) and queues those the outbox lacks (what a
+    /// crash kept from it), then keeps the watermark up to date (about once
+    /// a second) and keeps `spool` for reading again after falling behind.
+    /// Call once at start, before deliveries begin.
+    pub async fn catch_up(self: &Arc<Self>, spool: Arc<dyn Spool>) {
+        let _ = self.spool.set(spool);
+        if let Some(mark) = mark::load(&self.data_dir) {
+            self.replay(mark.replay_from(), "after a restart").await;
+        }
+        tokio::spawn(keep_mark(Arc::downgrade(self)));
+    }
+
+    /// Queues the events since `since_ms` that the outbox lacks.
+    async fn replay(&self, since_ms: u64, why: &str) {
+        let Some(spool) = self.spool.get() else {
+            return;
+        };
+        match spool.events_since(since_ms).await {
+            Ok(Some(events)) => {
+                let entries = self.entries_of_events(&events);
+                let new: Vec<Entry> = {
+                    let q = self.queue();
+                    entries
+                        .into_iter()
+                        .filter(|e| !q.entries.contains_key(&e.id))
+                        .collect()
+                };
+                if !new.is_empty() {
+                    tracing::info!(
+                        entries = new.len(),
+                        since_ms,
+                        why,
+                        "webhook events read again from the spool"
+                    );
+                }
+                self.store(new).await;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, why, "cannot read the spool's events again for the webhooks");
+            }
+        }
+    }
+
+    /// After the spool stopped publishing (closed, its attempts finished):
+    /// waits until every event it published is in the outbox, then saves
+    /// an exact watermark, so that the next start reads nothing again.
+    pub async fn stop(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        self.stop.notify_one();
+        if tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "webhook events still being queued at shutdown; the next start reads them again"
+            );
+        }
     }
 
     /// Writes `entries` to the outbox (one directory fsync for all), then
@@ -460,42 +572,159 @@ fn describe(ev: &Event) -> (String, Map<String, Value>) {
 const BATCH: usize = 256;
 
 async fn listen(hooks: std::sync::Weak<Webhooks>, mut events: broadcast::Receiver<Event>) {
-    let lagged = |hooks: &std::sync::Weak<Webhooks>, n: u64| {
-        if let Some(h) = hooks.upgrade() {
-            h.stats.missed.fetch_add(n, Ordering::Relaxed);
-        }
-        tracing::error!(
-            missed = n,
-            "webhooks fell behind the spool's events; some were not queued"
-        );
+    let Some(stop) = hooks.upgrade().map(|h| Arc::clone(&h.stop)) else {
+        return;
     };
     loop {
-        let first = match events.recv().await {
-            Ok(ev) => ev,
+        let first = tokio::select! {
+            r = events.recv() => r,
+            () = stop.notified() => {
+                drain_and_stop(&hooks, &mut events).await;
+                return;
+            }
+        };
+        let first = match first {
+            Ok(ev) => Some(ev),
             Err(broadcast::error::RecvError::Lagged(n)) => {
-                lagged(&hooks, n);
-                continue;
+                lagged(&hooks, n).await;
+                None
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
         // What else is already there goes to the outbox with it.
-        let mut batch = vec![first];
+        let mut batch: Vec<Event> = first.into_iter().collect();
+        let mut drained_at = 0;
         while batch.len() < BATCH {
+            let before = now_ms();
             match events.try_recv() {
                 Ok(ev) => batch.push(ev),
-                Err(broadcast::error::TryRecvError::Lagged(n)) => lagged(&hooks, n),
-                Err(_) => break,
+                Err(broadcast::error::TryRecvError::Lagged(n)) => lagged(&hooks, n).await,
+                Err(_) => {
+                    // Everything published before `before` is in `batch`.
+                    drained_at = before;
+                    break;
+                }
             }
         }
         let Some(hooks) = hooks.upgrade() else { return };
-        let endpoints = hooks.endpoints.current();
-        let mut entries = Vec::new();
-        for ev in &batch {
-            let (kind, fields) = describe(ev);
-            entries.extend(hooks.entries_for(&endpoints, &kind, &ev.key, fields));
-        }
+        let entries = hooks.entries_of_events(&batch);
         hooks.store(entries).await;
+        if drained_at > 0 {
+            hooks.drained_ms.fetch_max(drained_at, Ordering::SeqCst);
+        }
     }
+}
+
+/// Fell behind the spool's broadcast by `n` events: they are read again
+/// from the spool's record, from before the last point known complete.
+async fn lagged(hooks: &std::sync::Weak<Webhooks>, n: u64) {
+    let Some(h) = hooks.upgrade() else { return };
+    let since = h.drained_ms.load(Ordering::SeqCst);
+    let can_replay = h.spool.get().is_some() && since > 0;
+    tracing::warn!(
+        missed = n,
+        "webhooks fell behind the spool's events; reading them again from the spool"
+    );
+    if can_replay {
+        let from = Mark {
+            ms: since,
+            clean: false,
+        }
+        .replay_from();
+        h.replay(from, "after falling behind").await;
+    } else {
+        h.stats.missed.fetch_add(n, Ordering::Relaxed);
+        tracing::error!(
+            missed = n,
+            "webhooks fell behind the spool's events; some were not queued"
+        );
+    }
+}
+
+/// At a graceful stop: queues what is left in the channel, saves an exact
+/// watermark, and answers [`Webhooks::stop`].
+async fn drain_and_stop(
+    hooks: &std::sync::Weak<Webhooks>,
+    events: &mut broadcast::Receiver<Event>,
+) {
+    let Some(hooks) = hooks.upgrade() else { return };
+    let mut missed = false;
+    let mut batch = Vec::new();
+    let before = now_ms();
+    loop {
+        match events.try_recv() {
+            Ok(ev) => batch.push(ev),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => missed = true,
+            Err(_) => break,
+        }
+    }
+    let entries = hooks.entries_of_events(&batch);
+    hooks.store(entries).await;
+    // A lag at the very end: the next start reads again from before it.
+    if !missed && hooks.spool.get().is_some() {
+        let clean = Mark {
+            ms: before,
+            clean: true,
+        };
+        if let Err(e) = mark::save(&hooks.data_dir, clean) {
+            tracing::warn!(error = %e, "cannot save the webhook watermark");
+        }
+    }
+    if let Some(tx) = hooks
+        .stopped
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
+        let _ = tx.send(());
+    }
+}
+
+/// Saves the watermark when it moved, about once a second.
+async fn keep_mark(hooks: std::sync::Weak<Webhooks>) {
+    let mut saved = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(h) = hooks.upgrade() else { return };
+        let now = h.drained_ms.load(Ordering::SeqCst);
+        if now > saved {
+            let data_dir = h.data_dir.clone();
+            let mark = Mark {
+                ms: now,
+                clean: false,
+            };
+            match tokio::task::spawn_blocking(move || mark::save(&data_dir, mark)).await {
+                Ok(Ok(())) => saved = now,
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot save the webhook watermark"),
+                Err(e) => tracing::warn!(error = %e, "cannot save the webhook watermark"),
+            }
+        }
+    }
+}
+
+/// The id of a spool event as endpoints see it: derived from the event
+/// (message, recipient, kind, the time the spool recorded it, and for a
+/// deferral its attempt), so that the same event read again from the spool
+/// after a crash has the same id.
+pub fn spool_event_id(ev: &Event, kind: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        ev.key.token.as_str(),
+        ev.key.id.as_str(),
+        ev.rcpt.as_str(),
+        kind,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.update(ev.at_ms.to_be_bytes());
+    if let EventKind::Deferred { attempts, .. } = ev.kind {
+        h.update(attempts.to_be_bytes());
+    }
+    let d = h.finalize();
+    let hex: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("evt_{}_{hex}", ev.at_ms)
 }
 
 async fn work(hooks: Arc<Webhooks>) {
@@ -541,6 +770,7 @@ mod tests {
             rcpt: "bob@example.org".into(),
             kind,
             last: false,
+            at_ms: 0,
         };
         let (kind, m) = describe(&ev(EventKind::Bounced {
             bounce: crate::spool::BounceKind::Hard,

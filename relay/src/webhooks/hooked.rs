@@ -111,4 +111,7 @@ impl Spool for HookedSpool {
     fn control(&self, key: Key, action: Control) -> BoxFuture<'_, Result<Controlled, SpoolError>> {
         self.inner.control(key, action)
     }
+    fn events_since(&self, since_ms: u64) -> BoxFuture<'_, Result<Option<Vec<Event>>, SpoolError>> {
+        self.inner.events_since(since_ms)
+    }
 }

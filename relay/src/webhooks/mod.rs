@@ -6,6 +6,8 @@
 //! - [`store`]: the endpoints (`DATA_DIR/webhooks.toml`) and their signing
 //!   secrets (`DATA_DIR/webhook-secrets/NAME`, mode 0600);
 //! - [`sign`]: the `Postwire-Signature` header (docs/webhooks.md);
+//! - [`mark`]: how far the outbox has caught up with the spool's events
+//!   (`DATA_DIR/webhooks/watermark`), for reading them again after a crash;
 //! - [`outbox`]: the durable queue of deliveries ([`outbox::Outbox`], one
 //!   fsynced file per delivery in `DATA_DIR/webhooks/outbox`);
 //! - [`http`]: one POST, with the address checks that keep the relay from
@@ -14,9 +16,12 @@
 //!   with backoff; [`hooked::HookedSpool`] adds the `accepted` event;
 //! - [`stats`]: the per-endpoint metrics.
 
+#[cfg(test)]
+mod catchup_tests;
 pub mod dispatch;
 pub mod hooked;
 pub mod http;
+pub mod mark;
 pub mod outbox;
 pub mod sign;
 pub mod stats;

@@ -139,13 +139,13 @@ async fn round(
     let seen_list: Vec<i64> = seen.iter().copied().collect();
     let rows = c
         .query(
-            "SELECT seq, token, client_id, rcpt, kind, last, NULL::text, NULL::text
+            "SELECT seq, token, client_id, rcpt, kind, last, NULL::text, NULL::text, at_ms
              FROM postwire_events
              WHERE seq > $1 AND seq <> ALL($3)
              UNION ALL
              SELECT NULL, NULL, NULL, NULL, NULL, NULL,
                     pg_snapshot_xmin(pg_current_snapshot())::text,
-                    pg_snapshot_xmax(pg_current_snapshot())::text
+                    pg_snapshot_xmax(pg_current_snapshot())::text, NULL
              ORDER BY 1 NULLS FIRST LIMIT $2",
             &[&*cursor, &(BATCH + 1), &seen_list],
         )
@@ -179,6 +179,7 @@ async fn round(
             rcpt: r.get(3),
             kind,
             last: r.get(5),
+            at_ms: u64::try_from(r.get::<_, Option<i64>>(8).unwrap_or(0)).unwrap_or(0),
         });
     }
     // Move the cursor over what is contiguous, and over gaps no

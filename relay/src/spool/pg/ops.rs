@@ -78,7 +78,7 @@ async fn insert_events(
 
 /// Publishes committed events to this relay's own subscribers and wakes the
 /// follower (which feeds every relay's clients).
-fn publish_local(inner: &Inner, key: &Key, events: Vec<(String, StoredKind, bool)>) {
+fn publish_local(inner: &Inner, key: &Key, events: Vec<(String, StoredKind, bool)>, at_ms: u64) {
     for (rcpt, kind, last) in events {
         if let Some(kind) = kind.event() {
             let _ = inner.local.send(Event {
@@ -86,6 +86,7 @@ fn publish_local(inner: &Inner, key: &Key, events: Vec<(String, StoredKind, bool
                 rcpt,
                 kind,
                 last,
+                at_ms,
             });
         }
     }
@@ -264,7 +265,7 @@ async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
     let c = inner.conn().await?;
     for _ in 0..CLAIM_TRIES {
         match claim_once(inner, &c).await? {
-            Claimed::Lease(lease) => return Ok(Some(lease)),
+            Claimed::Lease(lease) => return Ok(Some(*lease)),
             Claimed::Nothing => return Ok(None),
             Claimed::Again => {}
         }
@@ -274,7 +275,7 @@ async fn claim(inner: &Inner) -> Result<Option<Lease>, SpoolError> {
 
 /// What one try of [`claim`] found.
 enum Claimed {
-    Lease(Lease),
+    Lease(Box<Lease>),
     /// Nothing is due.
     Nothing,
     /// Contention, or an incomplete copy was failed: look again.
@@ -340,7 +341,7 @@ async fn claim_once(inner: &Inner, c: &deadpool_postgres::Object) -> Result<Clai
         settled?;
         return Ok(Claimed::Again);
     }
-    Ok(Claimed::Lease(lease))
+    Ok(Claimed::Lease(Box::new(lease)))
 }
 
 /// The chunks of message `id`, joined (empty when there are none: a final
@@ -510,7 +511,7 @@ pub(super) async fn settle(
         return Err(SpoolError::LeaseLost(lease.key.clone()));
     }
     tx.commit().await.map_err(db)?;
-    publish_local(inner, &lease.key, events);
+    publish_local(inner, &lease.key, events, now);
     if !done {
         inner.due.notify_one();
         inner.wake_others(true, false);
@@ -597,7 +598,7 @@ pub(super) async fn report(
     }
     insert_events(inner, &tx, id, &key, &events, now).await?;
     tx.commit().await.map_err(db)?;
-    publish_local(inner, &key, events);
+    publish_local(inner, &key, events, now);
     Ok(true)
 }
 
@@ -869,7 +870,7 @@ pub(super) async fn control(
             }
             insert_events(inner, &tx, id, &key, &events, now).await?;
             tx.commit().await.map_err(db)?;
-            publish_local(inner, &key, events);
+            publish_local(inner, &key, events, now);
             return Ok(Controlled::Done);
         }
         Control::Delete => {
