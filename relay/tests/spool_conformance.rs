@@ -1340,6 +1340,48 @@ mod pg_only {
         assert_eq!(ev.key.id, format!("g{}", n + 1));
     }
 
+    /// A late commit whose transaction id is newer than that of the commit
+    /// the follower saw after its gap (it took its id later, its `seq`
+    /// earlier): the gap waits for it. (A snapshot's `xmax` is one past the
+    /// newest *completed* transaction, so such a writer is at or above it:
+    /// waiting for `xmin` to pass `xmax` moved over its event for ever.)
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_late_commit_with_the_newest_transaction_id_is_not_skipped() {
+        let (url, pw) = db("newest_xid");
+        let spool: Arc<dyn Spool> =
+            Arc::new(open_pg(&url, &pw, opts(), Duration::from_secs(30)).await);
+        let mut every = spool.subscribe_all();
+        let (first, d1) = connect(&url, &pw).await;
+        let (late, d2) = connect(&url, &pw).await;
+        // `first` takes its id, then `late` its id and a seq, then `first`
+        // the next seq, and commits.
+        first
+            .batch_execute("BEGIN; SELECT pg_current_xact_id()")
+            .await
+            .unwrap();
+        late.batch_execute(&format!(
+            "BEGIN; SELECT pg_current_xact_id(); {}",
+            insert(0, 0)
+        ))
+        .await
+        .unwrap();
+        first
+            .batch_execute(&format!("{}; COMMIT", insert(1, 1)))
+            .await
+            .unwrap();
+        assert_eq!(recv(&mut every).await.key.id, "g1");
+        // Several reads of the follower with `late` still open.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        late.batch_execute("COMMIT").await.unwrap();
+        assert_eq!(
+            recv(&mut every).await.key.id,
+            "g0",
+            "the late commit is published"
+        );
+        drop((first, late));
+        let _ = (d1.await, d2.await);
+    }
+
     /// A message whose chunks are not all there (damage, a hand-made
     /// deletion) is failed, never sent short.
     #[tokio::test(flavor = "multi_thread")]

@@ -15,10 +15,14 @@
 //! follower moves over a gap once no transaction can fill it any more:
 //! every transaction that writes an event has its transaction id before it
 //! takes a `seq` (each locks or changes a row first), so a transaction
-//! holding a missing `seq` was running when the read that found the gap
-//! began, its id below that read's snapshot `xmax`; once a later read's
-//! snapshot `xmin` has passed that `xmax`, all of them have ended, and that
-//! read shows every row they committed. (After [`GAP_WAIT`] a gap is moved
+//! holding a missing `seq` had its id when the read that found the gap
+//! began: below the next id to be handed out then. (Not below that read's
+//! snapshot `xmax`: `xmax` is one past the newest *completed* transaction,
+//! and a running one may hold an id at or above it, one that took its id
+//! after the writer of a row the read saw, and its `seq` before. The next
+//! id is `xmax + age(xmax)`: `age` counts up to the next id.) Once a later
+//! read's snapshot `xmin` has passed that next id, all of them have ended,
+//! and that read shows every row they committed. (After [`GAP_WAIT`] a gap is moved
 //! over whatever, should a long transaction of another application hold
 //! `xmin` back.) Every committed event is published once, however the
 //! commits interleave.
@@ -79,13 +83,13 @@ pub(super) async fn start_cursor(inner: &Inner) -> Result<Start, SpoolError> {
     Ok(Start { cursor, seen })
 }
 
-/// The gaps below the rows seen, waiting to be filled: since when, the
-/// snapshot `xmax` of the read that found them, and the highest `seq` seen
+/// The gaps below the rows seen, waiting to be filled: since when, the next
+/// transaction id at the read that found them, and the highest `seq` seen
 /// then (every gap below it was already there).
 #[derive(Debug, Clone, Copy)]
 struct Gap {
     since: Instant,
-    xmax: i64,
+    next_xid: i64,
     below: i64,
 }
 
@@ -125,6 +129,20 @@ pub(super) async fn follow(inner: Weak<Inner>, start: Start) {
     }
 }
 
+/// The follower's read (prepared once per connection): the events above
+/// the cursor not seen yet, after one row with the snapshot's `xmin` and
+/// the next transaction id (see the module doc).
+const READ: &str = "
+SELECT seq, token, client_id, rcpt, kind, last, NULL::text, NULL::text, at_ms
+FROM postwire_events
+WHERE seq > $1 AND seq <> ALL($3)
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL,
+       pg_snapshot_xmin(pg_current_snapshot())::text,
+       (pg_snapshot_xmax(pg_current_snapshot())::text::bigint
+        + age(xid(pg_snapshot_xmax(pg_current_snapshot()))))::text, NULL
+ORDER BY 1 NULLS FIRST LIMIT $2";
+
 /// One read; `true` when the batch was full (read again at once).
 async fn round(
     inner: &Inner,
@@ -137,18 +155,9 @@ async fn round(
     // not read again, so a full batch is always new rows), and the read's
     // snapshot bounds (xid8 as text: no driver type for it).
     let seen_list: Vec<i64> = seen.iter().copied().collect();
+    let read = c.prepare_cached(READ).await.map_err(db)?;
     let rows = c
-        .query(
-            "SELECT seq, token, client_id, rcpt, kind, last, NULL::text, NULL::text, at_ms
-             FROM postwire_events
-             WHERE seq > $1 AND seq <> ALL($3)
-             UNION ALL
-             SELECT NULL, NULL, NULL, NULL, NULL, NULL,
-                    pg_snapshot_xmin(pg_current_snapshot())::text,
-                    pg_snapshot_xmax(pg_current_snapshot())::text, NULL
-             ORDER BY 1 NULLS FIRST LIMIT $2",
-            &[&*cursor, &(BATCH + 1), &seen_list],
-        )
+        .query(&read, &[&*cursor, &(BATCH + 1), &seen_list])
         .await
         .map_err(db)?;
     drop(c);
@@ -158,7 +167,7 @@ async fn round(
             .unwrap_or(0)
     };
     // The first row is the one with the snapshot only.
-    let (xmin, xmax) = rows.first().map_or((0, 0), |r| (xid(r, 6), xid(r, 7)));
+    let (xmin, next_xid) = rows.first().map_or((0, 0), |r| (xid(r, 6), xid(r, 7)));
     let full = i64::try_from(rows.len()).unwrap_or(0) > BATCH;
     for r in rows {
         let Some(seq) = r.get::<_, Option<i64>>(0) else {
@@ -168,6 +177,10 @@ async fn round(
             continue;
         }
         let Ok(kind) = serde_json::from_value::<StoredKind>(r.get(4)) else {
+            tracing::warn!(
+                seq,
+                "an event of the spool database has a kind this relay cannot read; skipped"
+            );
             continue;
         };
         let Some(kind) = kind.event() else { continue };
@@ -193,7 +206,16 @@ async fn round(
         match *gap {
             // Every gap below `below` was there when `g` was taken.
             Some(g) if first <= g.below => {
-                if (g.xmax > 0 && xmin >= g.xmax) || g.since.elapsed() >= GAP_WAIT {
+                if (g.next_xid > 0 && xmin >= g.next_xid) || g.since.elapsed() >= GAP_WAIT {
+                    tracing::debug!(
+                        from = *cursor + 1,
+                        to = first - 1,
+                        xmin,
+                        next_xid = g.next_xid,
+                        waited_ms =
+                            u64::try_from(g.since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        "the event follower moves over a gap no transaction can fill"
+                    );
                     *cursor = first - 1;
                     continue;
                 }
@@ -202,7 +224,7 @@ async fn round(
             _ => {
                 *gap = Some(Gap {
                     since: Instant::now(),
-                    xmax,
+                    next_xid,
                     below: seen.last().copied().unwrap_or(first),
                 });
                 break;
