@@ -52,6 +52,7 @@ pub mod connect;
 mod follow;
 mod kinds;
 mod ops;
+mod pipelined;
 pub mod rate;
 pub mod schema;
 pub mod tokens;

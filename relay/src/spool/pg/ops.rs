@@ -10,6 +10,7 @@ use deadpool_postgres::Transaction;
 use serde_json::Value;
 
 use super::kinds::{StoredKind, event_of};
+use super::pipelined::Pipelined;
 use super::{CHUNK_BYTES, Inner, db};
 use crate::spool::{
     Accepted, Control, Controlled, Envelope, Event, HistoryItem, Key, Lease, MessageView, Outcome,
@@ -420,19 +421,45 @@ pub(super) async fn settle(
     lease: &Lease,
     outcomes: Vec<(String, Outcome)>,
 ) -> Result<(), SpoolError> {
-    let mut c = inner.conn().await?;
-    let tx = c.transaction().await.map_err(db)?;
+    let mut tx = Pipelined::new(inner.conn().await?);
+    match settle_in(inner, &mut tx, lease, outcomes).await {
+        Ok((events, now, done)) => {
+            publish_local(inner, &lease.key, events, now);
+            if !done {
+                inner.due.notify_one();
+                inner.wake_others(true, false);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// The settle's transaction in two round trips: `BEGIN` with the locking
+/// read, then the write with `COMMIT`. The events written, the database's
+/// time, and whether the message is now done.
+#[allow(clippy::type_complexity)]
+async fn settle_in(
+    inner: &Inner,
+    tx: &mut Pipelined,
+    lease: &Lease,
+    outcomes: Vec<(String, Outcome)>,
+) -> Result<(Vec<(String, StoredKind, bool)>, u64, bool), SpoolError> {
+    let c = tx.client();
+    let read = c.prepare_cached(SETTLE_READ).await.map_err(db)?;
+    let stmt = c.prepare_cached(SETTLE).await.map_err(db)?;
     // The message row lock keeps claims, cancels and other settles of this
     // message out until the commit.
-    let read = tx.prepare_cached(SETTLE_READ).await.map_err(db)?;
-    let Some(m) = tx
-        .query_opt(
-            &read,
-            &[&lease.key.token, &lease.key.id, &to_i64(lease.fence)],
-        )
-        .await
-        .map_err(db)?
-    else {
+    let fence = to_i64(lease.fence);
+    let read_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+        [&lease.key.token, &lease.key.id, &fence];
+    let (begun, m) = tokio::join!(c.batch_execute("BEGIN"), c.query_opt(&read, &read_params));
+    tx.begun();
+    begun.map_err(db)?;
+    let Some(m) = m.map_err(db)? else {
         return Err(SpoolError::UnknownLease(lease.key.clone()));
     };
     let id: i64 = m.get(0);
@@ -484,39 +511,36 @@ pub(super) async fn settle(
         .map(|e| json(&e.1))
         .collect::<Result<_, _>>()?;
     let ev_last: Vec<bool> = events.iter().map(|e| e.2).collect();
-    let stmt = tx.prepare_cached(SETTLE).await.map_err(db)?;
-    let row = tx
-        .query_one(
-            &stmt,
-            &[
-                &id,
-                &idxs,
-                &states,
-                &finals,
-                &nexts,
-                &done,
-                &to_i64(now),
-                &lease.key.token,
-                &lease.key.id,
-                &inner.pg.relay_name,
-                &ev_rcpts,
-                &ev_kinds,
-                &ev_last,
-            ],
-        )
-        .await
-        .map_err(db)?;
+    let now_i = to_i64(now);
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
+        &id,
+        &idxs,
+        &states,
+        &finals,
+        &nexts,
+        &done,
+        &now_i,
+        &lease.key.token,
+        &lease.key.id,
+        &inner.pg.relay_name,
+        &ev_rcpts,
+        &ev_kinds,
+        &ev_last,
+    ];
+    // The write and the COMMIT in one round trip: under the message row
+    // lock taken by the read, the rows the read found fenced are the rows
+    // written (a failed write makes the COMMIT a rollback).
+    let c = tx.client();
+    let (row, committed) = tokio::join!(c.query_one(&stmt, &params), c.batch_execute("COMMIT"));
+    tx.ended();
+    let row = row.map_err(db)?;
+    committed.map_err(db)?;
     let updated: i64 = row.get(0);
     if usize::try_from(updated).ok() != Some(idxs.len()) {
-        return Err(SpoolError::LeaseLost(lease.key.clone()));
+        tracing::error!(id = %lease.key.id, updated, expected = idxs.len(),
+            "a settle wrote other rows than its read found; the spool's locking is broken");
     }
-    tx.commit().await.map_err(db)?;
-    publish_local(inner, &lease.key, events, now);
-    if !done {
-        inner.due.notify_one();
-        inner.wake_others(true, false);
-    }
-    Ok(())
+    Ok((events, now, done))
 }
 
 /// When every recipient of message `id` is final: marks it (no longer held:
