@@ -135,7 +135,33 @@ function connection(url) {
 const closers = [];
 const conns = [];
 for (let c = 0; c < CONNECTIONS; c++) conns.push(connection(urls[c % urls.length]));
-await Promise.race(conns);
+// A run that stops making progress is reported (which messages have no
+// `delivered` event yet) and ended, instead of waiting for ever.
+const STALL_MS = Number(process.env.STALL_MS ?? 60000);
+let progress = -1;
+let progressAt = performance.now();
+const stalled = new Promise((resolve) => {
+  const timer = setInterval(() => {
+    const now = performance.now();
+    if (accepted + delivered !== progress) {
+      progress = accepted + delivered;
+      progressAt = now;
+      return;
+    }
+    if (now - progressAt < STALL_MS) return;
+    clearInterval(timer);
+    const missing = [];
+    for (let i = 0; i < COUNT && missing.length < 20; i++) if (!deliveredSeen[i]) missing.push(`m${i}`);
+    console.error(
+      `stalled for ${Math.round((now - progressAt) / 1000)} s: ${accepted} accepted, ${delivered} delivered; ` +
+        `no delivered event for ${COUNT - delivered} messages, e.g. ${missing.join(' ')} (run ${RUN})`,
+    );
+    process.exitCode = 1;
+    resolve();
+  }, 1000);
+  timer.unref();
+});
+await Promise.race([...conns, stalled]);
 for (const d of closers) d();
 
 const sorted = Array.from(latencies.subarray(0, accepted)).sort((a, b) => a - b);

@@ -2,6 +2,8 @@
 # Relay benchmark (figures in docs/perf.md, sections "Relay" and "PostgreSQL spool").
 #   bash bench/relay/run.sh              # COUNT=10000 SIZE=10240 CONNECTIONS=8 ROUNDS=3
 #   SPOOLS="file pg pg2"                  # which postwire spools to measure (default: all three)
+#   STALL_MS=60000                        # load.mjs gives up after this long without progress
+#   HOLD_ON_FAIL=1                        # a failed PostgreSQL round keeps its relays and database up
 # Side by side in one run, into the same Postfix smtp-sink (security none, no AUTH):
 #  1. postwire relay, file spool (SPOOLS has `file`): bench/relay/load.mjs opens CONNECTIONS WebSockets, each
 #     keeping a window of submissions unanswered: the relay's full window (64),
@@ -155,7 +157,12 @@ pg_round() {
   done
   psql_su -d "$db" -c "SELECT pg_stat_statements_reset()" >/dev/null
   psql_su -d postgres -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
-  WINDOW="${3:-}" node "$HERE/load.mjs" "$urls" "$token" "$COUNT" "$SIZE" "$CONNECTIONS"
+  if ! WINDOW="${3:-}" node "$HERE/load.mjs" "$urls" "$token" "$COUNT" "$SIZE" "$CONNECTIONS"; then
+    echo "load failed on database $db (PostgreSQL on port $PG_PORT, socket directory $WORK/pg)" >&2
+    # HOLD_ON_FAIL=1: keep the relays and the database up for a look.
+    if [ -n "${HOLD_ON_FAIL:-}" ]; then echo "holding (HOLD_ON_FAIL): kill $$ to end" >&2; sleep 3600; fi
+    exit 1
+  fi
   if [ -n "${PG_STATS:-}" ]; then
     psql_su -d "$db" -c "SELECT calls, round(total_exec_time::numeric, 0) AS total_ms,
         round(mean_exec_time::numeric, 3) AS mean_ms, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
