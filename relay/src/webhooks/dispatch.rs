@@ -306,15 +306,17 @@ impl Webhooks {
     pub async fn catch_up(self: &Arc<Self>, spool: Arc<dyn Spool>) {
         let _ = self.spool.set(spool);
         if let Some(mark) = mark::load(&self.data_dir) {
-            self.replay(mark.replay_from(), "after a restart").await;
+            let _ = self.replay(mark.replay_from(), "after a restart").await;
         }
         tokio::spawn(keep_mark(Arc::downgrade(self)));
     }
 
-    /// Queues the events since `since_ms` that the outbox lacks.
-    async fn replay(&self, since_ms: u64, why: &str) {
+    /// Queues the events since `since_ms` that the outbox lacks; `false`
+    /// when they cannot be read again (no spool, or one without a record of
+    /// this process's events, or it failed: logged).
+    async fn replay(&self, since_ms: u64, why: &str) -> bool {
         let Some(spool) = self.spool.get() else {
-            return;
+            return false;
         };
         match spool.events_since(since_ms).await {
             Ok(Some(events)) => {
@@ -335,10 +337,12 @@ impl Webhooks {
                     );
                 }
                 self.store(new).await;
+                true
             }
-            Ok(None) => {}
+            Ok(None) => false,
             Err(e) => {
                 tracing::error!(error = %e, why, "cannot read the spool's events again for the webhooks");
+                false
             }
         }
     }
@@ -620,18 +624,17 @@ async fn listen(hooks: std::sync::Weak<Webhooks>, mut events: broadcast::Receive
 async fn lagged(hooks: &std::sync::Weak<Webhooks>, n: u64) {
     let Some(h) = hooks.upgrade() else { return };
     let since = h.drained_ms.load(Ordering::SeqCst);
-    let can_replay = h.spool.get().is_some() && since > 0;
-    tracing::warn!(
-        missed = n,
-        "webhooks fell behind the spool's events; reading them again from the spool"
-    );
-    if can_replay {
-        let from = Mark {
-            ms: since,
-            clean: false,
-        }
-        .replay_from();
-        h.replay(from, "after falling behind").await;
+    let from = Mark {
+        ms: since,
+        clean: false,
+    }
+    .replay_from();
+    let replayed = since > 0 && h.replay(from, "after falling behind").await;
+    if replayed {
+        tracing::warn!(
+            missed = n,
+            "webhooks fell behind the spool's events; read them again from the spool"
+        );
     } else {
         h.stats.missed.fetch_add(n, Ordering::Relaxed);
         tracing::error!(

@@ -448,16 +448,18 @@ async fn settle_in(
     lease: &Lease,
     outcomes: Vec<(String, Outcome)>,
 ) -> Result<(Vec<(String, StoredKind, bool)>, u64, bool), SpoolError> {
-    let c = tx.client();
-    let read = c.prepare_cached(SETTLE_READ).await.map_err(db)?;
-    let stmt = c.prepare_cached(SETTLE).await.map_err(db)?;
+    let read = tx.client().prepare_cached(SETTLE_READ).await.map_err(db)?;
+    let stmt = tx.client().prepare_cached(SETTLE).await.map_err(db)?;
     // The message row lock keeps claims, cancels and other settles of this
     // message out until the commit.
     let fence = to_i64(lease.fence);
     let read_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
         [&lease.key.token, &lease.key.id, &fence];
-    let (begun, m) = tokio::join!(c.batch_execute("BEGIN"), c.query_opt(&read, &read_params));
+    // Open from before `BEGIN` is sent: cancelled in flight, the connection
+    // is closed rather than pooled.
     tx.begun();
+    let c = tx.client();
+    let (begun, m) = tokio::join!(c.batch_execute("BEGIN"), c.query_opt(&read, &read_params));
     begun.map_err(db)?;
     let Some(m) = m.map_err(db)? else {
         return Err(SpoolError::UnknownLease(lease.key.clone()));

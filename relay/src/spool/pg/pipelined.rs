@@ -32,7 +32,8 @@ impl Pipelined {
         self.conn.as_ref().unwrap_or_else(|| unreachable!())
     }
 
-    /// `BEGIN` has been sent: from now on the transaction counts as open.
+    /// `BEGIN` is about to be sent: from now on the transaction counts as
+    /// open (a `ROLLBACK` without one is only a warning from the server).
     pub(super) fn begun(&mut self) {
         self.open = true;
     }
