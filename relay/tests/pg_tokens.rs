@@ -402,13 +402,17 @@ async fn a_rate_limit_holds_across_relays() {
     let [c1, c2] = clients;
     c1.close().await;
     c2.close().await;
-    assert_eq!(
-        pg.psql(
+    // Counted in the database: every accepted one, and the refusals until
+    // each relay saw the minute's budget spent (later ones it refuses
+    // without asking).
+    let counted: usize = pg
+        .psql(
             "tokens_rate",
-            "SELECT sum(count) FROM postwire_rate WHERE token = 'app'"
-        ),
-        (RATE + EXTRA).to_string()
-    );
+            "SELECT sum(count) FROM postwire_rate WHERE token = 'app'",
+        )
+        .parse()
+        .unwrap();
+    assert!((RATE + 1..=RATE + EXTRA).contains(&counted), "{counted}");
 }
 
 /// Waits (at most 30 s) until the relay's log has `needle`; its log.

@@ -1340,6 +1340,60 @@ mod pg_only {
         assert_eq!(ev.key.id, format!("g{}", n + 1));
     }
 
+    /// Rate limits counted in blocks: two relays taking from one token's
+    /// budget of 640 a minute (blocks of 10) are granted exactly 640 in
+    /// the minute, then refused until it ends.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn rate_blocks_of_two_relays_grant_exactly_the_budget() {
+        use postwire_relay::spool::pg::rate::{PgRate, block_for};
+        const LIMIT: u32 = 640;
+        assert_eq!(block_for(LIMIT), 10);
+        let (url, pw) = db("rate_blocks");
+        let a = open_pg(&url, &pw, opts(), Duration::from_secs(30)).await;
+        let b = open_pg(&url, &pw, opts(), Duration::from_secs(30)).await;
+        let rates = [PgRate::new(a.pool()), PgRate::new(b.pool())];
+        // Well inside one minute of the database's clock.
+        let server = PgServer::shared();
+        let deadline = Instant::now() + Duration::from_secs(70);
+        while server
+            .psql("pgonly_rate_blocks", "SELECT postwire_now_ms() % 60000")
+            .parse::<u64>()
+            .unwrap()
+            > 40_000
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the database's clock stands still"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let (mut granted, mut refused) = (0, 0);
+        for n in 0..LIMIT + 60 {
+            // Unevenly: relay A takes two for each of B's.
+            let rate = &rates[usize::from(n % 3 == 2)];
+            match rate.take("app", LIMIT).await.expect("counted") {
+                Ok(()) => granted += 1,
+                Err(wait) => {
+                    assert!(wait <= Duration::from_secs(60), "{wait:?}");
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!((granted, refused), (LIMIT, 60));
+        // Far fewer round trips than submissions.
+        let counted: i64 = server
+            .psql(
+                "pgonly_rate_blocks",
+                "SELECT sum(count) FROM postwire_rate WHERE token = 'app'",
+            )
+            .parse()
+            .unwrap();
+        assert!(
+            counted >= i64::from(LIMIT) && counted <= i64::from(LIMIT) + 20,
+            "{counted}"
+        );
+    }
+
     /// A late commit whose transaction id is newer than that of the commit
     /// the follower saw after its gap (it took its id later, its `seq`
     /// earlier): the gap waits for it. (A snapshot's `xmax` is one past the
