@@ -72,7 +72,7 @@ impl PgRate {
     /// Answers from what this relay holds of `token`'s current minute: one
     /// of a block taken earlier, or a refusal when the minute's budget is
     /// spent; `None`: ask the database.
-    fn from_held(&self, token: &str) -> Option<Result<(), Duration>> {
+    fn answer_from_held(&self, token: &str) -> Option<Result<(), Duration>> {
         let now = Instant::now();
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let h = held.get_mut(token)?;
@@ -95,7 +95,7 @@ impl PgRate {
         token: &str,
         per_minute: u32,
     ) -> Result<Result<(), Duration>, RateError> {
-        if let Some(answer) = self.from_held(token) {
+        if let Some(answer) = self.answer_from_held(token) {
             return Ok(answer);
         }
         let limit = i64::from(per_minute.max(1));
