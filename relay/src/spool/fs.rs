@@ -399,33 +399,14 @@ impl FsSpool {
                 if h.at_ms < since_ms {
                     continue;
                 }
-                let kind = match h.state.clone() {
-                    RcptState::Delivered { response } => EventKind::Delivered { response },
-                    RcptState::Failed { reason } => EventKind::Failed { reason },
-                    RcptState::Deferred { reason, attempts } => EventKind::Deferred {
-                        reason,
-                        attempts,
-                        // Known for the newest change only: the next attempt.
-                        retry_at_ms: if i == newest && !e.is_final() {
-                            e.due_ms
-                        } else {
-                            h.at_ms
-                        },
-                    },
-                    RcptState::Bounced {
-                        bounce,
-                        status,
-                        diagnostic,
-                        ..
-                    } => EventKind::Bounced {
-                        bounce,
-                        status,
-                        diagnostic,
-                    },
-                    RcptState::Complained { feedback_type, .. } => {
-                        EventKind::Complained { feedback_type }
-                    }
-                    RcptState::Queued => continue,
+                // Known for the newest change only: the next attempt.
+                let retry_at = if i == newest && !e.is_final() {
+                    e.due_ms
+                } else {
+                    h.at_ms
+                };
+                let Some(kind) = EventKind::of_state(&h.state, retry_at) else {
+                    continue;
                 };
                 out.push(Event {
                     key: key.clone(),

@@ -346,6 +346,34 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// The event a recipient's new `state` gives (`None` for `Queued`);
+    /// `retry_at_ms` is a deferral's next attempt.
+    pub fn of_state(state: &RcptState, retry_at_ms: u64) -> Option<EventKind> {
+        Some(match state.clone() {
+            RcptState::Queued => return None,
+            RcptState::Deferred { reason, attempts } => EventKind::Deferred {
+                reason,
+                attempts,
+                retry_at_ms,
+            },
+            RcptState::Delivered { response } => EventKind::Delivered { response },
+            RcptState::Failed { reason } => EventKind::Failed { reason },
+            RcptState::Bounced {
+                bounce,
+                status,
+                diagnostic,
+                ..
+            } => EventKind::Bounced {
+                bounce,
+                status,
+                diagnostic,
+            },
+            RcptState::Complained { feedback_type, .. } => EventKind::Complained { feedback_type },
+        })
+    }
+}
+
 /// Result of one delivery attempt for one recipient, as an upstream reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

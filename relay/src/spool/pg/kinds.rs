@@ -122,31 +122,6 @@ impl StoredKind {
     }
 }
 
-/// The event a recipient's new state gives (`retry_at_ms` for a deferral).
-pub(super) fn event_of(state: &RcptState, retry_at_ms: u64) -> Option<EventKind> {
-    Some(match state.clone() {
-        RcptState::Queued => return None,
-        RcptState::Deferred { reason, attempts } => EventKind::Deferred {
-            reason,
-            attempts,
-            retry_at_ms,
-        },
-        RcptState::Delivered { response } => EventKind::Delivered { response },
-        RcptState::Failed { reason } => EventKind::Failed { reason },
-        RcptState::Bounced {
-            bounce,
-            status,
-            diagnostic,
-            ..
-        } => EventKind::Bounced {
-            bounce,
-            status,
-            diagnostic,
-        },
-        RcptState::Complained { feedback_type, .. } => EventKind::Complained { feedback_type },
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,12 +9,12 @@ use std::time::Duration;
 use deadpool_postgres::Transaction;
 use serde_json::Value;
 
-use super::kinds::{StoredKind, event_of};
+use super::kinds::StoredKind;
 use super::pipelined::Pipelined;
 use super::{CHUNK_BYTES, Inner, db};
 use crate::spool::{
-    Accepted, Control, Controlled, Envelope, Event, HistoryItem, Key, Lease, MessageView, Outcome,
-    RcptState, RcptStatus, SpoolError, Submission,
+    Accepted, Control, Controlled, Envelope, Event, EventKind, HistoryItem, Key, Lease,
+    MessageView, Outcome, RcptState, RcptStatus, SpoolError, Submission,
 };
 
 /// How often an idle worker looks for due work without a wake-up.
@@ -498,7 +498,7 @@ async fn settle_in(
         let final_ = state.is_final();
         nexts.push((!final_).then(|| to_i64(retry_at)));
         finals.push(final_);
-        if let Some(kind) = event_of(&state, retry_at) {
+        if let Some(kind) = EventKind::of_state(&state, retry_at) {
             events.push((rcpt.clone(), StoredKind::of(&kind), false));
         }
         states.push(json(&state)?);
@@ -619,7 +619,7 @@ pub(super) async fn report(
     .await
     .map_err(db)?;
     let mut events = Vec::new();
-    if let Some(kind) = event_of(&state, 0) {
+    if let Some(kind) = EventKind::of_state(&state, 0) {
         events.push((rcpt, StoredKind::of(&kind), false));
     }
     insert_events(inner, &tx, id, &key, &events, now).await?;
