@@ -137,6 +137,17 @@ EOF
   psql_su -d postgres -c "CREATE ROLE postwire LOGIN PASSWORD '$PG_PASSWORD'"
 }
 
+# CPU time in clock ticks: of processes $@ (utime + stime), and of the
+# PostgreSQL server (the postmaster, its live children, and the children it
+# has reaped: backends exit when the relays disconnect).
+ticks_of() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+pg_ticks() {
+  local pm t
+  pm="$(head -n 1 "$WORK/pg/data/postmaster.pid")"
+  t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")
+  echo $((t + $(ticks_of $(ps -o pid= --ppid "$pm"))))
+}
+
 # One round on a fresh database: $1 round name, $2 relays (1 or 2), $3 window.
 pg_round() {
   local db="spool_${1//[^a-z0-9]/_}" relays="$2"
@@ -157,6 +168,9 @@ pg_round() {
   done
   psql_su -d "$db" -c "SELECT pg_stat_statements_reset()" >/dev/null
   psql_su -d postgres -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
+  local relay_t0 pg_t0 relay_t1
+  relay_t0="$(ticks_of "${pids[@]}")"
+  pg_t0="$(pg_ticks)"
   if ! WINDOW="${3:-}" node "$HERE/load.mjs" "$urls" "$token" "$COUNT" "$SIZE" "$CONNECTIONS"; then
     echo "load failed on database $db (PostgreSQL on port $PG_PORT, socket directory $WORK/pg)" >&2
     # HOLD_ON_FAIL=1: keep the relays and the database up for a look.
@@ -170,8 +184,13 @@ pg_round() {
       ORDER BY total_exec_time DESC LIMIT 15" >&2
     psql_su -d "$db" -At -c "SELECT 'wal: ' || wal_records || ' records, ' || pg_size_pretty(wal_bytes) || ', ' || wal_write || ' writes, ' || wal_sync || ' syncs' FROM pg_stat_wal" >&2 || true
   fi
+  relay_t1="$(ticks_of "${pids[@]}")"
   for n in "${pids[@]}"; do kill -TERM "$n"; done
   for n in "${pids[@]}"; do wait "$n" || true; done
+  sleep 0.5   # the backends of the relays' connections exit and are reaped
+  # CPU per message (includes the statistics queries above, a few ms).
+  local hz; hz="$(getconf CLK_TCK)"
+  echo "cpu per message: relays $(( (relay_t1 - relay_t0) * 1000000 / hz / COUNT )) us, postgres $(( ($(pg_ticks) - pg_t0) * 1000000 / hz / COUNT )) us"
   psql_su -d postgres -c "DROP DATABASE $db" >/dev/null || true
 }
 

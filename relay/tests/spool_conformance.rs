@@ -1106,6 +1106,97 @@ mod pg_only {
         );
     }
 
+    /// Accepts, claims and settles of one relay are written in groups
+    /// (pg/accept.rs, claim.rs, settle.rs): in a burst, each submission and
+    /// each attempt still gets its own answer, a key sent twice in one burst
+    /// is stored once, each message is leased once, and a stale attempt in
+    /// the same group as good ones is refused alone.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn grouped_accepts_claims_and_settles_keep_each_answer() {
+        let (url, pw) = db("groups");
+        let a: Arc<dyn Spool> = Arc::new(open_pg(&url, &pw, opts(), Duration::from_secs(30)).await);
+        const N: usize = 300;
+        // Every key twice, all at once.
+        let mut accepts = tokio::task::JoinSet::new();
+        for i in 0..N * 2 {
+            let a = Arc::clone(&a);
+            accepts.spawn(async move {
+                let id = format!("g{:03}", i % N);
+                (
+                    id.clone(),
+                    a.accept(sub(&id, &["a@x.org", "b@x.org"])).await.unwrap(),
+                )
+            });
+        }
+        let mut stored = std::collections::HashMap::<String, usize>::new();
+        while let Some(r) = accepts.join_next().await {
+            let (id, answer) = r.unwrap();
+            let n = stored.entry(id).or_default();
+            if answer == Accepted::Stored {
+                *n += 1;
+            }
+        }
+        assert_eq!(stored.len(), N);
+        assert!(
+            stored.values().all(|&n| n == 1),
+            "each key stored exactly once"
+        );
+
+        // Sixteen workers at once: every message leased exactly once, with
+        // its own fence and both recipients.
+        let mut workers = tokio::task::JoinSet::new();
+        let leases = Arc::new(std::sync::Mutex::new(Vec::new()));
+        for _ in 0..16 {
+            let a = Arc::clone(&a);
+            let leases = Arc::clone(&leases);
+            workers.spawn(async move {
+                while leases.lock().unwrap().len() < N {
+                    match tokio::time::timeout(Duration::from_millis(500), a.next()).await {
+                        Ok(Some(l)) => leases.lock().unwrap().push(l),
+                        _ => break,
+                    }
+                }
+            });
+        }
+        while workers.join_next().await.is_some() {}
+        let leases = std::mem::take(&mut *leases.lock().unwrap());
+        assert_eq!(leases.len(), N, "every message leased");
+        let keys: std::collections::HashSet<_> = leases.iter().map(|l| l.key.id.clone()).collect();
+        assert_eq!(keys.len(), N, "no message leased twice");
+        let fences: std::collections::HashSet<_> = leases.iter().map(|l| l.fence).collect();
+        assert_eq!(fences.len(), N, "a fence per lease");
+        assert!(leases.iter().all(|l| l.envelope.rcpt_to.len() == 2));
+
+        // All settled at once, each with a stale twin (a fence no lease has):
+        // the good ones are recorded, the stale ones refused alone.
+        let mut settles = tokio::task::JoinSet::new();
+        for l in leases {
+            let mut stale = l.clone();
+            stale.fence = l.fence + 1_000_000;
+            let a1 = Arc::clone(&a);
+            let a2 = Arc::clone(&a);
+            settles.spawn(async move {
+                let r = a1.settle(stale.clone(), all(&stale, delivered)).await;
+                assert!(matches!(r, Err(SpoolError::LeaseLost(_))), "stale: {r:?}");
+            });
+            settles.spawn(async move {
+                a2.settle(l.clone(), all(&l, delivered)).await.unwrap();
+            });
+        }
+        while let Some(r) = settles.join_next().await {
+            r.unwrap();
+        }
+        for i in 0..N {
+            let st = status(&a, &key(&format!("g{i:03}"))).await;
+            assert_eq!(st.len(), 2);
+            assert!(
+                st.iter()
+                    .all(|(_, s)| matches!(s, RcptState::Delivered { .. })),
+                "{st:?}"
+            );
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn a_lapsed_lease_is_fenced_and_a_renewed_one_is_kept() {
         let (url, pw) = db("fencing");

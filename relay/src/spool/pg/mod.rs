@@ -15,7 +15,8 @@
 //! # Leases and fencing
 //!
 //! A worker claims a due message with `SELECT … FOR UPDATE OF m SKIP
-//! LOCKED` (the message row is the lock, so two relays never split one
+//! LOCKED` (one statement for every worker of the relay then waiting:
+//! [`claim`]; the message row is the lock, so two relays never split one
 //! message's recipients), and writes on each recipient row it takes: its
 //! relay (`lease_owner`), an expiry (`lease_expires_ms`, database clock)
 //! and a fresh `lease_token` from a sequence: the lease's fence. The runner
@@ -48,6 +49,8 @@
 //! Tables and migrations: [`schema`]; connection, password and TLS:
 //! [`connect`]; the shared tokens and rate counters: [`tokens`], [`rate`].
 
+mod accept;
+mod claim;
 pub mod connect;
 mod follow;
 mod kinds;
@@ -55,10 +58,11 @@ mod ops;
 mod pipelined;
 pub mod rate;
 pub mod schema;
+mod settle;
 pub mod tokens;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -136,6 +140,22 @@ pub(crate) struct Inner {
     pub(crate) owe_due: AtomicBool,
     pub(crate) owe_events: AtomicBool,
     pub(crate) notifier: Notify,
+    /// Workers waiting in [`Spool::next`] (see [`claim`]).
+    waiting: AtomicUsize,
+    /// One claim statement at a time.
+    claiming: tokio::sync::Mutex<()>,
+    /// Leases a claim took for other waiting workers.
+    claimed: std::sync::Mutex<Vec<Lease>>,
+    /// Claims that found nothing due, counted.
+    claims_empty: AtomicU64,
+    /// Settle transactions at once (see [`settle`]).
+    settling: tokio::sync::Semaphore,
+    /// Attempts waiting for the next settle transaction.
+    settles: std::sync::Mutex<Vec<settle::Attempt>>,
+    /// Accept statements at once (see [`accept`]).
+    accepting: tokio::sync::Semaphore,
+    /// Submissions waiting for the next accept statement.
+    accepts: std::sync::Mutex<Vec<accept::Pending>>,
 }
 
 /// The PostgreSQL spool. Cloning shares it.
@@ -215,6 +235,14 @@ impl PgSpool {
             owe_due: AtomicBool::new(false),
             owe_events: AtomicBool::new(false),
             notifier: Notify::new(),
+            waiting: AtomicUsize::new(0),
+            claiming: tokio::sync::Mutex::new(()),
+            claimed: std::sync::Mutex::new(Vec::new()),
+            claims_empty: AtomicU64::new(0),
+            settling: tokio::sync::Semaphore::new(settle::GROUPS),
+            settles: std::sync::Mutex::new(Vec::new()),
+            accepting: tokio::sync::Semaphore::new(accept::GROUPS),
+            accepts: std::sync::Mutex::new(Vec::new()),
         });
         let cursor = follow::start_cursor(&inner).await?;
         let tasks = vec![
@@ -244,7 +272,7 @@ impl PgSpool {
 
 impl Spool for PgSpool {
     fn accept(&self, sub: Submission) -> BoxFuture<'_, Result<Accepted, SpoolError>> {
-        Box::pin(ops::accept(&self.inner, sub))
+        Box::pin(accept::accept(&self.inner, sub))
     }
 
     fn status<'a>(
@@ -255,7 +283,7 @@ impl Spool for PgSpool {
     }
 
     fn next(&self) -> BoxFuture<'_, Option<Lease>> {
-        Box::pin(ops::next(&self.inner))
+        Box::pin(claim::next(&self.inner))
     }
 
     fn settle(
@@ -264,7 +292,7 @@ impl Spool for PgSpool {
         outcomes: Vec<(String, Outcome)>,
     ) -> BoxFuture<'_, Result<(), SpoolError>> {
         Box::pin(async move {
-            let r = ops::settle(&self.inner, &lease, outcomes).await;
+            let r = settle::settle(&self.inner, &lease, outcomes).await;
             self.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
             r
         })

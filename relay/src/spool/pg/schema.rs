@@ -121,6 +121,15 @@ CREATE TRIGGER postwire_tokens_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNC
 ALTER TABLE postwire_rate SET UNLOGGED;
 "#,
     ),
+    (
+        3,
+        r#"
+-- Message bytes are stored as they are, not compressed: a spooled message
+-- lives for seconds, and pglz compressing every chunk cost more CPU than
+-- any other single function of the server under load (bench/relay).
+ALTER TABLE postwire_message_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+"#,
+    ),
 ];
 
 /// Applies the missing migrations; the versions now present, newest last.
