@@ -1197,6 +1197,73 @@ mod pg_only {
         }
     }
 
+    /// One submission the database refuses (a NUL byte in a text column)
+    /// fails alone, not the other submissions of its group.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_refused_submission_fails_alone_in_its_group() {
+        let (url, pw) = db("refused");
+        let a: Arc<dyn Spool> = Arc::new(open_pg(&url, &pw, opts(), Duration::from_secs(30)).await);
+        for round in 0..5 {
+            let mut accepts = tokio::task::JoinSet::new();
+            for i in 0..40 {
+                let a = Arc::clone(&a);
+                accepts.spawn(async move {
+                    let id = if i == 17 {
+                        format!("bad\0{round}")
+                    } else {
+                        format!("ok{round}-{i}")
+                    };
+                    (i, a.accept(sub(&id, &["a@x.org"])).await)
+                });
+            }
+            while let Some(r) = accepts.join_next().await {
+                match r.unwrap() {
+                    (17, r) => assert!(matches!(r, Err(SpoolError::NotStored(_))), "{r:?}"),
+                    (_, r) => assert_eq!(r.unwrap(), Accepted::Stored),
+                }
+            }
+        }
+    }
+
+    /// A spool that fills from empty has its tables analyzed within seconds
+    /// (pg/follow.rs `statistics`), not after autovacuum's minute: plans
+    /// made for empty tables would scan every row once thousands wait.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tables_that_fill_from_empty_are_analyzed_soon() {
+        let (url, pw) = db("analyze");
+        let a: Arc<dyn Spool> = Arc::new(open_pg(&url, &pw, opts(), Duration::from_secs(30)).await);
+        let mut accepts = tokio::task::JoinSet::new();
+        for i in 0..1500 {
+            let a = Arc::clone(&a);
+            accepts
+                .spawn(async move { a.accept(sub(&format!("s{i}"), &["a@x.org"])).await.unwrap() });
+        }
+        while let Some(r) = accepts.join_next().await {
+            assert_eq!(r.unwrap(), Accepted::Stored);
+        }
+        let (client, _driver) = connect(&url, &pw).await;
+        let started = Instant::now();
+        loop {
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_user_tables
+                     WHERE relname IN ('postwire_messages', 'postwire_deliveries', 'postwire_events')
+                       AND coalesce(last_analyze, last_autoanalyze) IS NOT NULL",
+                    &[],
+                )
+                .await
+                .unwrap();
+            if row.get::<_, i64>(0) == 3 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "not analyzed within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn a_lapsed_lease_is_fenced_and_a_renewed_one_is_kept() {
         let (url, pw) = db("fencing");

@@ -118,9 +118,49 @@ WITH v AS (
 )
 SELECT o FROM mo";
 
-/// Stores `group` and answers each submission.
+/// Stores `group` and answers each submission. When the database refuses
+/// the group's statement (not a lost connection), each submission is tried
+/// alone, so that one the database cannot take (a text it refuses, say)
+/// fails by itself and not the others of its group.
 async fn store_group(inner: &Inner, group: Vec<Pending>) {
-    match store(inner, &group).await {
+    if group.len() > 1 {
+        match store(inner, &group).await {
+            Ok(stored) => answer(inner, group, Ok(stored)),
+            Err(Refused::Statement(e)) => {
+                tracing::warn!(error = %e, submissions = group.len(),
+                    "the database refused a group of accepts; trying each alone");
+                for p in group {
+                    let r = store(inner, std::slice::from_ref(&p)).await;
+                    answer(inner, vec![p], r);
+                }
+            }
+            Err(e) => answer(inner, group, Err(e)),
+        }
+    } else {
+        let r = store(inner, &group).await;
+        answer(inner, group, r);
+    }
+}
+
+/// Why a group was not stored.
+enum Refused {
+    /// No connection, or it broke.
+    Connection(String),
+    /// The database refused the statement.
+    Statement(String),
+}
+
+impl Refused {
+    fn text(self) -> String {
+        match self {
+            Refused::Connection(e) | Refused::Statement(e) => e,
+        }
+    }
+}
+
+/// Answers each submission of `group` from the result of its statement.
+fn answer(inner: &Inner, group: Vec<Pending>, result: Result<Vec<bool>, Refused>) {
+    match result {
         Ok(stored) => {
             let any = stored.iter().any(|s| *s);
             for (p, s) in group.into_iter().zip(stored) {
@@ -136,6 +176,7 @@ async fn store_group(inner: &Inner, group: Vec<Pending>) {
             }
         }
         Err(e) => {
+            let e = e.text();
             for p in group {
                 let _ = p.reply.send(Err(SpoolError::NotStored(e.clone())));
             }
@@ -145,8 +186,11 @@ async fn store_group(inner: &Inner, group: Vec<Pending>) {
 
 /// Runs [`ACCEPT`] for `group`: per submission, whether it was stored (its
 /// key was new). `Err` says why nothing was stored.
-async fn store(inner: &Inner, group: &[Pending]) -> Result<Vec<bool>, String> {
-    let c = inner.conn().await.map_err(|e| e.to_string())?;
+async fn store(inner: &Inner, group: &[Pending]) -> Result<Vec<bool>, Refused> {
+    let c = inner
+        .conn()
+        .await
+        .map_err(|e| Refused::Connection(e.to_string()))?;
     let mut tokens = Vec::with_capacity(group.len());
     let mut ids = Vec::with_capacity(group.len());
     let mut envelopes = Vec::with_capacity(group.len());
@@ -159,7 +203,7 @@ async fn store(inner: &Inner, group: &[Pending]) -> Result<Vec<bool>, String> {
         let meta = &p.sub.meta;
         tokens.push(meta.key.token.as_str());
         ids.push(meta.key.id.as_str());
-        envelopes.push(json(&meta.envelope).map_err(|e| e.to_string())?);
+        envelopes.push(json(&meta.envelope).map_err(|e| Refused::Statement(e.to_string()))?);
         froms.push(meta.envelope.mail_from.as_str());
         received.push(to_i64(meta.received_ms));
         sizes.push(i64::try_from(p.sub.bytes.len()).unwrap_or(i64::MAX));
@@ -180,8 +224,8 @@ async fn store(inner: &Inner, group: &[Pending]) -> Result<Vec<bool>, String> {
             d_rcpt.push(rcpt.as_str());
         }
     }
-    let queued = json(&RcptState::Queued).map_err(|e| e.to_string())?;
-    let accepted = json(&StoredKind::Accepted).map_err(|e| e.to_string())?;
+    let queued = json(&RcptState::Queued).map_err(|e| Refused::Statement(e.to_string()))?;
+    let accepted = json(&StoredKind::Accepted).map_err(|e| Refused::Statement(e.to_string()))?;
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 15] = [
         &tokens,
         &ids,
@@ -199,7 +243,14 @@ async fn store(inner: &Inner, group: &[Pending]) -> Result<Vec<bool>, String> {
         &accepted,
         &inner.pg.relay_name,
     ];
-    let database = |e: tokio_postgres::Error| format!("database: {}", super::describe(&e));
+    let database = |e: tokio_postgres::Error| {
+        let text = format!("database: {}", super::describe(&e));
+        if e.as_db_error().is_some() {
+            Refused::Statement(text)
+        } else {
+            Refused::Connection(text)
+        }
+    };
     let stmt = c.prepare_cached(ACCEPT).await.map_err(database)?;
     let rows = c.query(&stmt, &params).await.map_err(database)?;
     let mut stored = vec![false; group.len()];

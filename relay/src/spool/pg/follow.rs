@@ -132,10 +132,22 @@ pub(super) async fn follow(inner: Weak<Inner>, start: Start) {
 /// The follower's read (prepared once per connection): the events above
 /// the cursor not seen yet, after one row with the snapshot's `xmin` and
 /// the next transaction id (see the module doc).
+///
+/// Written for a plan that reads only the rows above the cursor, whatever
+/// the planner knows of the table (one not analyzed yet gets default
+/// guesses; see [`statistics`]): the range is closed (`seq <= $1 + 2^40`,
+/// never reached), which the planner takes for a narrow one and reads
+/// through the primary key, where an open `seq > $1` is guessed at a third
+/// of the table and read by a sequential scan of every event; and the rows
+/// seen are left out by an anti-join rather than `seq <> ALL($3)`, which
+/// compares every row with every seen one. Measured in bench/relay: the
+/// follower's read went from 0.3-1.3 ms to 0.03 ms.
 const READ: &str = "
-SELECT seq, token, client_id, rcpt, kind, last, NULL::text, NULL::text, at_ms
-FROM postwire_events
-WHERE seq > $1 AND seq <> ALL($3)
+(SELECT e.seq, e.token, e.client_id, e.rcpt, e.kind, e.last, NULL::text, NULL::text, e.at_ms
+ FROM postwire_events e
+ WHERE e.seq > $1 AND e.seq <= $1 + 1099511627776
+   AND NOT EXISTS (SELECT FROM unnest($3::bigint[]) AS s(seq) WHERE s.seq = e.seq)
+ ORDER BY e.seq LIMIT $2)
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL,
        pg_snapshot_xmin(pg_current_snapshot())::text,
@@ -312,6 +324,9 @@ pub(super) async fn housekeeping(inner: Weak<Inner>) {
                 tracing::debug!(error = %e, "cannot read the shared queue depth");
             }
         }
+        if let Err(e) = statistics(&strong).await {
+            tracing::debug!(error = %e, "cannot refresh the spool tables' statistics");
+        }
         if last_retention.is_none_or(|t| t.elapsed() >= HOUSEKEEPING) {
             last_retention = Some(Instant::now());
             if let Err(e) = retention(&strong).await {
@@ -321,6 +336,46 @@ pub(super) async fn housekeeping(inner: Weak<Inner>) {
         drop(strong);
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+}
+
+/// The spool's tables whose size swings: a queue empties and fills.
+const TABLES: [&str; 4] = [
+    "postwire_messages",
+    "postwire_message_chunks",
+    "postwire_deliveries",
+    "postwire_events",
+];
+
+/// Analyzes a spool table once it has changed by more than twice its size
+/// at its last analysis (and by at least 1,000 rows), instead of waiting for
+/// autovacuum, which looks at most once a minute and then only past 10% of
+/// changes. Statements are planned from these statistics: plans made while
+/// the tables were empty (a relay's first minute, or a queue that drained)
+/// join by hash over sequential scans, and cost a millisecond each once
+/// thousands of messages wait. `SKIP_LOCKED`: a table that autovacuum or
+/// another relay is analyzing is left to them.
+async fn statistics(inner: &Inner) -> Result<(), SpoolError> {
+    let c = inner.conn().await?;
+    let rows = c
+        .query(
+            "SELECT s.relname::text FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+             WHERE s.relname = ANY($1)
+               AND s.n_mod_since_analyze > greatest(1000, 2 * greatest(c.reltuples, 0))",
+            &[&&TABLES[..]],
+        )
+        .await
+        .map_err(db)?;
+    for r in rows {
+        let table: String = r.get(0);
+        // Only names from TABLES reach here.
+        if TABLES.contains(&table.as_str()) {
+            c.batch_execute(&format!("ANALYZE (SKIP_LOCKED) {table}"))
+                .await
+                .map_err(db)?;
+            tracing::debug!(table, "spool table analyzed");
+        }
+    }
+    Ok(())
 }
 
 async fn depth(inner: &Inner) -> Result<(), SpoolError> {

@@ -145,9 +145,11 @@ pub(super) async fn renew(inner: &Inner, lease: &Lease) -> Result<bool, SpoolErr
     let lease_ms = to_i64(u64::try_from(inner.pg.lease.as_millis()).unwrap_or(u64::MAX));
     let n = c
         .execute(
+            // Found by the message's key (an index), then the fence.
             "UPDATE postwire_deliveries SET lease_expires_ms = postwire_now_ms() + $2
-             WHERE lease_token = $1 AND NOT final",
-            &[&to_i64(lease.fence), &lease_ms],
+             WHERE message_id = (SELECT id FROM postwire_messages WHERE token = $3 AND client_id = $4)
+               AND lease_token = $1 AND NOT final",
+            &[&to_i64(lease.fence), &lease_ms, &lease.key.token, &lease.key.id],
         )
         .await
         .map_err(db)?;

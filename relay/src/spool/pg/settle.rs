@@ -174,9 +174,8 @@ WITH u AS (
   FROM unnest($6::bigint[], $7::boolean[]) AS v(id, done)
   WHERE m.id = v.id
 ), ch AS (
-  DELETE FROM postwire_message_chunks c
-  USING unnest($6::bigint[], $7::boolean[]) AS v(id, done)
-  WHERE c.message_id = v.id AND v.done
+  DELETE FROM postwire_message_chunks
+  WHERE message_id = ANY(array(SELECT v.id FROM unnest($6::bigint[], $7::boolean[]) AS v(id, done) WHERE v.done))
 ), e AS (
   INSERT INTO postwire_events (message_id, token, client_id, rcpt, kind, last, at_ms, relay)
   SELECT v.id, v.token, v.client_id, v.rcpt, v.kind, v.last, $8, $9
