@@ -353,14 +353,17 @@ const TABLES: [&str; 4] = [
 /// the tables were empty (a relay's first minute, or a queue that drained)
 /// join by hash over sequential scans, and cost a millisecond each once
 /// thousands of messages wait. `SKIP_LOCKED`: a table that autovacuum or
-/// another relay is analyzing is left to them.
+/// another relay is analyzing is left to them. Only tables this relay's
+/// role may analyze (it owns them, as the role that migrated them) are
+/// asked for; the others are left to autovacuum.
 async fn statistics(inner: &Inner) -> Result<(), SpoolError> {
     let c = inner.conn().await?;
     let rows = c
         .query(
             "SELECT s.relname::text FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
              WHERE s.relname = ANY($1)
-               AND s.n_mod_since_analyze > greatest(1000, 2 * greatest(c.reltuples, 0))",
+               AND s.n_mod_since_analyze > greatest(1000, 2 * greatest(c.reltuples, 0))
+               AND pg_has_role(c.relowner, 'MEMBER')",
             &[&&TABLES[..]],
         )
         .await
