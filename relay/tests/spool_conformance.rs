@@ -1612,8 +1612,22 @@ mod pg_only {
             "DELETE FROM postwire_message_chunks WHERE seq = 1 AND message_id =
                (SELECT id FROM postwire_messages WHERE client_id = 'broken')",
         );
+        spool
+            .accept(sub("badenvelope", &["c@x.org"]))
+            .await
+            .unwrap();
+        PgServer::shared().psql(
+            "pgonly_incomplete",
+            "UPDATE postwire_messages SET envelope = '\"not an envelope\"' WHERE client_id = 'badenvelope'",
+        );
         spool.accept(sub("fine", &["a@x.org"])).await.unwrap();
         assert_eq!(lease(&spool).await.key, key("fine"));
+        for (_, state) in status(&spool, &key("badenvelope")).await {
+            match state {
+                RcptState::Failed { reason } => assert!(reason.contains("unreadable"), "{reason}"),
+                other => panic!("expected failed, got {other:?}"),
+            }
+        }
         for (_, state) in status(&spool, &key("broken")).await {
             match state {
                 RcptState::Failed { reason } => assert!(reason.contains("incomplete"), "{reason}"),

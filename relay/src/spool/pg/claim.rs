@@ -31,8 +31,8 @@ pub(super) const CLAIM_BATCH: usize = 16;
 
 /// The claim statement for each group size 1, 2, 4, … [`CLAIM_BATCH`]: the
 /// `LIMIT` is written into it, not a parameter. With `LIMIT $n` PostgreSQL's
-/// generic plan for the prepared statement (used after five executions)
-/// cannot know the limit is small, and joins the whole message table by
+/// generic plan for the prepared statement (the relay plans each statement
+/// once: [`super::connect::SESSION_SETUP`]) cannot know the limit is small, and joins the whole message table by
 /// hash instead of following the due-index (measured: the claim's mean
 /// time went from 0.14 ms to 0.6 ms, and rose with the table).
 fn claim_sql(want: usize) -> &'static str {
@@ -234,7 +234,7 @@ enum Claimed {
     Leases(Vec<Lease>),
     /// Nothing is due.
     Nothing,
-    /// Contention, or an incomplete copy was failed: look again.
+    /// Contention, or a damaged copy was failed: look again.
     Again,
 }
 
@@ -263,35 +263,43 @@ async fn claim_once(
             continue;
         };
         let fence: i64 = m.get(7);
-        let envelope: Envelope = match serde_json::from_value(m.get(3)) {
-            Ok(e) => e,
-            Err(e) => {
-                // Leased already: give it back to expire, and say why.
-                tracing::error!(id = %key.id, token = %key.token, error = %e,
-                    "unreadable envelope in the spool database; the message stays leased until its lease expires");
-                continue;
-            }
-        };
+        let envelope = serde_json::from_value::<Envelope>(m.get(3));
         let size: i64 = m.get(6);
         let chunks: Vec<Vec<u8>> = m.get::<_, Option<Vec<Vec<u8>>>>(9).unwrap_or_default();
         let bytes = chunks.concat();
         inner.in_flight.fetch_add(1, Ordering::SeqCst);
-        let complete = i64::try_from(bytes.len()).ok() == Some(size);
-        let lease = Lease {
+        let found = bytes.len();
+        let mut lease = Lease {
             key,
             envelope: Envelope {
                 rcpt_to,
-                ..envelope
+                ..Envelope::default()
             },
             bytes,
             attempts: u32::try_from(m.get::<_, i32>(5)).unwrap_or(0),
             received_ms: to_u64(m.get(4)),
             fence: u64::try_from(fence).unwrap_or(0),
         };
-        if complete {
-            leases.push(lease);
-        } else {
-            fail_incomplete(inner, lease, size).await?;
+        // Never send a damaged copy: fail the message loudly, as the file
+        // spool does with one it cannot read, and look for other work.
+        match envelope {
+            Err(e) => {
+                let why = format!("the spooled envelope is unreadable in the database: {e}");
+                fail_damaged(inner, lease, why).await?;
+            }
+            Ok(_) if i64::try_from(found).ok() != Some(size) => {
+                let why = format!(
+                    "the spooled copy is incomplete in the database ({found} of {size} bytes)"
+                );
+                fail_damaged(inner, lease, why).await?;
+            }
+            Ok(envelope) => {
+                lease.envelope = Envelope {
+                    rcpt_to: std::mem::take(&mut lease.envelope.rcpt_to),
+                    ..envelope
+                };
+                leases.push(lease);
+            }
         }
     }
     Ok(if leases.is_empty() {
@@ -301,21 +309,16 @@ async fn claim_once(
     })
 }
 
-/// Never sends a damaged copy: fails the message loudly, as the file spool
-/// does with one it cannot read.
-async fn fail_incomplete(inner: &Inner, lease: Lease, size: i64) -> Result<(), SpoolError> {
+/// Fails every recipient of a damaged message (`why`), under its lease.
+async fn fail_damaged(inner: &Inner, lease: Lease, why: String) -> Result<(), SpoolError> {
     let key = &lease.key;
-    tracing::error!(id = %key.id, token = %key.token, size, found = lease.bytes.len(),
-        "the spooled copy is incomplete in the database; reporting it failed");
-    let reason = format!(
-        "the spooled copy is incomplete in the database ({} of {size} bytes)",
-        lease.bytes.len()
-    );
+    tracing::error!(id = %key.id, token = %key.token, reason = %why,
+        "a spooled message is damaged in the database; reporting it failed");
     let outcomes = lease
         .envelope
         .rcpt_to
         .iter()
-        .map(|r| (r.clone(), Outcome::Permanent(reason.clone())))
+        .map(|r| (r.clone(), Outcome::Permanent(why.clone())))
         .collect();
     let settled = settle::settle(inner, &lease, outcomes).await;
     inner.in_flight.fetch_sub(1, Ordering::SeqCst);
