@@ -1264,6 +1264,51 @@ mod pg_only {
         }
     }
 
+    /// An upstream reply with a NUL character (which PostgreSQL's jsonb
+    /// refuses) is recorded, with U+FFFD in its place, and does not keep
+    /// the other outcomes settled with it from being recorded.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_reply_with_a_nul_character_is_recorded() {
+        let (url, pw) = db("nul");
+        let a: Arc<dyn Spool> = Arc::new(open_pg(&url, &pw, opts(), Duration::from_secs(30)).await);
+        for i in 0..8 {
+            a.accept(sub(&format!("n{i}"), &["a@x.org"])).await.unwrap();
+        }
+        let mut leases = Vec::new();
+        for _ in 0..8 {
+            leases.push(lease(&a).await);
+        }
+        let mut settles = tokio::task::JoinSet::new();
+        for l in leases {
+            let a = Arc::clone(&a);
+            settles.spawn(async move {
+                let reply = if l.key.id == "n3" {
+                    "250 ok\0x"
+                } else {
+                    "250 ok"
+                };
+                a.settle(l.clone(), all(&l, || Outcome::Delivered(reply.into())))
+                    .await
+                    .unwrap();
+            });
+        }
+        while let Some(r) = settles.join_next().await {
+            r.unwrap();
+        }
+        for i in 0..8 {
+            let want = if i == 3 { "250 ok\u{FFFD}x" } else { "250 ok" };
+            assert_eq!(
+                status(&a, &key(&format!("n{i}"))).await,
+                vec![(
+                    "a@x.org".to_string(),
+                    RcptState::Delivered {
+                        response: want.into()
+                    }
+                )]
+            );
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn a_lapsed_lease_is_fenced_and_a_renewed_one_is_kept() {
         let (url, pw) = db("fencing");

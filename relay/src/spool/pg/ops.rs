@@ -23,8 +23,22 @@ pub(super) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// `v` as a `jsonb` value. PostgreSQL's `jsonb` refuses the NUL character,
+/// which an upstream's reply or a bounce can carry: it is stored as U+FFFD,
+/// so that such a text cannot keep an outcome from being recorded.
 pub(super) fn json<T: serde::Serialize>(v: &T) -> Result<Value, SpoolError> {
-    serde_json::to_value(v).map_err(|e| SpoolError::Encode(e.to_string()))
+    let mut v = serde_json::to_value(v).map_err(|e| SpoolError::Encode(e.to_string()))?;
+    without_nul(&mut v);
+    Ok(v)
+}
+
+fn without_nul(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+        Value::Array(items) => items.iter_mut().for_each(without_nul),
+        Value::Object(map) => map.values_mut().for_each(without_nul),
+        _ => {}
+    }
 }
 
 fn state_of(v: Value) -> RcptState {

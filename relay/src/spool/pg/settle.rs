@@ -112,6 +112,18 @@ async fn settle_group(inner: &Inner, group: Vec<Attempt>) -> Vec<Attempt> {
                 let _ = a.reply.send(r);
             }
         }
+        Err(e) if now.len() > 1 => {
+            // One attempt the database refuses must not hold back the
+            // others (nor be retried with them for ever): each alone.
+            tx.rollback().await;
+            drop(tx);
+            tracing::warn!(error = %e, attempts = now.len(),
+                "a group of settles failed; trying each alone");
+            for a in now {
+                let rest = Box::pin(settle_group(inner, vec![a])).await;
+                debug_assert!(rest.is_empty());
+            }
+        }
         Err(e) => {
             tx.rollback().await;
             for a in now {
