@@ -46,6 +46,20 @@
 //! retention has passed, in small batches that any number of relays can run
 //! at once.
 //!
+//! # Groups
+//!
+//! Accepts, claims and settles that arrive while their kind of statement
+//! runs are written together by the next one ([`accept`], [`claim`],
+//! [`settle`]): one statement and one commit for the group, each
+//! submission, lease and outcome still answered and fenced on its own.
+//!
+//! # Plans
+//!
+//! The tables swing from empty to thousands of rows and back. The relay
+//! analyzes them itself as they grow (`follow::statistics`), and plans each
+//! prepared statement once per connection ([`connect::SESSION_SETUP`]);
+//! the statements are written so that their plans stay index walks.
+//!
 //! Tables and migrations: [`schema`]; connection, password and TLS:
 //! [`connect`]; the shared tokens and rate counters: [`tokens`], [`rate`].
 
