@@ -785,13 +785,7 @@ impl FsSpool {
                 // rather than retrying a read that cannot succeed.
                 tracing::error!(id = %key.id, token = %key.token, path = %path.display(), error = %e,
                     "cannot read a spooled message; reporting it failed");
-                let reason = format!("the spooled copy could not be read: {e}");
-                let outcomes = lease
-                    .envelope
-                    .rcpt_to
-                    .iter()
-                    .map(|r| (r.clone(), Outcome::Permanent(reason.clone())))
-                    .collect();
+                let outcomes = lease.fail_all(&format!("the spooled copy could not be read: {e}"));
                 let this = self.clone();
                 tokio::spawn(async move {
                     if let Err(e) = this.settle(lease, outcomes).await {
@@ -1247,20 +1241,9 @@ fn commit_settles(
                     r.state = new.state.clone();
                 }
                 e.record(&new.rcpt, settle.at_ms, &new.state);
-                let kind = match new.state {
-                    RcptState::Bounced {
-                        bounce,
-                        status,
-                        diagnostic,
-                        ..
-                    } => EventKind::Bounced {
-                        bounce,
-                        status,
-                        diagnostic,
-                    },
-                    RcptState::Complained { feedback_type, .. } => {
-                        EventKind::Complained { feedback_type }
-                    }
+                // A report publishes only what reports add.
+                let kind = match EventKind::of_state(&new.state, 0) {
+                    Some(k @ (EventKind::Bounced { .. } | EventKind::Complained { .. })) => k,
                     _ => continue,
                 };
                 events.push(Event {

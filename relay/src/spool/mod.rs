@@ -404,6 +404,18 @@ pub struct Lease {
     pub fence: u64,
 }
 
+impl Lease {
+    /// The same permanent failure for every recipient of this attempt (a
+    /// spooled copy that cannot be sent).
+    pub fn fail_all(&self, reason: &str) -> Vec<(String, Outcome)> {
+        self.envelope
+            .rcpt_to
+            .iter()
+            .map(|r| (r.clone(), Outcome::Permanent(reason.to_string())))
+            .collect()
+    }
+}
+
 /// How the spool retries and how long it remembers.
 #[derive(Debug, Clone)]
 pub struct SpoolOptions {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use super::group;
 use super::kinds::StoredKind;
 use super::ops::{json, to_i64};
 use super::{CHUNK_BYTES, Inner};
@@ -34,42 +35,31 @@ pub(super) struct Pending {
 
 /// Stores `sub` (see the module doc).
 pub(super) async fn accept(inner: &Arc<Inner>, sub: Submission) -> Result<Accepted, SpoolError> {
-    let (reply, mut answer) = oneshot::channel();
-    lock_queue(inner).push(Pending { sub, reply });
-    let permit = inner.accepting.acquire().await.ok();
-    // Each round stores the oldest queued submissions; this one is among
-    // them, or in a statement running now, or in a round soon after.
-    loop {
-        if let Ok(r) = answer.try_recv() {
-            return r;
-        }
+    let (reply, answer) = oneshot::channel();
+    group::lock(&inner.accepts).push(Pending { sub, reply });
+    // Each round stores the oldest queued submissions, in a task of its own.
+    let round = || async {
         let group = take_group(inner);
         if group.is_empty() {
-            break;
+            return false;
         }
         let inner = Arc::clone(inner);
         let _ = tokio::spawn(async move { store_group(&inner, group).await }).await;
-    }
-    drop(permit);
-    answer.await.unwrap_or_else(|_| {
+        true
+    };
+    group::lead(&inner.accepting, answer, round, || {
         Err(SpoolError::NotStored(
             "the accept was abandoned before its statement ended".into(),
         ))
     })
-}
-
-fn lock_queue(inner: &Inner) -> std::sync::MutexGuard<'_, Vec<Pending>> {
-    inner
-        .accepts
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    .await
 }
 
 /// The next group from the queue, in arrival order: up to [`GROUP_BYTES`],
 /// and one submission per key (a second one with the same key waits for
 /// the next group, so that it is answered `Duplicate`).
 fn take_group(inner: &Inner) -> Vec<Pending> {
-    let mut queue = lock_queue(inner);
+    let mut queue = group::lock(&inner.accepts);
     let mut keys = HashSet::new();
     let mut bytes = 0usize;
     let mut group = Vec::new();

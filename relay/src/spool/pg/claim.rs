@@ -19,9 +19,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::ops::{to_i64, to_u64};
-use super::settle;
 use super::{Inner, db};
-use crate::spool::{Envelope, Key, Lease, Outcome, SpoolError};
+use super::{group, settle};
+use crate::spool::{Envelope, Key, Lease, SpoolError};
 
 /// How often an idle worker looks for due work without a wake-up.
 const POLL: Duration = Duration::from_secs(1);
@@ -97,7 +97,7 @@ pub(super) async fn next(inner: &Inner) -> Option<Lease> {
             match claim(inner, want).await {
                 Ok(mut leases) if !leases.is_empty() => {
                     let mine = leases.swap_remove(0);
-                    lock_claimed(inner).extend(leases);
+                    group::lock(&inner.claimed).extend(leases);
                     drop(guard);
                     // One idle worker is woken per wake-up (not all of them,
                     // who would all query for one message); a worker that
@@ -126,17 +126,10 @@ pub(super) async fn next(inner: &Inner) -> Option<Lease> {
     }
 }
 
-fn lock_claimed(inner: &Inner) -> std::sync::MutexGuard<'_, Vec<Lease>> {
-    inner
-        .claimed
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// A lease claimed by another worker's statement for this one; passes the
 /// wake-up on while more are left.
 fn take_claimed(inner: &Inner) -> Option<Lease> {
-    let mut claimed = lock_claimed(inner);
+    let mut claimed = group::lock(&inner.claimed);
     let lease = claimed.pop()?;
     if !claimed.is_empty() {
         inner.due.notify_one();
@@ -148,7 +141,7 @@ fn take_claimed(inner: &Inner) -> Option<Lease> {
 /// spool closed): their recipients are due again at once, for any relay.
 /// If the database cannot be reached they expire with their lease.
 async fn release_claimed(inner: &Inner) {
-    let leases: Vec<Lease> = std::mem::take(&mut *lock_claimed(inner));
+    let leases: Vec<Lease> = std::mem::take(&mut *group::lock(&inner.claimed));
     if leases.is_empty() {
         return;
     }
@@ -314,12 +307,7 @@ async fn fail_damaged(inner: &Inner, lease: Lease, why: String) -> Result<(), Sp
     let key = &lease.key;
     tracing::error!(id = %key.id, token = %key.token, reason = %why,
         "a spooled message is damaged in the database; reporting it failed");
-    let outcomes = lease
-        .envelope
-        .rcpt_to
-        .iter()
-        .map(|r| (r.clone(), Outcome::Permanent(why.clone())))
-        .collect();
+    let outcomes = lease.fail_all(&why);
     let settled = settle::settle(inner, &lease, outcomes).await;
     inner.in_flight.fetch_sub(1, Ordering::SeqCst);
     settled

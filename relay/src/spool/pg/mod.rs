@@ -67,6 +67,7 @@ mod accept;
 mod claim;
 pub mod connect;
 mod follow;
+mod group;
 mod kinds;
 mod ops;
 mod pipelined;

@@ -74,7 +74,7 @@ impl PgRate {
     /// spent; `None`: ask the database.
     fn answer_from_held(&self, token: &str) -> Option<Result<(), Duration>> {
         let now = Instant::now();
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = super::group::lock(&self.held);
         let h = held.get_mut(token)?;
         if now >= h.until {
             held.remove(token);
@@ -131,7 +131,7 @@ impl PgRate {
                 .clamp(1, 60_000)
                 .unsigned_abs(),
         );
-        self.held.lock().unwrap_or_else(|p| p.into_inner()).insert(
+        super::group::lock(&self.held).insert(
             token.to_string(),
             Held {
                 left: u32::try_from(granted - 1).unwrap_or(0),

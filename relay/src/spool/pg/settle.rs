@@ -23,6 +23,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::group;
 use super::kinds::StoredKind;
 use super::ops::{json, publish_local, to_i64, to_u64};
 use super::pipelined::Pipelined;
@@ -48,38 +49,31 @@ pub(super) async fn settle(
     lease: &Lease,
     outcomes: Vec<(String, Outcome)>,
 ) -> Result<(), SpoolError> {
-    let (reply, mut answer) = oneshot::channel();
-    lock_queue(inner).push(Attempt {
+    let (reply, answer) = oneshot::channel();
+    group::lock(&inner.settles).push(Attempt {
         key: lease.key.clone(),
         fence: to_i64(lease.fence),
         rcpts: lease.envelope.rcpt_to.len(),
         outcomes: outcomes.into_iter().collect(),
         reply,
     });
-    let guard = inner.settling.acquire().await.ok();
-    // The transaction this settle waited for may have written it.
-    if let Ok(r) = answer.try_recv() {
-        return r;
-    }
-    // Otherwise it is still queued, or in a transaction running now: write
-    // everything queued now (perhaps nothing).
-    let mut group = std::mem::take(&mut *lock_queue(inner));
-    while !group.is_empty() {
-        group = settle_group(inner, group).await;
-    }
-    drop(guard);
-    answer.await.unwrap_or_else(|_| {
+    // Each round writes everything queued, group by group.
+    let round = || async {
+        let mut group = std::mem::take(&mut *group::lock(&inner.settles));
+        if group.is_empty() {
+            return false;
+        }
+        while !group.is_empty() {
+            group = settle_group(inner, group).await;
+        }
+        true
+    };
+    group::lead(&inner.settling, answer, round, || {
         Err(SpoolError::Database(
             "the settle was abandoned before it committed".into(),
         ))
     })
-}
-
-fn lock_queue(inner: &Inner) -> std::sync::MutexGuard<'_, Vec<Attempt>> {
-    inner
-        .settles
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    .await
 }
 
 /// Settles `group` in one transaction and answers each attempt; gives back
