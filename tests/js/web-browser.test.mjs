@@ -81,6 +81,8 @@ async function newPage(options = {}) {
   });
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   await page.goto(base);
+  // The page's module (and its wasm) has run and attached its handlers.
+  await page.locator('html[data-ready="true"]').waitFor({ state: 'attached' });
   return { page, errors, context };
 }
 

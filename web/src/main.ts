@@ -41,3 +41,8 @@ const session = new Session();
 const composer = new Composer(session);
 new Opener(session, composer, () => select('compose'), () => select('open'));
 new Bulk(session, composer);
+
+// Every handler is attached: tests (and scripts driving the page) wait for
+// this before typing. Until then the sign-in form is inert (method="dialog"
+// outside a dialog), so an early Enter cannot put the token in the URL.
+document.documentElement.dataset.ready = 'true';
