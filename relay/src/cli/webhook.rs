@@ -2,12 +2,107 @@
 //! (crate::webhooks, docs/webhooks.md). `add` prints the endpoint's signing
 //! secret once on stdout; `list` never shows a secret; `test` sends a
 //! signed sample event and prints the endpoint's HTTP status.
+//!
+//! With `--spool postgres://...` (or `POSTWIRE_SPOOL_URL`, password from
+//! `POSTWIRE_SPOOL_PASSWORD` or `--spool-password-file`) instead of
+//! `--data-dir`, the same commands work on the endpoints shared by every
+//! relay on that database (`webhooks::pg`), after applying the migrations;
+//! the output is the same.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use crate::cli::{CliError, Exit};
+use crate::webhooks::pg::PgWebhooks;
 use crate::webhooks::store::{self, Endpoint};
+
+/// Where the endpoints are: a data directory's webhooks.toml, or the
+/// database of the PostgreSQL spool.
+#[derive(Debug, clap::Args)]
+pub struct Store {
+    /// The relay's data directory (its webhooks.toml and webhook-secrets/).
+    #[arg(
+        long,
+        env = "POSTWIRE_DATA_DIR",
+        value_name = "DIR",
+        required_unless_present = "spool"
+    )]
+    pub data_dir: Option<PathBuf>,
+    /// The PostgreSQL spool's URL: the endpoints shared by every relay on it
+    /// (wins over --data-dir).
+    #[arg(long, env = "POSTWIRE_SPOOL_URL", value_name = "URL")]
+    pub spool: Option<String>,
+    /// File holding the spool database's password (else POSTWIRE_SPOOL_PASSWORD).
+    #[arg(long, env = "POSTWIRE_SPOOL_PASSWORD_FILE", value_name = "FILE")]
+    pub spool_password_file: Option<PathBuf>,
+}
+
+/// The store, opened, with the runtime its database calls run on.
+enum Opened {
+    File(PathBuf, tokio::runtime::Runtime),
+    Database(PgWebhooks, tokio::runtime::Runtime),
+}
+
+impl Store {
+    fn open(self) -> Result<Opened, CliError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        if let Some(url) =
+            crate::config::spool_url(self.spool.as_deref(), self.spool_password_file.as_deref())?
+        {
+            let db = rt.block_on(PgWebhooks::connect(&url))?;
+            return Ok(Opened::Database(db, rt));
+        }
+        match self.data_dir {
+            Some(dir) => Ok(Opened::File(dir, rt)),
+            None => Err("give --data-dir DIR or --spool URL".into()),
+        }
+    }
+}
+
+impl Opened {
+    /// Where the endpoints are, for messages.
+    fn describe(&self) -> String {
+        match self {
+            Opened::File(dir, _) => dir.join(store::ENDPOINTS_FILE).display().to_string(),
+            Opened::Database(db, _) => format!("the database {}", db.origin()),
+        }
+    }
+
+    fn add(&self, endpoint: Endpoint) -> Result<String, CliError> {
+        Ok(match self {
+            Opened::File(dir, _) => store::add(dir, endpoint)?,
+            Opened::Database(db, rt) => rt.block_on(db.add(endpoint))?,
+        })
+    }
+
+    fn list(&self) -> Result<Vec<Endpoint>, CliError> {
+        Ok(match self {
+            Opened::File(dir, _) => store::load(dir)?,
+            Opened::Database(db, rt) => rt.block_on(db.list())?,
+        })
+    }
+
+    fn remove(&self, name: &str) -> Result<(), CliError> {
+        match self {
+            Opened::File(dir, _) => store::remove(dir, name).map(|_| ())?,
+            Opened::Database(db, rt) => rt.block_on(db.remove(name))?,
+        }
+        Ok(())
+    }
+
+    /// Sends the sample event; the HTTP status.
+    fn test(&self, name: &str) -> Result<u16, String> {
+        match self {
+            Opened::File(dir, rt) => rt.block_on(crate::webhooks::dispatch::send_test(dir, name)),
+            Opened::Database(db, rt) => rt.block_on(async {
+                let (ep, secret) = db.get(name).await.map_err(|e| e.to_string())?;
+                crate::webhooks::dispatch::send_sample(&ep, &secret).await
+            }),
+        }
+    }
+}
 
 /// Arguments of `postwire webhook`.
 #[derive(Debug, clap::Args)]
@@ -36,15 +131,15 @@ pub enum Action {
         /// Allow loopback, private, link-local and unspecified addresses.
         #[arg(long)]
         allow_private: bool,
-        /// The relay's data directory.
-        #[arg(long, env = "POSTWIRE_DATA_DIR", value_name = "DIR")]
-        data_dir: PathBuf,
+        /// Where the endpoints are.
+        #[command(flatten)]
+        store: Store,
     },
     /// List the endpoints (never their secrets).
     List {
-        /// The relay's data directory.
-        #[arg(long, env = "POSTWIRE_DATA_DIR", value_name = "DIR")]
-        data_dir: PathBuf,
+        /// Where the endpoints are.
+        #[command(flatten)]
+        store: Store,
         /// Print a JSON array of {name, url, token, allowHttp, allowPrivate}.
         #[arg(long)]
         json: bool,
@@ -53,17 +148,17 @@ pub enum Action {
     Remove {
         /// Name of the endpoint.
         name: String,
-        /// The relay's data directory.
-        #[arg(long, env = "POSTWIRE_DATA_DIR", value_name = "DIR")]
-        data_dir: PathBuf,
+        /// Where the endpoints are.
+        #[command(flatten)]
+        store: Store,
     },
     /// Send a signed sample event (`"type": "test"`) and print the HTTP status.
     Test {
         /// Name of the endpoint.
         name: String,
-        /// The relay's data directory.
-        #[arg(long, env = "POSTWIRE_DATA_DIR", value_name = "DIR")]
-        data_dir: PathBuf,
+        /// Where the endpoints are.
+        #[command(flatten)]
+        store: Store,
     },
 }
 
@@ -77,28 +172,27 @@ pub fn run(args: Args) -> Result<(), CliError> {
             token,
             allow_http,
             allow_private,
-            data_dir,
+            store,
         } => {
-            let secret = store::add(
-                &data_dir,
-                Endpoint {
-                    name: name.clone(),
-                    url,
-                    token,
-                    allow_http,
-                    allow_private,
-                },
-            )?;
+            let opened = store.open()?;
+            let secret = opened.add(Endpoint {
+                name: name.clone(),
+                url,
+                token,
+                allow_http,
+                allow_private,
+            })?;
             writeln!(out, "{secret}")?;
             eprintln!(
                 "postwire: webhook {name:?} added to {}; the signing secret above is shown only once \
                  (a running relay uses it from its next event)",
-                data_dir.join(store::ENDPOINTS_FILE).display()
+                opened.describe()
             );
             Ok(())
         }
-        Action::List { data_dir, json } => {
-            let all = store::load(&data_dir)?;
+        Action::List { store, json } => {
+            let opened = store.open()?;
+            let all = opened.list()?;
             if json {
                 let v: Vec<serde_json::Value> = all
                     .iter()
@@ -128,34 +222,29 @@ pub fn run(args: Args) -> Result<(), CliError> {
                     )?;
                 }
                 if all.is_empty() {
-                    eprintln!("postwire: no webhooks in {}", data_dir.display());
+                    eprintln!("postwire: no webhooks in {}", opened.describe());
                 }
             }
             Ok(())
         }
-        Action::Remove { name, data_dir } => {
-            store::remove(&data_dir, &name)?;
+        Action::Remove { name, store } => {
+            store.open()?.remove(&name)?;
             eprintln!("postwire: webhook {name:?} removed");
             Ok(())
         }
-        Action::Test { name, data_dir } => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            match rt.block_on(crate::webhooks::dispatch::send_test(&data_dir, &name)) {
-                Ok(status) => {
-                    writeln!(out, "{status}")?;
-                    if (200..300).contains(&status) {
-                        Ok(())
-                    } else {
-                        Err(Box::new(Exit::new(
-                            1,
-                            format!("webhook {name:?} answered HTTP {status}"),
-                        )))
-                    }
+        Action::Test { name, store } => match store.open()?.test(&name) {
+            Ok(status) => {
+                writeln!(out, "{status}")?;
+                if (200..300).contains(&status) {
+                    Ok(())
+                } else {
+                    Err(Box::new(Exit::new(
+                        1,
+                        format!("webhook {name:?} answered HTTP {status}"),
+                    )))
                 }
-                Err(e) => Err(Box::new(Exit::new(2, format!("webhook {name:?}: {e}")))),
             }
-        }
+            Err(e) => Err(Box::new(Exit::new(2, format!("webhook {name:?}: {e}")))),
+        },
     }
 }

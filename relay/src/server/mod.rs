@@ -152,13 +152,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                 },
             )
             .await?;
-            shared_pool = Some((pg.pool(), url));
+            shared_pool = Some((pg.pool(), url, pg.relay_name().to_string()));
             Arc::new(pg)
         }
     };
     // Tokens and rate limits: the database's when the spool is there
     // (shared by every relay), else tokens.toml and this process's buckets.
-    let (tokens, rate_limits) = match shared_pool {
+    let (tokens, rate_limits) = match shared_pool.clone() {
         None => (
             file_tokens.map_or_else(
                 || live_tokens::LiveTokens::load(&settings.data_dir).map(Arc::new),
@@ -166,7 +166,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             )?,
             limits::RateLimits::default(),
         ),
-        Some((pool, url)) => (
+        Some((pool, url, _)) => (
             Arc::new(
                 live_tokens::LiveTokens::from_database(
                     crate::spool::pg::tokens::PgTokens::new(pool.clone(), url),
@@ -198,16 +198,35 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         None => None,
     };
     // Webhooks (crate::webhooks): subscribed before the runner starts; the
-    // wrapper adds the `accepted` event.
-    let webhooks =
-        crate::webhooks::Webhooks::start(&settings.data_dir, settings.webhooks, spool.subscribe())?;
-    let _ = metrics.webhooks.set(webhooks.stats());
-    // What a crash kept from the outbox, read again from the spool's record.
-    webhooks.catch_up(Arc::clone(&spool)).await;
-    let spool: Arc<dyn Spool> = Arc::new(crate::webhooks::HookedSpool::new(
-        spool,
-        Arc::clone(&webhooks),
-    ));
+    // wrapper adds the `accepted` event. On the PostgreSQL spool the outbox
+    // is the database's (written with the events) and every relay delivers
+    // from it; on the file spool it is this relay's own directory.
+    let (webhooks, accept_hook): (RunningWebhooks, Arc<dyn crate::webhooks::AcceptHook>) =
+        match shared_pool {
+            Some((pool, url, relay_name)) => {
+                let shared = crate::webhooks::SharedWebhooks::start(
+                    crate::webhooks::pg::PgWebhooks::new(pool, url),
+                    &relay_name,
+                    settings.webhooks,
+                    settings.spool_lease,
+                    spool.subscribe(),
+                );
+                let _ = metrics.webhooks.set(shared.stats());
+                (RunningWebhooks::Shared(Arc::clone(&shared)), shared)
+            }
+            None => {
+                let own = crate::webhooks::Webhooks::start(
+                    &settings.data_dir,
+                    settings.webhooks,
+                    spool.subscribe(),
+                )?;
+                let _ = metrics.webhooks.set(own.stats());
+                // What a crash kept from the outbox, read again from the spool's record.
+                own.catch_up(Arc::clone(&spool)).await;
+                (RunningWebhooks::Own(Arc::clone(&own)), own)
+            }
+        };
+    let spool: Arc<dyn Spool> = Arc::new(crate::webhooks::HookedSpool::new(spool, accept_hook));
     let deliver: Arc<dyn Deliver> = Arc::new(readiness::ObservedDeliver::new(
         upstream::with_verp(&settings, Arc::clone(&metrics.dkim), verp.clone())?,
         Arc::clone(&readiness),
@@ -375,8 +394,12 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     if let Some(admin) = admin_task {
         admin.abort();
     }
-    // Every event the spool published is in the webhook outbox.
-    webhooks.stop().await;
+    // Every event the spool published is in the webhook outbox (file
+    // spool); the claims this relay holds are handed back (PostgreSQL).
+    match webhooks {
+        RunningWebhooks::Own(w) => w.stop().await,
+        RunningWebhooks::Shared(w) => w.stop().await,
+    }
     let depth = spool.depth();
     tracing::info!(
         queued = depth.queued,
@@ -524,4 +547,11 @@ async fn metrics_from_events(
             Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
         }
     }
+}
+
+/// The webhook dispatcher a relay runs: its own outbox (file spool) or the
+/// database's (PostgreSQL spool).
+enum RunningWebhooks {
+    Own(Arc<crate::webhooks::Webhooks>),
+    Shared(Arc<crate::webhooks::SharedWebhooks>),
 }

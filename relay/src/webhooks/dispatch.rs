@@ -256,16 +256,7 @@ impl Webhooks {
             );
             (id, now)
         });
-        let mut body = Map::new();
-        body.insert("id".into(), json!(event_id));
-        body.insert("type".into(), json!(kind));
-        body.insert("timestamp".into(), json!(if at > 0 { at } else { now }));
-        body.insert(
-            "message".into(),
-            json!({ "token": key.token, "id": key.id }),
-        );
-        body.extend(fields);
-        let body = Value::Object(body).to_string();
+        let body = render(&event_id, kind, if at > 0 { at } else { now }, key, fields);
         targets
             .iter()
             .map(|ep| Entry {
@@ -433,42 +424,20 @@ impl Webhooks {
             Err(e) => Err(e.to_string()),
         };
         entry.attempts = entry.attempts.saturating_add(1);
-        match result {
-            Ok(status) if (200..300).contains(&status) => {
-                self.finish(&entry).await;
-                self.stats.with(&ep.name, |s| {
-                    s.delivered += 1;
-                    s.last_status = Some(status);
-                });
-                return;
-            }
-            Ok(status) => {
-                self.stats.with(&ep.name, |s| {
-                    s.failed_attempts += 1;
-                    s.last_status = Some(status);
-                });
-                tracing::warn!(endpoint = %ep.name, kind = %entry.kind, status, attempts = entry.attempts,
-                    "webhook endpoint refused an event; will retry");
-            }
-            Err(error) => {
-                self.stats.with(&ep.name, |s| {
-                    s.failed_attempts += 1;
-                    s.last_status = Some(0);
-                });
-                tracing::warn!(endpoint = %ep.name, kind = %entry.kind, %error, attempts = entry.attempts,
-                    "webhook attempt failed; will retry");
-            }
-        }
         let now = now_ms();
-        let retention = u64::try_from(self.opts.retention.as_millis()).unwrap_or(u64::MAX);
-        if now.saturating_sub(entry.created_ms) >= retention {
-            tracing::warn!(endpoint = %ep.name, kind = %entry.kind, attempts = entry.attempts,
-                "webhook event given up after the retention window");
-            self.finish(&entry).await;
-            self.stats.with(&ep.name, |s| s.given_up += 1);
-            return;
-        }
-        let delay = backoff(&self.opts, entry.attempts, random_u32());
+        let age = now.saturating_sub(entry.created_ms);
+        let delay = match judge(
+            &self.stats,
+            &self.opts,
+            &ep.name,
+            &entry.kind,
+            entry.attempts,
+            age,
+            result,
+        ) {
+            Verdict::Delivered | Verdict::GiveUp => return self.finish(&entry).await,
+            Verdict::Retry(delay) => delay,
+        };
         entry.next_ms = now.saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
         let stored = entry.clone();
         self.outbox_op(move |o| o.update(&stored)).await;
@@ -480,8 +449,113 @@ impl Webhooks {
     }
 }
 
+/// The JSON body of an event as endpoints receive it (docs/webhooks.md).
+pub(super) fn render(
+    event_id: &str,
+    kind: &str,
+    at_ms: u64,
+    key: &Key,
+    fields: Map<String, Value>,
+) -> String {
+    let mut body = Map::new();
+    body.insert("id".into(), json!(event_id));
+    body.insert("type".into(), json!(kind));
+    body.insert("timestamp".into(), json!(at_ms));
+    body.insert(
+        "message".into(),
+        json!({ "token": key.token, "id": key.id }),
+    );
+    body.extend(fields);
+    Value::Object(body).to_string()
+}
+
+/// The fields of an `accepted` event.
+pub(super) fn accepted_fields(
+    mail_from: &str,
+    recipients: &[String],
+    received_ms: u64,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("mailFrom".into(), json!(mail_from));
+    m.insert("recipients".into(), json!(recipients));
+    m.insert("receivedAt".into(), json!(received_ms));
+    m
+}
+
+/// What follows from one attempt at an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Delivered (2xx): forget it.
+    Delivered,
+    /// Try again in this long.
+    Retry(Duration),
+    /// Older than the retention window: forget it.
+    GiveUp,
+}
+
+/// Judges attempt number `attempts` at an event `age_ms` old of kind `kind`
+/// to endpoint `endpoint` (its HTTP status, or why there is none), and
+/// counts and logs it in `stats`.
+pub(super) fn judge(
+    stats: &Stats,
+    opts: &Options,
+    endpoint: &str,
+    kind: &str,
+    attempts: u32,
+    age_ms: u64,
+    result: Result<u16, String>,
+) -> Verdict {
+    match result {
+        Ok(status) if (200..300).contains(&status) => {
+            stats.with(endpoint, |s| {
+                s.delivered += 1;
+                s.last_status = Some(status);
+            });
+            return Verdict::Delivered;
+        }
+        Ok(status) => {
+            stats.with(endpoint, |s| {
+                s.failed_attempts += 1;
+                s.last_status = Some(status);
+            });
+            tracing::warn!(
+                endpoint,
+                kind,
+                status,
+                attempts,
+                "webhook endpoint refused an event; will retry"
+            );
+        }
+        Err(error) => {
+            stats.with(endpoint, |s| {
+                s.failed_attempts += 1;
+                s.last_status = Some(0);
+            });
+            tracing::warn!(endpoint, kind, %error, attempts,
+                "webhook attempt failed; will retry");
+        }
+    }
+    let retention = u64::try_from(opts.retention.as_millis()).unwrap_or(u64::MAX);
+    if age_ms >= retention {
+        tracing::warn!(
+            endpoint,
+            kind,
+            attempts,
+            "webhook event given up after the retention window"
+        );
+        stats.with(endpoint, |s| s.given_up += 1);
+        return Verdict::GiveUp;
+    }
+    Verdict::Retry(backoff(opts, attempts, random_u32()))
+}
+
 /// Signs and POSTs one body; the HTTP status or why there is none.
-async fn send(ep: &Endpoint, secret: &str, kind: &str, body: &[u8]) -> Result<u16, String> {
+pub(super) async fn send(
+    ep: &Endpoint,
+    secret: &str,
+    kind: &str,
+    body: &[u8],
+) -> Result<u16, String> {
     let ts = now_ms() / 1000;
     let headers = [
         (sign::HEADER, sign::header_value(secret, ts, body)),
@@ -501,6 +575,12 @@ pub async fn send_test(data_dir: &Path, name: &str) -> Result<u16, String> {
         .find(|e| e.name == name)
         .ok_or_else(|| format!("no webhook named {name:?}"))?;
     let secret = store::secret(data_dir, name).map_err(|e| e.to_string())?;
+    send_sample(ep, &secret).await
+}
+
+/// Sends a sample `test` event, signed with `secret`, to `ep`; the HTTP
+/// status.
+pub async fn send_sample(ep: &Endpoint, secret: &str) -> Result<u16, String> {
     let now = now_ms();
     let body = json!({
         "id": format!("evt_{now}_test"),
@@ -510,11 +590,11 @@ pub async fn send_test(data_dir: &Path, name: &str) -> Result<u16, String> {
         "recipient": "test@example.invalid",
     })
     .to_string();
-    send(ep, &secret, "test", body.as_bytes()).await
+    send(ep, secret, "test", body.as_bytes()).await
 }
 
 /// The JSON type and fields of a spool event.
-fn describe(ev: &Event) -> (String, Map<String, Value>) {
+pub(super) fn describe(ev: &Event) -> (String, Map<String, Value>) {
     let mut m = Map::new();
     m.insert("recipient".into(), json!(ev.rcpt));
     m.insert("final".into(), json!(ev.last));
@@ -710,24 +790,35 @@ async fn keep_mark(hooks: std::sync::Weak<Webhooks>) {
 /// deferral its attempt), so that the same event read again from the spool
 /// after a crash has the same id.
 pub fn spool_event_id(ev: &Event, kind: &str) -> String {
+    let attempt = match ev.kind {
+        EventKind::Deferred { attempts, .. } => Some(attempts),
+        _ => None,
+    };
+    event_id(&ev.key, &ev.rcpt, kind, ev.at_ms, attempt)
+}
+
+/// The id of an event of message `key` (see [`spool_event_id`]): a hash of
+/// its message, recipient, kind, time and (for a deferral) attempt.
+pub(super) fn event_id(
+    key: &Key,
+    rcpt: &str,
+    kind: &str,
+    at_ms: u64,
+    attempt: Option<u32>,
+) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    for part in [
-        ev.key.token.as_str(),
-        ev.key.id.as_str(),
-        ev.rcpt.as_str(),
-        kind,
-    ] {
+    for part in [key.token.as_str(), key.id.as_str(), rcpt, kind] {
         h.update(part.as_bytes());
         h.update([0]);
     }
-    h.update(ev.at_ms.to_be_bytes());
-    if let EventKind::Deferred { attempts, .. } = ev.kind {
+    h.update(at_ms.to_be_bytes());
+    if let Some(attempts) = attempt {
         h.update(attempts.to_be_bytes());
     }
     let d = h.finalize();
     let hex: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("evt_{}_{hex}", ev.at_ms)
+    format!("evt_{at_ms}_{hex}")
 }
 
 async fn work(hooks: Arc<Webhooks>) {

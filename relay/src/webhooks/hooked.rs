@@ -1,28 +1,48 @@
 //! [`HookedSpool`]: the relay's spool with the `accepted` webhook event
-//! added, written to the outbox before the client is answered.
+//! added: handed to an [`AcceptHook`] before the client is answered (the
+//! file spool's dispatcher writes it to its outbox; the shared one, whose
+//! outbox rows the database writes with the message, is only woken).
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use serde_json::{Map, json};
 use tokio::sync::broadcast;
 
-use super::dispatch::Webhooks;
+use super::dispatch::{Webhooks, accepted_fields};
 use crate::spool::{
-    Accepted, Control, Controlled, Depth, Event, Key, Lease, MessageView, Outcome, RcptState,
-    RcptStatus, Spool, SpoolError, Submission,
+    Accepted, Control, Controlled, Depth, Event, Key, Lease, MessageMeta, MessageView, Outcome,
+    RcptState, RcptStatus, Spool, SpoolError, Submission,
 };
 
-/// A [`Spool`] that queues an `accepted` webhook event for each message it
-/// stores, before the client hears `accepted`.
+/// Hears of each message the spool stored, before its client does.
+pub trait AcceptHook: Send + Sync + 'static {
+    /// `meta`'s message was stored.
+    fn accepted<'a>(&'a self, meta: &'a MessageMeta) -> BoxFuture<'a, ()>;
+}
+
+impl AcceptHook for Webhooks {
+    fn accepted<'a>(&'a self, meta: &'a MessageMeta) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let fields = accepted_fields(
+                &meta.envelope.mail_from,
+                &meta.envelope.rcpt_to,
+                meta.received_ms,
+            );
+            self.enqueue("accepted", &meta.key, fields).await;
+        })
+    }
+}
+
+/// A [`Spool`] that tells an [`AcceptHook`] of each message it stores,
+/// before the client hears `accepted`.
 pub struct HookedSpool {
     inner: Arc<dyn Spool>,
-    hooks: Arc<Webhooks>,
+    hooks: Arc<dyn AcceptHook>,
 }
 
 impl HookedSpool {
     /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn Spool>, hooks: Arc<Webhooks>) -> Self {
+    pub fn new(inner: Arc<dyn Spool>, hooks: Arc<dyn AcceptHook>) -> Self {
         HookedSpool { inner, hooks }
     }
 }
@@ -33,11 +53,7 @@ impl Spool for HookedSpool {
             let meta = sub.meta.clone();
             let r = self.inner.accept(sub).await;
             if let Ok(Accepted::Stored) = r {
-                let mut m = Map::new();
-                m.insert("mailFrom".into(), json!(meta.envelope.mail_from));
-                m.insert("recipients".into(), json!(meta.envelope.rcpt_to));
-                m.insert("receivedAt".into(), json!(meta.received_ms));
-                self.hooks.enqueue("accepted", &meta.key, m).await;
+                self.hooks.accepted(&meta).await;
             }
             r
         })

@@ -14,7 +14,10 @@
 //!   being a way into private networks;
 //! - [`dispatch`]: turns spool events into outbox entries and delivers them
 //!   with backoff; [`hooked::HookedSpool`] adds the `accepted` event;
-//! - [`stats`]: the per-endpoint metrics.
+//! - [`stats`]: the per-endpoint metrics;
+//! - [`pg`] and [`shared`]: on the PostgreSQL spool, the endpoints and the
+//!   outbox in its database (written with the events, in their
+//!   transactions) and the dispatcher every relay runs on it.
 
 #[cfg(test)]
 mod catchup_tests;
@@ -23,10 +26,13 @@ pub mod hooked;
 pub mod http;
 pub mod mark;
 pub mod outbox;
+pub mod pg;
+pub mod shared;
 pub mod sign;
 pub mod stats;
 pub mod store;
 
 pub use dispatch::{Options, Webhooks};
-pub use hooked::HookedSpool;
+pub use hooked::{AcceptHook, HookedSpool};
+pub use shared::SharedWebhooks;
 pub use store::{Endpoint, StoreError};

@@ -97,7 +97,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+/// A name is 1 to 64 of A-Z a-z 0-9 . _ -, not starting with '.'.
+pub(crate) fn valid_name(name: &str) -> bool {
     // Also a file name: no leading '.', so never "." or "..".
     (1..=64).contains(&name.len())
         && !name.starts_with('.')
@@ -199,24 +200,35 @@ pub fn secret(data_dir: &Path, name: &str) -> Result<String, StoreError> {
     Ok(s.trim().to_string())
 }
 
+/// A new signing secret: `whsec_` and 43 base64url characters (32 random
+/// bytes).
+pub(crate) fn new_secret() -> Result<String, StoreError> {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| StoreError::Random(e.to_string()))?;
+    use base64::Engine as _;
+    Ok(format!(
+        "whsec_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    ))
+}
+
+/// Checks an endpoint before it is stored: its name and its URL.
+pub(crate) fn check(endpoint: &Endpoint) -> Result<(), StoreError> {
+    if !valid_name(&endpoint.name) {
+        return Err(StoreError::Name(endpoint.name.clone()));
+    }
+    check_url(&endpoint.url, endpoint.allow_http).map(|_| ())
+}
+
 /// Registers an endpoint and returns its new secret (`whsec_` and 43
 /// base64url characters).
 pub fn add(data_dir: &Path, endpoint: Endpoint) -> Result<String, StoreError> {
-    if !valid_name(&endpoint.name) {
-        return Err(StoreError::Name(endpoint.name));
-    }
-    check_url(&endpoint.url, endpoint.allow_http)?;
+    check(&endpoint)?;
     let mut all = load(data_dir)?;
     if all.iter().any(|e| e.name == endpoint.name) {
         return Err(StoreError::Exists(endpoint.name));
     }
-    let mut raw = [0u8; 32];
-    getrandom::fill(&mut raw).map_err(|e| StoreError::Random(e.to_string()))?;
-    use base64::Engine as _;
-    let secret = format!(
-        "whsec_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    );
+    let secret = new_secret()?;
     let dir = data_dir.join(SECRETS_DIR);
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     #[cfg(unix)]

@@ -122,6 +122,13 @@ impl StoredKind {
     }
 }
 
+/// An event kind as stored in `postwire_events.kind` (and copied into the
+/// webhook outbox): `Ok(None)` for `accepted`; an error for a value that is
+/// no stored kind.
+pub(crate) fn decode(kind: serde_json::Value) -> Result<Option<EventKind>, serde_json::Error> {
+    serde_json::from_value::<StoredKind>(kind).map(StoredKind::event)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,7 +68,7 @@ mod claim;
 pub mod connect;
 mod follow;
 mod group;
-mod kinds;
+pub(crate) mod kinds;
 mod ops;
 mod pipelined;
 pub mod rate;

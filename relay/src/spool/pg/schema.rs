@@ -130,6 +130,68 @@ ALTER TABLE postwire_rate SET UNLOGGED;
 ALTER TABLE postwire_message_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
 "#,
     ),
+    (
+        4,
+        r#"
+-- Webhook endpoints shared by every relay on this database (`postwire
+-- webhook add --spool URL`); the secret is the HMAC key itself, so it is
+-- kept, not hashed.
+CREATE TABLE postwire_webhook_endpoints (
+  name          text    PRIMARY KEY,
+  url           text    NOT NULL,
+  token         text,   -- NULL: every token
+  allow_http    boolean NOT NULL DEFAULT false,
+  allow_private boolean NOT NULL DEFAULT false,
+  secret        text    NOT NULL,
+  created_ms    bigint  NOT NULL
+);
+
+-- The webhook outbox: one row per event and endpoint that hears of it,
+-- written by the trigger below in the transaction that writes the event,
+-- so no event is committed without its webhook rows. Any relay claims due
+-- rows (lease_owner, lease_until_ms) and deletes a row once delivered.
+CREATE TABLE postwire_webhook_outbox (
+  id             bigserial PRIMARY KEY,
+  event_seq      bigint  NOT NULL,
+  endpoint       text    NOT NULL REFERENCES postwire_webhook_endpoints (name) ON DELETE CASCADE,
+  message_id     bigint  NOT NULL,
+  token          text    NOT NULL,
+  client_id      text    NOT NULL,
+  rcpt           text    NOT NULL,
+  kind           jsonb   NOT NULL,
+  last           boolean NOT NULL,
+  at_ms          bigint  NOT NULL,
+  -- the message's envelope, for `accepted`
+  envelope       jsonb,
+  created_ms     bigint  NOT NULL,
+  attempts       integer NOT NULL DEFAULT 0,
+  next_ms        bigint  NOT NULL,
+  lease_owner    text,
+  lease_until_ms bigint,
+  UNIQUE (event_seq, endpoint)
+);
+CREATE INDEX postwire_webhook_outbox_due ON postwire_webhook_outbox (next_ms);
+
+CREATE FUNCTION postwire_webhook_events() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO postwire_webhook_outbox (event_seq, endpoint, message_id, token, client_id,
+      rcpt, kind, last, at_ms, envelope, created_ms, next_ms)
+  SELECT n.seq, w.name, n.message_id, n.token, n.client_id, n.rcpt, n.kind, n.last, n.at_ms,
+         CASE WHEN n.kind->>'kind' = 'accepted' THEN
+           (SELECT m.envelope FROM postwire_messages m WHERE m.id = n.message_id) END,
+         postwire_now_ms(), postwire_now_ms()
+  FROM new_events n JOIN postwire_webhook_endpoints w ON w.token IS NULL OR w.token = n.token
+  ON CONFLICT DO NOTHING;
+  IF FOUND THEN
+    PERFORM pg_notify('postwire_webhooks', '');
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER postwire_webhook_events AFTER INSERT ON postwire_events
+  REFERENCING NEW TABLE AS new_events
+  FOR EACH STATEMENT EXECUTE FUNCTION postwire_webhook_events();
+"#,
+    ),
 ];
 
 /// Applies the missing migrations; the versions now present, newest last.

@@ -1,0 +1,272 @@
+//! The webhook dispatcher of a relay on the PostgreSQL spool: its outbox is
+//! the database's ([`super::pg`]), filled by the database in the
+//! transactions that record the events, and emptied by whichever relay
+//! claims a row first. So webhooks scale out with the spool: a relay that
+//! dies with events claimed leaves them to the others once its lease
+//! passed, and no relay keeps anything of its own.
+//!
+//! The loop claims as many due rows as it has free request slots, sends
+//! each (signed, as [`super::dispatch`] does; the body is rendered from the
+//! row, so an event sent again has the same id and body), and deletes the
+//! row or puts it back with a backoff. It looks for due rows when this
+//! relay stored or settled a message ([`SharedWebhooks::wake`]) and at
+//! least once a second otherwise (rows of other relays, retries coming
+//! due). Per-endpoint counters are this relay's; the queue depth gauge is
+//! the shared outbox's, read every few seconds.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use tokio::sync::{Notify, Semaphore, broadcast};
+
+use super::dispatch::{self, Options, Verdict};
+use super::hooked::AcceptHook;
+use super::pg::{Claimed, PgWebhooks};
+use super::stats::Stats;
+use crate::spool::{Envelope, Event, MessageMeta};
+
+/// How often the loop looks for due rows when nothing woke it.
+const POLL: Duration = Duration::from_secs(1);
+/// How often the shared queue depth is read.
+const DEPTH_EVERY: Duration = Duration::from_secs(2);
+
+/// The shared webhook dispatcher of a running relay.
+pub struct SharedWebhooks {
+    db: PgWebhooks,
+    owner: String,
+    opts: Options,
+    lease: Duration,
+    stats: Arc<Stats>,
+    wake: Notify,
+    stopping: AtomicBool,
+    slots: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for SharedWebhooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedWebhooks")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedWebhooks {
+    /// Starts delivering the database's outbox as relay `owner`, claims
+    /// leased for `lease`; `events` (this relay's settled events) wake it.
+    pub fn start(
+        db: PgWebhooks,
+        owner: &str,
+        opts: Options,
+        lease: Duration,
+        events: broadcast::Receiver<Event>,
+    ) -> Arc<Self> {
+        let hooks = Arc::new(SharedWebhooks {
+            db,
+            owner: owner.to_string(),
+            slots: Arc::new(Semaphore::new(opts.concurrency.max(1))),
+            opts,
+            lease,
+            stats: Arc::new(Stats::default()),
+            wake: Notify::new(),
+            stopping: AtomicBool::new(false),
+        });
+        tokio::spawn(woken_by_events(Arc::downgrade(&hooks), events));
+        tokio::spawn(work(Arc::clone(&hooks)));
+        hooks
+    }
+
+    /// The metrics.
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// New rows may be due.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stops claiming, lets the attempts under way finish (10 s at most),
+    /// and hands back what this relay still holds, due now, to the others.
+    pub async fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        let all = u32::try_from(self.opts.concurrency.max(1)).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.slots.acquire_many(all)).await;
+        match self.db.release(&self.owner).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "webhook events handed back to the other relays"),
+            Err(e) => tracing::warn!(error = %e,
+                "cannot hand back claimed webhook events; another relay takes them when their lease ends"),
+        }
+    }
+
+    /// One attempt at a claimed row, and what follows.
+    async fn attempt(&self, row: Claimed) {
+        let (kind, body) = match render(&row) {
+            Ok(r) => r,
+            Err(why) => {
+                tracing::error!(endpoint = %row.endpoint.name, id = row.id, %why,
+                    "webhook outbox row unreadable; dropped");
+                self.forget(&row).await;
+                return;
+            }
+        };
+        let result = dispatch::send(&row.endpoint, &row.secret, &kind, body.as_bytes()).await;
+        let attempts = row.attempts.saturating_add(1);
+        match dispatch::judge(
+            &self.stats,
+            &self.opts,
+            &row.endpoint.name,
+            &kind,
+            attempts,
+            row.age_ms,
+            result,
+        ) {
+            Verdict::Delivered | Verdict::GiveUp => self.forget(&row).await,
+            Verdict::Retry(delay) => {
+                let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                if let Err(e) = self.db.retry(&self.owner, &row, attempts, delay_ms).await {
+                    tracing::warn!(error = %e, endpoint = %row.endpoint.name,
+                        "cannot put a webhook event back; it is tried again when its lease ends");
+                }
+            }
+        }
+    }
+
+    async fn forget(&self, row: &Claimed) {
+        match self.db.done(&self.owner, row).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(endpoint = %row.endpoint.name,
+                "a webhook event's lease ended before it was done; another relay sends it again"),
+            Err(e) => tracing::warn!(error = %e, endpoint = %row.endpoint.name,
+                "cannot forget a sent webhook event; it is sent again when its lease ends"),
+        }
+    }
+
+    async fn refresh_depth(&self) {
+        match self.db.depth().await {
+            Ok(depths) => {
+                for (endpoint, n) in depths {
+                    self.stats.with(&endpoint, |s| s.pending = n);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot read the webhook outbox depth"),
+        }
+    }
+}
+
+impl AcceptHook for SharedWebhooks {
+    fn accepted<'a>(&'a self, _meta: &'a MessageMeta) -> BoxFuture<'a, ()> {
+        // The database wrote the outbox rows with the message.
+        self.wake();
+        Box::pin(async {})
+    }
+}
+
+/// The event type and JSON body of a row, as [`super::dispatch`] renders
+/// the same event on the file spool.
+fn render(row: &Claimed) -> Result<(String, String), String> {
+    let kind = crate::spool::pg::kinds::decode(row.kind.clone()).map_err(|e| e.to_string())?;
+    match kind {
+        None => {
+            let env: Envelope = row
+                .envelope
+                .clone()
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| e.to_string())?
+                .unwrap_or_default();
+            let id = dispatch::event_id(&row.key, "", "accepted", row.at_ms, None);
+            let fields = dispatch::accepted_fields(&env.mail_from, &env.rcpt_to, row.at_ms);
+            let body = dispatch::render(&id, "accepted", row.at_ms, &row.key, fields);
+            Ok(("accepted".into(), body))
+        }
+        Some(kind) => {
+            let ev = Event {
+                key: row.key.clone(),
+                rcpt: row.rcpt.clone(),
+                kind,
+                last: row.last,
+                at_ms: row.at_ms,
+            };
+            let (name, fields) = dispatch::describe(&ev);
+            let id = dispatch::spool_event_id(&ev, &name);
+            let body = dispatch::render(&id, &name, row.at_ms, &row.key, fields);
+            Ok((name, body))
+        }
+    }
+}
+
+/// Wakes the loop on each batch of this relay's events.
+async fn woken_by_events(
+    hooks: std::sync::Weak<SharedWebhooks>,
+    mut events: broadcast::Receiver<Event>,
+) {
+    loop {
+        match events.recv().await {
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+        let Some(h) = hooks.upgrade() else { return };
+        h.wake();
+    }
+}
+
+async fn work(hooks: Arc<SharedWebhooks>) {
+    let lease_ms = i64::try_from(hooks.lease.as_millis()).unwrap_or(i64::MAX);
+    let mut depth_at = Instant::now();
+    let mut failing = false;
+    loop {
+        if hooks.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if depth_at.elapsed() >= DEPTH_EVERY {
+            hooks.refresh_depth().await;
+            depth_at = Instant::now();
+        }
+        let free = hooks.slots.available_permits();
+        if free == 0 {
+            // Every slot busy: wait for one.
+            if let Ok(p) = hooks.slots.acquire().await {
+                drop(p);
+            }
+            continue;
+        }
+        let limit = i64::try_from(free).unwrap_or(1);
+        let claimed = match hooks.db.claim(&hooks.owner, limit, lease_ms).await {
+            Ok(rows) => {
+                if failing {
+                    tracing::info!("webhook outbox readable again");
+                    failing = false;
+                }
+                rows
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::error!(error = %e, "cannot claim webhook events; retrying");
+                    failing = true;
+                }
+                Vec::new()
+            }
+        };
+        if claimed.is_empty() {
+            tokio::select! {
+                () = hooks.wake.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+            continue;
+        }
+        for row in claimed {
+            let Ok(permit) = Arc::clone(&hooks.slots).acquire_owned().await else {
+                return;
+            };
+            let h = Arc::clone(&hooks);
+            tokio::spawn(async move {
+                h.attempt(row).await;
+                drop(permit);
+            });
+        }
+    }
+}
