@@ -339,11 +339,12 @@ pub(super) async fn housekeeping(inner: Weak<Inner>) {
 }
 
 /// The spool's tables whose size swings: a queue empties and fills.
-const TABLES: [&str; 4] = [
+const TABLES: [&str; 5] = [
     "postwire_messages",
     "postwire_message_chunks",
     "postwire_deliveries",
     "postwire_events",
+    "postwire_webhook_outbox",
 ];
 
 /// Analyzes a spool table once it has changed by more than twice its size
