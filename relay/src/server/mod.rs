@@ -204,6 +204,14 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let (webhooks, accept_hook): (RunningWebhooks, Arc<dyn crate::webhooks::AcceptHook>) =
         match shared_pool {
             Some((pool, url, relay_name)) => {
+                if settings
+                    .data_dir
+                    .join(crate::webhooks::store::ENDPOINTS_FILE)
+                    .exists()
+                {
+                    tracing::warn!(data_dir = %settings.data_dir.display(),
+                        "webhooks.toml is not read with --spool: the endpoints are in the database (add them with `postwire webhook add NAME --url URL --spool URL`)");
+                }
                 let shared = crate::webhooks::SharedWebhooks::start(
                     crate::webhooks::pg::PgWebhooks::new(pool, url),
                     &relay_name,
