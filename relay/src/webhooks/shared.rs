@@ -29,6 +29,8 @@ use crate::spool::{Envelope, Event, MessageMeta};
 
 /// How often the loop looks for due rows when nothing woke it.
 const POLL: Duration = Duration::from_secs(1);
+/// The shortest lease on a claimed row: one request's timeout and then some.
+pub const MIN_LEASE: Duration = Duration::from_secs(super::http::TIMEOUT.as_secs() + 5);
 /// How often the shared queue depth is read.
 const DEPTH_EVERY: Duration = Duration::from_secs(2);
 
@@ -54,7 +56,9 @@ impl std::fmt::Debug for SharedWebhooks {
 
 impl SharedWebhooks {
     /// Starts delivering the database's outbox as relay `owner`, claims
-    /// leased for `lease`; `events` (this relay's settled events) wake it.
+    /// leased for `lease` (at least [`MIN_LEASE`]: longer than one request
+    /// may take, so that no other relay sends an event while this one still
+    /// waits for its answer); `events` (this relay's settled events) wake it.
     pub fn start(
         db: PgWebhooks,
         owner: &str,
@@ -67,7 +71,7 @@ impl SharedWebhooks {
             owner: owner.to_string(),
             slots: Arc::new(Semaphore::new(opts.concurrency.max(1))),
             opts,
-            lease,
+            lease: lease.max(MIN_LEASE),
             stats: Arc::new(Stats::default()),
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
@@ -216,15 +220,15 @@ async fn woken_by_events(
 
 async fn work(hooks: Arc<SharedWebhooks>) {
     let lease_ms = i64::try_from(hooks.lease.as_millis()).unwrap_or(i64::MAX);
-    let mut depth_at = Instant::now();
+    let mut depth_at: Option<Instant> = None;
     let mut failing = false;
     loop {
         if hooks.stopping.load(Ordering::SeqCst) {
             return;
         }
-        if depth_at.elapsed() >= DEPTH_EVERY {
+        if depth_at.is_none_or(|at| at.elapsed() >= DEPTH_EVERY) {
             hooks.refresh_depth().await;
-            depth_at = Instant::now();
+            depth_at = Some(Instant::now());
         }
         let free = hooks.slots.available_permits();
         if free == 0 {
