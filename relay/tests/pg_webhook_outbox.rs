@@ -3,7 +3,7 @@
 //! every event of a message whose token an endpoint hears gets its outbox
 //! row in the transaction that records the event (accepted with its
 //! envelope, then one per recipient's outcome), and none for an endpoint of
-//! another token; a claimed row is leased, invisible to other relays until
+//! another token; events are captured only while an endpoint exists; a claimed row is leased, invisible to other relays until
 //! the lease passes, fenced (the relay whose lease passed can neither
 //! delete nor put back the row), put back with its attempts, handed back at
 //! a stop, and removed with its endpoint. The HTTP side, with relays, is in
@@ -75,8 +75,9 @@ fn kinds(rows: &[Claimed]) -> Vec<String> {
         .iter()
         .map(|r| {
             format!(
-                "{}:{}:{}",
+                "{}:{}:{}:{}",
                 r.endpoint.name,
+                r.key.id,
                 r.kind["kind"].as_str().unwrap(),
                 r.rcpt
             )
@@ -89,6 +90,24 @@ fn kinds(rows: &[Claimed]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_event_of_a_heard_token_gets_its_outbox_row_with_the_event() {
     let (spool, hooks) = open("rows").await;
+    let pool = spool.pool();
+    let capture = || async {
+        let c = pool.get().await.expect("connection");
+        let row = c
+            .query_one(
+                "SELECT tgenabled::text FROM pg_trigger WHERE tgname = 'postwire_webhook_events'",
+                &[],
+            )
+            .await
+            .expect("trigger");
+        row.get::<_, String>(0)
+    };
+    assert_eq!(capture().await, "D", "no endpoint: events are not captured");
+    let spool: Arc<dyn Spool> = Arc::new(spool);
+    spool
+        .accept(sub("before", &["a@example.org"]))
+        .await
+        .expect("accept");
     let secret = hooks.add(endpoint("all", None)).await.expect("add all");
     assert!(secret.starts_with("whsec_"));
     hooks
@@ -102,15 +121,18 @@ async fn every_event_of_a_heard_token_gets_its_outbox_row_with_the_event() {
     let listed = hooks.list().await.expect("list");
     assert_eq!(listed.len(), 2);
     assert_eq!(hooks.get("all").await.expect("get").1, secret);
-
-    let spool: Arc<dyn Spool> = Arc::new(spool);
+    assert_eq!(capture().await, "O", "an endpoint: events are captured");
     let r = spool
         .accept(sub("m1", &["a@example.org", "b@example.org"]))
         .await
         .expect("accept");
     assert!(matches!(r, Accepted::Stored));
     let rows = hooks.claim("relay-a", 100, 30_000).await.expect("claim");
-    assert_eq!(kinds(&rows), ["all:accepted:"]);
+    assert_eq!(
+        kinds(&rows),
+        ["all:m1:accepted:"],
+        "none for the message before"
+    );
     let env = rows[0]
         .envelope
         .clone()
@@ -120,6 +142,19 @@ async fn every_event_of_a_heard_token_gets_its_outbox_row_with_the_event() {
     assert_eq!(rows[0].key.id, "m1");
     assert!(hooks.done("relay-a", &rows[0]).await.expect("done"));
 
+    // The message accepted before any endpoint existed is settled first.
+    let early = tokio::time::timeout(Duration::from_secs(10), spool.next())
+        .await
+        .expect("due")
+        .expect("open");
+    assert_eq!(early.key.id, "before");
+    spool
+        .settle(
+            early,
+            vec![("a@example.org".into(), Outcome::Delivered("250 ok".into()))],
+        )
+        .await
+        .expect("settle");
     let lease = tokio::time::timeout(Duration::from_secs(10), spool.next())
         .await
         .expect("due")
@@ -132,16 +167,25 @@ async fn every_event_of_a_heard_token_gets_its_outbox_row_with_the_event() {
         .collect();
     spool.settle(lease, outcomes).await.expect("settle");
     let rows = hooks.claim("relay-a", 100, 30_000).await.expect("claim");
+    // The earlier message's outcome came after the endpoint: it is heard.
     assert_eq!(
         kinds(&rows),
-        ["all:delivered:a@example.org", "all:delivered:b@example.org"]
+        [
+            "all:before:delivered:a@example.org",
+            "all:m1:delivered:a@example.org",
+            "all:m1:delivered:b@example.org"
+        ]
     );
-    // The message's last event says so (one of the two).
-    assert_eq!(rows.iter().filter(|r| r.last).count(), 1);
+    // Each message's last event says so.
+    assert_eq!(rows.iter().filter(|r| r.last).count(), 2);
     assert!(rows.iter().all(|r| r.attempts == 0));
     let depth = hooks.depth().await.expect("depth");
-    assert!(depth.contains(&("all".to_string(), 2)), "{depth:?}");
+    assert!(depth.contains(&("all".to_string(), 3)), "{depth:?}");
     assert!(depth.contains(&("other".to_string(), 0)), "{depth:?}");
+    hooks.remove("all").await.expect("remove");
+    assert_eq!(capture().await, "O", "one endpoint left");
+    hooks.remove("other").await.expect("remove");
+    assert_eq!(capture().await, "D", "the last endpoint removed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -173,6 +217,8 @@ async fn a_claim_is_leased_fenced_put_back_handed_back_and_removed_with_its_endp
         }
     };
     assert_eq!(b[0].id, a[0].id);
+    assert_eq!(b[0].taken_from.as_deref(), Some("relay-a"));
+    assert_eq!(a[0].taken_from, None);
     assert!(!hooks.done("relay-a", &a[0]).await.expect("done a"));
     assert!(!hooks.retry("relay-a", &a[0], 1, 0).await.expect("retry a"));
     // Put back by its holder, due now, with the attempt counted.

@@ -13,10 +13,13 @@
 //! the process did not get into the outbox before a crash (or missed by
 //! falling behind the spool's broadcast) is read again from the spool's
 //! record ([`Spool::events_since`]) from the watermark in [`super::mark`]
-//! ([`Webhooks::catch_up`] at start). A spool that keeps no such record for
-//! this process (the shared PostgreSQL spool, whose relays come and go)
-//! keeps that window open (docs/webhooks.md). Events of one message may
-//! reach an endpoint out of order; each carries its `timestamp`.
+//! ([`Webhooks::catch_up`] at start). Events of one message may reach an
+//! endpoint out of order; each carries its `timestamp`.
+//!
+//! This is the file spool's dispatcher; on the PostgreSQL spool the
+//! database keeps the outbox and [`super::shared`] delivers it. Both render
+//! bodies and judge attempts with the functions here ([`render`],
+//! [`judge`]), so an endpoint cannot tell them apart.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -482,6 +485,13 @@ pub(super) fn accepted_fields(
     m
 }
 
+/// Whether a failed attempt is logged as a warning: the 1st, 2nd, 4th, 8th,
+/// ... of an event, so an endpoint that is down for a day does not fill the
+/// log (every attempt is counted in the metrics).
+fn loud(attempts: u32) -> bool {
+    attempts.is_power_of_two()
+}
+
 /// What follows from one attempt at an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Verdict {
@@ -518,21 +528,25 @@ pub(super) fn judge(
                 s.failed_attempts += 1;
                 s.last_status = Some(status);
             });
-            tracing::warn!(
-                endpoint,
-                kind,
-                status,
-                attempts,
-                "webhook endpoint refused an event; will retry"
-            );
+            if loud(attempts) {
+                tracing::warn!(
+                    endpoint,
+                    kind,
+                    status,
+                    attempts,
+                    "webhook endpoint refused an event; will retry"
+                );
+            }
         }
         Err(error) => {
             stats.with(endpoint, |s| {
                 s.failed_attempts += 1;
                 s.last_status = Some(0);
             });
-            tracing::warn!(endpoint, kind, %error, attempts,
+            if loud(attempts) {
+                tracing::warn!(endpoint, kind, %error, attempts,
                 "webhook attempt failed; will retry");
+            }
         }
     }
     let retention = u64::try_from(opts.retention.as_millis()).unwrap_or(u64::MAX);

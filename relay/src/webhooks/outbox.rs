@@ -1,6 +1,6 @@
-//! The durable queue of webhook deliveries. [`Outbox`] is the storage
-//! contract (so that a shared spool, e.g. the future PostgreSQL one, can
-//! hold it); [`DirOutbox`] keeps one small JSON file per pending delivery in
+//! The file spool's durable queue of webhook deliveries (the PostgreSQL
+//! spool's is a table: [`super::pg`]). [`Outbox`] is the storage contract;
+//! [`DirOutbox`] keeps one small JSON file per pending delivery in
 //! a directory beside the spool (`DATA_DIR/webhooks/outbox`), written to a
 //! temporary file, fsynced, renamed, and the directory fsynced before
 //! [`Outbox::push`] returns: an event counts as queued only then.

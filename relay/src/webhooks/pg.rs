@@ -80,22 +80,26 @@ pub struct Claimed {
     /// The lease's end: with the relay's name, the fence of
     /// [`PgWebhooks::done`] and [`PgWebhooks::retry`].
     pub lease_until_ms: i64,
+    /// The relay whose lease on the row passed without it being done or
+    /// put back (it died, or its attempt outlived the lease).
+    pub taken_from: Option<String>,
 }
 
 const CLAIM: &str = "
+WITH c AS (
+  SELECT id, lease_owner FROM postwire_webhook_outbox
+   WHERE next_ms <= postwire_now_ms()
+   ORDER BY next_ms
+   LIMIT $2
+   FOR UPDATE SKIP LOCKED)
 UPDATE postwire_webhook_outbox o
    SET lease_owner = $1, lease_until_ms = postwire_now_ms() + $3,
        next_ms = postwire_now_ms() + $3
-  FROM postwire_webhook_endpoints w
- WHERE w.name = o.endpoint AND o.id IN (
-   SELECT id FROM postwire_webhook_outbox
-    WHERE next_ms <= postwire_now_ms()
-    ORDER BY next_ms
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED)
+  FROM c, postwire_webhook_endpoints w
+ WHERE o.id = c.id AND w.name = o.endpoint
 RETURNING o.id, w.name, w.url, w.token, w.allow_http, w.allow_private, w.secret,
           o.token, o.client_id, o.rcpt, o.kind, o.last, o.at_ms, o.envelope, o.attempts,
-          postwire_now_ms() - o.created_ms, o.lease_until_ms";
+          postwire_now_ms() - o.created_ms, o.lease_until_ms, c.lease_owner";
 
 fn clamp_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -278,6 +282,7 @@ impl PgWebhooks {
                 attempts: u32::try_from(r.get::<_, i32>(14)).unwrap_or(0),
                 age_ms: clamp_u64(r.get(15)),
                 lease_until_ms: r.get(16),
+                taken_from: r.get(17),
             })
             .collect())
     }

@@ -263,6 +263,10 @@ async fn work(hooks: Arc<SharedWebhooks>) {
             continue;
         }
         for row in claimed {
+            if let Some(from) = &row.taken_from {
+                tracing::info!(endpoint = %row.endpoint.name, relay = %from,
+                    "webhook event taken over from a relay whose lease on it passed");
+            }
             let Ok(permit) = Arc::clone(&hooks.slots).acquire_owned().await else {
                 return;
             };
