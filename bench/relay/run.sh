@@ -4,6 +4,9 @@
 #   SPOOLS="file pg pg2"                  # which postwire spools to measure (default: all three)
 #   STALL_MS=60000                        # load.mjs gives up after this long without progress
 #   HOLD_ON_FAIL=1                        # a failed PostgreSQL round keeps its relays and database up
+#   WEBHOOK=1                             # PostgreSQL rounds with one webhook endpoint (a Node.js HTTP
+#                                         # server answering 204) hearing every event; prints when the
+#                                         # shared outbox was empty again and how many POSTs arrived
 # Side by side in one run, into the same Postfix smtp-sink (security none, no AUTH):
 #  1. postwire relay, file spool (SPOOLS has `file`): bench/relay/load.mjs opens CONNECTIONS WebSockets, each
 #     keeping a window of submissions unanswered: the relay's full window (64),
@@ -76,6 +79,21 @@ SINK_PORT="$(free_port)"
 LD_LIBRARY_PATH="$PFLIB" "$POSTFIX/usr/sbin/smtp-sink" -u nobody 127.0.0.1:"$SINK_PORT" 1024 &
 PIDS+=($!)
 sleep 0.3
+
+# WEBHOOK=1: an endpoint that answers 204 to every POST and counts them (GET
+# answers the count since the last GET).
+if [ -n "${WEBHOOK:-}" ]; then
+  HOOK_PORT="$(free_port)"
+  node -e '
+    const http = require("http"); let n = 0;
+    http.createServer((q, r) => {
+      if (q.method === "GET") { r.end(String(n)); n = 0; return; }
+      q.resume(); q.on("end", () => { n++; r.statusCode = 204; r.end(); });
+    }).listen(Number(process.argv[1]), "127.0.0.1");' "$HOOK_PORT" &
+  PIDS+=($!)
+  sleep 0.3
+fi
+hook_count() { curl -s "http://127.0.0.1:$HOOK_PORT/" || echo 0; }
 
 # ---- postwire relay ----------------------------------------------------------
 # Starts a relay (data dir $1, log $2, extra serve arguments after); sets
@@ -161,6 +179,10 @@ pg_round() {
     if [ -z "$token" ]; then
       # Tokens live in the spool's database: added once, read by every relay.
       token="$(POSTWIRE_SPOOL_PASSWORD="$PG_PASSWORD" "$BIN" token add bench --spool "$url" --allow-from @example.com 2>/dev/null)"
+      if [ -n "${WEBHOOK:-}" ]; then
+        POSTWIRE_SPOOL_PASSWORD="$PG_PASSWORD" "$BIN" webhook add bench --url "http://127.0.0.1:$HOOK_PORT/" \
+          --allow-http --allow-private --spool "$url" >/dev/null 2>&1
+      fi
     fi
     POSTWIRE_SPOOL_PASSWORD="$PG_PASSWORD" start_relay "$data" "$WORK/pg-$1-$n.log" --spool "$url"
     pids+=("$RELAY_PID")
@@ -183,6 +205,19 @@ pg_round() {
       FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$db')
       ORDER BY total_exec_time DESC LIMIT 15" >&2
     psql_su -d "$db" -At -c "SELECT 'wal: ' || wal_records || ' records, ' || pg_size_pretty(wal_bytes) || ', ' || wal_write || ' writes, ' || wal_sync || ' syncs' FROM pg_stat_wal" >&2 || true
+  fi
+  if [ -n "${WEBHOOK:-}" ]; then
+    # The load ended at the last `delivered`; the webhooks may still be
+    # catching up.
+    local w0 w1 left
+    w0="$(now)"
+    for _ in $(seq 1200); do
+      left="$(psql_su -d "$db" -At -c "SELECT count(*) FROM postwire_webhook_outbox")"
+      [ "$left" = 0 ] && break
+      sleep 0.05
+    done
+    w1="$(now)"
+    echo "webhooks: outbox empty $(python3 -c "print(round($w1 - $w0, 2))") s after the last delivery (left: $left), $(hook_count) POSTs" >&2
   fi
   relay_t1="$(ticks_of "${pids[@]}")"
   for n in "${pids[@]}"; do kill -TERM "$n"; done
