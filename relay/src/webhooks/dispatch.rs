@@ -438,8 +438,11 @@ impl Webhooks {
             age,
             result,
         ) {
-            Verdict::Delivered | Verdict::GiveUp => return self.finish(&entry).await,
             Verdict::Retry(delay) => delay,
+            done => {
+                self.finish(&entry).await;
+                return settled(&self.stats, &ep.name, done);
+            }
         };
         entry.next_ms = now.saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
         let stored = entry.clone();
@@ -495,8 +498,8 @@ fn loud(attempts: u32) -> bool {
 /// What follows from one attempt at an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Verdict {
-    /// Delivered (2xx): forget it.
-    Delivered,
+    /// Delivered (2xx, the status): forget it.
+    Delivered(u16),
     /// Try again in this long.
     Retry(Duration),
     /// Older than the retention window: forget it.
@@ -504,8 +507,10 @@ pub(super) enum Verdict {
 }
 
 /// Judges attempt number `attempts` at an event `age_ms` old of kind `kind`
-/// to endpoint `endpoint` (its HTTP status, or why there is none), and
-/// counts and logs it in `stats`.
+/// to endpoint `endpoint` (its HTTP status, or why there is none); counts
+/// and logs a failed attempt. A final verdict is counted by [`settled`]
+/// once the event is out of the queue, so that the depth gauge never lags
+/// the delivered counter.
 pub(super) fn judge(
     stats: &Stats,
     opts: &Options,
@@ -516,13 +521,7 @@ pub(super) fn judge(
     result: Result<u16, String>,
 ) -> Verdict {
     match result {
-        Ok(status) if (200..300).contains(&status) => {
-            stats.with(endpoint, |s| {
-                s.delivered += 1;
-                s.last_status = Some(status);
-            });
-            return Verdict::Delivered;
-        }
+        Ok(status) if (200..300).contains(&status) => return Verdict::Delivered(status),
         Ok(status) => {
             stats.with(endpoint, |s| {
                 s.failed_attempts += 1;
@@ -557,10 +556,21 @@ pub(super) fn judge(
             attempts,
             "webhook event given up after the retention window"
         );
-        stats.with(endpoint, |s| s.given_up += 1);
         return Verdict::GiveUp;
     }
     Verdict::Retry(backoff(opts, attempts, random_u32()))
+}
+
+/// Counts a final verdict (delivered or given up) in `stats`.
+pub(super) fn settled(stats: &Stats, endpoint: &str, verdict: Verdict) {
+    match verdict {
+        Verdict::Delivered(status) => stats.with(endpoint, |s| {
+            s.delivered += 1;
+            s.last_status = Some(status);
+        }),
+        Verdict::GiveUp => stats.with(endpoint, |s| s.given_up += 1),
+        Verdict::Retry(_) => {}
+    }
 }
 
 /// Signs and POSTs one body; the HTTP status or why there is none.

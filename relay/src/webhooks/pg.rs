@@ -290,16 +290,34 @@ impl PgWebhooks {
     /// Forgets a claimed row (delivered or given up); `false` when the
     /// lease had passed to another relay (which then sends it again).
     pub async fn done(&self, owner: &str, row: &Claimed) -> Result<bool, PgWebhookError> {
+        let n = self
+            .done_all(owner, &[(row.id, row.lease_until_ms)])
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Forgets claimed rows `(id, lease_until_ms)` in one statement; how
+    /// many were still this relay's (the others passed to another relay,
+    /// which sends them again).
+    pub async fn done_all(&self, owner: &str, rows: &[(i64, i64)]) -> Result<u64, PgWebhookError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let untils: Vec<i64> = rows.iter().map(|r| r.1).collect();
         let client = self.client().await?;
-        let n = client
-            .execute(
-                "DELETE FROM postwire_webhook_outbox
-                  WHERE id = $1 AND lease_owner = $2 AND lease_until_ms = $3",
-                &[&row.id, &owner, &row.lease_until_ms],
+        let stmt = client
+            .prepare_cached(
+                "DELETE FROM postwire_webhook_outbox o
+                  USING unnest($2::bigint[], $3::bigint[]) AS d(id, until)
+                  WHERE o.id = d.id AND o.lease_until_ms = d.until AND o.lease_owner = $1",
             )
             .await
             .map_err(|e| self.pg(e))?;
-        Ok(n == 1)
+        client
+            .execute(&stmt, &[&owner, &ids, &untils])
+            .await
+            .map_err(|e| self.pg(e))
     }
 
     /// Puts a claimed row back, due in `delay_ms`, with `attempts` made.
