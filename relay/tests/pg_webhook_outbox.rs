@@ -225,6 +225,27 @@ async fn a_claim_is_leased_fenced_put_back_handed_back_and_removed_with_its_endp
     assert!(hooks.retry("relay-b", &b[0], 1, 0).await.expect("retry b"));
     let again = hooks.claim("relay-a", 10, 30_000).await.expect("claim a");
     assert_eq!((again.len(), again[0].attempts), (1, 1));
+    // Handed back unsent (it waited too long here): due at once for
+    // another relay, and only by the relay holding it.
+    assert_eq!(
+        hooks
+            .hand_back("relay-b", &[(again[0].id, again[0].lease_until_ms)])
+            .await
+            .expect("hand back b"),
+        0
+    );
+    assert_eq!(
+        hooks
+            .hand_back("relay-a", &[(again[0].id, again[0].lease_until_ms)])
+            .await
+            .expect("hand back a"),
+        1
+    );
+    let b2 = hooks.claim("relay-b", 10, 30_000).await.expect("claim b");
+    assert_eq!((b2.len(), b2[0].attempts), (1, 1));
+    assert!(hooks.retry("relay-b", &b2[0], 1, 0).await.expect("retry b"));
+    let again = hooks.claim("relay-a", 10, 30_000).await.expect("claim a");
+    assert_eq!(again.len(), 1);
     // Handed back at a stop: due at once for another relay.
     assert_eq!(hooks.release("relay-a").await.expect("release"), 1);
     let c = hooks.claim("relay-c", 10, 30_000).await.expect("claim c");

@@ -320,6 +320,27 @@ impl PgWebhooks {
             .map_err(|e| self.pg(e))
     }
 
+    /// Hands claimed rows `(id, lease_until_ms)` back unsent, due now, in
+    /// one statement; how many were still this relay's.
+    pub async fn hand_back(&self, owner: &str, rows: &[(i64, i64)]) -> Result<u64, PgWebhookError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let untils: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE postwire_webhook_outbox o
+                    SET lease_owner = NULL, lease_until_ms = NULL, next_ms = postwire_now_ms()
+                   FROM unnest($2::bigint[], $3::bigint[]) AS d(id, until)
+                  WHERE o.id = d.id AND o.lease_until_ms = d.until AND o.lease_owner = $1",
+                &[&owner, &ids, &untils],
+            )
+            .await
+            .map_err(|e| self.pg(e))
+    }
+
     /// Puts a claimed row back, due in `delay_ms`, with `attempts` made.
     pub async fn retry(
         &self,

@@ -13,9 +13,9 @@
 //! one statement per round, or puts a row back with its backoff. One claim
 //! and one delete per batch instead of per event: the outbox costs the
 //! database a few statements per hundred events (bench/relay `WEBHOOK=1`).
-//! A row left in the local queue near the end of its lease is dropped from
-//! it (another relay, or this one, claims it again), so a slow endpoint
-//! cannot make a queued row be sent twice at once. It looks for due rows when this
+//! A row left in the local queue near the end of its lease is handed back
+//! (due now, for any relay to claim), so a slow endpoint cannot make a
+//! queued row be sent twice at once. It looks for due rows when this
 //! relay stored or settled a message ([`SharedWebhooks::wake`]) and at
 //! least once a second otherwise (rows of other relays, retries coming
 //! due). Per-endpoint counters are this relay's; the queue depth gauge is
@@ -42,7 +42,7 @@ pub const MIN_LEASE: Duration = Duration::from_secs(super::http::TIMEOUT.as_secs
 /// Most rows claimed by one statement, per request slot.
 pub const CLAIM_PER_SLOT: i64 = 4;
 /// A claimed row still waiting here this close to the end of its lease is
-/// not sent (left to the next claim).
+/// not sent but handed back: more than one request's timeout.
 const LEASE_MARGIN: Duration = Duration::from_secs(12);
 /// How often the shared queue depth is read.
 const DEPTH_EVERY: Duration = Duration::from_secs(2);
@@ -183,18 +183,35 @@ impl SharedWebhooks {
         }
     }
 
-    /// The next queued row whose lease leaves time to send it.
-    fn next_queued(&self) -> Option<Claimed> {
+    /// The next queued row whose lease leaves time to send it; those that
+    /// waited too long for a free slot are set aside in `stale`.
+    fn next_queued(&self, stale: &mut Vec<(i64, i64)>) -> Option<Claimed> {
         let mut q = lock(&self.queued);
         let keep = self.lease.saturating_sub(LEASE_MARGIN);
         while let Some((at, row)) = q.pop_front() {
             if at.elapsed() < keep {
                 return Some(row);
             }
-            tracing::debug!(endpoint = %row.endpoint.name,
-                "webhook event left near the end of its lease; claimed again later");
+            stale.push((row.id, row.lease_until_ms));
         }
         None
+    }
+
+    /// Hands back, due now, rows that waited here too long to be sent
+    /// within their lease (a slow endpoint), rather than leaving them
+    /// unclaimable until the lease ends.
+    async fn hand_back(&self, stale: Vec<(i64, i64)>) {
+        if stale.is_empty() {
+            return;
+        }
+        tracing::debug!(
+            events = stale.len(),
+            "webhook events waited too long for a free slot; handed back"
+        );
+        if let Err(e) = self.db.hand_back(&self.owner, &stale).await {
+            tracing::warn!(error = %e, events = stale.len(),
+                "cannot hand back webhook events; they are claimed again when their lease ends");
+        }
     }
 
     async fn refresh_depth(&self) {
@@ -287,8 +304,9 @@ async fn work(hooks: Arc<SharedWebhooks>) {
             depth_at = Some(Instant::now());
         }
         // Send what is queued, as far as there are free slots.
+        let mut stale = Vec::new();
         while let Ok(permit) = Arc::clone(&hooks.slots).try_acquire_owned() {
-            let Some(row) = hooks.next_queued() else {
+            let Some(row) = hooks.next_queued(&mut stale) else {
                 drop(permit);
                 break;
             };
@@ -304,6 +322,7 @@ async fn work(hooks: Arc<SharedWebhooks>) {
                 h.wake.notify_one();
             });
         }
+        hooks.hand_back(stale).await;
         // Nothing queued and a slot free: claim the next batch.
         let idle = hooks.slots.available_permits() > 0;
         if idle && lock(&hooks.queued).is_empty() {
