@@ -44,6 +44,9 @@ pub const CLAIM_PER_SLOT: i64 = 4;
 /// A claimed row still waiting here this close to the end of its lease is
 /// not sent but handed back: more than one request's timeout.
 const LEASE_MARGIN: Duration = Duration::from_secs(12);
+/// After a claim that found nothing, the next waits this long (however
+/// often the loop is woken meanwhile).
+const EMPTY_PAUSE: Duration = Duration::from_millis(25);
 /// How often the shared queue depth is read.
 const DEPTH_EVERY: Duration = Duration::from_secs(2);
 
@@ -214,14 +217,21 @@ impl SharedWebhooks {
         }
     }
 
-    async fn refresh_depth(&self) {
+    /// Reads the shared depth per endpoint into the metrics; whether any
+    /// endpoint exists (`true` when it cannot be read).
+    async fn refresh_depth(&self) -> bool {
         match self.db.depth().await {
             Ok(depths) => {
+                let any = !depths.is_empty();
                 for (endpoint, n) in depths {
                     self.stats.with(&endpoint, |s| s.pending = n);
                 }
+                any
             }
-            Err(e) => tracing::debug!(error = %e, "cannot read the webhook outbox depth"),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the webhook outbox depth");
+                true
+            }
         }
     }
 }
@@ -294,13 +304,17 @@ async fn work(hooks: Arc<SharedWebhooks>) {
         .saturating_mul(CLAIM_PER_SLOT);
     let mut depth_at: Option<Instant> = None;
     let mut failing = false;
+    // Whether an endpoint exists, as of the last depth read.
+    let mut endpoints = true;
+    // When the last claim found nothing.
+    let mut empty_at: Option<Instant> = None;
     loop {
         if hooks.stopping.load(Ordering::SeqCst) {
             return;
         }
         hooks.forget_finished().await;
         if depth_at.is_none_or(|at| at.elapsed() >= DEPTH_EVERY) {
-            hooks.refresh_depth().await;
+            endpoints = hooks.refresh_depth().await;
             depth_at = Some(Instant::now());
         }
         // Send what is queued, as far as there are free slots.
@@ -323,9 +337,14 @@ async fn work(hooks: Arc<SharedWebhooks>) {
             });
         }
         hooks.hand_back(stale).await;
-        // Nothing queued and a slot free: claim the next batch.
+        // Nothing queued and a slot free: claim the next batch. Not while
+        // no endpoint exists (there is nothing to claim), nor again within
+        // EMPTY_PAUSE of a claim that found nothing: every message stored
+        // or settled wakes this loop, and a spool under load must not pay
+        // a claim statement for each.
         let idle = hooks.slots.available_permits() > 0;
-        if idle && lock(&hooks.queued).is_empty() {
+        let paused = empty_at.is_some_and(|at| at.elapsed() < EMPTY_PAUSE);
+        if endpoints && idle && !paused && lock(&hooks.queued).is_empty() {
             match hooks.db.claim(&hooks.owner, batch, lease_ms).await {
                 Ok(rows) => {
                     if failing {
@@ -333,10 +352,12 @@ async fn work(hooks: Arc<SharedWebhooks>) {
                         failing = false;
                     }
                     if !rows.is_empty() {
+                        empty_at = None;
                         let now = Instant::now();
                         lock(&hooks.queued).extend(rows.into_iter().map(|r| (now, r)));
                         continue;
                     }
+                    empty_at = Some(Instant::now());
                 }
                 Err(e) => {
                     if !failing {
@@ -347,10 +368,18 @@ async fn work(hooks: Arc<SharedWebhooks>) {
             }
         }
         // Woken by a finished attempt, a stored or settled message, or the
-        // clock.
-        tokio::select! {
-            () = hooks.wake.notified() => {}
-            () = tokio::time::sleep(POLL) => {}
+        // clock; a wake during the pause is served when it ends.
+        let wait = match empty_at {
+            Some(at) if at.elapsed() < EMPTY_PAUSE => EMPTY_PAUSE - at.elapsed(),
+            _ => POLL,
+        };
+        if paused {
+            tokio::time::sleep(wait).await;
+        } else {
+            tokio::select! {
+                () = hooks.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
         }
     }
 }
