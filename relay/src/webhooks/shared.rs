@@ -6,20 +6,23 @@
 //! passed, and no relay keeps anything of its own.
 //!
 //! The loop claims due rows in batches ([`CLAIM_PER_SLOT`] per request
-//! slot) into a local
-//! queue, sends each (at most `concurrency` at once; signed, as
-//! [`super::dispatch`] does; the body is rendered from the row, so an event
-//! sent again has the same id and body), and then deletes the rows done in
-//! one statement per round, or puts a row back with its backoff. One claim
-//! and one delete per batch instead of per event: the outbox costs the
-//! database a few statements per hundred events (bench/relay `WEBHOOK=1`).
-//! A row left in the local queue near the end of its lease is handed back
-//! (due now, for any relay to claim), so a slow endpoint cannot make a
-//! queued row be sent twice at once. It looks for due rows when this
-//! relay stored or settled a message ([`SharedWebhooks::wake`]) and at
-//! least once a second otherwise (rows of other relays, retries coming
-//! due). Per-endpoint counters are this relay's; the queue depth gauge is
-//! the shared outbox's, read every few seconds.
+//! slot) into a local queue and sends each (at most `concurrency` at once;
+//! signed, as [`super::dispatch`] does; the body is rendered from the row,
+//! so an event sent again has the same id and body). It then deletes the
+//! rows done in one statement per round, or puts a row back with its
+//! backoff. One claim and one delete per batch rather than per event: the
+//! outbox costs the database a few statements per hundred events
+//! (docs/perf.md, "Webhooks on the PostgreSQL spool"). A row left in the
+//! local queue near the end of its lease is handed back (due now, for any
+//! relay to claim), so a slow endpoint cannot make a queued row be sent
+//! twice at once.
+//!
+//! It looks for due rows when this relay stored or settled a message
+//! ([`SharedWebhooks::wake`]) and at least once a second otherwise (rows
+//! of other relays, retries coming due); never while no endpoint exists,
+//! and not again within [`EMPTY_PAUSE`] of a claim that found nothing.
+//! Per-endpoint counters are this relay's; the queue depth gauge is the
+//! shared outbox's, read every few seconds.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,11 +45,11 @@ pub const MIN_LEASE: Duration = Duration::from_secs(super::http::TIMEOUT.as_secs
 /// Most rows claimed by one statement, per request slot.
 pub const CLAIM_PER_SLOT: i64 = 4;
 /// A claimed row still waiting here this close to the end of its lease is
-/// not sent but handed back: more than one request's timeout.
-const LEASE_MARGIN: Duration = Duration::from_secs(12);
+/// not sent but handed back: one request's timeout and then some.
+const LEASE_MARGIN: Duration = Duration::from_secs(super::http::TIMEOUT.as_secs() + 2);
 /// After a claim that found nothing, the next waits this long (however
 /// often the loop is woken meanwhile).
-const EMPTY_PAUSE: Duration = Duration::from_millis(25);
+pub const EMPTY_PAUSE: Duration = Duration::from_millis(25);
 /// How often the shared queue depth is read.
 const DEPTH_EVERY: Duration = Duration::from_secs(2);
 
