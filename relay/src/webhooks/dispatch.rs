@@ -18,8 +18,8 @@
 //!
 //! This is the file spool's dispatcher; on the PostgreSQL spool the
 //! database keeps the outbox and [`super::shared`] delivers it. Both render
-//! bodies and judge attempts with the functions here ([`render`],
-//! [`judge`]), so an endpoint cannot tell them apart.
+//! bodies and judge attempts with the functions here (`render`,
+//! `judge`), so an endpoint cannot tell them apart.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
