@@ -191,9 +191,8 @@ CREATE TRIGGER postwire_webhook_events AFTER INSERT ON postwire_events
   REFERENCING NEW TABLE AS new_events
   FOR EACH STATEMENT EXECUTE FUNCTION postwire_webhook_events();
 
--- The trigger above is enabled only while an endpoint exists: capturing
--- every inserted event for it cost the server 40-80 us of CPU per message
--- with no endpoint at all (bench/relay). Switched in the transaction that
+-- The trigger above is enabled only while an endpoint exists: with no
+-- endpoint at all it cost the server CPU on every message (bench/relay). Switched in the transaction that
 -- adds the first endpoint or removes the last, by `postwire webhook` or by
 -- hand; as the tables' owner, so that a role that may only write the
 -- endpoints can still add one.
