@@ -21,6 +21,7 @@ pub mod send;
 pub mod serve;
 pub mod smtp;
 pub mod smtp_args;
+pub mod store_args;
 pub mod submit;
 pub mod suppression;
 pub mod tnef;

@@ -14,29 +14,9 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use crate::cli::CliError;
+use crate::cli::store_args::{Location, StoreArgs};
 use crate::spool::pg::tokens::PgTokens;
 use crate::token::{self, DEFAULT_MAX_SIZE, DEFAULT_RATE_PER_MINUTE, TokenRecord, TokenSummary};
-
-/// Where the tokens are: a data directory's tokens.toml, or the database of
-/// the PostgreSQL spool.
-#[derive(Debug, clap::Args)]
-pub struct Store {
-    /// The relay's data directory (its tokens.toml).
-    #[arg(
-        long,
-        env = "POSTWIRE_DATA_DIR",
-        value_name = "DIR",
-        required_unless_present = "spool"
-    )]
-    pub data_dir: Option<PathBuf>,
-    /// The PostgreSQL spool's URL: the tokens shared by every relay on it
-    /// (wins over --data-dir).
-    #[arg(long, env = "POSTWIRE_SPOOL_URL", value_name = "URL")]
-    pub spool: Option<String>,
-    /// File holding the spool database's password (else POSTWIRE_SPOOL_PASSWORD).
-    #[arg(long, env = "POSTWIRE_SPOOL_PASSWORD_FILE", value_name = "FILE")]
-    pub spool_password_file: Option<PathBuf>,
-}
 
 /// The store, opened.
 enum Opened {
@@ -44,21 +24,17 @@ enum Opened {
     Database(PgTokens, tokio::runtime::Runtime),
 }
 
-impl Store {
-    fn open(self) -> Result<Opened, CliError> {
-        if let Some(url) =
-            crate::config::spool_url(self.spool.as_deref(), self.spool_password_file.as_deref())?
-        {
+/// Opens the tokens of `store`.
+fn open(store: StoreArgs) -> Result<Opened, CliError> {
+    match store.locate()? {
+        Location::Database(url) => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             let db = rt.block_on(PgTokens::connect(&url))?;
-            return Ok(Opened::Database(db, rt));
+            Ok(Opened::Database(db, rt))
         }
-        match self.data_dir {
-            Some(dir) => Ok(Opened::File(dir)),
-            None => Err("give --data-dir DIR or --spool URL".into()),
-        }
+        Location::Dir(dir) => Ok(Opened::File(dir)),
     }
 }
 
@@ -116,7 +92,7 @@ pub enum Action {
         name: String,
         /// Where the tokens are.
         #[command(flatten)]
-        store: Store,
+        store: StoreArgs,
         /// Envelope sender the token may use: an address or @domain (repeatable).
         #[arg(long = "allow-from", value_name = "ADDRESS|@DOMAIN")]
         allow_from: Vec<String>,
@@ -131,7 +107,7 @@ pub enum Action {
     List {
         /// Where the tokens are.
         #[command(flatten)]
-        store: Store,
+        store: StoreArgs,
         /// Print a JSON array of {name, allowFrom, maxSize, ratePerMinute, hashPrefix}.
         #[arg(long)]
         json: bool,
@@ -142,7 +118,7 @@ pub enum Action {
         name: String,
         /// Where the tokens are.
         #[command(flatten)]
-        store: Store,
+        store: StoreArgs,
     },
 }
 
@@ -156,7 +132,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             max_size,
             rate,
         } => {
-            let store = store.open()?;
+            let store = open(store)?;
             if allow_from.is_empty() {
                 eprintln!(
                     "postwire: warning: no --allow-from: this token cannot send until one is added"
@@ -172,7 +148,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Ok(())
         }
         Action::List { store, json } => {
-            let store = store.open()?;
+            let store = open(store)?;
             let summaries: Vec<TokenSummary> =
                 store.list()?.iter().map(TokenSummary::from).collect();
             let mut out = std::io::stdout().lock();
@@ -189,7 +165,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Ok(())
         }
         Action::Remove { name, store } => {
-            let store = store.open()?;
+            let store = open(store)?;
             store.remove(&name)?;
             let reach = match store {
                 Opened::File(_) => "a running relay refuses it within a second",

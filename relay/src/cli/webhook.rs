@@ -12,30 +12,10 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use crate::cli::store_args::{Location, StoreArgs};
 use crate::cli::{CliError, Exit};
 use crate::webhooks::pg::PgWebhooks;
 use crate::webhooks::store::{self, Endpoint};
-
-/// Where the endpoints are: a data directory's webhooks.toml, or the
-/// database of the PostgreSQL spool.
-#[derive(Debug, clap::Args)]
-pub struct Store {
-    /// The relay's data directory (its webhooks.toml and webhook-secrets/).
-    #[arg(
-        long,
-        env = "POSTWIRE_DATA_DIR",
-        value_name = "DIR",
-        required_unless_present = "spool"
-    )]
-    pub data_dir: Option<PathBuf>,
-    /// The PostgreSQL spool's URL: the endpoints shared by every relay on it
-    /// (wins over --data-dir).
-    #[arg(long, env = "POSTWIRE_SPOOL_URL", value_name = "URL")]
-    pub spool: Option<String>,
-    /// File holding the spool database's password (else POSTWIRE_SPOOL_PASSWORD).
-    #[arg(long, env = "POSTWIRE_SPOOL_PASSWORD_FILE", value_name = "FILE")]
-    pub spool_password_file: Option<PathBuf>,
-}
 
 /// The store, opened, with the runtime its database calls run on.
 enum Opened {
@@ -43,21 +23,17 @@ enum Opened {
     Database(PgWebhooks, tokio::runtime::Runtime),
 }
 
-impl Store {
-    fn open(self) -> Result<Opened, CliError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        if let Some(url) =
-            crate::config::spool_url(self.spool.as_deref(), self.spool_password_file.as_deref())?
-        {
+/// Opens the endpoints of `store`.
+fn open(store: StoreArgs) -> Result<Opened, CliError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match store.locate()? {
+        Location::Database(url) => {
             let db = rt.block_on(PgWebhooks::connect(&url))?;
-            return Ok(Opened::Database(db, rt));
+            Ok(Opened::Database(db, rt))
         }
-        match self.data_dir {
-            Some(dir) => Ok(Opened::File(dir, rt)),
-            None => Err("give --data-dir DIR or --spool URL".into()),
-        }
+        Location::Dir(dir) => Ok(Opened::File(dir, rt)),
     }
 }
 
@@ -133,13 +109,13 @@ pub enum Action {
         allow_private: bool,
         /// Where the endpoints are.
         #[command(flatten)]
-        store: Store,
+        store: StoreArgs,
     },
     /// List the endpoints (never their secrets).
     List {
         /// Where the endpoints are.
         #[command(flatten)]
-        store: Store,
+        store: StoreArgs,
         /// Print a JSON array of {name, url, token, allowHttp, allowPrivate}.
         #[arg(long)]
         json: bool,
@@ -150,7 +126,7 @@ pub enum Action {
         name: String,
         /// Where the endpoints are.
         #[command(flatten)]
-        store: Store,
+        store: StoreArgs,
     },
     /// Send a signed sample event (`"type": "test"`) and print the HTTP status.
     Test {
@@ -158,7 +134,7 @@ pub enum Action {
         name: String,
         /// Where the endpoints are.
         #[command(flatten)]
-        store: Store,
+        store: StoreArgs,
     },
 }
 
@@ -174,7 +150,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             allow_private,
             store,
         } => {
-            let opened = store.open()?;
+            let opened = open(store)?;
             let secret = opened.add(Endpoint {
                 name: name.clone(),
                 url,
@@ -191,7 +167,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Ok(())
         }
         Action::List { store, json } => {
-            let opened = store.open()?;
+            let opened = open(store)?;
             let all = opened.list()?;
             if json {
                 let v: Vec<serde_json::Value> = all
@@ -228,11 +204,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Ok(())
         }
         Action::Remove { name, store } => {
-            store.open()?.remove(&name)?;
+            open(store)?.remove(&name)?;
             eprintln!("postwire: webhook {name:?} removed");
             Ok(())
         }
-        Action::Test { name, store } => match store.open()?.test(&name) {
+        Action::Test { name, store } => match open(store)?.test(&name) {
             Ok(status) => {
                 writeln!(out, "{status}")?;
                 if (200..300).contains(&status) {

@@ -78,7 +78,8 @@ pub struct Claimed {
     /// How long ago the event was queued, by the database's clock.
     pub age_ms: u64,
     /// The lease's end: with the relay's name, the fence of
-    /// [`PgWebhooks::done`] and [`PgWebhooks::retry`].
+    /// [`PgWebhooks::done_all`], [`PgWebhooks::hand_back`] and
+    /// [`PgWebhooks::retry`].
     pub lease_until_ms: i64,
     /// The relay whose lease on the row passed without it being done or
     /// put back (it died, or its attempt outlived the lease).
@@ -287,56 +288,50 @@ impl PgWebhooks {
             .collect())
     }
 
-    /// Forgets a claimed row (delivered or given up); `false` when the
-    /// lease had passed to another relay (which then sends it again).
-    pub async fn done(&self, owner: &str, row: &Claimed) -> Result<bool, PgWebhookError> {
-        let n = self
-            .done_all(owner, &[(row.id, row.lease_until_ms)])
-            .await?;
-        Ok(n == 1)
-    }
-
-    /// Forgets claimed rows `(id, lease_until_ms)` in one statement; how
-    /// many were still this relay's (the others passed to another relay,
-    /// which sends them again).
+    /// Forgets claimed rows `(id, lease_until_ms)` (delivered or given up)
+    /// in one statement; how many were still this relay's (the others
+    /// passed to another relay, which sends them again).
     pub async fn done_all(&self, owner: &str, rows: &[(i64, i64)]) -> Result<u64, PgWebhookError> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let untils: Vec<i64> = rows.iter().map(|r| r.1).collect();
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "DELETE FROM postwire_webhook_outbox o
-                  USING unnest($2::bigint[], $3::bigint[]) AS d(id, until)
-                  WHERE o.id = d.id AND o.lease_until_ms = d.until AND o.lease_owner = $1",
-            )
-            .await
-            .map_err(|e| self.pg(e))?;
-        client
-            .execute(&stmt, &[&owner, &ids, &untils])
-            .await
-            .map_err(|e| self.pg(e))
+        self.on_held(
+            "DELETE FROM postwire_webhook_outbox o
+              USING unnest($2::bigint[], $3::bigint[]) AS d(id, until)
+              WHERE o.id = d.id AND o.lease_until_ms = d.until AND o.lease_owner = $1",
+            owner,
+            rows,
+        )
+        .await
     }
 
     /// Hands claimed rows `(id, lease_until_ms)` back unsent, due now, in
     /// one statement; how many were still this relay's.
     pub async fn hand_back(&self, owner: &str, rows: &[(i64, i64)]) -> Result<u64, PgWebhookError> {
+        self.on_held(
+            "UPDATE postwire_webhook_outbox o
+                SET lease_owner = NULL, lease_until_ms = NULL, next_ms = postwire_now_ms()
+               FROM unnest($2::bigint[], $3::bigint[]) AS d(id, until)
+              WHERE o.id = d.id AND o.lease_until_ms = d.until AND o.lease_owner = $1",
+            owner,
+            rows,
+        )
+        .await
+    }
+
+    /// Runs `sql` (`$1` the owner, `$2` and `$3` the ids and lease ends)
+    /// on the rows `owner` holds; how many it touched.
+    async fn on_held(
+        &self,
+        sql: &str,
+        owner: &str,
+        rows: &[(i64, i64)],
+    ) -> Result<u64, PgWebhookError> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let untils: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let (ids, untils): (Vec<i64>, Vec<i64>) = rows.iter().copied().unzip();
         let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(|e| self.pg(e))?;
         client
-            .execute(
-                "UPDATE postwire_webhook_outbox o
-                    SET lease_owner = NULL, lease_until_ms = NULL, next_ms = postwire_now_ms()
-                   FROM unnest($2::bigint[], $3::bigint[]) AS d(id, until)
-                  WHERE o.id = d.id AND o.lease_until_ms = d.until AND o.lease_owner = $1",
-                &[&owner, &ids, &untils],
-            )
+            .execute(&stmt, &[&owner, &ids, &untils])
             .await
             .map_err(|e| self.pg(e))
     }
